@@ -1,0 +1,202 @@
+// Fused attention: argument validation, ISA dispatch, and the portable kernel.
+//
+//   O[b,h,i,:] = sum_j P[i,j] V[b,g(h),j,:],   P[i,:] = softmax_j(scale * Q[b,h,i,:].K[b,g(h),j,:] + mask[i,j])
+//
+// computed with the online softmax of FlashAttention: keys are visited in blocks; each query row
+// keeps its running maximum m, running sum l and an unnormalised accumulator acc, and when a block
+// raises the maximum from m to m', the old acc and l are rescaled by exp(m - m'). At the end
+// O = acc / l and lse = m + log(l). Memory is O(block) per thread; no q_len x kv_len buffer exists.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "attention_kernels.h"
+#include "half.h"
+#include "runtime.h"
+
+namespace tw {
+namespace {
+
+constexpr int64_t kPortableQueryRows = 16;  // query rows per task: enough tasks for load balance
+constexpr int64_t kPortableKeyBlock = 64;   // scores held at once per row
+
+float load_element(const void* base, tw_dtype dtype, int64_t index) {
+    switch (dtype) {
+        case TW_F16: return fp16_to_float(static_cast<const uint16_t*>(base)[index]);
+        case TW_BF16: return bf16_to_float(static_cast<const uint16_t*>(base)[index]);
+        default: return static_cast<const float*>(base)[index];
+    }
+}
+
+void store_element(void* base, tw_dtype dtype, int64_t index, float value) {
+    switch (dtype) {
+        case TW_F16: static_cast<uint16_t*>(base)[index] = float_to_fp16(value); break;
+        case TW_BF16: static_cast<uint16_t*>(base)[index] = float_to_bf16(value); break;
+        default: static_cast<float*>(base)[index] = value; break;
+    }
+}
+
+/// Whether key j is visible to query i of batch b, and the additive term it gets.
+bool mask_term(const tw_attention_params& p, int64_t b, int64_t h, int64_t i, int64_t j, float* add) {
+    if (p.causal && !causal_visible(i, j, p.q_len, p.kv_len)) return false;
+    if (p.kv_valid_lengths && j >= p.kv_valid_lengths[b]) return false;
+    if (p.key_padding_mask && p.key_padding_mask[b * p.kv_len + j] == 0) return false;
+    *add = 0.0f;
+    if (p.bias) {
+        *add = p.bias[b * p.bias_strides[0] + h * p.bias_strides[1] + i * p.bias_strides[2] +
+                      j * p.bias_strides[3]];
+        if (*add == -std::numeric_limits<float>::infinity()) return false;
+    }
+    return true;
+}
+
+struct PortableTask {
+    const tw_attention_params* p;
+    int64_t row_blocks;
+};
+
+void portable_task(void* ctx, int64_t task, int) {
+    const auto& t = *static_cast<PortableTask*>(ctx);
+    const auto& p = *t.p;
+    const int64_t rb = task % t.row_blocks;
+    const int64_t bh = task / t.row_blocks;
+    const int64_t h = bh % p.q_heads;
+    const int64_t b = bh / p.q_heads;
+    const int64_t g = h / (p.q_heads / p.kv_heads);
+    const int64_t D = p.head_dim;
+    const bool bf16_compute = p.compute == TW_BF16;
+
+    float* scratch = static_cast<float*>(thread_scratch(sizeof(float) * (2 * D + kPortableKeyBlock)));
+    float* q = scratch;
+    float* acc = q + D;
+    float* scores = acc + D;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+
+    for (int64_t i = rb * kPortableQueryRows; i < std::min(p.q_len, (rb + 1) * kPortableQueryRows); ++i) {
+        const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i * p.q_strides[2];
+        for (int64_t d = 0; d < D; ++d) {
+            float x = load_element(p.q, p.dtype, q_base + d);
+            q[d] = bf16_compute ? bf16_to_float(float_to_bf16(x)) : x;
+            acc[d] = 0.0f;
+        }
+        float m = neg_inf, l = 0.0f;
+        for (int64_t j0 = 0; j0 < p.kv_len; j0 += kPortableKeyBlock) {
+            const int64_t j1 = std::min(p.kv_len, j0 + kPortableKeyBlock);
+            float block_max = neg_inf;
+            for (int64_t j = j0; j < j1; ++j) {
+                float add;
+                if (!mask_term(p, b, h, i, j, &add)) {
+                    scores[j - j0] = neg_inf;
+                    continue;
+                }
+                const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1] + j * p.k_strides[2];
+                float dot = 0.0f;
+                for (int64_t d = 0; d < D; ++d) {
+                    float k = load_element(p.k, p.dtype, k_base + d);
+                    if (bf16_compute) k = bf16_to_float(float_to_bf16(k));
+                    dot += q[d] * k;
+                }
+                float s = dot * p.scale + add;
+                scores[j - j0] = s;
+                // NaN scores propagate: a NaN maximum makes the whole row NaN, as in the naive form.
+                if (!(s <= block_max)) block_max = s;
+            }
+            if (block_max == neg_inf) continue;  // every key of this block is masked
+            const float new_m = (m >= block_max) ? m : block_max;
+            const float correction = (m == neg_inf) ? 0.0f : std::exp(m - new_m);
+            l *= correction;
+            for (int64_t d = 0; d < D; ++d) acc[d] *= correction;
+            for (int64_t j = j0; j < j1; ++j) {
+                const float s = scores[j - j0];
+                if (s == neg_inf) continue;
+                const float w = std::exp(s - new_m);
+                l += w;
+                const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1] + j * p.v_strides[2];
+                for (int64_t d = 0; d < D; ++d) acc[d] += w * load_element(p.v, p.dtype, v_base + d);
+            }
+            m = new_m;
+        }
+        const int64_t o_base = b * p.o_strides[0] + h * p.o_strides[1] + i * p.o_strides[2];
+        const float inv_l = (l > 0.0f) ? 1.0f / l : 0.0f;
+        for (int64_t d = 0; d < D; ++d) store_element(p.o, p.dtype, o_base + d, acc[d] * inv_l);
+        if (p.lse) {
+            p.lse[(b * p.q_heads + h) * p.q_len + i] = (l > 0.0f) ? m + std::log(l) : neg_inf;
+        }
+    }
+}
+
+tw_status validate(const tw_attention_params* p) {
+    if (p == nullptr) return fail(TW_ERR_INVALID_ARGUMENT, "attention: params is null");
+    if (p->dtype != TW_F32 && p->dtype != TW_F16 && p->dtype != TW_BF16) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "attention: dtype must be f32, f16 or bf16, got %d",
+                    static_cast<int>(p->dtype));
+    }
+    if (p->compute != TW_F32 && p->compute != TW_BF16) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "attention: compute precision must be f32 or bf16");
+    }
+    if (!p->q || !p->k || !p->v || !p->o) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "attention: q, k, v and o must not be null");
+    }
+    if (p->batch < 1 || p->q_heads < 1 || p->kv_heads < 1 || p->q_len < 1 || p->kv_len < 1) {
+        return fail(TW_ERR_INVALID_ARGUMENT,
+                    "attention: batch=%lld q_heads=%lld kv_heads=%lld q_len=%lld kv_len=%lld must "
+                    "all be positive",
+                    (long long)p->batch, (long long)p->q_heads, (long long)p->kv_heads,
+                    (long long)p->q_len, (long long)p->kv_len);
+    }
+    if (p->head_dim < 1 || p->head_dim > TW_ATTENTION_MAX_HEAD_DIM) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "attention: head_dim %lld is outside [1, %d]",
+                    (long long)p->head_dim, TW_ATTENTION_MAX_HEAD_DIM);
+    }
+    if (p->q_heads % p->kv_heads != 0) {
+        return fail(TW_ERR_INVALID_ARGUMENT,
+                    "attention: kv_heads %lld does not divide q_heads %lld",
+                    (long long)p->kv_heads, (long long)p->q_heads);
+    }
+    const int64_t* all_strides[] = {p->q_strides, p->k_strides, p->v_strides, p->o_strides};
+    for (const int64_t* s : all_strides) {
+        for (int i = 0; i < 3; ++i) {
+            if (s[i] < 0) return fail(TW_ERR_INVALID_ARGUMENT, "attention: negative stride");
+        }
+    }
+    if (p->bias) {
+        for (int i = 0; i < 4; ++i) {
+            if (p->bias_strides[i] < 0) {
+                return fail(TW_ERR_INVALID_ARGUMENT, "attention: negative bias stride");
+            }
+        }
+    }
+    if (!std::isfinite(p->scale)) return fail(TW_ERR_INVALID_ARGUMENT, "attention: scale is not finite");
+    if (p->kv_valid_lengths) {
+        for (int64_t b = 0; b < p->batch; ++b) {
+            if (p->kv_valid_lengths[b] < 0 || p->kv_valid_lengths[b] > p->kv_len) {
+                return fail(TW_ERR_INVALID_ARGUMENT,
+                            "attention: kv_valid_lengths[%lld] = %d is outside [0, %lld]",
+                            (long long)b, p->kv_valid_lengths[b], (long long)p->kv_len);
+            }
+        }
+    }
+    return ok();
+}
+
+}  // namespace
+
+tw_status attention_portable(const tw_attention_params& p) {
+    PortableTask task{&p, (p.q_len + kPortableQueryRows - 1) / kPortableQueryRows};
+    parallel_for(p.batch * p.q_heads * task.row_blocks, portable_task, &task);
+    return ok();
+}
+
+}  // namespace tw
+
+extern "C" tw_status tw_attention_forward(const tw_attention_params* p) {
+    tw_status status = tw::validate(p);
+    if (status != TW_OK) return status;
+    switch (tw::active_isa()) {
+#if defined(TILEWISE_X86)
+        case TW_ISA_AVX512: return tw::attention_avx512(*p);
+        case TW_ISA_AVX2: return tw::attention_avx2(*p);
+#endif
+        default: return tw::attention_portable(*p);
+    }
+}

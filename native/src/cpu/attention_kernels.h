@@ -1,0 +1,20 @@
+// Per-ISA entry points of the fused attention, called by attention.cpp after validation.
+#pragma once
+
+#include "tilewise/tilewise.h"
+
+namespace tw {
+
+/// Portable C++ (any CPU). Parameters are already validated.
+tw_status attention_portable(const tw_attention_params& p);
+/// AVX2 + FMA + F16C.
+tw_status attention_avx2(const tw_attention_params& p);
+/// AVX-512 (+ AVX512-BF16 dot products when p.compute == TW_BF16 and the CPU has them).
+tw_status attention_avx512(const tw_attention_params& p);
+
+/// True if query row i of a causal attention can see key j (bottom-right alignment).
+static inline bool causal_visible(int64_t i, int64_t j, int64_t q_len, int64_t kv_len) {
+    return j <= i + (kv_len - q_len);
+}
+
+}  // namespace tw
