@@ -1,6 +1,7 @@
 package io.github.tilewise.djl.encoder;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import java.util.Locale;
@@ -72,16 +73,12 @@ public enum Pooling {
 
     private static NDArray meanOverValidTokens(NDArray hidden, NDArray attentionMask) {
         // sum_t(mask_t · h_t) / max(sum_t mask_t, 1e-9): a batched [B,1,S]·[B,S,H] product.
-        NDArray mask = attentionMask.toType(DataType.FLOAT32, false);
-        NDArray weights = mask.expandDims(1);
-        NDArray sum = weights.matMul(hidden).squeeze(1);
-        NDArray count = mask.sum(new int[] {1}, true).maximum(1e-9f);
-        NDArray mean = sum.divi(count);
-        if (mask != attentionMask) {
-            mask.close();
+        try (NDManager scope = hidden.getManager().newSubManager()) {
+            NDArray mask = attentionMask.toType(DataType.FLOAT32, true);
+            mask.attach(scope);
+            NDArray sum = mask.expandDims(1).matMul(hidden).squeeze(1);
+            NDArray count = mask.sum(new int[] {1}, true).maximum(1e-9f);
+            return scope.ret(sum.divi(count));
         }
-        weights.close();
-        count.close();
-        return mean;
     }
 }

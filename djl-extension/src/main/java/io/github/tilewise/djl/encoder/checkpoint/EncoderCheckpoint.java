@@ -8,6 +8,9 @@ import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.CheckpointParameter;
 import io.github.tilewise.djl.encoder.EncoderConfig;
+import io.github.tilewise.djl.encoder.ParameterValues;
+import io.github.tilewise.djl.encoder.Pooling;
+import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,6 +18,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,6 +34,7 @@ public final class EncoderCheckpoint {
     private final Path source;
     private final EncoderConfig config;
     private final Map<String, CheckpointTensor> tensors;
+    private final String configOrigin;
 
     /**
      * Creates a checkpoint.
@@ -37,10 +42,16 @@ public final class EncoderCheckpoint {
      * @param source the file or directory it was read from (for messages)
      * @param config its configuration
      * @param tensors its tensors by Hugging Face name
+     * @param configOrigin where the configuration came from, for messages (e.g. {@code
+     *     config.json})
      */
     public EncoderCheckpoint(
-            Path source, EncoderConfig config, Map<String, CheckpointTensor> tensors) {
+            Path source,
+            EncoderConfig config,
+            Map<String, CheckpointTensor> tensors,
+            String configOrigin) {
         this.source = source;
+        this.configOrigin = configOrigin;
         this.config = config;
         this.tensors = Collections.unmodifiableMap(new LinkedHashMap<>(tensors));
     }
@@ -117,30 +128,67 @@ public final class EncoderCheckpoint {
     }
 
     /**
-     * Builds an encoder holding this checkpoint's weights, ready to run.
+     * Builds the model block holding this checkpoint's weights, ready to run.
      *
      * @param manager owns the weights (the model's manager)
+     * @param pooling how token vectors become one text vector
+     * @param normalize whether text vectors are L2-normalised
+     * @return the block
+     * @throws MalformedModelException naming the file, tensor and shapes if a tensor is missing or
+     *     contradicts the configuration
+     */
+    public TextEncoderBlock createBlock(NDManager manager, Pooling pooling, boolean normalize)
+            throws MalformedModelException {
+        TextEncoderBlock block = new TextEncoderBlock(config, pooling, normalize);
+        loadInto(block.getCheckpointParameters(), manager);
+        block.resetLinearOperators();
+        block.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
+        return block;
+    }
+
+    /**
+     * Builds an encoder (no heads) holding this checkpoint's weights, ready to run.
+     *
+     * @param manager owns the weights
      * @return the encoder
      * @throws MalformedModelException naming the file, tensor and shapes if a tensor is missing or
      *     contradicts the configuration
      */
     public BertEncoder createEncoder(NDManager manager) throws MalformedModelException {
         BertEncoder encoder = new BertEncoder(config);
-        loadInto(encoder, manager);
+        loadInto(encoder.getCheckpointParameters(), manager);
+        encoder.resetLinearOperators();
         encoder.initialize(manager, DataType.FLOAT32, new Shape(1, 1));
         return encoder;
     }
 
     /**
-     * Copies this checkpoint's weights into an encoder of the same configuration.
+     * Copies this checkpoint's tensors into block parameters.
      *
-     * @param encoder the encoder
+     * @param parameters the parameters with their checkpoint names and shapes
      * @param manager owns the new weight arrays
      * @throws MalformedModelException naming the file, tensor and shapes if a tensor is missing or
      *     has the wrong shape
      */
-    public void loadInto(BertEncoder encoder, NDManager manager) throws MalformedModelException {
-        for (CheckpointParameter p : encoder.getCheckpointParameters()) {
+    public void loadInto(List<CheckpointParameter> parameters, NDManager manager)
+            throws MalformedModelException {
+        checkShapes(parameters);
+        for (CheckpointParameter p : parameters) {
+            CheckpointTensor t = tensors.get(p.getName());
+            NDArray array = manager.create(t.getData(), p.getShape());
+            array.setName(p.getName());
+            ParameterValues.replace("", p.getParameter(), array, p.getShape());
+        }
+    }
+
+    /**
+     * Checks that every parameter has a tensor of its shape, before anything is allocated.
+     *
+     * @param parameters the parameters with their checkpoint names and shapes
+     * @throws MalformedModelException naming the file, the tensor and both shapes otherwise
+     */
+    public void checkShapes(List<CheckpointParameter> parameters) throws MalformedModelException {
+        for (CheckpointParameter p : parameters) {
             CheckpointTensor t = tensors.get(p.getName());
             if (t == null) {
                 throw new MalformedModelException(
@@ -151,28 +199,21 @@ public final class EncoderCheckpoint {
                                 + p.getShape()
                                 + ")");
             }
-            Shape shape = new Shape(t.getShape());
-            if (!shape.equals(p.getShape())) {
+            if (!new Shape(t.getShape()).equals(p.getShape())) {
                 throw new MalformedModelException(
                         source
-                                + ": tensor "
+                                + ": "
+                                + configOrigin
+                                + " contradicts the weights: tensor "
                                 + p.getName()
                                 + " has shape "
                                 + Arrays.toString(t.getShape())
-                                + " but the configuration ("
+                                + " but "
                                 + config
-                                + ") needs "
+                                + " needs "
                                 + p.getShape());
             }
-            NDArray array = manager.create(t.getData(), shape);
-            array.setName(p.getName());
-            p.getParameter().close();
-            if (p.getParameter().getShape() != null) {
-                p.getParameter().setShape(null);
-            }
-            p.getParameter().setArray(array);
         }
-        encoder.resetLinearOperators();
     }
 
     @Override

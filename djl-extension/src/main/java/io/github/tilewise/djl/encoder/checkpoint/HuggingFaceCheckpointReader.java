@@ -7,6 +7,8 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.HiddenActivation;
+import io.github.tilewise.djl.encoder.Pooling;
+import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -90,7 +92,11 @@ public final class HuggingFaceCheckpointReader {
             tensors.put(name, t.rename(name));
         }
         EncoderConfig config = configFrom(configFile, json, tensors, weightsFile);
-        return new EncoderCheckpoint(dir, config, tensors);
+        EncoderCheckpoint checkpoint = new EncoderCheckpoint(dir, config, tensors, "config.json");
+        // Fail here, naming both files, rather than at load time.
+        checkpoint.checkShapes(
+                new TextEncoderBlock(config, Pooling.CLS, false).getCheckpointParameters());
+        return checkpoint;
     }
 
     private static EncoderConfig configFrom(

@@ -179,7 +179,8 @@ public final class OnnxCheckpointReader {
         collectNamedTensors();
         collectLinearWeights(graph);
         EncoderConfig config = inferConfig(graph);
-        return new EncoderCheckpoint(file, config, tensors);
+        return new EncoderCheckpoint(
+                file, config, tensors, "the configuration inferred from the graph");
     }
 
     private void findPrefix() throws MalformedModelException {
