@@ -28,15 +28,20 @@ public final class Demo {
     /**
      * Runs the demo.
      *
-     * @param args ignored
+     * @param args sequence lengths to compare (default 8192 and 32768)
      */
     public static void main(String[] args) {
+        int[] lengths =
+                args.length == 0
+                        ? new int[] {8192, 32768}
+                        : java.util.Arrays.stream(args).mapToInt(Integer::parseInt).toArray();
         System.out.println(Tilewise.describe());
         System.out.println(
                 "Causal self-attention, 8 heads of 64, [batch, seq, heads, dim] fp32 on the CPU");
         try (NDManager manager = NDManager.newBaseManager()) {
-            compare(manager, 8192);
-            compare(manager, 32768);
+            for (int n : lengths) {
+                compare(manager, n);
+            }
         }
     }
 

@@ -99,28 +99,167 @@ public final class FusedAttention {
         return compute(q, k, v, options, true);
     }
 
+    /**
+     * Computes self-attention on a packed QKV tensor, as one projection {@code x·[Wq Wk Wv]}
+     * produces it, reading Q, K and V in place (no split, no copy).
+     *
+     * <pre>{@code
+     * NDArray qkv = linear.forward(x);                        // [B, S, 3·H·D]
+     * NDArray out = FusedAttention.forwardPackedQkv(qkv, 12, options); // [B, S, H, D]
+     * NDArray merged = out.reshape(batch, seq, -1);            // free: the output is contiguous
+     * }</pre>
+     *
+     * @param qkv {@code [B, S, 3·H·D]} (Q, K, V concatenated on the last axis, each {@code [H, D]})
+     *     or {@code [B, S, 3, H, D]}
+     * @param heads the number of heads {@code H}
+     * @param options scale, masks and precision; null means the defaults. The layout is implied by
+     *     the packing ({@link AttentionLayout#BATCH_SEQ_HEADS_DIM}) and the option is ignored
+     * @return the output {@code [B, S, H, D]}, with qkv's data type, attached to qkv's manager
+     * @throws IllegalArgumentException naming the problem, as {@link #forward}, or when the last
+     *     axis does not split into {@code 3 × heads} equal parts
+     * @throws IllegalStateException for closed arrays
+     */
+    public static NDArray forwardPackedQkv(NDArray qkv, int heads, AttentionOptions options) {
+        AttentionOptions opts =
+                (options == null ? AttentionOptions.builder().build() : options)
+                        .withLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        long[] dims = packedDims(qkv, heads);
+        long batch = dims[0];
+        long seq = dims[1];
+        long headDim = dims[2];
+        NDManager target = qkv.getManager();
+        try (NDManager scope = target.newSubManager()) {
+            attachForCall(qkv, scope);
+            // Views (no copies) of Q, K and V, for the checks and for the reference path.
+            NDArray packed = qkv.reshape(batch, seq, 3, heads, headDim);
+            NDArray q = packed.get(":, :, 0");
+            NDArray k = packed.get(":, :, 1");
+            NDArray v = packed.get(":, :, 2");
+            AttentionShape shape = AttentionShape.check(q, k, v, opts);
+            if (!LibUtils.isLoaded()) {
+                return ReferenceAttention.compute(q, k, v, opts, shape, false, target)
+                        .singletonOrThrow();
+            }
+            requirePyTorch(qkv, "qkv");
+            Operands operands = packedOperands(qkv, shape, scope);
+            return runNative(operands, opts, shape, target, scope, false).singletonOrThrow();
+        }
+    }
+
     private static NDList compute(
             NDArray q, NDArray k, NDArray v, AttentionOptions options, boolean withLogSumExp) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
         AttentionShape shape = AttentionShape.check(q, k, v, opts);
+        NDManager target = q.getManager();
         if (!LibUtils.isLoaded()) {
-            return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp);
+            return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
         }
         requirePyTorch(q, "q");
         requirePyTorch(k, "k");
         requirePyTorch(v, "v");
+        try (NDManager scope = target.newSubManager()) {
+            Operands operands =
+                    new Operands(
+                            sharedMemory(q, "q", scope),
+                            shape.strides(shape.heads, shape.qLen),
+                            sharedMemory(k, "k", scope),
+                            shape.strides(shape.kvHeads, shape.kvLen),
+                            sharedMemory(v, "v", scope),
+                            shape.strides(shape.kvHeads, shape.kvLen));
+            return runNative(operands, opts, shape, target, scope, withLogSumExp);
+        }
+    }
+
+    /** Q, K and V as the kernel reads them: direct buffers and (batch, head, seq) strides. */
+    private record Operands(
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides) {}
+
+    /** {B, S, D} of a packed QKV tensor, after checking it. */
+    private static long[] packedDims(NDArray qkv, int heads) {
+        if (qkv == null) {
+            throw new IllegalArgumentException("qkv must not be null");
+        }
+        if (qkv.isReleased()) {
+            throw new IllegalStateException("qkv has been closed");
+        }
+        if (heads < 1) {
+            throw new IllegalArgumentException("heads must be positive, got " + heads);
+        }
+        Shape shape = qkv.getShape();
+        if (shape.dimension() == 3) {
+            long last = shape.get(2);
+            if (last % (3L * heads) != 0 || last == 0) {
+                throw new IllegalArgumentException(
+                        "qkv "
+                                + shape
+                                + ": the last axis ("
+                                + last
+                                + ") must split into 3 × "
+                                + heads
+                                + " heads of equal size");
+            }
+            return new long[] {shape.get(0), shape.get(1), last / (3L * heads)};
+        }
+        if (shape.dimension() == 5) {
+            if (shape.get(2) != 3 || shape.get(3) != heads) {
+                throw new IllegalArgumentException(
+                        "qkv " + shape + " must be [batch, seq, 3, " + heads + ", headDim]");
+            }
+            return new long[] {shape.get(0), shape.get(1), shape.get(4)};
+        }
+        throw new IllegalArgumentException(
+                "qkv has shape "
+                        + shape
+                        + "; expected [batch, seq, 3·heads·headDim] or [batch, seq, 3, heads,"
+                        + " headDim]");
+    }
+
+    /** Q, K and V inside one packed buffer: offsets 0, H·D and 2·H·D, rows 3·H·D apart. */
+    private static Operands packedOperands(NDArray qkv, AttentionShape shape, NDManager scope) {
+        ByteBuffer all = sharedMemory(qkv, "qkv", scope);
+        long hd = shape.heads * shape.headDim;
+        long[] strides = {shape.qLen * 3 * hd, shape.headDim, 3 * hd};
+        int elem = shape.dataType.getNumOfBytes();
+        return new Operands(
+                slice(all, 0),
+                strides,
+                slice(all, (int) (hd * elem)),
+                strides,
+                slice(all, (int) (2 * hd * elem)),
+                strides);
+    }
+
+    private static ByteBuffer slice(ByteBuffer buffer, int byteOffset) {
+        return buffer.duplicate().position(byteOffset).slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Allocates the outputs on {@code target}, runs the kernel, and frees them if it fails. */
+    private static NDList runNative(
+            Operands operands,
+            AttentionOptions opts,
+            AttentionShape shape,
+            NDManager target,
+            NDManager scope,
+            boolean withLogSumExp) {
         requirePyTorch(opts.getKeyPaddingMask(), "keyPaddingMask");
         requirePyTorch(opts.getBias(), "bias");
-
-        NDManager target = q.getManager();
-        NDArray output = target.create(q.getShape(), shape.dataType);
+        Shape outShape =
+                shape.layout == AttentionLayout.BATCH_HEADS_SEQ_DIM
+                        ? new Shape(shape.batch, shape.heads, shape.qLen, shape.headDim)
+                        : new Shape(shape.batch, shape.qLen, shape.heads, shape.headDim);
+        NDArray output = target.create(outShape, shape.dataType);
         NDArray logSumExp =
                 withLogSumExp
                         ? target.create(
                                 new Shape(shape.batch, shape.heads, shape.qLen), DataType.FLOAT32)
                         : null;
-        try (NDManager scope = target.newSubManager()) {
-            runNative(q, k, v, opts, shape, output, logSumExp, scope);
+        try {
+            launch(operands, opts, shape, output, logSumExp, scope);
         } catch (RuntimeException | Error e) {
             output.close();
             if (logSumExp != null) {
@@ -131,18 +270,13 @@ public final class FusedAttention {
         return logSumExp == null ? new NDList(output) : new NDList(output, logSumExp);
     }
 
-    private static void runNative(
-            NDArray q,
-            NDArray k,
-            NDArray v,
+    private static void launch(
+            Operands in,
             AttentionOptions opts,
             AttentionShape shape,
             NDArray output,
             NDArray logSumExp,
             NDManager scope) {
-        ByteBuffer qBuffer = sharedMemory(q, "q", scope);
-        ByteBuffer kBuffer = sharedMemory(k, "k", scope);
-        ByteBuffer vBuffer = sharedMemory(v, "v", scope);
         ByteBuffer outBuffer = sharedMemory(output, "output", null);
         ByteBuffer lseBuffer = logSumExp == null ? null : sharedMemory(logSumExp, "lse", null);
 
@@ -181,21 +315,19 @@ public final class FusedAttention {
         long[] dims = {
             shape.batch, shape.heads, shape.kvHeads, shape.qLen, shape.kvLen, shape.headDim
         };
-        long[] qStrides = shape.strides(shape.heads, shape.qLen);
-        long[] kvStrides = shape.strides(shape.kvHeads, shape.kvLen);
         AttentionNative.get()
                 .forward(
                         dtype,
                         compute,
                         dims,
-                        qBuffer,
-                        qStrides,
-                        kBuffer,
-                        kvStrides,
-                        vBuffer,
-                        kvStrides,
+                        in.q(),
+                        in.qStrides(),
+                        in.k(),
+                        in.kStrides(),
+                        in.v(),
+                        in.vStrides(),
                         outBuffer,
-                        qStrides,
+                        shape.strides(shape.heads, shape.qLen),
                         opts.getScale(shape.headDim),
                         opts.isCausal(),
                         opts.getKeyValidLengths(),

@@ -34,7 +34,7 @@ public final class ReferenceAttention {
      */
     public static NDArray forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
-        return compute(q, k, v, opts, AttentionShape.check(q, k, v, opts), false)
+        return compute(q, k, v, opts, AttentionShape.check(q, k, v, opts), false, q.getManager())
                 .singletonOrThrow();
     }
 
@@ -51,18 +51,21 @@ public final class ReferenceAttention {
     public static NDList forwardWithLogSumExp(
             NDArray q, NDArray k, NDArray v, AttentionOptions options) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
-        return compute(q, k, v, opts, AttentionShape.check(q, k, v, opts), true);
+        return compute(q, k, v, opts, AttentionShape.check(q, k, v, opts), true, q.getManager());
     }
 
-    /** The computation, on arguments {@link AttentionShape#check} has accepted. */
+    /**
+     * The computation, on arguments {@link AttentionShape#check} has accepted; the results attach
+     * to {@code target}.
+     */
     static NDList compute(
             NDArray q,
             NDArray k,
             NDArray v,
             AttentionOptions options,
             AttentionShape s,
-            boolean withLogSumExp) {
-        NDManager target = q.getManager();
+            boolean withLogSumExp,
+            NDManager target) {
         try (NDManager scope = target.newSubManager()) {
             NDArray qh = headsFirst(q, s, scope);
             NDArray kh = headsFirst(k, s, scope);

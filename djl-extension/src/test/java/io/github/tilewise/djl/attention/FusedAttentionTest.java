@@ -185,6 +185,68 @@ class FusedAttentionTest {
         assertWithinTwiceNaive(data, data.outputOf(out), Precision.BF16, isa);
     }
 
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("packedCasesTimesIsas")
+    void packedQkvIsReadInPlace(Tilewise.Isa isa, Case c) {
+        Tilewise.setIsa(isa);
+        AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
+        NDArray qkv = packed(data, c.layout() == AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        AttentionOptions options = data.options(manager).build();
+        int before = manager.getManagedArrays().size();
+        NDArray out = FusedAttention.forwardPackedQkv(qkv, c.heads(), options);
+        assertEquals(before + 1, manager.getManagedArrays().size());
+        assertEquals(new Shape(c.batch(), c.qLen(), c.heads(), c.headDim()), out.getShape());
+        assertSame(manager, qkv.getManager());
+        float[] flat =
+                AttentionTestData.swapMiddleAxes(
+                        out.toFloatArray(), c.batch(), c.qLen(), c.heads(), c.headDim());
+        assertCloseToFloat64(
+                data,
+                flat,
+                NaiveAttention.compute(data.problem, Precision.FLOAT64),
+                isa + " packed");
+    }
+
+    static Stream<Arguments> packedCasesTimesIsas() {
+        // The layout field here picks the packed rank: BSHD = [B, S, 3·H·D], BHSD = [B, S, 3, H,
+        // D].
+        List<Case> cases =
+                List.of(
+                        new Case(2, 4, 4, 37, 37, 64, true)
+                                .with(KeyMask.INT64_PADDING)
+                                .with(AttentionLayout.BATCH_SEQ_HEADS_DIM),
+                        new Case(1, 3, 3, 100, 100, 32, false).with(Bias.HEADS_KEYS),
+                        new Case(3, 2, 2, 20, 20, 128, false).with(KeyMask.VALID_LENGTHS));
+        return isas().stream().flatMap(isa -> cases.stream().map(c -> Arguments.of(isa, c)));
+    }
+
+    /** Q, K and V of a self-attention case packed as one projection output would be. */
+    private NDArray packed(AttentionTestData data, boolean flatLastAxis) {
+        Case c = data.c;
+        int hd = c.heads() * c.headDim();
+        float[] flat = new float[c.batch() * c.qLen() * 3 * hd];
+        float[][] parts = {data.problem.q, data.problem.k, data.problem.v};
+        for (int b = 0; b < c.batch(); ++b) {
+            for (int s = 0; s < c.qLen(); ++s) {
+                for (int part = 0; part < 3; ++part) {
+                    for (int h = 0; h < c.heads(); ++h) {
+                        System.arraycopy(
+                                parts[part],
+                                ((b * c.heads() + h) * c.qLen() + s) * c.headDim(),
+                                flat,
+                                ((b * c.qLen() + s) * 3 + part) * hd + h * c.headDim(),
+                                c.headDim());
+                    }
+                }
+            }
+        }
+        Shape shape =
+                flatLastAxis
+                        ? new Shape(c.batch(), c.qLen(), 3L * hd)
+                        : new Shape(c.batch(), c.qLen(), 3, c.heads(), c.headDim());
+        return manager.create(flat, shape);
+    }
+
     @Test
     void explicitScaleIsUsed() {
         Case c = new Case(1, 2, 2, 20, 30, 64, false);

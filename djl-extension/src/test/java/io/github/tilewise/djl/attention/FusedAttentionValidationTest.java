@@ -221,6 +221,42 @@ class FusedAttentionValidationTest {
     }
 
     @Test
+    void packedQkvOfTheWrongShape() {
+        NDArray packed = manager.zeros(new Shape(2, 10, 3 * 4 * 32));
+        FusedAttention.forwardPackedQkv(packed, 4, null); // the valid call
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> FusedAttention.forwardPackedQkv(null, 4, null));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(packed, 5, null));
+        assertTrue(e.getMessage().contains("must split into 3 × 5 heads"), e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(packed, 0, null));
+        assertTrue(e.getMessage().contains("heads must be positive"), e.getMessage());
+        NDArray rank5 = manager.zeros(new Shape(2, 10, 2, 4, 32));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(rank5, 4, null));
+        assertTrue(e.getMessage().contains("[batch, seq, 3, 4, headDim]"), e.getMessage());
+        NDArray tooWide = manager.zeros(new Shape(1, 4, 3 * 300));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(tooWide, 1, null));
+        assertTrue(e.getMessage().contains("300"), e.getMessage());
+        NDArray closed = manager.zeros(new Shape(2, 10, 3 * 4 * 32));
+        closed.close();
+        assertThrows(
+                IllegalStateException.class,
+                () -> FusedAttention.forwardPackedQkv(closed, 4, null));
+    }
+
+    @Test
     void nonFiniteScaleAndNullSettings() {
         assertThrows(
                 IllegalArgumentException.class,
