@@ -247,6 +247,53 @@ class FusedAttentionTest {
         return manager.create(flat, shape);
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("isas")
+    void validLengthsAndPaddingMaskCombine(Tilewise.Isa isa) {
+        Tilewise.setIsa(isa);
+        // Entry 0: prefix mask 20 of 33 and length 25 (the mask wins); entry 1: mask with holes and
+        // length 10 (the length wins past key 10, holes before it stay masked); entry 2: all kept.
+        Case c = new Case(3, 2, 2, 17, 33, 64, false);
+        AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
+        boolean[][] keep = new boolean[3][33];
+        for (int j = 0; j < 33; ++j) {
+            keep[0][j] = j < 20;
+            keep[1][j] = j % 3 != 1;
+            keep[2][j] = true;
+        }
+        data.problem.keep = keep;
+        data.problem.validLengths = new int[] {25, 10, 33};
+        boolean[] flat = new boolean[3 * 33];
+        for (int b = 0; b < 3; ++b) {
+            for (int j = 0; j < 33; ++j) {
+                flat[b * 33 + j] = keep[b][j];
+            }
+        }
+        AttentionOptions options =
+                data.options(manager)
+                        .optKeyValidLengths(data.problem.validLengths)
+                        .optKeyPaddingMask(manager.create(flat, new Shape(3, 33)))
+                        .build();
+        NDArray out =
+                FusedAttention.forward(
+                        data.q(manager, DataType.FLOAT32),
+                        data.k(manager, DataType.FLOAT32),
+                        data.v(manager, DataType.FLOAT32),
+                        options);
+        NaiveAttention.Result expected = NaiveAttention.compute(data.problem, Precision.FLOAT64);
+        assertCloseToFloat64(data, data.outputOf(out), expected, isa + " lengths+mask");
+        assertCloseToFloat64(
+                data,
+                data.outputOf(
+                        ReferenceAttention.forward(
+                                data.q(manager, DataType.FLOAT32),
+                                data.k(manager, DataType.FLOAT32),
+                                data.v(manager, DataType.FLOAT32),
+                                options)),
+                expected,
+                "reference lengths+mask");
+    }
+
     @Test
     void explicitScaleIsUsed() {
         Case c = new Case(1, 2, 2, 20, 30, 64, false);
