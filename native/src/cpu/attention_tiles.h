@@ -246,14 +246,15 @@ struct FlashAttention {
         const int64_t D = p.head_dim;
         const float factor = p.scale * kLog2e;
         if (bf16_dot) {
-            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2. The scale is applied
-            // after the dot product (in finish_scores) so Q keeps its own bf16 rounding.
+            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2, pre-scaled before
+            // rounding so the scores come out of the dot products in log2 units.
             uint16_t* qt = reinterpret_cast<uint16_t*>(t.qt);
             std::memset(qt, 0, sizeof(uint16_t) * dp * Br);
             for (int64_t i = 0; i < nq; ++i) {
                 const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
                 for (int64_t d = 0; d < D; ++d) {
-                    qt[((d / 2) * Br + i) * 2 + (d & 1)] = tw::float_to_bf16(load_scalar(p.q, base + d));
+                    qt[((d / 2) * Br + i) * 2 + (d & 1)] =
+                        tw::float_to_bf16(load_scalar(p.q, base + d) * factor);
                 }
             }
             return;
@@ -298,7 +299,6 @@ struct FlashAttention {
                         V* alpha) const {
         const V neg_inf = S::set1(-std::numeric_limits<float>::infinity());
         const int64_t causal_offset = p.kv_len - p.q_len;
-        const float post_scale = bf16_dot ? p.scale * kLog2e : 1.0f;
         V block_max[NV];
         for (int c = 0; c < NV; ++c) block_max[c] = neg_inf;
         for (int64_t j = 0; j < nk; ++j) {
@@ -307,10 +307,6 @@ struct FlashAttention {
             if (p.key_padding_mask && p.key_padding_mask[b * p.kv_len + key] == 0) {
                 for (int c = 0; c < NV; ++c) S::store(row + c * W, neg_inf);
                 continue;
-            }
-            if (bf16_dot) {
-                const V s = S::set1(post_scale);
-                for (int c = 0; c < NV; ++c) S::store(row + c * W, S::mul(S::load(row + c * W), s));
             }
             if (p.bias) {
                 const int64_t nq = std::min<int64_t>(Br, p.q_len - i0);
