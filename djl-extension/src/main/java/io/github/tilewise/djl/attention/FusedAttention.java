@@ -45,10 +45,9 @@ import java.nio.ByteOrder;
  * <p><b>NaN and infinity.</b> No input value makes the call fail or crash; the result follows IEEE
  * arithmetic like the naive computation. A query row whose query vector, or whose visible keys,
  * values or bias entries hold NaN or ±Inf, comes out NaN (or ±Inf). Keys at or past a valid length
- * never contribute, whatever their bits (an unwritten cache tail is safe), and a NaN in a key row
- * hidden by any mask does not reach the rows it is hidden from. A NaN or ±Inf in a <i>value</i> row
- * hidden by the causal or padding mask may still reach other rows of that batch entry and head, as
- * in the naive computation (a zero weight times NaN is NaN).
+ * never contribute, whatever their bits (an unwritten cache tail is safe), and a NaN or ±Inf in a
+ * key or value row hidden by any mask never reaches the rows it is hidden from, on every
+ * instruction set (the kernels skip masked products instead of multiplying by a zero weight).
  *
  * <p><b>Memory.</b> Q, K, V, masks and bias are read in place through {@code toByteBuffer(true)}
  * when they are contiguous (the usual case); a non-contiguous view (e.g. after {@code transpose})
