@@ -22,8 +22,8 @@ public final class NativeFp32LinearOperator implements LinearOperator {
     private final int inFeatures;
     private final int outFeatures;
     private final LinearActivation activation;
-    private final ByteBuffer packed;
-    private final ByteBuffer bias;
+    private final NDArray packed;
+    private final NDArray bias;
     private volatile boolean closed;
 
     /**
@@ -48,28 +48,23 @@ public final class NativeFp32LinearOperator implements LinearOperator {
         if (bytes < 0 || bytes > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("weight " + shape + " is too large to pack");
         }
-        packed = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
-        lib.pack(outFeatures, inFeatures, copyOf(weight), packed);
-        if (bias != null) {
-            if (bias.getDataType() != DataType.FLOAT32 || bias.size() != outFeatures) {
-                throw new IllegalArgumentException("bias must be fp32 [" + outFeatures + "]");
-            }
-            this.bias = copyOf(bias);
-        } else {
-            this.bias = null;
+        if (bias != null
+                && (bias.getDataType() != DataType.FLOAT32 || bias.size() != outFeatures)) {
+            throw new IllegalArgumentException("bias must be fp32 [" + outFeatures + "]");
         }
-    }
-
-    private static ByteBuffer copyOf(NDArray array) {
-        float[] values = array.toFloatArray();
-        ByteBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
-        b.asFloatBuffer().put(values);
-        return b;
+        packed = weight.getManager().create(new Shape(bytes / 4), DataType.FLOAT32);
+        try {
+            lib.pack(outFeatures, inFeatures, shared(weight, "weight"), shared(packed, "packed"));
+        } catch (RuntimeException e) {
+            packed.close();
+            throw e;
+        }
+        this.bias = bias;
     }
 
     @Override
     public NDArray forward(NDArray x, NDArray residual) {
-        if (closed) {
+        if (closed || packed.isReleased()) {
             throw new IllegalStateException("this linear operator has been closed");
         }
         Shape in = x.getShape();
@@ -96,8 +91,8 @@ public final class NativeFp32LinearOperator implements LinearOperator {
                             outFeatures,
                             inFeatures,
                             shared(x, "x"),
-                            packed,
-                            bias,
+                            shared(packed, "packed"),
+                            bias == null ? null : shared(bias, "bias"),
                             fusedGelu,
                             residual == null ? null : shared(residual, "residual"),
                             out);
@@ -134,5 +129,6 @@ public final class NativeFp32LinearOperator implements LinearOperator {
     @Override
     public void close() {
         closed = true;
+        packed.close();
     }
 }
