@@ -3,6 +3,7 @@ package io.github.tilewise.it.bench;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
@@ -39,7 +40,8 @@ import java.util.concurrent.Callable;
  * <p>Options: {@code --batch 32}, {@code --seq 128}, {@code --threads 2} (Tilewise native and ONNX
  * Runtime intra-op threads), {@code --pytorch-threads} (PyTorch intra-op threads, default {@code
  * --threads}), {@code --reps 10}, {@code --warmup 3}, {@code --with-pytorch-linear} (adds a line
- * for Tilewise with PyTorch's BLAS in the linear layers), {@code --profile} (also prints where
+ * for Tilewise with PyTorch's BLAS in the linear layers), {@code --with-pytorch-1-thread} (adds a
+ * line for Tilewise with PyTorch's intra-op pool at 1 thread), {@code --profile} (also prints where
  * Tilewise's time goes: linear layers, attention, layer norms, tokenization, the rest).
  */
 public final class EmbeddingBenchmark {
@@ -63,6 +65,7 @@ public final class EmbeddingBenchmark {
         int pytorchThreads = intOption(args, "--pytorch-threads", threads);
         boolean profile = Arrays.asList(args).contains("--profile");
         boolean pytorchLinear = Arrays.asList(args).contains("--with-pytorch-linear");
+        boolean pytorchOneThread = Arrays.asList(args).contains("--with-pytorch-1-thread");
         // PyTorch reads its thread counts when the engine starts.
         System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(pytorchThreads));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
@@ -117,6 +120,20 @@ public final class EmbeddingBenchmark {
                 closeLater = viaPytorch;
                 engines.add("tilewise-pytorch-linear");
                 calls.add(() -> viaPytorch.embed(texts));
+            }
+            if (pytorchOneThread) {
+                // Tilewise again with PyTorch's intra-op pool at 1 thread during the call: does
+                // OpenMP spinning after PyTorch's ops (embeddings, LayerNorm) slow the native pool?
+                engines.add("tilewise-pytorch-1-thread");
+                calls.add(
+                        () -> {
+                            JniUtils.setNumThreads(1);
+                            try {
+                                return tilewise.embed(texts);
+                            } finally {
+                                JniUtils.setNumThreads(pytorchThreads);
+                            }
+                        });
             }
             double[] ms = interleavedMedians(warmup, reps, calls);
             for (int e = 0; e < engines.size(); e++) {

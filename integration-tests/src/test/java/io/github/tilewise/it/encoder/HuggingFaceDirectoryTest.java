@@ -243,4 +243,52 @@ class HuggingFaceDirectoryTest {
             assertEquals(50, encoder.embed("short").length);
         }
     }
+
+    /**
+     * A model loaded by the Tilewise engine saves DJL .params that load back into the same block.
+     */
+    @Test
+    void modelSavesAndLoadsDjlParams() throws Exception {
+        Path onnx = RealModels.onnxFile(RealModels.tinyBert());
+        List<String> texts = List.of("hello world", "a longer sentence with more tokens", "");
+        Criteria<String, float[]> criteria =
+                Criteria.builder()
+                        .setTypes(String.class, float[].class)
+                        .optEngine("Tilewise")
+                        .optModelPath(onnx)
+                        .optTranslatorFactory(new EncoderTranslatorFactory())
+                        .optArgument("pooling", "pooler")
+                        .build();
+        Path saved = tmp.resolve("saved");
+        Files.createDirectories(saved);
+        List<float[]> before;
+        io.github.tilewise.djl.encoder.EncoderConfig config;
+        try (ZooModel<String, float[]> model = criteria.loadModel();
+                Predictor<String, float[]> predictor = model.newPredictor()) {
+            before = predictor.batchPredict(texts);
+            config =
+                    ((io.github.tilewise.djl.encoder.TextEncoderBlock) model.getBlock())
+                            .getEncoder()
+                            .getConfig();
+            model.save(saved, "tinybert");
+        }
+        assertTrue(Files.isRegularFile(saved.resolve("tinybert-0000.params")));
+        Files.copy(onnx.getParent().resolve("tokenizer.json"), saved.resolve("tokenizer.json"));
+        try (ai.djl.Model model = ai.djl.Model.newInstance("tinybert", "Tilewise")) {
+            model.setBlock(
+                    new io.github.tilewise.djl.encoder.TextEncoderBlock(
+                            config, Pooling.POOLER, false));
+            model.load(saved, "tinybert");
+            ai.djl.translate.Translator<String, float[]> translator =
+                    new EncoderTranslatorFactory()
+                            .newInstance(String.class, float[].class, model, java.util.Map.of());
+            try (Predictor<String, float[]> predictor = model.newPredictor(translator)) {
+                List<float[]> after = predictor.batchPredict(texts);
+                for (int i = 0; i < texts.size(); i++) {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(
+                            before.get(i), after.get(i), 0f);
+                }
+            }
+        }
+    }
 }
