@@ -30,7 +30,8 @@ import java.util.List;
  * last_hidden_state [batch, seq, hidden]} and, with a pooler, {@code pooler_output [batch,
  * hidden]}.
  *
- * <p>Each forward runs in a scoped sub-manager: only the outputs survive it.
+ * <p>Each forward runs in a scoped sub-manager (only the outputs survive it) and with PyTorch's
+ * intra-op pool limited as {@link PyTorchThreads} explains.
  */
 public final class BertEncoder extends AbstractBlock {
 
@@ -97,7 +98,8 @@ public final class BertEncoder extends AbstractBlock {
     public NDList encode(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
         Shape shape = checkInputs(inputIds, attentionMask, tokenTypeIds);
         NDManager parent = inputIds.getManager();
-        try (NDManager scope = parent.newSubManager()) {
+        try (PyTorchThreads limit = PyTorchThreads.limit();
+                NDManager scope = parent.newSubManager()) {
             inputIds.tempAttach(scope);
             if (attentionMask != null) {
                 attentionMask.tempAttach(scope);

@@ -3,7 +3,6 @@ package io.github.tilewise.it.bench;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.jni.JniUtils;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
@@ -40,9 +39,10 @@ import java.util.concurrent.Callable;
  * <p>Options: {@code --batch 32}, {@code --seq 128}, {@code --threads 2} (Tilewise native and ONNX
  * Runtime intra-op threads), {@code --pytorch-threads} (PyTorch intra-op threads, default {@code
  * --threads}), {@code --reps 10}, {@code --warmup 3}, {@code --with-pytorch-linear} (adds a line
- * for Tilewise with PyTorch's BLAS in the linear layers), {@code --with-pytorch-1-thread} (adds a
- * line for Tilewise with PyTorch's intra-op pool at 1 thread), {@code --profile} (also prints where
- * Tilewise's time goes: linear layers, attention, layer norms, tokenization, the rest).
+ * for Tilewise with PyTorch's BLAS in the linear layers), {@code --with-pytorch-threads-kept} (adds
+ * a line for Tilewise with PyTorch's intra-op pool left at {@code --pytorch-threads} during
+ * forwards instead of 1), {@code --profile} (also prints where Tilewise's time goes: linear layers,
+ * attention, layer norms, tokenization, the rest).
  */
 public final class EmbeddingBenchmark {
 
@@ -65,7 +65,7 @@ public final class EmbeddingBenchmark {
         int pytorchThreads = intOption(args, "--pytorch-threads", threads);
         boolean profile = Arrays.asList(args).contains("--profile");
         boolean pytorchLinear = Arrays.asList(args).contains("--with-pytorch-linear");
-        boolean pytorchOneThread = Arrays.asList(args).contains("--with-pytorch-1-thread");
+        boolean pytorchKeep = Arrays.asList(args).contains("--with-pytorch-threads-kept");
         // PyTorch reads its thread counts when the engine starts.
         System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(pytorchThreads));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
@@ -119,19 +119,29 @@ public final class EmbeddingBenchmark {
                                 .build();
                 closeLater = viaPytorch;
                 engines.add("tilewise-pytorch-linear");
-                calls.add(() -> viaPytorch.embed(texts));
-            }
-            if (pytorchOneThread) {
-                // Tilewise again with PyTorch's intra-op pool at 1 thread during the call: does
-                // OpenMP spinning after PyTorch's ops (embeddings, LayerNorm) slow the native pool?
-                engines.add("tilewise-pytorch-1-thread");
                 calls.add(
                         () -> {
-                            JniUtils.setNumThreads(1);
+                            // PyTorch's BLAS needs its intra-op threads.
+                            System.setProperty("tilewise.pytorch.threads", "keep");
+                            try {
+                                return viaPytorch.embed(texts);
+                            } finally {
+                                System.clearProperty("tilewise.pytorch.threads");
+                            }
+                        });
+            }
+            if (pytorchKeep) {
+                // Tilewise again with PyTorch's intra-op pool left at --pytorch-threads during the
+                // forward (tilewise.pytorch.threads=keep) instead of 1: the cost of OpenMP spinning
+                // after PyTorch's ops (embeddings, LayerNorm) next to the native pool.
+                engines.add("tilewise-pytorch-threads-kept");
+                calls.add(
+                        () -> {
+                            System.setProperty("tilewise.pytorch.threads", "keep");
                             try {
                                 return tilewise.embed(texts);
                             } finally {
-                                JniUtils.setNumThreads(pytorchThreads);
+                                System.clearProperty("tilewise.pytorch.threads");
                             }
                         });
             }
