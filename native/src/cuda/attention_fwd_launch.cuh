@@ -1,0 +1,61 @@
+// Host-side launch of one attention_fwd_kernel instantiation: raise its shared-memory limit once
+// per device, launch on the caller's stream, check the launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "attention_fwd_sm80.cuh"
+#include "cuda_status.h"
+
+namespace twcuda {
+
+/// Tile configurations selectable through tw_cuda_attention_set_config.
+enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps8 = 2 };
+
+template <typename Tile>
+tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
+    const auto kernel = attention_fwd_kernel<typename Tile::Element, Tile>;
+    static std::atomic<uint64_t> configured_devices{0};
+    int device = 0;
+    TWC_CHECK(cudaGetDevice(&device));
+    const uint64_t bit = uint64_t{1} << (device & 63);
+    if ((configured_devices.load(std::memory_order_relaxed) & bit) == 0) {
+        TWC_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       Tile::kSmemBytes));
+        configured_devices.fetch_or(bit, std::memory_order_relaxed);
+    }
+    AttentionArgs a = args;
+    a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
+                                      Tile::kBlockM);
+    const dim3 grid(static_cast<unsigned>(a.num_m_blocks), static_cast<unsigned>(q_heads),
+                    static_cast<unsigned>(batch));
+    kernel<<<grid, Tile::kThreads, Tile::kSmemBytes, stream>>>(a);
+    TWC_CHECK(cudaGetLastError());
+    return TW_OK;
+}
+
+/// Picks the tile for (head_dim, config) of element type T and launches it.
+template <typename T>
+tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
+                               int q_heads, int batch, cudaStream_t stream) {
+    // kWarps4: 64 query rows per block, 2 blocks per SM (registers: up to 255 per thread).
+    // kWarps8: 128 query rows per block share each K/V tile: half the L2 traffic per flop; at
+    // D=64 with 64-key tiles so that 128 registers suffice for 2 blocks per SM.
+    const bool eight = config == FwdConfig::kWarps8;
+    if (head_dim == 64) {
+        if (eight) return launch_tile<FwdTile<T, 64, 8, 64, 2>>(args, q_heads, batch, stream);
+        return launch_tile<FwdTile<T, 64, 4, 128, 2>>(args, q_heads, batch, stream);
+    }
+    if (eight) return launch_tile<FwdTile<T, 128, 8, 64, 1>>(args, q_heads, batch, stream);
+    return launch_tile<FwdTile<T, 128, 4, 64, 2>>(args, q_heads, batch, stream);
+}
+
+tw_status launch_attention_fwd_f16(const AttentionArgs& args, int head_dim, FwdConfig config,
+                                   int q_heads, int batch, cudaStream_t stream);
+tw_status launch_attention_fwd_bf16(const AttentionArgs& args, int head_dim, FwdConfig config,
+                                    int q_heads, int batch, cudaStream_t stream);
+
+}  // namespace twcuda
