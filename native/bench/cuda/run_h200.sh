@@ -14,6 +14,7 @@ OUT=${OUT:-$ROOT/out}
 mkdir -p "$OUT"
 BUILD=/tmp/tilewise-cuda-build
 export PYTHONUNBUFFERED=1
+exec > >(tee "$OUT/run.log") 2>&1
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit --format=csv | tee "$OUT/gpu.txt"
 nvcc --version | tail -2

@@ -86,7 +86,7 @@ typedef struct tw_cuda_attention_params {
     int64_t k_strides[3];
     int64_t v_strides[3];
     int64_t o_strides[3];
-    float scale; /* usually 1/sqrt(head_dim); finite */
+    float scale; /* usually 1/sqrt(head_dim); positive and finite */
     int causal;
     const int32_t* kv_valid_lengths; /* device [batch] or NULL */
     float* lse;   /* device [batch, q_heads, q_len] natural-log log-sum-exp of the scaled scores, or NULL */
@@ -100,8 +100,9 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
 
 /**
  * Selects the tile configuration of later attention calls, for benchmarks and tests only:
- * 0 = automatic (default), 1 = 4 warps x 16 query rows per block, 2 = 8 warps x 16 query rows
- * per block. Process-wide; TW_ERR_INVALID_ARGUMENT for other values.
+ * 0 = automatic (default), 1 = 4 warps x 16 query rows per block, 2 = the same with a register
+ * cap for more blocks per SM, 3 = 8 warps x 16 query rows per block. Process-wide;
+ * TW_ERR_INVALID_ARGUMENT for other values.
  */
 TW_API tw_status tw_cuda_attention_set_config(int config);
 

@@ -66,7 +66,9 @@ tw_status validate(const tw_cuda_attention_params& p) {
     if (tw_status s = check_strides("k", p.k_strides)) return s;
     if (tw_status s = check_strides("v", p.v_strides)) return s;
     if (tw_status s = check_strides("o", p.o_strides)) return s;
-    if (!std::isfinite(p.scale)) return fail(TW_ERR_INVALID_ARGUMENT, "scale must be finite");
+    if (!(p.scale > 0.f) || !std::isfinite(p.scale)) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "scale must be positive and finite");
+    }
     if (p.lse != nullptr && (reinterpret_cast<uintptr_t>(p.lse) & 3u) != 0) {
         return fail(TW_ERR_INVALID_ARGUMENT, "lse must be 4-byte aligned");
     }
@@ -123,10 +125,10 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p) {
 }
 
 TW_API tw_status tw_cuda_attention_set_config(int config) {
-    if (config < 0 || config > static_cast<int>(twcuda::FwdConfig::kWarps8)) {
+    if (config < 0 || config > twcuda::kFwdConfigs) {
         return twcuda::fail(TW_ERR_INVALID_ARGUMENT,
-                            "config must be 0 (auto), 1 (4 warps) or 2 (8 warps), got " +
-                                std::to_string(config));
+                            "config must be 0 (auto) to " + std::to_string(twcuda::kFwdConfigs) +
+                                ", got " + std::to_string(config));
     }
     twcuda::selected_config.store(config, std::memory_order_relaxed);
     return twcuda::ok();

@@ -12,8 +12,9 @@
 
 namespace twcuda {
 
-/// Tile configurations selectable through tw_cuda_attention_set_config.
-enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps8 = 2 };
+/// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per head dim).
+enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps4Occupancy = 2, kWarps8 = 3 };
+constexpr int kFwdConfigs = 3;
 
 template <typename Tile>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -38,19 +39,31 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 }
 
 /// Picks the tile for (head_dim, config) of element type T and launches it.
+///  kWarps4:          64 query rows per block (4 warps), 2 blocks per SM (up to 255 registers).
+///  kWarps4Occupancy: the same rows with 64-key tiles and a register cap for 3 (D=128) or 4
+///                    (D=64) blocks per SM: more warps to hide the softmax between the two GEMMs.
+///  kWarps8:          128 query rows per block share each K/V tile: half the L2 traffic per flop.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
-    // kWarps4: 64 query rows per block, 2 blocks per SM (registers: up to 255 per thread).
-    // kWarps8: 128 query rows per block share each K/V tile: half the L2 traffic per flop; at
-    // D=64 with 64-key tiles so that 128 registers suffice for 2 blocks per SM.
-    const bool eight = config == FwdConfig::kWarps8;
     if (head_dim == 64) {
-        if (eight) return launch_tile<FwdTile<T, 64, 8, 64, 2>>(args, q_heads, batch, stream);
-        return launch_tile<FwdTile<T, 64, 4, 128, 2>>(args, q_heads, batch, stream);
+        switch (config) {
+            case FwdConfig::kWarps4Occupancy:
+                return launch_tile<FwdTile<T, 64, 4, 64, 4>>(args, q_heads, batch, stream);
+            case FwdConfig::kWarps8:
+                return launch_tile<FwdTile<T, 64, 8, 64, 2>>(args, q_heads, batch, stream);
+            default:
+                return launch_tile<FwdTile<T, 64, 4, 128, 2>>(args, q_heads, batch, stream);
+        }
     }
-    if (eight) return launch_tile<FwdTile<T, 128, 8, 64, 1>>(args, q_heads, batch, stream);
-    return launch_tile<FwdTile<T, 128, 4, 64, 2>>(args, q_heads, batch, stream);
+    switch (config) {
+        case FwdConfig::kWarps4Occupancy:
+            return launch_tile<FwdTile<T, 128, 4, 64, 3>>(args, q_heads, batch, stream);
+        case FwdConfig::kWarps8:
+            return launch_tile<FwdTile<T, 128, 8, 64, 1>>(args, q_heads, batch, stream);
+        default:
+            return launch_tile<FwdTile<T, 128, 4, 64, 2>>(args, q_heads, batch, stream);
+    }
 }
 
 tw_status launch_attention_fwd_f16(const AttentionArgs& args, int head_dim, FwdConfig config,

@@ -4,9 +4,9 @@
 //   S_ij = scale * q_i . k_j                      (masked entries -inf)
 //   m_i  = max_j S_ij,  l_i = sum_j exp(S_ij - m_i),  O_i = (1 / l_i) sum_j exp(S_ij - m_i) v_j
 // computed over key tiles j0..j0+kBlockN with the online rescaling (log2 domain, exp2):
-//   m' = max(m, rowmax(S_tile)),  alpha = 2^(m - m'),  P = 2^(S_tile - m')
+//   m' = max(m, rowmax(S_tile)),  alpha = 2^(c (m - m')),  P = 2^(c (S_tile - m'))   (c = log2 e)
 //   l' = alpha l + rowsum(P),     O' = alpha O + P V_tile
-// and at the end O /= l, lse = m ln2 + ln l. The score tile S and P never leave registers.
+// and at the end O /= l, lse = m + ln l (m in scaled units). The score tile S and P never leave registers.
 //
 // Work split: a thread block owns kBlockM = 16 * kWarps query rows of one (b, h); each warp owns
 // 16 of them, the size of one m16n8k16 A operand, so the warp's Q rows live in registers for the
@@ -108,6 +108,11 @@ struct Elem<__nv_bfloat16> {
         __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
         return *reinterpret_cast<uint32_t*>(&h);
     }
+};
+
+template <bool kValue>
+struct BoolTag {
+    static constexpr bool value = kValue;
 };
 
 // ---- tile configuration --------------------------------------------------------------------------
@@ -235,13 +240,14 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
     float acc_o[kOTiles][4];
 #pragma unroll
     for (int j = 0; j < kOTiles; ++j) acc_o[j][0] = acc_o[j][1] = acc_o[j][2] = acc_o[j][3] = 0.f;
-    // Rows g and g + 8 of the warp's 16 (g = lane / 4): running max (log2 domain) and this lane's
-    // part of the running sum (the 4 lanes of a row are summed once at the end).
+    // Rows g and g + 8 of the warp's 16 (g = lane / 4): running max of the raw scores and this
+    // lane's part of the running sum (the 4 lanes of a row are summed once at the end).
     float row_max[2] = {-INFINITY, -INFINITY};
     float row_sum[2] = {0.f, 0.f};
     const int row_in_block = warp * 16 + (lane >> 2);
     const int q_row0 = m0 + row_in_block;  // absolute query index of this lane's first row
     const int col_in_tile = 2 * (lane & 3);
+    const float scale_log2 = args.scale_log2;
 
     // Per-lane ldmatrix offsets (elements) inside a stage; rows advance in multiples of 8, which
     // keeps the swizzle term (row & 7) equal to (lane & 7).
@@ -262,12 +268,18 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
         v_ld_off[j] = swizzle<kChunks>(v_ld_row, 2 * j + v_ld_chunk) * sizeof(T);
     }
 
-    for (int t = 0; t < n_tiles; ++t) {
+    // One key tile: copy the next tile, S = Q K^T, online softmax, O += P V. kMask is false for
+    // tiles every row of the block sees in full (no per-element mask code), true for the tiles
+    // that cross the causal diagonal or the valid length.
+    auto step = [&](const int t, auto mask_tag) {
+        constexpr bool kMask = decltype(mask_tag)::value;
         const int stage = t & 1;
         if (t + 1 < n_tiles) {
             const int n_next = (t + 1) * BN;
-            copy_tile<Tile, BN>(smem_addr(k_stage(stage ^ 1)), k + n_next * k_row, k_row, n_end - n_next, tid);
-            copy_tile<Tile, BN>(smem_addr(v_stage(stage ^ 1)), v + n_next * v_row, v_row, n_end - n_next, tid);
+            copy_tile<Tile, BN>(smem_addr(k_stage(stage ^ 1)), k + n_next * k_row, k_row,
+                                n_end - n_next, tid);
+            copy_tile<Tile, BN>(smem_addr(v_stage(stage ^ 1)), v + n_next * v_row, v_row,
+                                n_end - n_next, tid);
         }
         cp_async_commit();
         cp_async_wait<1>();
@@ -275,9 +287,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
 
         const uint32_t ks_addr = smem_addr(k_stage(stage));
         const uint32_t vs_addr = smem_addr(v_stage(stage));
-        const int n0 = t * BN;
 
-        // S = Q K^T for the warp's 16 rows x BN keys.
+        // S = Q K^T for the warp's 16 rows x BN keys (raw dot products).
         float acc_s[kSTiles][4];
 #pragma unroll
         for (int j = 0; j < kSTiles; ++j) acc_s[j][0] = acc_s[j][1] = acc_s[j][2] = acc_s[j][3] = 0.f;
@@ -292,24 +303,23 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
             }
         }
 
-        // Scale into the log2 domain; mask only on tiles that cross the valid length or diagonal.
-        const bool needs_mask =
-            (n0 + BN > kv_end) || (args.causal && n0 + BN - 1 > m0 + causal_offset);
+        if constexpr (kMask) {
+            const int n0 = t * BN;
 #pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
+            for (int j = 0; j < kSTiles; ++j) {
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                float s = acc_s[j][e] * args.scale_log2;
-                if (needs_mask) {
+                for (int e = 0; e < 4; ++e) {
                     const int key = n0 + j * 8 + col_in_tile + (e & 1);
                     const int qi = q_row0 + ((e >> 1) << 3);
-                    if (key >= kv_end || (args.causal && key > qi + causal_offset)) s = -INFINITY;
+                    if (key >= kv_end || (args.causal && key > qi + causal_offset)) {
+                        acc_s[j][e] = -INFINITY;
+                    }
                 }
-                acc_s[j][e] = s;
             }
         }
 
-        // Online softmax on the two rows this lane holds.
+        // Online softmax on the two rows this lane holds. The max is taken on raw scores (the
+        // scale is positive), so scaling folds into one FFMA per score: p = 2^(s c - m c).
         float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int j = 0; j < kSTiles; ++j) {
@@ -323,24 +333,28 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
             tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
             const float new_max = fmaxf(row_max[r], tile_max[r]);
             // A row with no visible key yet keeps max -inf; shift by 0 so exp2 gives 0, not NaN.
-            shift[r] = new_max == -INFINITY ? 0.f : new_max;
-            alpha[r] = fast_exp2(row_max[r] - shift[r]);
+            shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
+            alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
             row_max[r] = new_max;
             row_sum[r] *= alpha[r];
         }
+        // Once the running max settles (most tiles of long rows) alpha is 1 for every row of the
+        // warp: skip the D/2 multiplies of the rescale.
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
-        for (int j = 0; j < kOTiles; ++j) {
-            acc_o[j][0] *= alpha[0];
-            acc_o[j][1] *= alpha[0];
-            acc_o[j][2] *= alpha[1];
-            acc_o[j][3] *= alpha[1];
+            for (int j = 0; j < kOTiles; ++j) {
+                acc_o[j][0] *= alpha[0];
+                acc_o[j][1] *= alpha[0];
+                acc_o[j][2] *= alpha[1];
+                acc_o[j][3] *= alpha[1];
+            }
         }
 #pragma unroll
         for (int j = 0; j < kSTiles; ++j) {
-            acc_s[j][0] = fast_exp2(acc_s[j][0] - shift[0]);
-            acc_s[j][1] = fast_exp2(acc_s[j][1] - shift[0]);
-            acc_s[j][2] = fast_exp2(acc_s[j][2] - shift[1]);
-            acc_s[j][3] = fast_exp2(acc_s[j][3] - shift[1]);
+            acc_s[j][0] = fast_exp2(fmaf(acc_s[j][0], scale_log2, -shift[0]));
+            acc_s[j][1] = fast_exp2(fmaf(acc_s[j][1], scale_log2, -shift[0]));
+            acc_s[j][2] = fast_exp2(fmaf(acc_s[j][2], scale_log2, -shift[1]));
+            acc_s[j][3] = fast_exp2(fmaf(acc_s[j][3], scale_log2, -shift[1]));
             row_sum[0] += acc_s[j][0] + acc_s[j][1];
             row_sum[1] += acc_s[j][2] + acc_s[j][3];
         }
@@ -362,8 +376,16 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
                 Elem<T>::mma(acc_o[j + 1], pa, bfrag[2], bfrag[3]);
             }
         }
-        __syncthreads();  // this stage is refilled by the next iteration's copy
-    }
+        __syncthreads();  // this stage is refilled by the next step's copy
+    };
+
+    // Tiles before n_full are seen in full by every row of the block.
+    int n_full = kv_end;
+    if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
+    const int n_unmasked = min(n_full / BN, n_tiles);
+    int t = 0;
+    for (; t < n_unmasked; ++t) step(t, BoolTag<false>{});
+    for (; t < n_tiles; ++t) step(t, BoolTag<true>{});
     cp_async_wait<0>();
     __syncthreads();
 
@@ -405,7 +427,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
         for (int r = 0; r < 2; ++r) {
             const int qi = q_row0 + 8 * r;
             if (qi < args.q_len) {
-                lse[qi] = row_sum[r] > 0.f ? row_max[r] * 0.69314718055994531f + logf(row_sum[r])
+                lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
+                                                 logf(row_sum[r])
                                            : -INFINITY;
             }
         }
