@@ -107,7 +107,7 @@ def main():
           f"cudnn {torch.backends.cudnn.version()}", flush=True)
     tokens_heads = 16 * 16 * 16384  # B*H*N kept constant: the work grows with N
     lines, failures = [], []
-    configs = [("tilewise", 1), ("tilewise-occ", 2), ("tilewise-w8", 3)]
+    configs = [("tilewise", 1), ("tilewise-r32", 2), ("tilewise-w8", 3), ("tilewise-r32n", 4)]
     for dtype in (torch.float16, torch.bfloat16):
         tname = "fp16" if dtype == torch.float16 else "bf16"
         tol = 5e-3 if dtype == torch.float16 else 2.5e-2

@@ -13,8 +13,8 @@
 namespace twcuda {
 
 /// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per head dim).
-enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps4Occupancy = 2, kWarps8 = 3 };
-constexpr int kFwdConfigs = 3;
+enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps4Rows32 = 2, kWarps8 = 3, kWarps4Rows32Narrow = 4 };
+constexpr int kFwdConfigs = 4;
 
 template <typename Tile>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -39,30 +39,37 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 }
 
 /// Picks the tile for (head_dim, config) of element type T and launches it.
-///  kWarps4:          64 query rows per block (4 warps), 2 blocks per SM (up to 255 registers).
-///  kWarps4Occupancy: the same rows with 64-key tiles and a register cap for 3 (D=128) or 4
-///                    (D=64) blocks per SM: more warps to hide the softmax between the two GEMMs.
-///  kWarps8:          128 query rows per block share each K/V tile: half the L2 traffic per flop.
+///  kWarps4:       4 warps x 16 query rows, 2 blocks per SM (up to 255 registers).
+///  kWarps4Rows32: 4 warps x 32 query rows (two m16 tiles each): every K/V fragment read from
+///                 shared memory feeds two MMAs; at D=128 Q is re-read from shared memory
+///                 (FlashAttention-2's choice) to leave registers for O and S.
+///  kWarps8:       8 warps x 16 query rows share each K/V tile: half the L2 traffic per flop.
+///  kWarps4Rows32Narrow: 4 warps x 32 rows with Q re-read from shared memory and 32-key tiles
+///                 at D=128 (fewest registers), 64-key tiles at D=64.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     if (head_dim == 64) {
         switch (config) {
-            case FwdConfig::kWarps4Occupancy:
-                return launch_tile<FwdTile<T, 64, 4, 64, 4>>(args, q_heads, batch, stream);
+            case FwdConfig::kWarps4Rows32:
+                return launch_tile<FwdTile<T, 64, 4, 2, 64, 2>>(args, q_heads, batch, stream);
             case FwdConfig::kWarps8:
-                return launch_tile<FwdTile<T, 64, 8, 64, 2>>(args, q_heads, batch, stream);
+                return launch_tile<FwdTile<T, 64, 8, 1, 64, 2>>(args, q_heads, batch, stream);
+            case FwdConfig::kWarps4Rows32Narrow:
+                return launch_tile<FwdTile<T, 64, 4, 2, 64, 2, false>>(args, q_heads, batch, stream);
             default:
-                return launch_tile<FwdTile<T, 64, 4, 128, 2>>(args, q_heads, batch, stream);
+                return launch_tile<FwdTile<T, 64, 4, 1, 128, 2>>(args, q_heads, batch, stream);
         }
     }
     switch (config) {
-        case FwdConfig::kWarps4Occupancy:
-            return launch_tile<FwdTile<T, 128, 4, 64, 3>>(args, q_heads, batch, stream);
+        case FwdConfig::kWarps4Rows32:
+            return launch_tile<FwdTile<T, 128, 4, 2, 64, 2, false>>(args, q_heads, batch, stream);
+        case FwdConfig::kWarps4Rows32Narrow:
+            return launch_tile<FwdTile<T, 128, 4, 2, 32, 2, false>>(args, q_heads, batch, stream);
         case FwdConfig::kWarps8:
-            return launch_tile<FwdTile<T, 128, 8, 64, 1>>(args, q_heads, batch, stream);
+            return launch_tile<FwdTile<T, 128, 8, 1, 64, 1>>(args, q_heads, batch, stream);
         default:
-            return launch_tile<FwdTile<T, 128, 4, 64, 2>>(args, q_heads, batch, stream);
+            return launch_tile<FwdTile<T, 128, 4, 1, 64, 2>>(args, q_heads, batch, stream);
     }
 }
 

@@ -8,9 +8,9 @@
 //   l' = alpha l + rowsum(P),     O' = alpha O + P V_tile
 // and at the end O /= l, lse = m + ln l (m in scaled units). The score tile S and P never leave registers.
 //
-// Work split: a thread block owns kBlockM = 16 * kWarps query rows of one (b, h); each warp owns
-// 16 of them, the size of one m16n8k16 A operand, so the warp's Q rows live in registers for the
-// whole kernel and the softmax row statistics are reduced within 4 lanes. Key/value tiles of
+// Work split: a thread block owns kBlockM = 16 * kMTiles * kWarps query rows of one (b, h); each
+// warp owns 16 * kMTiles of them, one or two m16n8k16 A operands, so the warp's Q rows live in
+// registers for the whole kernel and the softmax row statistics are reduced within 4 lanes. Key/value tiles of
 // kBlockN rows are shared by all warps and double-buffered in shared memory with cp.async: the
 // copy of tile t+1 runs while tile t is multiplied.
 //
@@ -117,25 +117,41 @@ struct BoolTag {
 
 // ---- tile configuration --------------------------------------------------------------------------
 
-template <typename T, int kHeadDim_, int kWarps_, int kBlockN_, int kMinBlocks_>
+template <typename T, int kHeadDim_, int kWarps_, int kMTiles_, int kBlockN_, int kMinBlocks_,
+          bool kQInRegisters_ = true>
 struct FwdTile {
     using Element = T;
-    // Blocks per SM the register allocation must allow (65536 / (threads * this) registers each).
-    static constexpr int kMinBlocks = kMinBlocks_;
     static constexpr int kHeadDim = kHeadDim_;
     static constexpr int kWarps = kWarps_;
     static constexpr int kThreads = 32 * kWarps;
-    // One m16 MMA tile of query rows per warp: Q fragments fit in registers (kHeadDim / 2 regs).
-    static constexpr int kBlockM = 16 * kWarps;
+    // Query rows per warp in m16 MMA tiles. Their Q fragments stay in registers (kMTiles *
+    // kHeadDim / 2 per thread); every K/V fragment read from shared memory feeds kMTiles MMAs, so
+    // two tiles halve the shared-memory reads and the per-tile bookkeeping per flop.
+    static constexpr int kMTiles = kMTiles_;
+    static constexpr int kWarpRows = 16 * kMTiles;
+    static constexpr int kBlockM = kWarpRows * kWarps;
     // Keys per tile: large enough that a tile's mma work hides the next tile's copy, small enough
-    // that the score tile (kBlockN / 2 fp32 registers per thread) leaves room for the O accumulator.
+    // that the score tile (kMTiles * kBlockN / 2 fp32 registers per thread) leaves room for the
+    // O accumulator (kMTiles * kHeadDim / 2).
     static constexpr int kBlockN = kBlockN_;
+    // Blocks per SM the register allocation must allow (65536 / (threads * this) registers each).
+    static constexpr int kMinBlocks = kMinBlocks_;
     static constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
     static constexpr int kTileElems = kBlockN * kHeadDim;
-    // Two stages of K and V. Q is staged once through stage 1 before that stage's first use.
-    static constexpr int kSmemBytes = 2 * 2 * kTileElems * static_cast<int>(sizeof(T));
+    // Q fragments in registers for the whole kernel, or (when two row tiles of Q would not leave
+    // registers for O and S at D=128) re-read from shared memory at every k16 step, as
+    // FlashAttention-2 does.
+    static constexpr bool kQInRegisters = kQInRegisters_;
+    // Stage 0 (K, V), then stage 1 (K, V), which Q uses once before tile 1 arrives when its
+    // fragments live in registers; otherwise Q keeps a region of its own after the stages. The
+    // epilogue stages the output through the same memory.
+    static constexpr int kStage1Elems =
+        !kQInRegisters || 2 * kTileElems > kBlockM * kHeadDim ? 2 * kTileElems
+                                                              : kBlockM * kHeadDim;
+    static constexpr int kQElems = kQInRegisters ? 0 : kBlockM * kHeadDim;
+    static constexpr int kSmemBytes =
+        (2 * kTileElems + kStage1Elems + kQElems) * static_cast<int>(sizeof(T));
     static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0, "mma shapes");
-    static_assert(kBlockM * kHeadDim <= 2 * kTileElems, "Q must fit in one K/V stage");
     static_assert((kBlockN * kChunks) % kThreads == 0, "whole copy rounds per tile");
 };
 
@@ -173,14 +189,16 @@ __device__ __forceinline__ void copy_tile(uint32_t smem, const T* gmem, int64_t 
 // ---- the kernel ------------------------------------------------------------------------------
 
 template <typename T, typename Tile>
-__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fwd_kernel(const AttentionArgs args) {
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
+    attention_fwd_kernel(const AttentionArgs args) {
     constexpr int D = Tile::kHeadDim;
     constexpr int BM = Tile::kBlockM;
     constexpr int BN = Tile::kBlockN;
+    constexpr int MT = Tile::kMTiles;
     constexpr int kChunks = Tile::kChunks;
     constexpr int kKSteps = D / 16;    // k16 steps of Q K^T
-    constexpr int kSTiles = BN / 8;    // n8 tiles of a warp's 16 x BN score tile
-    constexpr int kOTiles = D / 8;     // n8 tiles of a warp's 16 x D output
+    constexpr int kSTiles = BN / 8;    // n8 tiles of a 16 x BN score tile
+    constexpr int kOTiles = D / 8;     // n8 tiles of a 16 x D output tile
     constexpr int kPVSteps = BN / 16;  // k16 steps of P V
 
     extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -188,7 +206,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
     // stage s: K at smem + 2 s kTileElems, V right after.
     auto k_stage = [&](int s) { return smem + (2 * s) * Tile::kTileElems; };
     auto v_stage = [&](int s) { return smem + (2 * s + 1) * Tile::kTileElems; };
-    T* const q_smem = k_stage(1);
+    T* const q_smem = Tile::kQInRegisters ? k_stage(1) : smem + 4 * Tile::kTileElems;
 
     const int tid = threadIdx.x;
     const int warp = tid >> 5;
@@ -226,37 +244,49 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
     cp_async_wait<0>();
     __syncthreads();
 
-    // The warp's 16 Q rows as A fragments: matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15).
-    uint32_t qf[kKSteps][4];
-    {
-        const int row = warp * 16 + (lane & 15);
+    // The warp's Q rows as A fragments: per m16 tile, matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15).
+    constexpr int kQRegSteps = Tile::kQInRegisters ? kKSteps : 1;
+    uint32_t qf[MT][kQRegSteps][4];
+    // Byte address of this lane's ldmatrix row for Q, per row tile; k16 step kk reads chunk
+    // (2 kk + lane / 16) ^ (lane & 7) of it.
+    const uint32_t q_ld_row = smem_addr(q_smem) + (warp * Tile::kWarpRows + (lane & 15)) * D * sizeof(T);
+    auto q_ld_addr = [&](int mt, int kk) {
+        return q_ld_row + mt * 16 * D * sizeof(T) + (((kk * 2 + (lane >> 4)) ^ (lane & 7)) << 4);
+    };
+    if constexpr (Tile::kQInRegisters) {
 #pragma unroll
-        for (int kk = 0; kk < kKSteps; ++kk) {
-            ldmatrix_x4(qf[kk], smem_addr(q_smem + swizzle<kChunks>(row, kk * 2 + (lane >> 4))));
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+            for (int kk = 0; kk < kKSteps; ++kk) ldmatrix_x4(qf[mt][kk], q_ld_addr(mt, kk));
+        }
+        __syncthreads();  // stage 1 is free for tile 1
+    }
+
+    float acc_o[MT][kOTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int j = 0; j < kOTiles; ++j) {
+            acc_o[mt][j][0] = acc_o[mt][j][1] = acc_o[mt][j][2] = acc_o[mt][j][3] = 0.f;
         }
     }
-    __syncthreads();  // stage 1 is free for tile 1
-
-    float acc_o[kOTiles][4];
+    // Rows g and g + 8 of each m16 tile (g = lane / 4), index 2 mt + r: running max of the raw
+    // scores and this lane's part of the running sum (the 4 lanes of a row are summed at the end).
+    float row_max[2 * MT];
+    float row_sum[2 * MT];
 #pragma unroll
-    for (int j = 0; j < kOTiles; ++j) acc_o[j][0] = acc_o[j][1] = acc_o[j][2] = acc_o[j][3] = 0.f;
-    // Rows g and g + 8 of the warp's 16 (g = lane / 4): running max of the raw scores and this
-    // lane's part of the running sum (the 4 lanes of a row are summed once at the end).
-    float row_max[2] = {-INFINITY, -INFINITY};
-    float row_sum[2] = {0.f, 0.f};
-    const int row_in_block = warp * 16 + (lane >> 2);
-    const int q_row0 = m0 + row_in_block;  // absolute query index of this lane's first row
+    for (int r = 0; r < 2 * MT; ++r) row_max[r] = -INFINITY, row_sum[r] = 0.f;
+    const int warp_row0 = m0 + warp * Tile::kWarpRows + (lane >> 2);  // query of row index 0
     const int col_in_tile = 2 * (lane & 3);
     const float scale_log2 = args.scale_log2;
 
-    // Per-lane ldmatrix offsets (elements) inside a stage; rows advance in multiples of 8, which
-    // keeps the swizzle term (row & 7) equal to (lane & 7).
+    // Per-lane ldmatrix offsets (bytes) inside a stage; rows advance in multiples of 8, which
+    // keeps the swizzle term (row & 7) equal to (lane & 7), so the tile loops add only
+    // compile-time constants that ptxas folds into the instruction.
     const int k_ld_row = (lane & 7) + ((lane >> 4) << 3);
     const int k_ld_chunk = (lane >> 3) & 1;
     const int v_ld_row = (lane & 7) + (((lane >> 3) & 1) << 3);
     const int v_ld_chunk = lane >> 4;
-    // Byte offsets per k16 step (K) and per pair of n8 tiles (V); the tile loops add only
-    // compile-time multiples of 8 rows on top, which ptxas folds into the instruction.
     uint32_t k_ld_off[kKSteps];
     uint32_t v_ld_off[kOTiles / 2];
 #pragma unroll
@@ -288,92 +318,130 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
         const uint32_t ks_addr = smem_addr(k_stage(stage));
         const uint32_t vs_addr = smem_addr(v_stage(stage));
 
-        // S = Q K^T for the warp's 16 rows x BN keys (raw dot products).
-        float acc_s[kSTiles][4];
+        // S = Q K^T (raw dot products); each K fragment feeds all MT row tiles.
+        float acc_s[MT][kSTiles][4];
 #pragma unroll
-        for (int j = 0; j < kSTiles; ++j) acc_s[j][0] = acc_s[j][1] = acc_s[j][2] = acc_s[j][3] = 0.f;
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+            for (int j = 0; j < kSTiles; ++j) {
+                acc_s[mt][j][0] = acc_s[mt][j][1] = acc_s[mt][j][2] = acc_s[mt][j][3] = 0.f;
+            }
+        }
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
+            if constexpr (!Tile::kQInRegisters) {
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) ldmatrix_x4(qf[mt][0], q_ld_addr(mt, kk));
+            }
+            constexpr int kq = Tile::kQInRegisters ? 1 : 0;  // qf index: kk, or 0 when reloaded
 #pragma unroll
             for (int j = 0; j < kSTiles; j += 2) {
                 uint32_t bfrag[4];
                 ldmatrix_x4(bfrag, ks_addr + k_ld_off[kk] + j * 8 * D * sizeof(T));
-                Elem<T>::mma(acc_s[j], qf[kk], bfrag[0], bfrag[1]);
-                Elem<T>::mma(acc_s[j + 1], qf[kk], bfrag[2], bfrag[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                    Elem<T>::mma(acc_s[mt][j], qf[mt][kk * kq], bfrag[0], bfrag[1]);
+                    Elem<T>::mma(acc_s[mt][j + 1], qf[mt][kk * kq], bfrag[2], bfrag[3]);
+                }
             }
         }
 
         if constexpr (kMask) {
             const int n0 = t * BN;
 #pragma unroll
-            for (int j = 0; j < kSTiles; ++j) {
+            for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int key = n0 + j * 8 + col_in_tile + (e & 1);
-                    const int qi = q_row0 + ((e >> 1) << 3);
-                    if (key >= kv_end || (args.causal && key > qi + causal_offset)) {
-                        acc_s[j][e] = -INFINITY;
+                for (int j = 0; j < kSTiles; ++j) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int key = n0 + j * 8 + col_in_tile + (e & 1);
+                        const int qi = warp_row0 + mt * 16 + ((e >> 1) << 3);
+                        if (key >= kv_end || (args.causal && key > qi + causal_offset)) {
+                            acc_s[mt][j][e] = -INFINITY;
+                        }
                     }
                 }
             }
         }
 
-        // Online softmax on the two rows this lane holds. The max is taken on raw scores (the
+        // Online softmax on the 2 MT rows this lane holds. The max is taken on raw scores (the
         // scale is positive), so scaling folds into one FFMA per score: p = 2^(s c - m c).
-        float tile_max[2] = {-INFINITY, -INFINITY};
+        float alpha[2 * MT], shift[2 * MT];
 #pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
-            tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[j][0], acc_s[j][1]));
-            tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[j][2], acc_s[j][3]));
-        }
-        float alpha[2], shift[2];
+        for (int mt = 0; mt < MT; ++mt) {
+            float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-            const float new_max = fmaxf(row_max[r], tile_max[r]);
-            // A row with no visible key yet keeps max -inf; shift by 0 so exp2 gives 0, not NaN.
-            shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
-            alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
-            row_max[r] = new_max;
-            row_sum[r] *= alpha[r];
+            for (int j = 0; j < kSTiles; ++j) {
+                tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[mt][j][0], acc_s[mt][j][1]));
+                tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[mt][j][2], acc_s[mt][j][3]));
+            }
+#pragma unroll
+            for (int rr = 0; rr < 2; ++rr) {
+                const int r = 2 * mt + rr;
+                float m = tile_max[rr];
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+                const float new_max = fmaxf(row_max[r], m);
+                // A row with no visible key yet keeps max -inf; shift by 0 so exp2 gives 0, not NaN.
+                shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
+                alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
+                row_max[r] = new_max;
+                row_sum[r] *= alpha[r];
+            }
         }
         // Once the running max settles (most tiles of long rows) alpha is 1 for every row of the
-        // warp: skip the D/2 multiplies of the rescale.
-        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+        // warp: skip the rescale of O.
+        bool rescale = false;
 #pragma unroll
-            for (int j = 0; j < kOTiles; ++j) {
-                acc_o[j][0] *= alpha[0];
-                acc_o[j][1] *= alpha[0];
-                acc_o[j][2] *= alpha[1];
-                acc_o[j][3] *= alpha[1];
+        for (int r = 0; r < 2 * MT; ++r) rescale |= alpha[r] != 1.f;
+        if (__any_sync(0xffffffffu, rescale)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+                for (int j = 0; j < kOTiles; ++j) {
+                    acc_o[mt][j][0] *= alpha[2 * mt];
+                    acc_o[mt][j][1] *= alpha[2 * mt];
+                    acc_o[mt][j][2] *= alpha[2 * mt + 1];
+                    acc_o[mt][j][3] *= alpha[2 * mt + 1];
+                }
             }
         }
 #pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
-            acc_s[j][0] = fast_exp2(fmaf(acc_s[j][0], scale_log2, -shift[0]));
-            acc_s[j][1] = fast_exp2(fmaf(acc_s[j][1], scale_log2, -shift[0]));
-            acc_s[j][2] = fast_exp2(fmaf(acc_s[j][2], scale_log2, -shift[1]));
-            acc_s[j][3] = fast_exp2(fmaf(acc_s[j][3], scale_log2, -shift[1]));
-            row_sum[0] += acc_s[j][0] + acc_s[j][1];
-            row_sum[1] += acc_s[j][2] + acc_s[j][3];
+        for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+            for (int j = 0; j < kSTiles; ++j) {
+                float* sv = acc_s[mt][j];
+                sv[0] = fast_exp2(fmaf(sv[0], scale_log2, -shift[2 * mt]));
+                sv[1] = fast_exp2(fmaf(sv[1], scale_log2, -shift[2 * mt]));
+                sv[2] = fast_exp2(fmaf(sv[2], scale_log2, -shift[2 * mt + 1]));
+                sv[3] = fast_exp2(fmaf(sv[3], scale_log2, -shift[2 * mt + 1]));
+                row_sum[2 * mt] += sv[0] + sv[1];
+                row_sum[2 * mt + 1] += sv[2] + sv[3];
+            }
         }
 
         // O += P V. The accumulator layout of two adjacent n8 score tiles is exactly the A-operand
-        // layout of one k16 step, so P goes from registers to the tensor cores without shuffles.
+        // layout of one k16 step, so P goes from registers to the tensor cores without shuffles;
+        // each V fragment feeds all MT row tiles.
 #pragma unroll
         for (int kk = 0; kk < kPVSteps; ++kk) {
-            uint32_t pa[4];
-            pa[0] = Elem<T>::pack(acc_s[2 * kk][0], acc_s[2 * kk][1]);
-            pa[1] = Elem<T>::pack(acc_s[2 * kk][2], acc_s[2 * kk][3]);
-            pa[2] = Elem<T>::pack(acc_s[2 * kk + 1][0], acc_s[2 * kk + 1][1]);
-            pa[3] = Elem<T>::pack(acc_s[2 * kk + 1][2], acc_s[2 * kk + 1][3]);
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+                pa[mt][0] = Elem<T>::pack(acc_s[mt][2 * kk][0], acc_s[mt][2 * kk][1]);
+                pa[mt][1] = Elem<T>::pack(acc_s[mt][2 * kk][2], acc_s[mt][2 * kk][3]);
+                pa[mt][2] = Elem<T>::pack(acc_s[mt][2 * kk + 1][0], acc_s[mt][2 * kk + 1][1]);
+                pa[mt][3] = Elem<T>::pack(acc_s[mt][2 * kk + 1][2], acc_s[mt][2 * kk + 1][3]);
+            }
 #pragma unroll
             for (int j = 0; j < kOTiles; j += 2) {
                 uint32_t bfrag[4];
                 ldmatrix_x4_trans(bfrag, vs_addr + v_ld_off[j / 2] + kk * 16 * D * sizeof(T));
-                Elem<T>::mma(acc_o[j], pa, bfrag[0], bfrag[1]);
-                Elem<T>::mma(acc_o[j + 1], pa, bfrag[2], bfrag[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                    Elem<T>::mma(acc_o[mt][j], pa[mt], bfrag[0], bfrag[1]);
+                    Elem<T>::mma(acc_o[mt][j + 1], pa[mt], bfrag[2], bfrag[3]);
+                }
             }
         }
         __syncthreads();  // this stage is refilled by the next step's copy
@@ -391,31 +459,35 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
 
     // Epilogue: finish the row sums, normalise, write O (through shared memory for 16-byte stores)
     // and the log-sum-exp.
-    float inv[2];
+    float inv[2 * MT];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
+    for (int r = 0; r < 2 * MT; ++r) {
         row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
         row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
         inv[r] = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
     }
-    T* const o_smem = smem + warp * 16 * D;  // each warp stages its own 16 rows
+    T* const o_smem = smem + warp * Tile::kWarpRows * D;  // each warp stages its own rows
 #pragma unroll
-    for (int j = 0; j < kOTiles; ++j) {
-        const int r = lane >> 2;
-        const int c = j * 8 + col_in_tile;
-        *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r, c >> 3) + (c & 7)) =
-            Elem<T>::pack(acc_o[j][0] * inv[0], acc_o[j][1] * inv[0]);
-        *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r + 8, c >> 3) + (c & 7)) =
-            Elem<T>::pack(acc_o[j][2] * inv[1], acc_o[j][3] * inv[1]);
+    for (int mt = 0; mt < MT; ++mt) {
+#pragma unroll
+        for (int j = 0; j < kOTiles; ++j) {
+            const int r = mt * 16 + (lane >> 2);
+            const int c = j * 8 + col_in_tile;
+            *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r, c >> 3) + (c & 7)) =
+                Elem<T>::pack(acc_o[mt][j][0] * inv[2 * mt], acc_o[mt][j][1] * inv[2 * mt]);
+            *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r + 8, c >> 3) + (c & 7)) =
+                Elem<T>::pack(acc_o[mt][j][2] * inv[2 * mt + 1],
+                              acc_o[mt][j][3] * inv[2 * mt + 1]);
+        }
     }
     __syncwarp();
     T* o = static_cast<T*>(args.o) + b * args.o_strides[0] + h * args.o_strides[1];
 #pragma unroll
-    for (int it = 0; it < 16 * kChunks / 32; ++it) {
+    for (int it = 0; it < Tile::kWarpRows * kChunks / 32; ++it) {
         const int idx = it * 32 + lane;
         const int r = idx / kChunks;
         const int c = idx % kChunks;
-        const int qi = m0 + warp * 16 + r;
+        const int qi = m0 + warp * Tile::kWarpRows + r;
         if (qi < args.q_len) {
             *reinterpret_cast<uint4*>(o + qi * args.o_strides[2] + c * 8) =
                 *reinterpret_cast<const uint4*>(o_smem + swizzle<kChunks>(r, c));
@@ -424,8 +496,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks) attention_fw
     if (args.lse != nullptr && (lane & 3) == 0) {
         float* lse = args.lse + (static_cast<int64_t>(b) * args.q_heads + h) * args.q_len;
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int qi = q_row0 + 8 * r;
+        for (int r = 0; r < 2 * MT; ++r) {
+            const int qi = warp_row0 + (r >> 1) * 16 + (r & 1) * 8;
             if (qi < args.q_len) {
                 lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
                                                  logf(row_sum[r])
