@@ -10,7 +10,7 @@ For every case (dtype x head dim x sequence length x causal):
 and prints one line per (case, implementation):
   cuda-attention impl=<name> dtype=<t> B= H= N= D= causal= ms=<median> tflops=<x>
 
-Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick]
+Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick] [--configs=2,5]
 """
 import ctypes
 import math
@@ -107,7 +107,13 @@ def main():
           f"cudnn {torch.backends.cudnn.version()}", flush=True)
     tokens_heads = 16 * 16 * 16384  # B*H*N kept constant: the work grows with N
     lines, failures = [], []
-    configs = [("tilewise", 1), ("tilewise-r32", 2), ("tilewise-w8", 3), ("tilewise-r32n", 4)]
+    names = {1: "tilewise-w4", 2: "tilewise-r32", 3: "tilewise-w8", 4: "tilewise-r32n",
+             5: "tilewise-wgmma"}
+    wanted = [2, 5]
+    for arg in sys.argv[2:]:
+        if arg.startswith("--configs="):
+            wanted = [int(c) for c in arg.split("=", 1)[1].split(",")]
+    configs = [(names[c], c) for c in wanted]
     for dtype in (torch.float16, torch.bfloat16):
         tname = "fp16" if dtype == torch.float16 else "bf16"
         tol = 5e-3 if dtype == torch.float16 else 2.5e-2

@@ -75,6 +75,14 @@ tw_status validate(const tw_cuda_attention_params& p) {
     return TW_OK;
 }
 
+/// Compute capability major version of the current device.
+tw_status device_major(int* major) {
+    int device = 0;
+    TWC_CHECK(cudaGetDevice(&device));
+    TWC_CHECK(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device));
+    return TW_OK;
+}
+
 FwdConfig choose_config(const tw_cuda_attention_params& p) {
     const int selected = selected_config.load(std::memory_order_relaxed);
     if (selected != static_cast<int>(FwdConfig::kAuto)) return static_cast<FwdConfig>(selected);
@@ -115,6 +123,13 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p) {
     args.causal = p->causal != 0;
 
     const FwdConfig config = choose_config(*p);
+    if (config == FwdConfig::kHopperWgmma) {
+        int major = 0;
+        if (tw_status s = device_major(&major)) return s;
+        if (major != 9) {
+            return fail(TW_ERR_UNSUPPORTED, "the wgmma configuration needs a compute capability 9.x GPU");
+        }
+    }
     const auto stream = static_cast<cudaStream_t>(p->stream);
     const int head_dim = static_cast<int>(p->head_dim);
     const int q_heads = static_cast<int>(p->q_heads);

@@ -8,17 +8,31 @@
 #include <cstdint>
 
 #include "attention_fwd_sm80.cuh"
+#include "attention_fwd_sm90.cuh"
 #include "cuda_status.h"
 
 namespace twcuda {
 
 /// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per head dim).
-enum class FwdConfig { kAuto = 0, kWarps4 = 1, kWarps4Rows32 = 2, kWarps8 = 3, kWarps4Rows32Narrow = 4 };
-constexpr int kFwdConfigs = 4;
+enum class FwdConfig {
+    kAuto = 0,
+    kWarps4 = 1,
+    kWarps4Rows32 = 2,
+    kWarps8 = 3,
+    kWarps4Rows32Narrow = 4,
+    kHopperWgmma = 5
+};
+constexpr int kFwdConfigs = 5;
 
-template <typename Tile>
+template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
-    const auto kernel = attention_fwd_kernel<typename Tile::Element, Tile>;
+    const auto kernel = [] {
+        if constexpr (kHopper) {
+            return attention_fwd_sm90_kernel<typename Tile::Element, Tile>;
+        } else {
+            return attention_fwd_kernel<typename Tile::Element, Tile>;
+        }
+    }();
     static std::atomic<uint64_t> configured_devices{0};
     int device = 0;
     TWC_CHECK(cudaGetDevice(&device));
@@ -46,9 +60,17 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 ///  kWarps8:       8 warps x 16 query rows share each K/V tile: half the L2 traffic per flop.
 ///  kWarps4Rows32Narrow: 4 warps x 32 rows with Q re-read from shared memory and 32-key tiles
 ///                 at D=128 (fewest registers), 64-key tiles at D=64.
+///  kHopperWgmma:  attention_fwd_sm90.cuh (wgmma; compute capability 9.x only, checked by the caller).
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
+    if (config == FwdConfig::kHopperWgmma) {
+        // Two warpgroups x 64 rows, 128-key tiles; one block per SM (up to 255 registers).
+        if (head_dim == 64) {
+            return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
+        }
+        return launch_tile<Sm90Tile<T, 128, 2, 128, 1>, true>(args, q_heads, batch, stream);
+    }
     if (head_dim == 64) {
         switch (config) {
             case FwdConfig::kWarps4Rows32:

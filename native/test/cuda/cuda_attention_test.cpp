@@ -317,7 +317,7 @@ void test_numerics() {
         {TW_F16, 2, 2, 2, 333, 333, 128, true, true, false, false},
         {TW_BF16, 1, 2, 1, 1000, 1000, 64, true, false, true, false},
     };
-    for (int config = 1; config <= 4; ++config) {
+    for (int config = 1; config <= 5; ++config) {
         tw_cuda_attention_set_config(config);
         for (const Case& c : cases) run_case(c, rng, config);
     }
