@@ -108,8 +108,8 @@ def main():
     tokens_heads = 16 * 16 * 16384  # B*H*N kept constant: the work grows with N
     lines, failures = [], []
     names = {1: "tilewise-w4", 2: "tilewise-r32", 3: "tilewise-w8", 4: "tilewise-r32n",
-             5: "tilewise-wgmma"}
-    wanted = [2, 5]
+             5: "tilewise-wgmma", 6: "tilewise-wgmma1", 7: "tilewise-wgmma-pipe"}
+    wanted = [2, 5, 6, 7]
     for arg in sys.argv[2:]:
         if arg.startswith("--configs="):
             wanted = [int(c) for c in arg.split("=", 1)[1].split(",")]

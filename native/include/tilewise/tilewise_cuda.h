@@ -102,7 +102,7 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
  * Selects the tile configuration of later attention calls, for benchmarks and tests only:
  * 0 = automatic (default), 1 = 4 warps x 16 query rows per block, 2 = 4 warps x 32 rows,
  * 3 = 8 warps x 16 rows, 4 = 4 warps x 32 rows with Q re-read from shared memory and narrower key
- * tiles, 5 = Hopper wgmma kernel (compute capability 9.x only; see attention_fwd_launch.cuh).
+ * tiles, 5-7 = Hopper wgmma kernels (compute capability 9.x only; see attention_fwd_launch.cuh).
  * Process-wide;
  * TW_ERR_INVALID_ARGUMENT for other values.
  */

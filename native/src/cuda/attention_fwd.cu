@@ -123,7 +123,7 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p) {
     args.causal = p->causal != 0;
 
     const FwdConfig config = choose_config(*p);
-    if (config == FwdConfig::kHopperWgmma) {
+    if (config >= FwdConfig::kHopperWgmma) {
         int major = 0;
         if (tw_status s = device_major(&major)) return s;
         if (major != 9) {

@@ -20,9 +20,11 @@ enum class FwdConfig {
     kWarps4Rows32 = 2,
     kWarps8 = 3,
     kWarps4Rows32Narrow = 4,
-    kHopperWgmma = 5
+    kHopperWgmma = 5,
+    kHopperWgmmaOneGroup = 6,
+    kHopperWgmmaPipelined = 7
 };
-constexpr int kFwdConfigs = 5;
+constexpr int kFwdConfigs = 7;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -60,7 +62,9 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 ///  kWarps8:       8 warps x 16 query rows share each K/V tile: half the L2 traffic per flop.
 ///  kWarps4Rows32Narrow: 4 warps x 32 rows with Q re-read from shared memory and 32-key tiles
 ///                 at D=128 (fewest registers), 64-key tiles at D=64.
-///  kHopperWgmma:  attention_fwd_sm90.cuh (wgmma; compute capability 9.x only, checked by the caller).
+///  kHopperWgmma*: attention_fwd_sm90.cuh (wgmma; compute capability 9.x only, checked by the
+///                 caller): two warpgroups per block; one warpgroup and 2-3 blocks per SM; two
+///                 warpgroups with the next tile's Q K^T issued before this tile's softmax.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
@@ -70,6 +74,20 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
             return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
         }
         return launch_tile<Sm90Tile<T, 128, 2, 128, 1>, true>(args, q_heads, batch, stream);
+    }
+    if (config == FwdConfig::kHopperWgmmaOneGroup) {
+        // One warpgroup x 64 rows per block and several blocks per SM, whose softmax and GEMM
+        // phases interleave on their own.
+        if (head_dim == 64) {
+            return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
+        }
+        return launch_tile<Sm90Tile<T, 128, 1, 64, 2>, true>(args, q_heads, batch, stream);
+    }
+    if (config == FwdConfig::kHopperWgmmaPipelined) {
+        if (head_dim == 64) {
+            return launch_tile<Sm90Tile<T, 64, 2, 64, 1, true>, true>(args, q_heads, batch, stream);
+        }
+        return launch_tile<Sm90Tile<T, 128, 2, 64, 1, true>, true>(args, q_heads, batch, stream);
     }
     if (head_dim == 64) {
         switch (config) {

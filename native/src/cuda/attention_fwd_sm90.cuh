@@ -59,8 +59,11 @@ struct Wgmma<__nv_bfloat16> {
     }
 };
 
-template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_>
+template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_,
+          bool kPipelined_ = false>
 struct Sm90Tile {
+    // Issue the next tile's Q K^T before this tile's softmax (two score buffers in registers).
+    static constexpr bool kPipelined = kPipelined_;
     using Element = T;
     static constexpr int kHeadDim = kHeadDim_;
     static constexpr int kWarpgroups = kWarpgroups_;
@@ -175,23 +178,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     const float scale_log2 = args.scale_log2;
     const uint32_t q_wg_addr = q_addr + wg * 64 * 128;
 
-    auto step = [&](const int t, auto mask_tag) {
-        constexpr bool kMask = decltype(mask_tag)::value;
-        const int stage = t & 1;
-        if (t + 1 < n_tiles) {
-            const int n_next = (t + 1) * BN;
-            copy_tile_blocks<Tile, BN>(k_addr(stage ^ 1), k + n_next * k_row, k_row,
-                                       n_end - n_next, tid);
-            copy_tile_blocks<Tile, BN>(v_addr(stage ^ 1), v + n_next * v_row, v_row,
-                                       n_end - n_next, tid);
-        }
-        cp_async_commit();
-        cp_async_wait<1>();
-        wgmma::fence_proxy_async();
-        __syncthreads();
-
-        // S = Q K^T on the tensor cores, asynchronously, then wait for it.
-        float acc_s[BN / 2];
+    // S = Q K^T of the tile in `stage`, issued asynchronously on the tensor cores.
+    auto issue_s = [&](float (&acc_s)[BN / 2], const int stage) {
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
@@ -203,9 +191,13 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
             Wgmma<T>::ss(acc_s, da, db, kk > 0);
         }
         wgmma::commit();
-        wgmma::wait<0>();
+    };
 
-        if constexpr (kMask) {
+    // Mask (tiles crossing the diagonal or the valid length only), online softmax, rescale O,
+    // and P as the A operand of P V.
+    auto softmax = [&](float (&acc_s)[BN / 2], const int t, const bool masked,
+                       uint32_t (&pa)[kPVSteps][4]) {
+        if (masked) {
             const int n0 = t * BN;
 #pragma unroll
             for (int j = 0; j < kSTiles; ++j) {
@@ -219,7 +211,6 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
                 }
             }
         }
-
         float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
         for (int j = 0; j < kSTiles; ++j) {
@@ -247,7 +238,6 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
                 acc_o[4 * j + 3] *= alpha[1];
             }
         }
-        uint32_t pa[kPVSteps][4];
 #pragma unroll
         for (int j = 0; j < kSTiles; ++j) {
             float* sv = acc_s + 4 * j;
@@ -261,17 +251,23 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
             pa[j >> 1][(j & 1) * 2] = Elem<T>::pack(sv[0], sv[1]);
             pa[j >> 1][(j & 1) * 2 + 1] = Elem<T>::pack(sv[2], sv[3]);
         }
+    };
 
-        // O += P V: V read N-major; a k16 step is 16 key rows = 2048 bytes; the next 64 columns
-        // of D are one column block (BN rows of 128 bytes) further.
+    // O += P V: V read N-major; a k16 step is 16 key rows = 2048 bytes; the next 64 columns of D
+    // are one column block (BN rows of 128 bytes) further.
+    auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int stage) {
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < kPVSteps; ++kk) {
             Wgmma<T>::rs(acc_o, pa[kk], make_desc(v_addr(stage) + kk * 2048, BN * 128, 1024));
         }
         wgmma::commit();
-        wgmma::wait<0>();
-        __syncthreads();  // this stage is refilled by the next step's copy
+    };
+
+    auto load_tile = [&](const int t) {
+        const int n0 = t * BN;
+        copy_tile_blocks<Tile, BN>(k_addr(t & 1), k + n0 * k_row, k_row, n_end - n0, tid);
+        copy_tile_blocks<Tile, BN>(v_addr(t & 1), v + n0 * v_row, v_row, n_end - n0, tid);
     };
 
     cp_async_wait<0>();
@@ -281,9 +277,60 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     int n_full = kv_end;
     if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
     const int n_unmasked = min(n_full / BN, n_tiles);
-    int t = 0;
-    for (; t < n_unmasked; ++t) step(t, BoolTag<false>{});
-    for (; t < n_tiles; ++t) step(t, BoolTag<true>{});
+
+    if constexpr (!Tile::kPipelined) {
+        // Tile t: prefetch t + 1, S_t, softmax, P V_t; the tensor cores idle during the softmax
+        // unless another block's warpgroups fill them.
+        for (int t = 0; t < n_tiles; ++t) {
+            const int stage = t & 1;
+            if (t + 1 < n_tiles) load_tile(t + 1);
+            cp_async_commit();
+            cp_async_wait<1>();
+            wgmma::fence_proxy_async();
+            __syncthreads();
+            float acc_s[BN / 2];
+            issue_s(acc_s, stage);
+            wgmma::wait<0>();
+            uint32_t pa[kPVSteps][4];
+            softmax(acc_s, t, t >= n_unmasked, pa);
+            issue_pv(pa, stage);
+            wgmma::wait<0>();
+            __syncthreads();  // this stage is refilled by the next tile's copy
+        }
+    } else {
+        // Software-pipelined (FlashAttention-3's intra-warpgroup overlap): S_{t+1} = Q K_{t+1}^T
+        // runs on the tensor cores while this warpgroup does the softmax of tile t. Tile t + 1
+        // is loaded while tile t - 1 is multiplied, into the stage P V_{t-1} released.
+        float s_a[BN / 2], s_b[BN / 2];
+        if (n_tiles > 1) load_tile(1);
+        cp_async_commit();
+        if (n_tiles > 0) {
+            issue_s(s_a, 0);
+            wgmma::wait<0>();
+        }
+        auto pipelined_step = [&](const int t, float (&s_cur)[BN / 2], float (&s_next)[BN / 2]) {
+            const bool has_next = t + 1 < n_tiles;
+            if (has_next) {
+                cp_async_wait<0>();
+                wgmma::fence_proxy_async();
+                __syncthreads();  // tile t + 1 visible to every warpgroup
+                issue_s(s_next, (t + 1) & 1);
+            }
+            uint32_t pa[kPVSteps][4];
+            softmax(s_cur, t, t >= n_unmasked, pa);
+            issue_pv(pa, t & 1);
+            wgmma::wait<0>();
+            __syncthreads();  // everyone is done with stage t & 1 (K_t and V_t)
+            if (t + 2 < n_tiles) load_tile(t + 2);
+            cp_async_commit();
+        };
+        int t = 0;
+        for (; t + 1 < n_tiles; t += 2) {
+            pipelined_step(t, s_a, s_b);
+            pipelined_step(t + 1, s_b, s_a);
+        }
+        if (t < n_tiles) pipelined_step(t, s_a, s_b);
+    }
     cp_async_wait<0>();
     __syncthreads();
 
