@@ -10,7 +10,7 @@ For every case (dtype x head dim x sequence length x causal):
 and prints one line per (case, implementation):
   cuda-attention impl=<name> dtype=<t> B= H= N= D= causal= ms=<median> tflops=<x>
 
-Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick] [--configs=2,5]
+Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick] [--configs=0,2]
 """
 import ctypes
 import math
@@ -107,9 +107,10 @@ def main():
           f"cudnn {torch.backends.cudnn.version()}", flush=True)
     tokens_heads = 16 * 16 * 16384  # B*H*N kept constant: the work grows with N
     lines, failures = [], []
-    names = {1: "tilewise-w4", 2: "tilewise-r32", 3: "tilewise-w8", 4: "tilewise-r32n",
-             5: "tilewise-wgmma", 6: "tilewise-wgmma1", 7: "tilewise-wgmma-pipe"}
-    wanted = [2, 5, 6, 7]
+    # 0 = the library's own choice; the others force one kernel (tilewise_cuda.h).
+    names = {0: "tilewise", 1: "tilewise-sm80-w4", 2: "tilewise-sm80-r32", 3: "tilewise-wgmma",
+             4: "tilewise-wgmma-small"}
+    wanted = [0, 2]
     for arg in sys.argv[2:]:
         if arg.startswith("--configs="):
             wanted = [int(c) for c in arg.split("=", 1)[1].split(",")]

@@ -57,7 +57,8 @@ TW_API tw_status tw_cuda_synchronize(void);
 /*
  * O = softmax(scale * Q K^T + mask) V on the GPU, FlashAttention-2 style: each thread block owns
  * a tile of query rows, streams key/value tiles through shared memory and keeps the running
- * softmax in registers; the q_len x kv_len score matrix is never written to memory.
+ * softmax in registers; the q_len x kv_len score matrix is never written to memory. Tensor cores
+ * through mma.sync on sm_80 and later, through wgmma on Hopper (compute capability 9.x).
  *
  * Tensors are device memory addressed as [batch, head, seq, dim] through element strides (dim
  * stride 1), so [B, H, S, D] and [B, S, H, D] both work without copies. Rows are read 16 bytes at
@@ -99,12 +100,12 @@ typedef struct tw_cuda_attention_params {
 TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
 
 /**
- * Selects the tile configuration of later attention calls, for benchmarks and tests only:
- * 0 = automatic (default), 1 = 4 warps x 16 query rows per block, 2 = 4 warps x 32 rows,
- * 3 = 8 warps x 16 rows, 4 = 4 warps x 32 rows with Q re-read from shared memory and narrower key
- * tiles, 5-7 = Hopper wgmma kernels (compute capability 9.x only; see attention_fwd_launch.cuh).
- * Process-wide;
- * TW_ERR_INVALID_ARGUMENT for other values.
+ * Selects the kernel of later attention calls, for benchmarks and tests only: 0 = automatic
+ * (default: the Hopper wgmma kernels on compute capability 9.x, else the sm80 kernel with 32
+ * query rows per warp), 1 = sm80, 4 warps x 16 query rows, 2 = sm80, 4 warps x 32 query rows,
+ * 3 = sm90a wgmma, 2 warpgroups per block, 4 = sm90a wgmma, 1 warpgroup per block (3 and 4 need
+ * compute capability 9.x: TW_ERR_UNSUPPORTED elsewhere). Process-wide; TW_ERR_INVALID_ARGUMENT
+ * for other values.
  */
 TW_API tw_status tw_cuda_attention_set_config(int config);
 

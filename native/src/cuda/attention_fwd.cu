@@ -86,8 +86,13 @@ tw_status device_major(int* major) {
 FwdConfig choose_config(const tw_cuda_attention_params& p) {
     const int selected = selected_config.load(std::memory_order_relaxed);
     if (selected != static_cast<int>(FwdConfig::kAuto)) return static_cast<FwdConfig>(selected);
-    // Measured on an H200 (native/bench/cuda/NOTES.md, v3): 4 warps x 32 rows is the fastest
-    // configuration on every benchmarked case, 5-12% ahead of the next one.
+    // Measured on an H200 (native/bench/cuda/NOTES.md, v5): on Hopper the wgmma kernels win
+    // (two warpgroups per block at D=128, one warpgroup and 3 blocks per SM at D=64); elsewhere
+    // the sm80 kernel with 32 query rows per warp.
+    int major = 0;
+    if (device_major(&major) == TW_OK && major == 9) {
+        return p.head_dim == 64 ? FwdConfig::kHopperWgmmaSmall : FwdConfig::kHopperWgmma;
+    }
     return FwdConfig::kWarps4Rows32;
 }
 

@@ -13,18 +13,16 @@
 
 namespace twcuda {
 
-/// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per head dim).
+/// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per device and
+/// head dim). Variants measured slower everywhere were removed (native/bench/cuda/NOTES.md).
 enum class FwdConfig {
     kAuto = 0,
-    kWarps4 = 1,
-    kWarps4Rows32 = 2,
-    kWarps8 = 3,
-    kWarps4Rows32Narrow = 4,
-    kHopperWgmma = 5,
-    kHopperWgmmaOneGroup = 6,
-    kHopperWgmmaPipelined = 7
+    kWarps4 = 1,           // sm80: 4 warps x 16 query rows
+    kWarps4Rows32 = 2,     // sm80: 4 warps x 32 query rows
+    kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
+    kHopperWgmmaSmall = 4  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
 };
-constexpr int kFwdConfigs = 7;
+constexpr int kFwdConfigs = 4;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -55,61 +53,32 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 }
 
 /// Picks the tile for (head_dim, config) of element type T and launches it.
-///  kWarps4:       4 warps x 16 query rows, 2 blocks per SM (up to 255 registers).
-///  kWarps4Rows32: 4 warps x 32 query rows (two m16 tiles each): every K/V fragment read from
-///                 shared memory feeds two MMAs; at D=128 Q is re-read from shared memory
-///                 (FlashAttention-2's choice) to leave registers for O and S.
-///  kWarps8:       8 warps x 16 query rows share each K/V tile: half the L2 traffic per flop.
-///  kWarps4Rows32Narrow: 4 warps x 32 rows with Q re-read from shared memory and 32-key tiles
-///                 at D=128 (fewest registers), 64-key tiles at D=64.
-///  kHopperWgmma*: attention_fwd_sm90.cuh (wgmma; compute capability 9.x only, checked by the
-///                 caller): two warpgroups per block; one warpgroup and 2-3 blocks per SM; two
-///                 warpgroups with the next tile's Q K^T issued before this tile's softmax.
+///  kWarps4:           4 warps x 16 query rows, 2 blocks per SM (up to 255 registers).
+///  kWarps4Rows32:     4 warps x 32 query rows (two m16 tiles each): every K/V fragment read from
+///                     shared memory feeds two MMAs; at D=128 Q is re-read from shared memory
+///                     (FlashAttention-2's choice) to leave registers for O and S.
+///  kHopperWgmma:      attention_fwd_sm90.cuh, two warpgroups x 64 rows, 128-key tiles, one block
+///                     per SM (up to 255 registers).
+///  kHopperWgmmaSmall: one warpgroup x 64 rows per block and 2 (D=128, 64-key tiles) or 3 (D=64,
+///                     128-key tiles) blocks per SM, whose softmax and GEMM phases interleave.
+/// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
-    if (config == FwdConfig::kHopperWgmma) {
-        // Two warpgroups x 64 rows, 128-key tiles; one block per SM (up to 255 registers).
-        if (head_dim == 64) {
-            return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
-        }
-        return launch_tile<Sm90Tile<T, 128, 2, 128, 1>, true>(args, q_heads, batch, stream);
-    }
-    if (config == FwdConfig::kHopperWgmmaOneGroup) {
-        // One warpgroup x 64 rows per block and several blocks per SM, whose softmax and GEMM
-        // phases interleave on their own.
-        if (head_dim == 64) {
-            return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
-        }
-        return launch_tile<Sm90Tile<T, 128, 1, 64, 2>, true>(args, q_heads, batch, stream);
-    }
-    if (config == FwdConfig::kHopperWgmmaPipelined) {
-        if (head_dim == 64) {
-            return launch_tile<Sm90Tile<T, 64, 2, 64, 1, true>, true>(args, q_heads, batch, stream);
-        }
-        return launch_tile<Sm90Tile<T, 128, 2, 64, 1, true>, true>(args, q_heads, batch, stream);
-    }
-    if (head_dim == 64) {
-        switch (config) {
-            case FwdConfig::kWarps4Rows32:
-                return launch_tile<FwdTile<T, 64, 4, 2, 64, 2>>(args, q_heads, batch, stream);
-            case FwdConfig::kWarps8:
-                return launch_tile<FwdTile<T, 64, 8, 1, 64, 2>>(args, q_heads, batch, stream);
-            case FwdConfig::kWarps4Rows32Narrow:
-                return launch_tile<FwdTile<T, 64, 4, 2, 64, 2, false>>(args, q_heads, batch, stream);
-            default:
-                return launch_tile<FwdTile<T, 64, 4, 1, 128, 2>>(args, q_heads, batch, stream);
-        }
-    }
+    const bool d64 = head_dim == 64;
     switch (config) {
-        case FwdConfig::kWarps4Rows32:
-            return launch_tile<FwdTile<T, 128, 4, 2, 64, 2, false>>(args, q_heads, batch, stream);
-        case FwdConfig::kWarps4Rows32Narrow:
-            return launch_tile<FwdTile<T, 128, 4, 2, 32, 2, false>>(args, q_heads, batch, stream);
-        case FwdConfig::kWarps8:
-            return launch_tile<FwdTile<T, 128, 8, 1, 64, 1>>(args, q_heads, batch, stream);
-        default:
+        case FwdConfig::kHopperWgmma:
+            if (d64) return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
+            return launch_tile<Sm90Tile<T, 128, 2, 128, 1>, true>(args, q_heads, batch, stream);
+        case FwdConfig::kHopperWgmmaSmall:
+            if (d64) return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
+            return launch_tile<Sm90Tile<T, 128, 1, 64, 2>, true>(args, q_heads, batch, stream);
+        case FwdConfig::kWarps4:
+            if (d64) return launch_tile<FwdTile<T, 64, 4, 1, 128, 2>>(args, q_heads, batch, stream);
             return launch_tile<FwdTile<T, 128, 4, 1, 64, 2>>(args, q_heads, batch, stream);
+        default:  // kWarps4Rows32
+            if (d64) return launch_tile<FwdTile<T, 64, 4, 2, 64, 2>>(args, q_heads, batch, stream);
+            return launch_tile<FwdTile<T, 128, 4, 2, 64, 2, false>>(args, q_heads, batch, stream);
     }
 }
 

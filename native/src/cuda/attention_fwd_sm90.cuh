@@ -59,11 +59,8 @@ struct Wgmma<__nv_bfloat16> {
     }
 };
 
-template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_,
-          bool kPipelined_ = false>
+template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_>
 struct Sm90Tile {
-    // Issue the next tile's Q K^T before this tile's softmax (two score buffers in registers).
-    static constexpr bool kPipelined = kPipelined_;
     using Element = T;
     static constexpr int kHeadDim = kHeadDim_;
     static constexpr int kWarpgroups = kWarpgroups_;
@@ -278,58 +275,25 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
     const int n_unmasked = min(n_full / BN, n_tiles);
 
-    if constexpr (!Tile::kPipelined) {
-        // Tile t: prefetch t + 1, S_t, softmax, P V_t; the tensor cores idle during the softmax
-        // unless another block's warpgroups fill them.
-        for (int t = 0; t < n_tiles; ++t) {
-            const int stage = t & 1;
-            if (t + 1 < n_tiles) load_tile(t + 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-            wgmma::fence_proxy_async();
-            __syncthreads();
-            float acc_s[BN / 2];
-            issue_s(acc_s, stage);
-            wgmma::wait<0>();
-            uint32_t pa[kPVSteps][4];
-            softmax(acc_s, t, t >= n_unmasked, pa);
-            issue_pv(pa, stage);
-            wgmma::wait<0>();
-            __syncthreads();  // this stage is refilled by the next tile's copy
-        }
-    } else {
-        // Software-pipelined (FlashAttention-3's intra-warpgroup overlap): S_{t+1} = Q K_{t+1}^T
-        // runs on the tensor cores while this warpgroup does the softmax of tile t. Tile t + 1
-        // is loaded while tile t - 1 is multiplied, into the stage P V_{t-1} released.
-        float s_a[BN / 2], s_b[BN / 2];
-        if (n_tiles > 1) load_tile(1);
+    // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this warpgroup's
+    // softmax unless another warpgroup (of this block or another block on the SM) fills them. A
+    // software-pipelined variant (S_{t+1} issued before the softmax of t, two score buffers) was
+    // measured slower here: NOTES.md, v5.
+    for (int t = 0; t < n_tiles; ++t) {
+        const int stage = t & 1;
+        if (t + 1 < n_tiles) load_tile(t + 1);
         cp_async_commit();
-        if (n_tiles > 0) {
-            issue_s(s_a, 0);
-            wgmma::wait<0>();
-        }
-        auto pipelined_step = [&](const int t, float (&s_cur)[BN / 2], float (&s_next)[BN / 2]) {
-            const bool has_next = t + 1 < n_tiles;
-            if (has_next) {
-                cp_async_wait<0>();
-                wgmma::fence_proxy_async();
-                __syncthreads();  // tile t + 1 visible to every warpgroup
-                issue_s(s_next, (t + 1) & 1);
-            }
-            uint32_t pa[kPVSteps][4];
-            softmax(s_cur, t, t >= n_unmasked, pa);
-            issue_pv(pa, t & 1);
-            wgmma::wait<0>();
-            __syncthreads();  // everyone is done with stage t & 1 (K_t and V_t)
-            if (t + 2 < n_tiles) load_tile(t + 2);
-            cp_async_commit();
-        };
-        int t = 0;
-        for (; t + 1 < n_tiles; t += 2) {
-            pipelined_step(t, s_a, s_b);
-            pipelined_step(t + 1, s_b, s_a);
-        }
-        if (t < n_tiles) pipelined_step(t, s_a, s_b);
+        cp_async_wait<1>();
+        wgmma::fence_proxy_async();
+        __syncthreads();
+        float acc_s[BN / 2];
+        issue_s(acc_s, stage);
+        wgmma::wait<0>();
+        uint32_t pa[kPVSteps][4];
+        softmax(acc_s, t, t >= n_unmasked, pa);
+        issue_pv(pa, stage);
+        wgmma::wait<0>();
+        __syncthreads();  // this stage is refilled by the next tile's copy
     }
     cp_async_wait<0>();
     __syncthreads();
