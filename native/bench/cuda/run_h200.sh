@@ -36,7 +36,7 @@ cuobjdump --dump-sass "$LIB" > "$OUT/sass.txt" 2>&1
 for op in HGMMA HMMA LDSM LDGSTS MUFU.EX2 LDL STL; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done
 
 echo "== C ABI test (float64 reference)"
-CONFIGS=--configs=0,2
+CONFIGS=--configs=${TW_BENCH_CONFIGS:-0,2}
 if ! "$BUILD/src/cuda/cuda_attention_test" > "$OUT/ctest.txt" 2>&1; then
   # A failing (or faulting) kernel would poison the benchmark's CUDA context: time the rest only.
   echo "C ABI test FAILED: benchmarking the sm80 kernel only"; CONFIGS=--configs=2

@@ -20,9 +20,10 @@ enum class FwdConfig {
     kWarps4 = 1,           // sm80: 4 warps x 16 query rows
     kWarps4Rows32 = 2,     // sm80: 4 warps x 32 query rows
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
-    kHopperWgmmaSmall = 4  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
+    kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
+    kHopperWgmmaSingleStage = 5  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
 };
-constexpr int kFwdConfigs = 4;
+constexpr int kFwdConfigs = 5;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -61,6 +62,8 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
 ///                     per SM (up to 255 registers).
 ///  kHopperWgmmaSmall: one warpgroup x 64 rows per block and 2 (D=128, 64-key tiles) or 3 (D=64,
 ///                     128-key tiles) blocks per SM, whose softmax and GEMM phases interleave.
+///  kHopperWgmmaSingleStage: one warpgroup, 128-key tiles, single K and V buffers loaded in
+///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
@@ -73,6 +76,11 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
         case FwdConfig::kHopperWgmmaSmall:
             if (d64) return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
             return launch_tile<Sm90Tile<T, 128, 1, 64, 2>, true>(args, q_heads, batch, stream);
+        case FwdConfig::kHopperWgmmaSingleStage:
+            if (d64) {
+                return launch_tile<Sm90Tile<T, 64, 1, 128, 3, true>, true>(args, q_heads, batch, stream);
+            }
+            return launch_tile<Sm90Tile<T, 128, 1, 128, 2, true>, true>(args, q_heads, batch, stream);
         case FwdConfig::kWarps4:
             if (d64) return launch_tile<FwdTile<T, 64, 4, 1, 128, 2>>(args, q_heads, batch, stream);
             return launch_tile<FwdTile<T, 128, 4, 1, 64, 2>>(args, q_heads, batch, stream);

@@ -59,8 +59,12 @@ struct Wgmma<__nv_bfloat16> {
     }
 };
 
-template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_>
+template <typename T, int kHeadDim_, int kWarpgroups_, int kBlockN_, int kMinBlocks_,
+          bool kSingleStage_ = false>
 struct Sm90Tile {
+    // One K and one V buffer instead of two (K, V) stages: K_(t+1) loads during the softmax and
+    // P V of tile t, V_(t+1) during S_(t+1); half the shared memory, so more blocks fit per SM.
+    static constexpr bool kSingleStage = kSingleStage_;
     using Element = T;
     static constexpr int kHeadDim = kHeadDim_;
     static constexpr int kWarpgroups = kWarpgroups_;
@@ -72,8 +76,9 @@ struct Sm90Tile {
     static constexpr int kChunks = kHeadDim / 8;
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // Q, then stages 0 and 1 of (K, V); 1024 bytes of slack to align the base for the swizzle.
-    static constexpr int kSmemBytes = kQBytes + 4 * kTileBytes + 1024;
+    // Q, then stages 0 and 1 of (K, V) (or one K and one V); 1024 bytes of slack to align the
+    // base for the swizzle.
+    static constexpr int kSmemBytes = kQBytes + (kSingleStage ? 2 : 4) * kTileBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
     static_assert(kBlockN == 64 || kBlockN == 128, "wgmma N");
     static_assert(kQBytes % 1024 == 0 && kTileBytes % 1024 == 0, "1024-byte aligned blocks");
@@ -275,25 +280,61 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
     const int n_unmasked = min(n_full / BN, n_tiles);
 
-    // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this warpgroup's
-    // softmax unless another warpgroup (of this block or another block on the SM) fills them. A
-    // software-pipelined variant (S_{t+1} issued before the softmax of t, two score buffers) was
-    // measured slower here: NOTES.md, v5.
-    for (int t = 0; t < n_tiles; ++t) {
-        const int stage = t & 1;
-        if (t + 1 < n_tiles) load_tile(t + 1);
-        cp_async_commit();
-        cp_async_wait<1>();
-        wgmma::fence_proxy_async();
-        __syncthreads();
-        float acc_s[BN / 2];
-        issue_s(acc_s, stage);
-        wgmma::wait<0>();
-        uint32_t pa[kPVSteps][4];
-        softmax(acc_s, t, t >= n_unmasked, pa);
-        issue_pv(pa, stage);
-        wgmma::wait<0>();
-        __syncthreads();  // this stage is refilled by the next tile's copy
+    if constexpr (Tile::kSingleStage) {
+        // The prologue's group held Q, K_0 and V_0 (all waited for above). Per tile: S_t; then
+        // K_(t+1) loads into the K buffer during the softmax and P V_t; V_(t+1) loads into the V
+        // buffer during S_(t+1) and its softmax. cp.async groups complete in order, so waiting
+        // for "all but the newest group" always yields the buffer needed next.
+        for (int t = 0; t < n_tiles; ++t) {
+            const bool has_next = t + 1 < n_tiles;
+            const int n_next = (t + 1) * BN;
+            float acc_s[BN / 2];
+            issue_s(acc_s, 0);
+            wgmma::wait<0>();
+            __syncthreads();  // every warpgroup is done reading K_t
+            if (has_next) {
+                copy_tile_blocks<Tile, BN>(k_addr(0), k + n_next * k_row, k_row, n_end - n_next,
+                                           tid);
+            }
+            cp_async_commit();
+            uint32_t pa[kPVSteps][4];
+            softmax(acc_s, t, t >= n_unmasked, pa);
+            cp_async_wait<1>();  // V_t (everything but K_(t+1))
+            wgmma::fence_proxy_async();
+            __syncthreads();
+            issue_pv(pa, 0);
+            wgmma::wait<0>();
+            __syncthreads();  // every warpgroup is done reading V_t
+            if (has_next) {
+                copy_tile_blocks<Tile, BN>(v_addr(0), v + n_next * v_row, v_row, n_end - n_next,
+                                           tid);
+            }
+            cp_async_commit();
+            cp_async_wait<1>();  // K_(t+1) (everything but V_(t+1))
+            wgmma::fence_proxy_async();
+            __syncthreads();
+        }
+    } else {
+        // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this warpgroup's
+        // softmax unless another warpgroup (of this block or another block on the SM) fills them. A
+        // software-pipelined variant (S_{t+1} issued before the softmax of t, two score buffers) was
+        // measured slower here: NOTES.md, v5.
+        for (int t = 0; t < n_tiles; ++t) {
+            const int stage = t & 1;
+            if (t + 1 < n_tiles) load_tile(t + 1);
+            cp_async_commit();
+            cp_async_wait<1>();
+            wgmma::fence_proxy_async();
+            __syncthreads();
+            float acc_s[BN / 2];
+            issue_s(acc_s, stage);
+            wgmma::wait<0>();
+            uint32_t pa[kPVSteps][4];
+            softmax(acc_s, t, t >= n_unmasked, pa);
+            issue_pv(pa, stage);
+            wgmma::wait<0>();
+            __syncthreads();  // this stage is refilled by the next tile's copy
+        }
     }
     cp_async_wait<0>();
     __syncthreads();

@@ -137,7 +137,7 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
-    expect_status(tw_cuda_attention_set_config(5), TW_ERR_INVALID_ARGUMENT, "config", "config 5");
+    expect_status(tw_cuda_attention_set_config(6), TW_ERR_INVALID_ARGUMENT, "config", "config 6");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
 
@@ -318,7 +318,7 @@ void test_numerics() {
         {TW_F16, 2, 2, 2, 333, 333, 128, true, true, false, false},
         {TW_BF16, 1, 2, 1, 1000, 1000, 64, true, false, true, false},
     };
-    for (int config = 0; config <= 4; ++config) {
+    for (int config = 0; config <= 5; ++config) {
         tw_cuda_attention_set_config(config);
         for (const Case& c : cases) run_case(c, rng, config);
     }
