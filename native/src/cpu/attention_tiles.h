@@ -22,7 +22,9 @@
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
-// packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows.
+// packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows. K and V
+// are converted to those layouts once per call (O(N·D) memory, half of fp32 K and V), not once per
+// query tile: converting in the loop nest cost as much as the dot products themselves.
 
 #include <algorithm>
 #include <cmath>
@@ -55,6 +57,9 @@ struct FlashAttention {
     int64_t query_tiles, splits, group;
     int64_t dp;          // head_dim rounded up to even (bf16 pairs)
     float* partials;     // split-KV partial results, or nullptr
+    uint16_t* k_pairs;   // bf16 K rows [B][Hkv][kv_len][dp], or nullptr
+    uint32_t* v_pairs;   // bf16 V pairs [B][Hkv][kv_pairs][D] of rows (2j, 2j+1), or nullptr
+    int64_t kv_pairs;    // ceil(kv_len / 2)
 
     // Per-task scratch, carved from tw::thread_scratch.
     struct Tiles {
@@ -293,8 +298,8 @@ struct FlashAttention {
 
     /// K rows of a tile as pointers for the score micro-kernel: fp32 rows (read in place or
     /// converted) or bf16 pair rows.
-    void key_rows(const Tiles& t, int64_t k_base, int64_t j0, int64_t nk, const float** rows,
-                  const uint32_t** pair_rows) const {
+    void key_rows(const Tiles& t, int64_t k_base, int64_t bg, int64_t j0, int64_t nk,
+                  const float** rows, const uint32_t** pair_rows) const {
         const int64_t D = p.head_dim;
         if (direct_kv) {
             const float* k = static_cast<const float*>(p.k) + k_base;
@@ -302,12 +307,9 @@ struct FlashAttention {
             return;
         }
         if (bf16_dot) {
-            uint16_t* kc = reinterpret_cast<uint16_t*>(t.kc);
+            const uint16_t* k = k_pairs + (bg * p.kv_len + j0) * dp;
             for (int64_t j = 0; j < nk; ++j) {
-                uint16_t* dst = kc + j * dp;
-                S::convert_row_bf16(p.k, p.dtype, k_base + (j0 + j) * p.k_strides[2], D, dst);
-                if (dp != D) dst[D] = 0;
-                pair_rows[j] = reinterpret_cast<const uint32_t*>(dst);
+                pair_rows[j] = reinterpret_cast<const uint32_t*>(k + j * dp);
             }
             return;
         }
@@ -410,12 +412,13 @@ struct FlashAttention {
         }
         const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
         const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        const int64_t bg = b * p.kv_heads + g;  // index of this K/V head in the converted copies
         const float* rows[Bc];
         const uint32_t* pair_rows[Bc];
         V alpha[NV];
         for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
             const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
-            key_rows(t, k_base, j0, nk, rows, pair_rows);
+            key_rows(t, k_base, bg, j0, nk, rows, pair_rows);
             if (bf16_dot) {
                 scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
                                      pair_rows, t.st);
@@ -433,12 +436,7 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                uint32_t* vil = reinterpret_cast<uint32_t*>(t.vc);
-                for (int64_t j2 = 0; j2 < pairs; ++j2) {
-                    const int64_t even = v_base + (j0 + 2 * j2) * p.v_strides[2];
-                    const int64_t odd = (2 * j2 + 1 < nk) ? even + p.v_strides[2] : -1;
-                    S::interleave_rows_bf16(p.v, p.dtype, even, odd, D, vil + j2 * D);
-                }
+                const uint32_t* vil = v_pairs + (bg * kv_pairs + j0 / 2) * D;  // j0 is even
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (direct_kv) {
@@ -532,6 +530,32 @@ struct FlashAttention {
 
     int64_t partial_floats() const { return 2 * Br + p.head_dim * Br; }
 
+    static constexpr int64_t kConvertKeys = 256;  // keys per conversion task (even: pairs stay whole)
+
+    /// Converts one chunk of keys of one K/V head to the bf16 pair layouts.
+    static void convert_entry(void* ctx, int64_t task, int) {
+        auto& self = *static_cast<FlashAttention*>(ctx);
+        const tw_attention_params& p = self.p;
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        const int64_t bg = task / chunks;
+        const int64_t j_begin = (task % chunks) * kConvertKeys;
+        const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
+        const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, D = p.head_dim;
+        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
+        const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        for (int64_t j = j_begin; j < j_end; ++j) {
+            uint16_t* dst = self.k_pairs + (bg * p.kv_len + j) * self.dp;
+            S::convert_row_bf16(p.k, p.dtype, k_base + j * p.k_strides[2], D, dst);
+            if (self.dp != D) dst[D] = 0;
+        }
+        for (int64_t j = j_begin; j < j_end; j += 2) {
+            const int64_t even = v_base + j * p.v_strides[2];
+            const int64_t odd = (j + 1 < p.kv_len) ? even + p.v_strides[2] : -1;
+            S::interleave_rows_bf16(p.v, p.dtype, even, odd, D,
+                                    self.v_pairs + (bg * self.kv_pairs + j / 2) * D);
+        }
+    }
+
     /// Merges the splits of one query tile: weights 2^(m_s - m*) rescale each split's l and Oᵀ.
     static void combine_entry(void* ctx, int64_t index, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
@@ -595,11 +619,33 @@ struct FlashAttention {
                 return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", bytes);
             }
         }
+        k_pairs = nullptr;
+        v_pairs = nullptr;
+        kv_pairs = (p.kv_len + 1) / 2;
+        if (bf16_dot) {
+            const int64_t heads = p.batch * p.kv_heads;
+            const size_t k_bytes = sizeof(uint16_t) * size_t(heads * p.kv_len * dp);
+            const size_t v_bytes = sizeof(uint32_t) * size_t(heads * kv_pairs * D);
+            k_pairs = static_cast<uint16_t*>(std::aligned_alloc(64, (k_bytes + 63) / 64 * 64));
+            v_pairs = static_cast<uint32_t*>(std::aligned_alloc(64, (v_bytes + 63) / 64 * 64));
+            if (k_pairs == nullptr || v_pairs == nullptr) {
+                std::free(k_pairs);
+                std::free(v_pairs);
+                std::free(partials);
+                return tw::fail(TW_ERR_OUT_OF_MEMORY,
+                                "attention: cannot allocate %zu bytes for bf16 K and V",
+                                k_bytes + v_bytes);
+            }
+            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+            tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
+        }
         tw::parallel_for(tasks * splits, &FlashAttention::task_entry, this);
         if (partials) {
             tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
             std::free(partials);
         }
+        std::free(k_pairs);
+        std::free(v_pairs);
         return tw::ok();
     }
 
