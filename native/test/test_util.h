@@ -1,0 +1,60 @@
+// Minimal test harness for native tests: CHECK macros that count failures, a seeded random
+// generator, and the exit code ctest reads.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+
+namespace twtest {
+
+inline int& failures() {
+    static int count = 0;
+    return count;
+}
+
+inline int& checks() {
+    static int count = 0;
+    return count;
+}
+
+#define TW_CHECK(cond, ...)                                                  \
+    do {                                                                     \
+        ++twtest::checks();                                                  \
+        if (!(cond)) {                                                       \
+            ++twtest::failures();                                            \
+            std::fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+            std::fprintf(stderr, __VA_ARGS__);                               \
+            std::fprintf(stderr, "\n");                                      \
+        }                                                                    \
+    } while (0)
+
+/// Prints the summary line ctest users expect and returns the process exit code.
+inline int finish(const char* name) {
+    std::printf("%s: %d checks, %d passed, %d failed\n", name, checks(), checks() - failures(),
+                failures());
+    return failures() == 0 ? 0 : 1;
+}
+
+/// Fresh random data each run unless TILEWISE_TEST_SEED is set; the seed is printed so a failure
+/// can be replayed.
+inline std::mt19937_64& rng() {
+    static std::mt19937_64 generator = [] {
+        const char* env = std::getenv("TILEWISE_TEST_SEED");
+        uint64_t seed = env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+        std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+        return std::mt19937_64(seed);
+    }();
+    return generator;
+}
+
+inline float uniform(float lo, float hi) {
+    return std::uniform_real_distribution<float>(lo, hi)(rng());
+}
+
+inline int64_t uniform_int(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng());
+}
+
+}  // namespace twtest
