@@ -1,7 +1,8 @@
 package io.github.tilewise.djl.cuda;
 
 import io.github.tilewise.djl.attention.AttentionLayout;
-import io.github.tilewise.djl.jni.CpuAttentionNative;
+import io.github.tilewise.djl.jni.AttentionNative;
+import java.util.Arrays;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Random;
@@ -12,8 +13,9 @@ import java.util.Random;
  * buffers, and compares the outputs with the CPU operator of libtilewise on the same inputs and
  * with a float64 reference. Prints one line per case and exits non-zero on any mismatch.
  *
- * <p>Run: {@code java -cp <classes> -Dtilewise.cuda.library=<libtilewise_cuda.so>
- * -Dtilewise.library=<libtilewise.so> io.github.tilewise.djl.cuda.CudaAttentionDemo}
+ * <p>Run: {@code java -cp <classes>:<slf4j-api.jar> -Dtilewise.cuda.library=<libtilewise_cuda.so>
+ * io.github.tilewise.djl.cuda.CudaAttentionDemo}, with {@code libtilewise.so} on the class path
+ * under {@code native/linux-x86_64/} (where {@code LibUtils} looks for it in the jar).
  */
 public final class CudaAttentionDemo {
 
@@ -27,7 +29,6 @@ public final class CudaAttentionDemo {
      * @param args unused
      */
     public static void main(String[] args) {
-        System.load(System.getProperty("tilewise.library"));
         System.out.println("java " + System.getProperty("java.version") + " ("
                 + System.getProperty("java.home") + ")");
         if (!CudaAttention.isAvailable()) {
@@ -93,8 +94,12 @@ public final class CudaAttentionDemo {
             long[] shape = {b, h, hkv, nq, nk, d};
             long[] strides = strides(b, h, hkv, nq, nk, d, seqMajor);
             ByteBuffer cpu = nanFilled(attention.queryBytes());
-            CpuAttentionNative.forward(f16 ? 1 : 2, shape, q, k, v, cpu, strides,
-                    (float) (1 / Math.sqrt(d)), causal, lengths, null);
+            AttentionNative.get().forward(
+                    f16 ? AttentionNative.DTYPE_F16 : AttentionNative.DTYPE_BF16,
+                    AttentionNative.DTYPE_F32, shape, q, Arrays.copyOfRange(strides, 0, 3), k,
+                    Arrays.copyOfRange(strides, 3, 6), v, Arrays.copyOfRange(strides, 6, 9), cpu,
+                    Arrays.copyOfRange(strides, 9, 12), (float) (1 / Math.sqrt(d)), causal,
+                    lengths, null, null, null, null);
 
             double[] ref = reference(q, k, v, shape, strides, causal, lengths, f16);
             double gpuVsRef = relErr(gpuHost, ref, f16);

@@ -48,9 +48,12 @@ python3 "$ROOT/native/bench/cuda/bench_attention.py" "$LIB" "$CONFIGS" "${@:2}" 
 
 if [[ -n "$STAGE" && -x "$STAGE/jre/bin/java" && -d "$STAGE/java" ]]; then
   echo "== Java on the GPU"
-  CPU_LIB=$(find "$BUILD" -maxdepth 1 -name libtilewise.so | head -1)
-  "$STAGE/jre/bin/java" -cp "$STAGE/java" -Dtilewise.cuda.library="$LIB" -Dtilewise.library="$CPU_LIB" \
-    io.github.tilewise.djl.cuda.CudaAttentionDemo 2>&1 | tee "$OUT/java.txt"
+  # libtilewise (the CPU operator) where LibUtils looks for it: native/<platform>/ on the class path.
+  mkdir -p "$STAGE/java/native/linux-x86_64"
+  cp "$(find "$BUILD" -maxdepth 1 -name libtilewise.so | head -1)" "$STAGE/java/native/linux-x86_64/"
+  "$STAGE/jre/bin/java" -cp "$STAGE/java:$STAGE/slf4j-api.jar" -Dtilewise.cuda.library="$LIB" \
+    -Dtilewise.cache.dir=/tmp/tilewise-cache io.github.tilewise.djl.cuda.CudaAttentionDemo 2>&1 \
+    | tee "$OUT/java.txt"
 fi
 echo "== summary"
 grep -E "^cuda-attention" "$OUT/bench.txt"
