@@ -76,6 +76,19 @@ struct Avx512 {
 
     /// 16 lanes of a row as fp32, whatever the storage type; `count` <= 16 lanes are read.
     static V load_row(const void* base, tw_dtype dtype, int64_t offset, int count) {
+        if (count == W) {
+            switch (dtype) {
+                case TW_F16:
+                    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                        static_cast<const uint16_t*>(base) + offset)));
+                case TW_BF16:
+                    return _mm512_castsi512_ps(_mm512_slli_epi32(
+                        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+                            static_cast<const uint16_t*>(base) + offset))),
+                        16));
+                default: return _mm512_loadu_ps(static_cast<const float*>(base) + offset);
+            }
+        }
         const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
         switch (dtype) {
             case TW_F16:
@@ -107,7 +120,12 @@ struct Avx512 {
             const int count = static_cast<int>(std::min<int64_t>(W, n - d));
             V x = load_row(base, dtype, offset + d, count);
             if (round_bf16) x = round_to_bf16(x);
-            _mm512_mask_storeu_ps(dst + d, static_cast<__mmask16>((1u << count) - 1u), x);
+            // Masked stores are slow on some CPUs (AMD Zen 4/5): only the tail uses one.
+            if (count == W) {
+                _mm512_storeu_ps(dst + d, x);
+            } else {
+                _mm512_mask_storeu_ps(dst + d, static_cast<__mmask16>((1u << count) - 1u), x);
+            }
         }
     }
 
@@ -117,17 +135,21 @@ struct Avx512 {
             const int count = static_cast<int>(std::min<int64_t>(W, n - d));
             const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
             const __m256i half = (__m256i)_mm512_cvtneps_pbh(load_row(base, dtype, offset + d, count));
-            _mm256_mask_storeu_epi16(dst + d, mask, half);
+            if (count == W) {
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + d), half);
+            } else {
+                _mm256_mask_storeu_epi16(dst + d, mask, half);
+            }
         }
     }
 
-    /// Interleaves bf16(a[i]), bf16(b[i]) into 16 pairs (b missing: zeros).
+    /// Interleaves bf16(a[i]), bf16(b[i]) into 16 pairs (b missing: zeros): each 32-bit lane gets
+    /// bf16(a) in its low half and bf16(b) in its high half. Zero-extension and a shift, not a
+    /// 16-bit permute, which is slow on some CPUs.
     static __m512i interleave(V a, V b) {
-        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, a);  // a in the low half, b high
-        const __m512i order = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
-                                               24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
-                                               16, 0);
-        return _mm512_permutexvar_epi16(order, both);
+        const __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
+        const __m512i high = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
+        return _mm512_or_si512(low, _mm512_slli_epi32(high, 16));
     }
 
     static void pack_pairs(const float* even, const float* odd, uint16_t* dst) {
@@ -141,8 +163,12 @@ struct Avx512 {
             const int count = static_cast<int>(std::min<int64_t>(W, n - d));
             const V a = load_row(base, dtype, even + d, count);
             const V b = odd >= 0 ? load_row(base, dtype, odd + d, count) : _mm512_setzero_ps();
-            _mm512_mask_storeu_epi32(dst + d, static_cast<__mmask16>((1u << count) - 1u),
-                                     interleave(a, b));
+            if (count == W) {
+                _mm512_storeu_si512(dst + d, interleave(a, b));
+            } else {
+                _mm512_mask_storeu_epi32(dst + d, static_cast<__mmask16>((1u << count) - 1u),
+                                         interleave(a, b));
+            }
         }
     }
 };

@@ -22,7 +22,9 @@
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
-// packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows.
+// packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows. K and V
+// are converted to those layouts once per call (O(N·D) memory, half of fp32 K and V), not once per
+// query tile: converting in the loop nest cost as much as the dot products themselves.
 
 #include <algorithm>
 #include <cmath>
@@ -51,10 +53,18 @@ struct FlashAttention {
     const tw_attention_params& p;
     bool bf16_dot;       // pair dot products on bf16 operands
     bool round_bf16;     // bf16 compute emulated: operands rounded to bf16, fp32 math
-    bool direct_kv;      // fp32 data, fp32 compute: read K and V in place
+    // fp32 K and V the fp32 micro-kernels read: the inputs in place (fp32 data, fp32 compute), or
+    // copies converted once per call (fp16/bf16 data, or bf16 compute emulated by rounding).
+    const float* k_f32;
+    const float* v_f32;
+    int64_t k_f32_strides[3], v_f32_strides[3];
+    float* kv_f32_copy;  // owned copy behind k_f32 / v_f32, or nullptr
     int64_t query_tiles, splits, group;
     int64_t dp;          // head_dim rounded up to even (bf16 pairs)
     float* partials;     // split-KV partial results, or nullptr
+    uint16_t* k_pairs;   // bf16 K rows [B][Hkv][kv_len][dp], or nullptr
+    uint32_t* v_pairs;   // bf16 V pairs [B][Hkv][kv_pairs][D] of rows (2j, 2j+1), or nullptr
+    int64_t kv_pairs;    // ceil(kv_len / 2)
 
     // Per-task scratch, carved from tw::thread_scratch.
     struct Tiles {
@@ -63,7 +73,6 @@ struct FlashAttention {
         float* ot;      // [D][Br]: unnormalised output
         float* m;       // [Br] running max (log2 units)
         float* l;       // [Br] running sum
-        float* kc;      // converted K tile: [Bc][D] fp32 or [Bc][dp/2] bf16 pairs
         float* vc;      // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
         uint16_t* pb;   // P as bf16 pairs [Bc/2][Br][2]
         float* tmp;     // [Br] bias gather
@@ -89,7 +98,6 @@ struct FlashAttention {
         t.m = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
         t.l = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
         t.tmp = reinterpret_cast<float*>(c); c = align(c + sizeof(float) * Br);
-        t.kc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
         t.vc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
         t.pb = reinterpret_cast<uint16_t*>(c);
         return t;
@@ -291,31 +299,18 @@ struct FlashAttention {
         }
     }
 
-    /// K rows of a tile as pointers for the score micro-kernel: fp32 rows (read in place or
-    /// converted) or bf16 pair rows.
-    void key_rows(const Tiles& t, int64_t k_base, int64_t j0, int64_t nk, const float** rows,
+    /// K rows of a tile as pointers for the score micro-kernel: fp32 rows or bf16 pair rows.
+    void key_rows(int64_t b, int64_t g, int64_t j0, int64_t nk, const float** rows,
                   const uint32_t** pair_rows) const {
-        const int64_t D = p.head_dim;
-        if (direct_kv) {
-            const float* k = static_cast<const float*>(p.k) + k_base;
-            for (int64_t j = 0; j < nk; ++j) rows[j] = k + (j0 + j) * p.k_strides[2];
-            return;
-        }
         if (bf16_dot) {
-            uint16_t* kc = reinterpret_cast<uint16_t*>(t.kc);
+            const uint16_t* k = k_pairs + ((b * p.kv_heads + g) * p.kv_len + j0) * dp;
             for (int64_t j = 0; j < nk; ++j) {
-                uint16_t* dst = kc + j * dp;
-                S::convert_row_bf16(p.k, p.dtype, k_base + (j0 + j) * p.k_strides[2], D, dst);
-                if (dp != D) dst[D] = 0;
-                pair_rows[j] = reinterpret_cast<const uint32_t*>(dst);
+                pair_rows[j] = reinterpret_cast<const uint32_t*>(k + j * dp);
             }
             return;
         }
-        for (int64_t j = 0; j < nk; ++j) {
-            float* dst = t.kc + j * D;
-            S::convert_row_f32(p.k, p.dtype, k_base + (j0 + j) * p.k_strides[2], D, round_bf16, dst);
-            rows[j] = dst;
-        }
+        const float* k = k_f32 + b * k_f32_strides[0] + g * k_f32_strides[1];
+        for (int64_t j = 0; j < nk; ++j) rows[j] = k + (j0 + j) * k_f32_strides[2];
     }
 
     /// Masks, bias and the online-softmax update of one Sᵀ tile; returns α per lane group in alpha,
@@ -408,14 +403,14 @@ struct FlashAttention {
             t.m[i] = -std::numeric_limits<float>::infinity();
             t.l[i] = 0.0f;
         }
-        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
         const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        const int64_t bg = b * p.kv_heads + g;  // index of this K/V head in the converted copies
         const float* rows[Bc];
         const uint32_t* pair_rows[Bc];
         V alpha[NV];
         for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
             const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
-            key_rows(t, k_base, j0, nk, rows, pair_rows);
+            key_rows(b, g, j0, nk, rows, pair_rows);
             if (bf16_dot) {
                 scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
                                      pair_rows, t.st);
@@ -433,24 +428,20 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                uint32_t* vil = reinterpret_cast<uint32_t*>(t.vc);
-                for (int64_t j2 = 0; j2 < pairs; ++j2) {
-                    const int64_t even = v_base + (j0 + 2 * j2) * p.v_strides[2];
-                    const int64_t odd = (2 * j2 + 1 < nk) ? even + p.v_strides[2] : -1;
-                    S::interleave_rows_bf16(p.v, p.dtype, even, odd, D, vil + j2 * D);
-                }
+                const uint32_t* vil = v_pairs + (bg * kv_pairs + j0 / 2) * D;  // j0 is even
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
-            } else if (direct_kv) {
+            } else if (!bf16_dot) {
                 values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk,
-                                    static_cast<const float*>(p.v) + v_base + j0 * p.v_strides[2],
-                                    p.v_strides[2]);
+                                    v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] +
+                                        j0 * v_f32_strides[2],
+                                    v_f32_strides[2]);
             } else {
-                // Converted V; also the path of masked tiles under bf16 compute, whose pair dot
-                // products cannot skip single masked lanes (V keeps its bf16 rounding).
+                // Masked tiles under bf16 compute: pair dot products cannot skip single masked
+                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product.
                 for (int64_t j = 0; j < nk; ++j) {
-                    S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D,
-                                       round_bf16 || bf16_dot, t.vc + j * D);
+                    S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
+                                       t.vc + j * D);
                 }
                 values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk, t.vc, D);
             }
@@ -532,6 +523,51 @@ struct FlashAttention {
 
     int64_t partial_floats() const { return 2 * Br + p.head_dim * Br; }
 
+    static constexpr int64_t kConvertKeys = 256;  // keys per conversion task (even: pairs stay whole)
+
+    /// Converts one chunk of keys of one K/V head to fp32 (rounded to bf16 when emulating bf16).
+    static void convert_f32_entry(void* ctx, int64_t task, int) {
+        auto& self = *static_cast<FlashAttention*>(ctx);
+        const tw_attention_params& p = self.p;
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        const int64_t bg = task / chunks;
+        const int64_t j_begin = (task % chunks) * kConvertKeys;
+        const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
+        const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, D = p.head_dim;
+        float* k_dst = self.kv_f32_copy;
+        float* v_dst = self.kv_f32_copy + p.batch * p.kv_heads * p.kv_len * D;
+        for (int64_t j = j_begin; j < j_end; ++j) {
+            S::convert_row_f32(p.k, p.dtype, b * p.k_strides[0] + g * p.k_strides[1] + j * p.k_strides[2],
+                               D, self.round_bf16, k_dst + (bg * p.kv_len + j) * D);
+            S::convert_row_f32(p.v, p.dtype, b * p.v_strides[0] + g * p.v_strides[1] + j * p.v_strides[2],
+                               D, self.round_bf16, v_dst + (bg * p.kv_len + j) * D);
+        }
+    }
+
+    /// Converts one chunk of keys of one K/V head to the bf16 pair layouts.
+    static void convert_entry(void* ctx, int64_t task, int) {
+        auto& self = *static_cast<FlashAttention*>(ctx);
+        const tw_attention_params& p = self.p;
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        const int64_t bg = task / chunks;
+        const int64_t j_begin = (task % chunks) * kConvertKeys;
+        const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
+        const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, D = p.head_dim;
+        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
+        const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        for (int64_t j = j_begin; j < j_end; ++j) {
+            uint16_t* dst = self.k_pairs + (bg * p.kv_len + j) * self.dp;
+            S::convert_row_bf16(p.k, p.dtype, k_base + j * p.k_strides[2], D, dst);
+            if (self.dp != D) dst[D] = 0;
+        }
+        for (int64_t j = j_begin; j < j_end; j += 2) {
+            const int64_t even = v_base + j * p.v_strides[2];
+            const int64_t odd = (j + 1 < p.kv_len) ? even + p.v_strides[2] : -1;
+            S::interleave_rows_bf16(p.v, p.dtype, even, odd, D,
+                                    self.v_pairs + (bg * self.kv_pairs + j / 2) * D);
+        }
+    }
+
     /// Merges the splits of one query tile: weights 2^(m_s - m*) rescale each split's l and Oᵀ.
     static void combine_entry(void* ctx, int64_t index, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
@@ -595,11 +631,56 @@ struct FlashAttention {
                 return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", bytes);
             }
         }
+        k_pairs = nullptr;
+        v_pairs = nullptr;
+        kv_pairs = (p.kv_len + 1) / 2;
+        kv_f32_copy = nullptr;
+        k_f32 = static_cast<const float*>(p.k);
+        v_f32 = static_cast<const float*>(p.v);
+        std::memcpy(k_f32_strides, p.k_strides, sizeof(k_f32_strides));
+        std::memcpy(v_f32_strides, p.v_strides, sizeof(v_f32_strides));
+        if (!bf16_dot && (p.dtype != TW_F32 || round_bf16)) {
+            const int64_t heads = p.batch * p.kv_heads;
+            const size_t bytes = 2 * sizeof(float) * size_t(heads * p.kv_len * D);
+            kv_f32_copy = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+            if (kv_f32_copy == nullptr) {
+                std::free(partials);
+                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes for K and V",
+                                bytes);
+            }
+            k_f32 = kv_f32_copy;
+            v_f32 = kv_f32_copy + heads * p.kv_len * D;
+            const int64_t strides[3] = {p.kv_heads * p.kv_len * D, p.kv_len * D, D};
+            std::memcpy(k_f32_strides, strides, sizeof(strides));
+            std::memcpy(v_f32_strides, strides, sizeof(strides));
+            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+            tw::parallel_for(heads * chunks, &FlashAttention::convert_f32_entry, this);
+        }
+        if (bf16_dot) {
+            const int64_t heads = p.batch * p.kv_heads;
+            const size_t k_bytes = sizeof(uint16_t) * size_t(heads * p.kv_len * dp);
+            const size_t v_bytes = sizeof(uint32_t) * size_t(heads * kv_pairs * D);
+            k_pairs = static_cast<uint16_t*>(std::aligned_alloc(64, (k_bytes + 63) / 64 * 64));
+            v_pairs = static_cast<uint32_t*>(std::aligned_alloc(64, (v_bytes + 63) / 64 * 64));
+            if (k_pairs == nullptr || v_pairs == nullptr) {
+                std::free(k_pairs);
+                std::free(v_pairs);
+                std::free(partials);
+                return tw::fail(TW_ERR_OUT_OF_MEMORY,
+                                "attention: cannot allocate %zu bytes for bf16 K and V",
+                                k_bytes + v_bytes);
+            }
+            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+            tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
+        }
         tw::parallel_for(tasks * splits, &FlashAttention::task_entry, this);
         if (partials) {
             tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
             std::free(partials);
         }
+        std::free(k_pairs);
+        std::free(v_pairs);
+        std::free(kv_f32_copy);
         return tw::ok();
     }
 
@@ -607,6 +688,5 @@ struct FlashAttention {
         const bool want_bf16 = p.compute == TW_BF16;
         bf16_dot = want_bf16 && has_bf16_dot;
         round_bf16 = want_bf16 && !has_bf16_dot;
-        direct_kv = p.dtype == TW_F32 && !want_bf16;
     }
 };

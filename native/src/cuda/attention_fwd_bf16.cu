@@ -1,0 +1,9 @@
+// bf16 instantiations of the attention forward kernel (a file per dtype so they compile in parallel).
+#include "attention_fwd_launch.cuh"
+
+namespace twcuda {
+tw_status launch_attention_fwd_bf16(const AttentionArgs& args, int head_dim, FwdConfig config,
+                                    int q_heads, int batch, cudaStream_t stream) {
+    return launch_attention_fwd<__nv_bfloat16>(args, head_dim, config, q_heads, batch, stream);
+}
+}  // namespace twcuda
