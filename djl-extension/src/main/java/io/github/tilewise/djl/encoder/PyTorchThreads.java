@@ -8,9 +8,10 @@ import ai.djl.pytorch.jni.JniUtils;
  * <p>In a forward, PyTorch runs only the glue (embeddings, LayerNorm, reshapes) between Tilewise's
  * native linear and attention kernels. After each parallel PyTorch op its OpenMP threads spin-wait
  * for more work, taking the cores the native pool needs next: measured here, limiting PyTorch to
- * one intra-op thread during the forward made the all-MiniLM-L6-v2 batch 1.2 to 1.6× faster on 2 busy
- * cores. The limit is set when the first concurrent forward starts and the previous count restored
- * when the last one ends; meanwhile other PyTorch work in the process also runs on one thread.
+ * one intra-op thread during the forward made the all-MiniLM-L6-v2 batch 1.2 to 1.6× faster on 2
+ * busy cores. The limit is set when the first concurrent forward starts and the previous count
+ * restored when the last one ends; meanwhile other PyTorch work in the process also runs on one
+ * thread.
  *
  * <p>System property {@code tilewise.pytorch.threads}: the intra-op threads during forwards
  * (default {@code 1}); {@code keep} leaves PyTorch's setting alone.
