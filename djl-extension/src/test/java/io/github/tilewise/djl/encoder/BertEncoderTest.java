@@ -318,4 +318,32 @@ class BertEncoderTest {
             assertTrue(Math.abs(unmasked[0][0] - hidden[0]) > 1e-3);
         }
     }
+
+    /** Forwards leave nothing behind in the caller's manager but their outputs. */
+    @Test
+    void forwardsLeaveOnlyTheirOutputs() throws Exception {
+        EncoderConfig config = config(32, 4, 2, 40, 16, 2, "gelu", true, 2);
+        EncoderCheckpoint checkpoint = RandomCheckpoint.create(config, 21);
+        try (NDManager model = NDManager.newBaseManager("PyTorch")) {
+            TextEncoderBlock block = checkpoint.createBlock(model, Pooling.MEAN, true);
+            block.run(
+                    model.create(new long[] {1, 2, 3, 4}, new Shape(2, 2)),
+                    model.create(new long[] {1, 1, 1, 0}, new Shape(2, 2)),
+                    null);
+            int modelArrays = model.getManagedArrays().size();
+            try (NDManager caller = model.newSubManager()) {
+                NDArray ids = caller.create(new long[] {5, 6, 7, 8, 9, 10}, new Shape(2, 3));
+                NDArray mask = caller.create(new long[] {1, 1, 1, 1, 0, 0}, new Shape(2, 3));
+                int before = caller.getManagedArrays().size();
+                for (int i = 0; i < 5; i++) {
+                    NDList out = block.run(ids, mask, null);
+                    assertEquals(before + out.size(), caller.getManagedArrays().size());
+                    out.close();
+                }
+                assertEquals(before, caller.getManagedArrays().size());
+            }
+            // The weights' manager gained nothing either (packed weights were made on first use).
+            assertEquals(modelArrays, model.getManagedArrays().size());
+        }
+    }
 }
