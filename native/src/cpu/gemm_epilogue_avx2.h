@@ -8,6 +8,17 @@
 
 namespace tw {
 
+// In-place accumulate steps: GCC 12 emits register copies around these intrinsics inside unrolled
+// micro-tiles; the asm forms pin each accumulator to one register.
+/// acc += dot4(u8 x, s8 w) per int32 lane (AVX-VNNI, VEX-encoded vpdpbusd).
+static inline void dpbusd_acc(__m256i& acc, __m256i x, __m256i w) {
+    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
+}
+/// acc += x * w (vfmadd231ps).
+static inline void fma_acc(__m256& acc, __m256 x, __m256 w) {
+    asm("vfmadd231ps %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
+}
+
 /// e^x for x in [-87.3, 88.3] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial,
 /// times 2^n built in the exponent field (n stays within the normal range after the clamp).
 static inline __m256 exp_avx2(__m256 x) {

@@ -18,13 +18,13 @@ inline void fma_rows(__m256 (&acc)[R][2], __m256 w0, __m256 w1, const float* x, 
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
         const __m256 xb = _mm256_broadcast_ss(x + r * ldx);
-        acc[r][0] = _mm256_fmadd_ps(xb, w0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(xb, w1, acc[r][1]);
+        fma_acc(acc[r][0], xb, w0);
+        fma_acc(acc[r][1], xb, w1);
     }
 }
 
 template <int R>
-void store_tile(const GemmArgs& a, int64_t m, int64_t col, __m256 (&acc)[R][2]) {
+__attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t col, __m256 (&acc)[R][2]) {
     for (int r = 0; r < R; ++r) {
         finish_store_avx2(a, m + r, col, a.w->n, acc[r][0]);
         finish_store_avx2(a, m + r, col + 8, a.w->n, acc[r][1]);

@@ -16,7 +16,8 @@ namespace {
 constexpr int kRows = 8;
 
 template <int R>
-void store_tile(const GemmArgs& a, int64_t m, int64_t p, __m512 (&acc)[R][2]) {
+__attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t p, __m512 (&acc)[R][2]) {
+    #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
         const int64_t col = p * kPanel + h * 16;
         const __mmask16 mask = column_mask_avx512(col, a.w->n);
@@ -34,15 +35,15 @@ void bf16_dot_tile(const GemmArgs& a, int64_t m, int64_t p) {
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t g = 0; g < w.k_groups; ++g) {
-        const __m512bh w0 = (__m512bh)_mm512_load_si512(panel + g * 128);
-        const __m512bh w1 = (__m512bh)_mm512_load_si512(panel + g * 128 + 64);
+        const __m512i w0 = _mm512_load_si512(panel + g * 128);
+        const __m512i w1 = _mm512_load_si512(panel + g * 128 + 64);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             int32_t pair;
             std::memcpy(&pair, x + r * a.ldb + 2 * g, sizeof(pair));
-            const __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
-            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], xb, w0);
-            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], xb, w1);
+            const __m512i xb = _mm512_set1_epi32(pair);
+            dpbf16_acc(acc[r][0], xb, w0);
+            dpbf16_acc(acc[r][1], xb, w1);
         }
     }
     store_tile<R>(a, m, p, acc);
@@ -53,8 +54,8 @@ inline void fma_rows(__m512 (&acc)[R][2], __m512 w0, __m512 w1, const float* x, 
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
         const __m512 xb = _mm512_set1_ps(x[r * ldx]);
-        acc[r][0] = _mm512_fmadd_ps(xb, w0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(xb, w1, acc[r][1]);
+        fma_acc(acc[r][0], xb, w0);
+        fma_acc(acc[r][1], xb, w1);
     }
 }
 

@@ -52,8 +52,8 @@ void avx_vnni_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m256i xb = _mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g));
-            acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], xb, w0);
-            acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], xb, w1);
+            dpbusd_acc(acc[r][0], xb, w0);
+            dpbusd_acc(acc[r][1], xb, w1);
         }
     }
     const int64_t col = p * kPanel + half * 16;
@@ -104,8 +104,8 @@ inline void wo_step(__m256 (&acc)[R][2], __m256i raw0, __m256i raw1, const float
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
         const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
-        acc[r][0] = _mm256_fmadd_ps(xb, w0, acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(xb, w1, acc[r][1]);
+        fma_acc(acc[r][0], xb, w0);
+        fma_acc(acc[r][1], xb, w1);
     }
 }
 

@@ -92,7 +92,7 @@ private:
             }
             {
                 std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait(lock, [&] { return generation_.load() != seen; });
+                wake_.wait(lock, [&] { return shutdown_ || generation_.load() != seen; });
                 seen = generation_.load();
                 if (shutdown_) return;
             }
