@@ -1,6 +1,156 @@
-// Fused attention, AVX-512 variant. (Placeholder: the portable kernel until the AVX-512 tiles land.)
+// Fused attention, AVX-512 variant: 16 query lanes per vector, 64-query tiles, 6x4 register
+// tiles (24 zmm accumulators). bf16 compute uses vdpbf16ps where the CPU has AVX512-BF16;
+// without it, operands are rounded to bf16 and multiplied in fp32.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
 #include "attention_kernels.h"
+#include "half.h"
+#include "runtime.h"
 
 namespace tw {
-tw_status attention_avx512(const tw_attention_params& p) { return attention_portable(p); }
+namespace {
+
+struct Avx512 {
+    using V = __m512;
+    using VB = __m512bh;
+    static constexpr int W = 16;
+    static constexpr int kMaxQueryVectors = 4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
+    static constexpr int kScoreRows = 6;        // keys per score micro-kernel
+    static constexpr int kValueRows = 6;        // head-dim rows per P·V micro-kernel
+
+    static V zero() { return _mm512_setzero_ps(); }
+    static V set1(float x) { return _mm512_set1_ps(x); }
+    static V load(const float* ptr) { return _mm512_load_ps(ptr); }
+    static void store(float* ptr, V x) { _mm512_store_ps(ptr, x); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    // vmaxps returns its second operand when either is NaN: NaN scores propagate.
+    static V max(V a, V b) { return _mm512_max_ps(a, b); }
+
+    /// 2^x: x = n + f with |f| <= 1/2, 2^f by its degree-6 Taylor series in f·ln2 (relative error
+    /// ~1e-7), scaled by 2^n with vscalefps. Inputs below -160 give exactly 0.
+    static V exp2(V x) {
+        x = _mm512_max_ps(_mm512_set1_ps(-160.0f), x);
+        const V n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const V f = _mm512_sub_ps(x, n);
+        V poly = _mm512_set1_ps(1.5403530393381606e-4f);
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(1.3333558146428443e-3f));
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(9.6181291076284770e-3f));
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(5.5504108664821580e-2f));
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(2.4022650695910071e-1f));
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(6.9314718055994531e-1f));
+        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(1.0f));
+        return _mm512_scalef_ps(poly, n);
+    }
+
+    static V zero_if_neg_inf(V x) {
+        const __mmask16 is_neg_inf =
+            _mm512_cmp_ps_mask(x, _mm512_set1_ps(-__builtin_inff()), _CMP_EQ_OQ);
+        return _mm512_mask_blend_ps(is_neg_inf, x, _mm512_setzero_ps());
+    }
+
+    /// Lanes whose query index (first + lane) is below `limit` become -inf.
+    static V mask_lanes_below(V x, int64_t first, int64_t limit) {
+        const int64_t count = std::min<int64_t>(std::max<int64_t>(limit - first, 0), W);
+        const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1u);
+        return _mm512_mask_mov_ps(x, lanes, _mm512_set1_ps(-__builtin_inff()));
+    }
+
+    static VB load_pairs(const uint32_t* ptr) { return (VB)_mm512_load_si512(ptr); }
+    static VB broadcast_pair(uint32_t pair) { return (VB)_mm512_set1_epi32(static_cast<int>(pair)); }
+    static V dot_pairs(V acc, VB a, VB b) { return _mm512_dpbf16_ps(acc, a, b); }
+
+    /// 16 lanes of a row as fp32, whatever the storage type; `count` <= 16 lanes are read.
+    static V load_row(const void* base, tw_dtype dtype, int64_t offset, int count) {
+        const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+        switch (dtype) {
+            case TW_F16:
+                return _mm512_cvtph_ps(
+                    _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + offset));
+            case TW_BF16:
+                return _mm512_castsi512_ps(_mm512_slli_epi32(
+                    _mm512_cvtepu16_epi32(
+                        _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + offset)),
+                    16));
+            default: return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + offset);
+        }
+    }
+
+    /// Rounds to the nearest bf16 value (kept in fp32) with integer arithmetic only, so it runs on
+    /// AVX-512 CPUs without AVX512-BF16. NaN inputs stay NaN.
+    static V round_to_bf16(V x) {
+        const __m512i bits = _mm512_castps_si512(x);
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+        const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+        const __m512i truncated = _mm512_and_si512(rounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
+        const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+        return _mm512_mask_blend_ps(is_nan, _mm512_castsi512_ps(truncated), x);
+    }
+
+    static void convert_row_f32(const void* base, tw_dtype dtype, int64_t offset, int64_t n,
+                                bool round_bf16, float* dst) {
+        for (int64_t d = 0; d < n; d += W) {
+            const int count = static_cast<int>(std::min<int64_t>(W, n - d));
+            V x = load_row(base, dtype, offset + d, count);
+            if (round_bf16) x = round_to_bf16(x);
+            _mm512_mask_storeu_ps(dst + d, static_cast<__mmask16>((1u << count) - 1u), x);
+        }
+    }
+
+    static void convert_row_bf16(const void* base, tw_dtype dtype, int64_t offset, int64_t n,
+                                 uint16_t* dst) {
+        for (int64_t d = 0; d < n; d += W) {
+            const int count = static_cast<int>(std::min<int64_t>(W, n - d));
+            const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+            const __m256i half = (__m256i)_mm512_cvtneps_pbh(load_row(base, dtype, offset + d, count));
+            _mm256_mask_storeu_epi16(dst + d, mask, half);
+        }
+    }
+
+    /// Interleaves bf16(a[i]), bf16(b[i]) into 16 pairs (b missing: zeros).
+    static __m512i interleave(V a, V b) {
+        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, a);  // a in the low half, b high
+        const __m512i order = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                               24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                               16, 0);
+        return _mm512_permutexvar_epi16(order, both);
+    }
+
+    static void pack_pairs(const float* even, const float* odd, uint16_t* dst) {
+        const V b = odd ? _mm512_load_ps(odd) : _mm512_setzero_ps();
+        _mm512_store_si512(dst, interleave(_mm512_load_ps(even), b));
+    }
+
+    static void interleave_rows_bf16(const void* base, tw_dtype dtype, int64_t even, int64_t odd,
+                                     int64_t n, uint32_t* dst) {
+        for (int64_t d = 0; d < n; d += W) {
+            const int count = static_cast<int>(std::min<int64_t>(W, n - d));
+            const V a = load_row(base, dtype, even + d, count);
+            const V b = odd >= 0 ? load_row(base, dtype, odd + d, count) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(dst + d, static_cast<__mmask16>((1u << count) - 1u),
+                                     interleave(a, b));
+        }
+    }
+};
+
+// The loop nest, privately instantiated for this ISA (its includes are already above).
+#include "attention_tiles.h"
+
+}  // namespace
+
+tw_status attention_avx512(const tw_attention_params& p) {
+    const bool has_bf16_dot = (cpu_features() & TW_CPU_AVX512_BF16) != 0;
+    FlashAttention<Avx512> kernel(p, has_bf16_dot);
+    return kernel.execute();
+}
+
 }  // namespace tw

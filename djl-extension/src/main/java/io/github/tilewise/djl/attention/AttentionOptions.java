@@ -107,6 +107,25 @@ public final class AttentionOptions {
         return computePrecision;
     }
 
+    /** The same options with another layout. */
+    AttentionOptions withLayout(AttentionLayout newLayout) {
+        if (newLayout == layout) {
+            return this;
+        }
+        Builder builder =
+                builder()
+                        .optLayout(newLayout)
+                        .optCausal(causal)
+                        .optKeyValidLengths(keyValidLengths)
+                        .optKeyPaddingMask(keyPaddingMask)
+                        .optBias(bias)
+                        .optComputePrecision(computePrecision);
+        if (scale != null) {
+            builder.optScale(scale);
+        }
+        return builder.build();
+    }
+
     /** Builder of {@link AttentionOptions}. */
     public static final class Builder {
 

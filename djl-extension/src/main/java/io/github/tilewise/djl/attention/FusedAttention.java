@@ -2,6 +2,13 @@ package io.github.tilewise.djl.attention;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.jni.AttentionNative;
+import io.github.tilewise.djl.jni.LibUtils;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * The fused, IO-aware attention operator on DJL NDArrays (PyTorch engine, CPU):
@@ -11,14 +18,50 @@ import ai.djl.ndarray.NDList;
  * computed tile by tile with an online softmax; the {@code qLen × kvLen} score matrix is never
  * materialised, so extra memory is a few tiles per thread whatever the sequence length.
  *
- * <p>Shapes, in {@link AttentionLayout#BATCH_HEADS_SEQ_DIM}: Q {@code [B, H, Nq, D]}, K and V
- * {@code [B, Hkv, Nk, D]} with {@code Hkv} dividing {@code H} (grouped-query attention), output
- * {@code [B, H, Nq, D]}; in {@link AttentionLayout#BATCH_SEQ_HEADS_DIM} the seq and head axes swap.
- * Data is fp32 or fp16 (bf16 is offered as a {@link ComputePrecision} on fp32 data, because a
- * BFLOAT16 NDArray aborts DJL's PyTorch engine). The output has Q's data type and is attached to
- * Q's manager.
+ * <pre>{@code
+ * AttentionOptions options = AttentionOptions.builder()
+ *         .optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM) // [B, N, H, D] straight from a projection
+ *         .optCausal(true)
+ *         .optKeyPaddingMask(attentionMask)              // [B, Nk], 0 = padding
+ *         .build();
+ * NDArray out = FusedAttention.forward(q, k, v, options);  // shaped like q, on q's manager
+ * }</pre>
+ *
+ * <p><b>Shapes.</b> In {@link AttentionLayout#BATCH_HEADS_SEQ_DIM}: Q {@code [B, H, Nq, D]}, K and
+ * V {@code [B, Hkv, Nk, D]} with {@code Hkv} dividing {@code H} (grouped-query and multi-query
+ * attention: query head {@code h} reads K/V head {@code h / (H / Hkv)}), output {@code [B, H, Nq,
+ * D]}; in {@link AttentionLayout#BATCH_SEQ_HEADS_DIM} the seq and head axes swap. {@code Nq} may
+ * differ from {@code Nk} (cross-attention, decoding one row against a cache); {@code D} is at most
+ * {@value #MAX_HEAD_DIM}.
+ *
+ * <p><b>Types.</b> Data is FLOAT32 or FLOAT16, the same for Q, K and V; the output has that type.
+ * Dot products accumulate in fp32. {@link ComputePrecision#BF16} on FLOAT32 data rounds tiles to
+ * bfloat16 on the fly for twice the arithmetic rate (a BFLOAT16 NDArray itself would abort DJL's
+ * PyTorch engine, so bf16 is offered this way only).
+ *
+ * <p><b>Masks</b> (see {@link AttentionOptions}) combine; a query row that sees no key gets zeros
+ * and log-sum-exp {@code -inf}, never NaN.
+ *
+ * <p><b>NaN and infinity.</b> No input value makes the call fail or crash. The result follows IEEE
+ * arithmetic row by row, like the naive computation: a query row whose query vector, or whose
+ * visible keys, values or bias entries hold NaN or ±Inf, comes out NaN (or ±Inf); every other row
+ * is unaffected. Keys hidden by a mask never contribute.
+ *
+ * <p><b>Memory.</b> Q, K, V, masks and bias are read in place through {@code toByteBuffer(true)}
+ * when they are contiguous (the usual case); a non-contiguous view (e.g. after {@code transpose})
+ * is copied once into a scoped manager that is freed before the call returns. The output is
+ * allocated on Q's manager and written by the kernel directly, without a further copy. Each tensor
+ * must fit a {@link ByteBuffer} (2 GiB).
+ *
+ * <p>When the native library is not loaded (see {@link io.github.tilewise.djl.Tilewise}), the same
+ * call runs {@link ReferenceAttention}, which materialises the score matrix.
  */
 public final class FusedAttention {
+
+    /** The largest supported head dimension. */
+    public static final int MAX_HEAD_DIM = AttentionNative.MAX_HEAD_DIM;
+
+    private static final String PYTORCH = "PyTorch";
 
     private FusedAttention() {}
 
@@ -28,26 +71,339 @@ public final class FusedAttention {
      * @param q queries
      * @param k keys
      * @param v values
-     * @param options layout, scale, masks and precision
-     * @return the output, shaped like q
-     * @throws IllegalArgumentException naming the problem for bad ranks, shapes, dtypes, devices or
-     *     closed arrays
+     * @param options layout, scale, masks and precision; null means the defaults
+     * @return the output, shaped like q, with q's data type, attached to q's manager
+     * @throws IllegalArgumentException naming the problem for bad ranks, shapes, dtypes, devices,
+     *     engines, masks, biases or valid lengths
+     * @throws IllegalStateException for closed arrays
      */
     public static NDArray forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        return ReferenceAttention.forward(q, k, v, options);
+        return compute(q, k, v, options, false).singletonOrThrow();
     }
 
     /**
-     * Computes attention and the log-sum-exp of each query row's scaled, masked scores.
+     * Computes attention and the log-sum-exp of each query row's scaled, masked scores ({@code log
+     * Σⱼ exp(scale·qᵢ·kⱼ + biasᵢⱼ)} over visible keys; {@code -inf} for a row that sees no key).
      *
      * @param q queries
      * @param k keys
      * @param v values
-     * @param options layout, scale, masks and precision
-     * @return the output (shaped like q) and the log-sum-exp {@code [B, H, Nq]} (fp32)
+     * @param options layout, scale, masks and precision; null means the defaults
+     * @return the output (shaped like q) and the log-sum-exp {@code [B, H, Nq]} (FLOAT32), both
+     *     attached to q's manager
+     * @throws IllegalArgumentException naming the problem, as {@link #forward}
+     * @throws IllegalStateException for closed arrays
      */
     public static NDList forwardWithLogSumExp(
             NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        return ReferenceAttention.forwardWithLogSumExp(q, k, v, options);
+        return compute(q, k, v, options, true);
+    }
+
+    /**
+     * Computes self-attention on a packed QKV tensor, as one projection {@code x·[Wq Wk Wv]}
+     * produces it, reading Q, K and V in place (no split, no copy).
+     *
+     * <pre>{@code
+     * NDArray qkv = linear.forward(x);                        // [B, S, 3·H·D]
+     * NDArray out = FusedAttention.forwardPackedQkv(qkv, 12, options); // [B, S, H, D]
+     * NDArray merged = out.reshape(batch, seq, -1);            // free: the output is contiguous
+     * }</pre>
+     *
+     * @param qkv {@code [B, S, 3·H·D]} (Q, K, V concatenated on the last axis, each {@code [H, D]})
+     *     or {@code [B, S, 3, H, D]}
+     * @param heads the number of heads {@code H}
+     * @param options scale, masks and precision; null means the defaults. The layout is implied by
+     *     the packing ({@link AttentionLayout#BATCH_SEQ_HEADS_DIM}) and the option is ignored
+     * @return the output {@code [B, S, H, D]}, with qkv's data type, attached to qkv's manager
+     * @throws IllegalArgumentException naming the problem, as {@link #forward}, or when the last
+     *     axis does not split into {@code 3 × heads} equal parts
+     * @throws IllegalStateException for closed arrays
+     */
+    public static NDArray forwardPackedQkv(NDArray qkv, int heads, AttentionOptions options) {
+        AttentionOptions opts =
+                (options == null ? AttentionOptions.builder().build() : options)
+                        .withLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        long[] dims = packedDims(qkv, heads);
+        long batch = dims[0];
+        long seq = dims[1];
+        long headDim = dims[2];
+        NDManager target = qkv.getManager();
+        try (NDManager scope = target.newSubManager()) {
+            attachForCall(qkv, scope);
+            // Views (no copies) of Q, K and V, for the checks and for the reference path.
+            NDArray packed = qkv.reshape(batch, seq, 3, heads, headDim);
+            NDArray q = packed.get(":, :, 0");
+            NDArray k = packed.get(":, :, 1");
+            NDArray v = packed.get(":, :, 2");
+            AttentionShape shape = AttentionShape.check(q, k, v, opts);
+            if (!LibUtils.isLoaded()) {
+                return ReferenceAttention.compute(q, k, v, opts, shape, false, target)
+                        .singletonOrThrow();
+            }
+            requirePyTorch(qkv, "qkv");
+            Operands operands = packedOperands(qkv, shape, scope);
+            return runNative(operands, opts, shape, target, scope, false).singletonOrThrow();
+        }
+    }
+
+    private static NDList compute(
+            NDArray q, NDArray k, NDArray v, AttentionOptions options, boolean withLogSumExp) {
+        AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
+        AttentionShape shape = AttentionShape.check(q, k, v, opts);
+        NDManager target = q.getManager();
+        if (!LibUtils.isLoaded()) {
+            return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
+        }
+        requirePyTorch(q, "q");
+        requirePyTorch(k, "k");
+        requirePyTorch(v, "v");
+        try (NDManager scope = target.newSubManager()) {
+            Operands operands =
+                    new Operands(
+                            sharedMemory(q, "q", scope),
+                            shape.strides(shape.heads, shape.qLen),
+                            sharedMemory(k, "k", scope),
+                            shape.strides(shape.kvHeads, shape.kvLen),
+                            sharedMemory(v, "v", scope),
+                            shape.strides(shape.kvHeads, shape.kvLen));
+            return runNative(operands, opts, shape, target, scope, withLogSumExp);
+        }
+    }
+
+    /** Q, K and V as the kernel reads them: direct buffers and (batch, head, seq) strides. */
+    private record Operands(
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides) {}
+
+    /** {B, S, D} of a packed QKV tensor, after checking it. */
+    private static long[] packedDims(NDArray qkv, int heads) {
+        if (qkv == null) {
+            throw new IllegalArgumentException("qkv must not be null");
+        }
+        if (qkv.isReleased()) {
+            throw new IllegalStateException("qkv has been closed");
+        }
+        if (heads < 1) {
+            throw new IllegalArgumentException("heads must be positive, got " + heads);
+        }
+        Shape shape = qkv.getShape();
+        if (shape.dimension() == 3) {
+            long last = shape.get(2);
+            if (last % (3L * heads) != 0 || last == 0) {
+                throw new IllegalArgumentException(
+                        "qkv "
+                                + shape
+                                + ": the last axis ("
+                                + last
+                                + ") must split into 3 × "
+                                + heads
+                                + " heads of equal size");
+            }
+            return new long[] {shape.get(0), shape.get(1), last / (3L * heads)};
+        }
+        if (shape.dimension() == 5) {
+            if (shape.get(2) != 3 || shape.get(3) != heads) {
+                throw new IllegalArgumentException(
+                        "qkv " + shape + " must be [batch, seq, 3, " + heads + ", headDim]");
+            }
+            return new long[] {shape.get(0), shape.get(1), shape.get(4)};
+        }
+        throw new IllegalArgumentException(
+                "qkv has shape "
+                        + shape
+                        + "; expected [batch, seq, 3·heads·headDim] or [batch, seq, 3, heads,"
+                        + " headDim]");
+    }
+
+    /** Q, K and V inside one packed buffer: offsets 0, H·D and 2·H·D, rows 3·H·D apart. */
+    private static Operands packedOperands(NDArray qkv, AttentionShape shape, NDManager scope) {
+        ByteBuffer all = sharedMemory(qkv, "qkv", scope);
+        long hd = shape.heads * shape.headDim;
+        long[] strides = {shape.qLen * 3 * hd, shape.headDim, 3 * hd};
+        int elem = shape.dataType.getNumOfBytes();
+        return new Operands(
+                slice(all, 0),
+                strides,
+                slice(all, (int) (hd * elem)),
+                strides,
+                slice(all, (int) (2 * hd * elem)),
+                strides);
+    }
+
+    private static ByteBuffer slice(ByteBuffer buffer, int byteOffset) {
+        return buffer.duplicate().position(byteOffset).slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Allocates the outputs on {@code target}, runs the kernel, and frees them if it fails. */
+    private static NDList runNative(
+            Operands operands,
+            AttentionOptions opts,
+            AttentionShape shape,
+            NDManager target,
+            NDManager scope,
+            boolean withLogSumExp) {
+        requirePyTorch(opts.getKeyPaddingMask(), "keyPaddingMask");
+        requirePyTorch(opts.getBias(), "bias");
+        Shape outShape =
+                shape.layout == AttentionLayout.BATCH_HEADS_SEQ_DIM
+                        ? new Shape(shape.batch, shape.heads, shape.qLen, shape.headDim)
+                        : new Shape(shape.batch, shape.qLen, shape.heads, shape.headDim);
+        NDArray output = target.create(outShape, shape.dataType);
+        NDArray logSumExp =
+                withLogSumExp
+                        ? target.create(
+                                new Shape(shape.batch, shape.heads, shape.qLen), DataType.FLOAT32)
+                        : null;
+        try {
+            launch(operands, opts, shape, output, logSumExp, scope);
+        } catch (RuntimeException | Error e) {
+            output.close();
+            if (logSumExp != null) {
+                logSumExp.close();
+            }
+            throw e;
+        }
+        return logSumExp == null ? new NDList(output) : new NDList(output, logSumExp);
+    }
+
+    private static void launch(
+            Operands in,
+            AttentionOptions opts,
+            AttentionShape shape,
+            NDArray output,
+            NDArray logSumExp,
+            NDManager scope) {
+        ByteBuffer outBuffer = sharedMemory(output, "output", null);
+        ByteBuffer lseBuffer = logSumExp == null ? null : sharedMemory(logSumExp, "lse", null);
+
+        ByteBuffer maskBuffer = null;
+        NDArray mask = opts.getKeyPaddingMask();
+        if (mask != null) {
+            attachForCall(mask, scope);
+            DataType type = mask.getDataType();
+            // BOOLEAN, UINT8 and INT8 are one byte per key already, 0 masking; wider integers
+            // become BOOLEAN (non-zero keeps) inside the scope.
+            NDArray bytes =
+                    type == DataType.BOOLEAN || type == DataType.UINT8 || type == DataType.INT8
+                            ? mask
+                            : mask.neq(0);
+            maskBuffer = sharedMemory(bytes, "keyPaddingMask", scope);
+        }
+
+        ByteBuffer biasBuffer = null;
+        long[] biasStrides = null;
+        NDArray bias = opts.getBias();
+        if (bias != null) {
+            attachForCall(bias, scope);
+            NDArray fp32 = bias.toType(DataType.FLOAT32, false);
+            biasBuffer = sharedMemory(fp32, "bias", scope);
+            biasStrides = broadcastStrides(shape.biasExtents(bias.getShape()));
+        }
+
+        int dtype =
+                shape.dataType == DataType.FLOAT16
+                        ? AttentionNative.DTYPE_F16
+                        : AttentionNative.DTYPE_F32;
+        int compute =
+                opts.getComputePrecision() == ComputePrecision.BF16
+                        ? AttentionNative.DTYPE_BF16
+                        : AttentionNative.DTYPE_F32;
+        long[] dims = {
+            shape.batch, shape.heads, shape.kvHeads, shape.qLen, shape.kvLen, shape.headDim
+        };
+        AttentionNative.get()
+                .forward(
+                        dtype,
+                        compute,
+                        dims,
+                        in.q(),
+                        in.qStrides(),
+                        in.k(),
+                        in.kStrides(),
+                        in.v(),
+                        in.vStrides(),
+                        outBuffer,
+                        shape.strides(shape.heads, shape.qLen),
+                        opts.getScale(shape.headDim),
+                        opts.isCausal(),
+                        opts.getKeyValidLengths(),
+                        maskBuffer,
+                        biasBuffer,
+                        biasStrides,
+                        lseBuffer);
+    }
+
+    /**
+     * Returns a direct buffer over the array's own memory. {@code toByteBuffer(true)} shares the
+     * tensor's memory when it is contiguous; otherwise the PyTorch engine makes a contiguous copy
+     * on the array's manager, which is why the array is first attached to the call's scope (DJL
+     * gives it back to its own manager when the scope closes).
+     */
+    private static ByteBuffer sharedMemory(NDArray array, String name, NDManager scope) {
+        if (scope != null) {
+            attachForCall(array, scope);
+        }
+        long bytes = array.size() * array.getDataType().getNumOfBytes();
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(
+                    name
+                            + " "
+                            + array.getShape()
+                            + " holds "
+                            + bytes
+                            + " bytes, more than a ByteBuffer can address (2 GiB); split the"
+                            + " batch");
+        }
+        ByteBuffer buffer = array.toByteBuffer(true);
+        if (!buffer.isDirect() || buffer.capacity() != bytes) {
+            throw new IllegalStateException(
+                    "the PyTorch engine returned a "
+                            + (buffer.isDirect() ? "direct" : "heap")
+                            + " buffer of "
+                            + buffer.capacity()
+                            + " bytes for "
+                            + name
+                            + " ("
+                            + bytes
+                            + " expected)");
+        }
+        return buffer.order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Attaches an input to the call's scope once, so that copies DJL makes of it land there. */
+    private static void attachForCall(NDArray array, NDManager scope) {
+        // Attaching twice (q == k) would hand the array back to the closing scope, which closes it.
+        if (array.getManager() != scope) {
+            array.tempAttach(scope);
+        }
+    }
+
+    /** Row-major element strides of the padded bias extents, 0 along broadcast axes. */
+    private static long[] broadcastStrides(long[] extents) {
+        long[] strides = new long[4];
+        long stride = 1;
+        for (int i = 3; i >= 0; --i) {
+            strides[i] = extents[i] == 1 ? 0 : stride;
+            stride *= extents[i];
+        }
+        return strides;
+    }
+
+    private static void requirePyTorch(NDArray array, String name) {
+        if (array == null) {
+            return;
+        }
+        String engine = array.getManager().getEngine().getEngineName();
+        if (!PYTORCH.equals(engine)) {
+            throw new IllegalArgumentException(
+                    name
+                            + " belongs to the "
+                            + engine
+                            + " engine; Tilewise attention reads PyTorch engine NDArrays");
+        }
     }
 }

@@ -1,0 +1,341 @@
+package io.github.tilewise.djl.encoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.github.tilewise.djl.attention.AttentionLayout;
+import io.github.tilewise.djl.attention.AttentionOptions;
+import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A BERT-family encoder (BERT, MiniLM, and other checkpoints with BERT's layout): {@link
+ * BertEmbeddings}, {@code N} {@link BertLayer}s and, when the checkpoint has one, the pooler {@code
+ * tanh(dense(h[:, 0]))}.
+ *
+ * <p>Inputs ({@link NDList}, integer arrays {@code [batch, seq]}): {@code input_ids}, optionally
+ * {@code attention_mask} (1 keeps a token; padding keys are masked in attention, so a text's
+ * vectors do not depend on the padding around it) and {@code token_type_ids}. Outputs: {@code
+ * last_hidden_state [batch, seq, hidden]} and, with a pooler, {@code pooler_output [batch,
+ * hidden]}.
+ *
+ * <p>Each forward runs in a scoped sub-manager: only the outputs survive it.
+ */
+public final class BertEncoder extends AbstractBlock {
+
+    /** Name of the token-embedding output. */
+    public static final String LAST_HIDDEN_STATE = "last_hidden_state";
+
+    /** Name of the pooler output. */
+    public static final String POOLER_OUTPUT = "pooler_output";
+
+    private static final byte VERSION = 1;
+
+    private final EncoderConfig config;
+    private final BertEmbeddings embeddings;
+    private final List<BertLayer> layers;
+    private final LinearBlock pooler;
+
+    /**
+     * Creates an encoder with uninitialised parameters; load a checkpoint into it or call {@link
+     * #initialize}.
+     *
+     * @param config the configuration, from the checkpoint
+     */
+    public BertEncoder(EncoderConfig config) {
+        super(VERSION);
+        this.config = config;
+        embeddings = addChildBlock("embeddings", new BertEmbeddings(config));
+        List<BertLayer> list = new ArrayList<>();
+        for (int i = 0; i < config.getNumLayers(); i++) {
+            list.add(addChildBlock("layer" + i, new BertLayer(config, i)));
+        }
+        layers = Collections.unmodifiableList(list);
+        pooler =
+                config.hasPooler()
+                        ? addChildBlock(
+                                "pooler",
+                                new LinearBlock(
+                                        "pooler.dense",
+                                        config.getHiddenSize(),
+                                        config.getHiddenSize(),
+                                        LinearActivation.TANH))
+                        : null;
+    }
+
+    /**
+     * Returns the configuration.
+     *
+     * @return the configuration
+     */
+    public EncoderConfig getConfig() {
+        return config;
+    }
+
+    /**
+     * Encodes a batch.
+     *
+     * @param inputIds {@code [batch, seq]} token ids
+     * @param attentionMask {@code [batch, seq]} 1 for tokens, 0 for padding; null: no padding
+     * @param tokenTypeIds {@code [batch, seq]} segment ids, or null for all 0
+     * @return {@code last_hidden_state} and, with a pooler, {@code pooler_output}, attached to
+     *     {@code inputIds}' manager
+     * @throws IllegalArgumentException naming the problem for bad shapes, types or ids, or a
+     *     sequence longer than the position table
+     */
+    public NDList encode(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
+        Shape shape = checkInputs(inputIds, attentionMask, tokenTypeIds);
+        NDManager parent = inputIds.getManager();
+        try (NDManager scope = parent.newSubManager()) {
+            inputIds.tempAttach(scope);
+            if (attentionMask != null) {
+                attentionMask.tempAttach(scope);
+            }
+            if (tokenTypeIds != null) {
+                tokenTypeIds.tempAttach(scope);
+            }
+            checkIdRange("input_ids", inputIds, config.getVocabSize());
+            if (tokenTypeIds != null) {
+                checkIdRange(
+                        "token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
+            }
+            AttentionOptions attention = attentionOptions(attentionMask, shape);
+            NDArray hidden = embeddings.apply(inputIds, tokenTypeIds);
+            for (BertLayer layer : layers) {
+                NDArray next = layer.apply(hidden, attention);
+                hidden.close();
+                hidden = next;
+            }
+            hidden.setName(LAST_HIDDEN_STATE);
+            NDList out = new NDList(hidden);
+            if (pooler != null) {
+                NDArray first = hidden.get(new NDIndex(":, 0, :"));
+                NDArray pooled = pooler.apply(first, null);
+                pooled.setName(POOLER_OUTPUT);
+                out.add(pooled);
+            }
+            return scope.ret(out);
+        }
+    }
+
+    /**
+     * Returns every linear projection (per layer: query, key, value, attention output,
+     * intermediate, output; then the pooler), for converters.
+     *
+     * @return the projections
+     */
+    public List<LinearBlock> getLinearBlocks() {
+        List<LinearBlock> all = new ArrayList<>();
+        for (BertLayer layer : layers) {
+            all.addAll(layer.getLinearBlocks());
+        }
+        if (pooler != null) {
+            all.add(pooler);
+        }
+        return all;
+    }
+
+    /**
+     * Substitutes the arithmetic of the linear projections, e.g. by INT8 kernels: the factory is
+     * asked once per projection and may return null to keep a layer as it is.
+     *
+     * @param factory makes an operator from a layer's fp32 weights
+     * @return the number of layers that got a new operator
+     */
+    public int replaceLinearOperators(LinearOperatorFactory factory) {
+        int replaced = 0;
+        for (LinearBlock layer : getLinearBlocks()) {
+            LinearOperator op = factory.create(layer);
+            if (op != null) {
+                layer.setOperator(op);
+                replaced++;
+            }
+        }
+        return replaced;
+    }
+
+    /**
+     * Returns every parameter with its Hugging Face checkpoint name (without a {@code bert.}
+     * prefix) and shape, in checkpoint order.
+     *
+     * @return the parameters
+     */
+    public List<CheckpointParameter> getCheckpointParameters() {
+        List<CheckpointParameter> out = new ArrayList<>();
+        embeddings.collectCheckpointParameters(out);
+        for (BertLayer layer : layers) {
+            layer.collectCheckpointParameters(out);
+        }
+        if (pooler != null) {
+            BertLayer.collectLinear(pooler, out);
+        }
+        return out;
+    }
+
+    /**
+     * Drops the operators built over replaced parameter arrays (after a checkpoint load), so the
+     * next forward builds fp32 ones over the new arrays.
+     */
+    public void resetLinearOperators() {
+        for (LinearBlock layer : getLinearBlocks()) {
+            layer.setOperator(null);
+        }
+    }
+
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        if (inputs.isEmpty()) {
+            throw new IllegalArgumentException("BertEncoder needs at least input_ids");
+        }
+        NDArray ids = find(inputs, "input_ids", 0);
+        NDArray mask = find(inputs, "attention_mask", 1);
+        NDArray types = find(inputs, "token_type_ids", 2);
+        return encode(ids, mask, types);
+    }
+
+    private static NDArray find(NDList inputs, String name, int index) {
+        NDArray named = inputs.get(name);
+        if (named != null) {
+            return named;
+        }
+        return inputs.size() > index ? inputs.get(index) : null;
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape ids = inputShapes[0];
+        Shape hidden = ids.add(config.getHiddenSize());
+        if (pooler == null) {
+            return new Shape[] {hidden};
+        }
+        return new Shape[] {hidden, new Shape(ids.get(0), config.getHiddenSize())};
+    }
+
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape ids = inputShapes[0];
+        embeddings.initialize(manager, dataType, ids);
+        Shape hidden = ids.add(config.getHiddenSize());
+        for (BertLayer layer : layers) {
+            layer.initialize(manager, dataType, hidden);
+        }
+        if (pooler != null) {
+            pooler.initialize(manager, dataType, new Shape(ids.get(0), config.getHiddenSize()));
+        }
+    }
+
+    private Shape checkInputs(NDArray ids, NDArray mask, NDArray types) {
+        Shape shape = ids.getShape();
+        if (shape.dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "input_ids must be [batch, seq], got shape " + shape);
+        }
+        if (!ids.getDataType().isInteger()) {
+            throw new IllegalArgumentException(
+                    "input_ids must be an integer array, got " + ids.getDataType());
+        }
+        if (shape.get(1) > config.getMaxPositions()) {
+            throw new IllegalArgumentException(
+                    "the input has "
+                            + shape.get(1)
+                            + " tokens but the model's position table has "
+                            + config.getMaxPositions()
+                            + " rows: truncate the input to at most "
+                            + config.getMaxPositions()
+                            + " tokens");
+        }
+        if (shape.get(1) == 0) {
+            throw new IllegalArgumentException("input_ids has no tokens (seq = 0)");
+        }
+        checkCompanion("attention_mask", mask, shape);
+        checkCompanion("token_type_ids", types, shape);
+        return shape;
+    }
+
+    private static void checkCompanion(String name, NDArray array, Shape shape) {
+        if (array == null) {
+            return;
+        }
+        if (!array.getShape().equals(shape)) {
+            throw new IllegalArgumentException(
+                    name + " has shape " + array.getShape() + ", input_ids has " + shape);
+        }
+        if (!array.getDataType().isInteger() && array.getDataType() != DataType.BOOLEAN) {
+            throw new IllegalArgumentException(
+                    name + " must be an integer array, got " + array.getDataType());
+        }
+    }
+
+    private static void checkIdRange(String name, NDArray ids, int size) {
+        long min = ids.min().getLong();
+        long max = ids.max().getLong();
+        if (min < 0 || max >= size) {
+            throw new IllegalArgumentException(
+                    name
+                            + " holds ids in ["
+                            + min
+                            + ", "
+                            + max
+                            + "], outside the model's table of "
+                            + size
+                            + " rows");
+        }
+    }
+
+    /**
+     * Turns an attention mask into attention options: right-padded masks (the tokenizer's) become
+     * key valid lengths, which let the kernel skip padded tiles; any other mask is passed as a key
+     * padding mask.
+     */
+    static AttentionOptions attentionOptions(NDArray mask, Shape shape) {
+        AttentionOptions.Builder options =
+                AttentionOptions.builder().optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        if (mask == null) {
+            return options.build();
+        }
+        int batch = (int) shape.get(0);
+        int seq = (int) shape.get(1);
+        int[] values;
+        if (mask.getDataType() == DataType.INT32) {
+            values = mask.toIntArray();
+        } else {
+            try (NDArray asInt = mask.toType(DataType.INT32, true)) {
+                values = asInt.toIntArray();
+            }
+        }
+        int[] lengths = new int[batch];
+        boolean prefix = true;
+        for (int b = 0; b < batch && prefix; b++) {
+            int len = 0;
+            while (len < seq && values[b * seq + len] != 0) {
+                len++;
+            }
+            for (int t = len; t < seq; t++) {
+                if (values[b * seq + t] != 0) {
+                    prefix = false;
+                    break;
+                }
+            }
+            lengths[b] = len;
+        }
+        return prefix
+                ? options.optKeyValidLengths(lengths).build()
+                : options.optKeyPaddingMask(mask).build();
+    }
+}

@@ -1,0 +1,173 @@
+package io.github.tilewise.djl.encoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.github.tilewise.djl.attention.AttentionLayout;
+import io.github.tilewise.djl.attention.AttentionOptions;
+import io.github.tilewise.djl.attention.FusedAttention;
+import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import java.util.List;
+
+/**
+ * One post-LayerNorm BERT encoder layer:
+ *
+ * <pre>
+ *   a = LayerNorm(x + Wo·Attention(Wq·x, Wk·x, Wv·x))
+ *   y = LayerNorm(a + W2·act(W1·a))
+ * </pre>
+ *
+ * The projections are {@link LinearBlock}s (pluggable arithmetic); attention is {@link
+ * FusedAttention} reading the projections' {@code [batch, seq, hidden]} outputs as {@code [batch,
+ * seq, heads, headDim]} ({@link AttentionLayout#BATCH_SEQ_HEADS_DIM}) without a transpose.
+ */
+public final class BertLayer extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final EncoderConfig config;
+    private final LinearBlock query;
+    private final LinearBlock key;
+    private final LinearBlock value;
+    private final LinearBlock attentionOutput;
+    private final LayerNormBlock attentionNorm;
+    private final LinearBlock intermediate;
+    private final LinearBlock output;
+    private final LayerNormBlock outputNorm;
+
+    /**
+     * Creates layer {@code index} of an encoder.
+     *
+     * @param config the encoder's configuration
+     * @param index the layer's index, for checkpoint names
+     */
+    public BertLayer(EncoderConfig config, int index) {
+        super(VERSION);
+        this.config = config;
+        int h = config.getHiddenSize();
+        int ff = config.getIntermediateSize();
+        float eps = config.getLayerNormEps();
+        String p = "encoder.layer." + index + ".";
+        query = addChildBlock("query", linear(p + "attention.self.query", h, h));
+        key = addChildBlock("key", linear(p + "attention.self.key", h, h));
+        value = addChildBlock("value", linear(p + "attention.self.value", h, h));
+        attentionOutput =
+                addChildBlock("attention_output", linear(p + "attention.output.dense", h, h));
+        attentionNorm =
+                addChildBlock(
+                        "attention_norm",
+                        new LayerNormBlock(p + "attention.output.LayerNorm", h, eps));
+        intermediate =
+                addChildBlock(
+                        "intermediate",
+                        new LinearBlock(
+                                p + "intermediate.dense",
+                                h,
+                                ff,
+                                LinearActivation.of(config.getActivation())));
+        output = addChildBlock("output", linear(p + "output.dense", ff, h));
+        outputNorm =
+                addChildBlock("output_norm", new LayerNormBlock(p + "output.LayerNorm", h, eps));
+    }
+
+    private static LinearBlock linear(String name, int in, int out) {
+        return new LinearBlock(name, in, out, LinearActivation.NONE);
+    }
+
+    /**
+     * Runs the layer.
+     *
+     * @param x {@code [batch, seq, hidden]}
+     * @param attention the attention options (layout {@link AttentionLayout#BATCH_SEQ_HEADS_DIM}
+     *     and the key mask)
+     * @return {@code [batch, seq, hidden]}, attached to {@code x}'s manager; {@code x} is kept
+     */
+    public NDArray apply(NDArray x, AttentionOptions attention) {
+        Shape shape = x.getShape();
+        Shape headShape =
+                new Shape(shape.get(0), shape.get(1), config.getNumHeads(), config.getHeadSize());
+        NDManager parent = x.getManager();
+        try (NDManager scope = parent.newSubManager()) {
+            x.tempAttach(scope);
+            NDArray q = query.apply(x, null).reshape(headShape);
+            NDArray k = key.apply(x, null).reshape(headShape);
+            NDArray v = value.apply(x, null).reshape(headShape);
+            NDArray context = FusedAttention.forward(q, k, v, attention).reshape(shape);
+            NDArray a = attentionNorm.apply(attentionOutput.apply(context, x));
+            NDArray y = outputNorm.apply(output.apply(intermediate.apply(a, null), a));
+            return scope.ret(y);
+        }
+    }
+
+    /**
+     * Returns the layer's linear projections in checkpoint order: query, key, value, attention
+     * output, intermediate, output.
+     *
+     * @return the projections
+     */
+    public List<LinearBlock> getLinearBlocks() {
+        return List.of(query, key, value, attentionOutput, intermediate, output);
+    }
+
+    void collectCheckpointParameters(List<CheckpointParameter> out) {
+        for (LinearBlock l : getLinearBlocks()) {
+            collectLinear(l, out);
+            if (l == attentionOutput) {
+                attentionNorm.collectCheckpointParameters(out);
+            }
+        }
+        outputNorm.collectCheckpointParameters(out);
+    }
+
+    static void collectLinear(LinearBlock l, List<CheckpointParameter> out) {
+        out.add(
+                new CheckpointParameter(
+                        l.getName() + ".weight",
+                        l.getParameters().get("weight"),
+                        new Shape(l.getOutFeatures(), l.getInFeatures())));
+        out.add(
+                new CheckpointParameter(
+                        l.getName() + ".bias",
+                        l.getParameters().get("bias"),
+                        new Shape(l.getOutFeatures())));
+    }
+
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray x = inputs.head();
+        AttentionOptions.Builder options =
+                AttentionOptions.builder().optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        if (inputs.size() > 1) {
+            options.optKeyPaddingMask(inputs.get(1));
+        }
+        return new NDList(apply(x, options.build()));
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape x = inputShapes[0];
+        Shape ff = x.slice(0, x.dimension() - 1).add(config.getIntermediateSize());
+        for (LinearBlock l : List.of(query, key, value, attentionOutput, intermediate)) {
+            l.initialize(manager, dataType, x);
+        }
+        output.initialize(manager, dataType, ff);
+        attentionNorm.initialize(manager, dataType, x);
+        outputNorm.initialize(manager, dataType, x);
+    }
+}

@@ -1,0 +1,680 @@
+package io.github.tilewise.djl.encoder.checkpoint;
+
+import ai.djl.MalformedModelException;
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.tilewise.djl.encoder.EncoderConfig;
+import io.github.tilewise.djl.encoder.HiddenActivation;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Reads a BERT-family encoder from an ONNX file as exported by {@code torch.onnx} or Hugging Face
+ * Optimum, mapping its initializers onto Hugging Face tensor names.
+ *
+ * <p>Named initializers ({@code embeddings.word_embeddings.weight}, the biases, layer norms, a
+ * pooler exported as {@code Gemm}) keep their names, without a {@code bert.} prefix. The linear
+ * weights of such exports are usually anonymous ({@code onnx::MatMul_787}, {@code 182}) and stored
+ * transposed ({@code [in, out]}): each is named after the bias {@code Add} that follows its {@code
+ * MatMul} ({@code encoder.layer.0.attention.self.query.bias} names {@code ...query.weight}) and
+ * transposed to {@code [out, in]}.
+ *
+ * <p>The configuration is read off the graph: sizes from the tables, the number of heads from the
+ * constants of the {@code Reshape} that splits the query into heads (checked against the score
+ * scale {@code 1/√headDim}), the layer-norm epsilon from {@code LayerNormalization} or the
+ * decomposed pattern {@code (x − mean)/√(var + eps)}, the activation from the feed-forward's ops
+ * ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code Relu}). Contradictions are errors.
+ */
+public final class OnnxCheckpointReader {
+
+    private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d+)\\.");
+    private static final String WORDS = "embeddings.word_embeddings.weight";
+
+    private final Path file;
+    private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
+    private final Map<String, TensorProto> constants = new HashMap<>();
+    private final Map<String, NodeProto> producers = new HashMap<>();
+    private final Map<String, List<NodeProto>> consumers = new HashMap<>();
+    private final Map<String, CheckpointTensor> tensors = new LinkedHashMap<>();
+    private String prefix = "";
+
+    private OnnxCheckpointReader(Path file) {
+        this.file = file;
+    }
+
+    /**
+     * Reads an ONNX file.
+     *
+     * @param file the {@code .onnx} file
+     * @return the checkpoint
+     * @throws IOException if the file is missing or unreadable
+     * @throws MalformedModelException naming the file and the problem if it is not a valid ONNX
+     *     model, uses external data, or is not a BERT-family encoder this reader can map
+     */
+    public static EncoderCheckpoint read(Path file) throws IOException, MalformedModelException {
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null, "no such ONNX model file");
+        }
+        long size = Files.size(file);
+        if (size >= Integer.MAX_VALUE) {
+            throw new MalformedModelException(
+                    file
+                            + ": "
+                            + size
+                            + " bytes; ONNX files over 2 GB (external data) are not supported");
+        }
+        ModelProto model;
+        try (InputStream is = Files.newInputStream(file)) {
+            CodedInputStream in = CodedInputStream.newInstance(is);
+            in.setSizeLimit(Integer.MAX_VALUE);
+            model = ModelProto.parseFrom(in);
+        } catch (InvalidProtocolBufferException e) {
+            throw new MalformedModelException(
+                    file + ": not a valid ONNX model (truncated or corrupt): " + e.getMessage(), e);
+        }
+        if (!model.hasGraph() || model.getGraph().getNodeCount() == 0) {
+            throw new MalformedModelException(
+                    file + ": not a valid ONNX model (no graph; truncated or not ONNX)");
+        }
+        OnnxCheckpointReader reader = new OnnxCheckpointReader(file);
+        try {
+            return reader.map(model.getGraph());
+        } catch (IllegalStateException e) {
+            throw new MalformedModelException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Finds the ONNX file in a model directory: {@code model.onnx}, else the only {@code .onnx}
+     * file.
+     *
+     * @param dir the directory
+     * @return the file
+     * @throws IOException if there is none or several
+     */
+    static Path findOnnxFile(Path dir) throws IOException {
+        Path preferred = dir.resolve("model.onnx");
+        if (Files.isRegularFile(preferred)) {
+            return preferred;
+        }
+        List<Path> found = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.onnx")) {
+            ds.forEach(found::add);
+        }
+        if (found.size() != 1) {
+            throw new NoSuchFileException(
+                    dir.toString(),
+                    null,
+                    found.isEmpty()
+                            ? "no model.onnx, no .onnx file and no config.json + model.safetensors"
+                            : "several .onnx files " + found + ": give the file itself");
+        }
+        return found.get(0);
+    }
+
+    private EncoderCheckpoint map(GraphProto graph) throws MalformedModelException {
+        for (TensorProto t : graph.getInitializerList()) {
+            if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL
+                    || t.getExternalDataCount() > 0) {
+                throw bad(
+                        "initializer "
+                                + t.getName()
+                                + " is stored as external data; ONNX files with external data are"
+                                + " not supported");
+            }
+            initializers.put(t.getName(), t);
+        }
+        for (NodeProto n : graph.getNodeList()) {
+            if (!n.getDomain().isEmpty() && !"ai.onnx".equals(n.getDomain())) {
+                throw bad(
+                        "node "
+                                + n.getName()
+                                + " uses the custom operator "
+                                + n.getDomain()
+                                + "."
+                                + n.getOpType()
+                                + ": optimised (fused) graphs are not supported, export without"
+                                + " ONNX Runtime optimisations");
+            }
+            for (String out : n.getOutputList()) {
+                producers.put(out, n);
+            }
+            for (String in : n.getInputList()) {
+                consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
+            }
+            if ("Constant".equals(n.getOpType())) {
+                for (AttributeProto a : n.getAttributeList()) {
+                    if ("value".equals(a.getName())) {
+                        constants.put(n.getOutput(0), a.getT());
+                    }
+                }
+            }
+        }
+        findPrefix();
+        collectNamedTensors();
+        collectLinearWeights(graph);
+        EncoderConfig config = inferConfig(graph);
+        return new EncoderCheckpoint(
+                file, config, tensors, "the configuration inferred from the graph");
+    }
+
+    private void findPrefix() throws MalformedModelException {
+        for (String name : initializers.keySet()) {
+            if (name.endsWith(WORDS)) {
+                prefix = name.substring(0, name.length() - WORDS.length());
+                return;
+            }
+        }
+        throw bad(
+                "unknown architecture: no initializer named *"
+                        + WORDS
+                        + ", so this is not a BERT-family encoder export");
+    }
+
+    private void collectNamedTensors() throws MalformedModelException {
+        for (TensorProto t : initializers.values()) {
+            String name = t.getName();
+            if (!isFloat(t) || !name.contains(".") || name.startsWith("onnx::")) {
+                continue;
+            }
+            String hf = name.startsWith(prefix) ? name.substring(prefix.length()) : name;
+            tensors.put(
+                    hf,
+                    new CheckpointTensor(
+                            hf,
+                            t.getDimsList().stream().mapToLong(Long::longValue).toArray(),
+                            floats(t)));
+        }
+    }
+
+    /** Names each MatMul/Gemm weight after the bias added to its output. */
+    private void collectLinearWeights(GraphProto graph) throws MalformedModelException {
+        for (NodeProto n : graph.getNodeList()) {
+            boolean gemm = "Gemm".equals(n.getOpType());
+            if (!gemm && !"MatMul".equals(n.getOpType())) {
+                continue;
+            }
+            TensorProto w = n.getInputCount() > 1 ? initializers.get(n.getInput(1)) : null;
+            if (w == null || w.getDimsCount() != 2 || !isFloat(w)) {
+                continue; // activation x activation products (attention scores)
+            }
+            String biasName;
+            boolean transposed; // stored [in, out]
+            if (gemm) {
+                if (n.getInputCount() < 3 || !initializers.containsKey(n.getInput(2))) {
+                    throw bad("Gemm node " + n.getName() + " has no bias initializer");
+                }
+                biasName = n.getInput(2);
+                transposed = attrInt(n, "transB", 0) == 0;
+                if (attrInt(n, "transA", 0) != 0
+                        || attrFloat(n, "alpha", 1f) != 1f
+                        || attrFloat(n, "beta", 1f) != 1f) {
+                    throw bad(
+                            "Gemm node "
+                                    + n.getName()
+                                    + " uses transA/alpha/beta, not a linear layer");
+                }
+            } else {
+                biasName = biasAddedTo(n.getOutput(0));
+                transposed = true;
+                if (biasName == null) {
+                    throw bad(
+                            "cannot identify the layer of MatMul node "
+                                    + n.getName()
+                                    + " (weight "
+                                    + w.getName()
+                                    + "): no Add of a named bias follows it");
+                }
+            }
+            if (!biasName.endsWith(".bias")) {
+                throw bad(
+                        "cannot identify the layer of "
+                                + n.getOpType()
+                                + " node "
+                                + n.getName()
+                                + ": its bias is named '"
+                                + biasName
+                                + "', not <layer>.bias");
+            }
+            String layer = biasName.substring(0, biasName.length() - ".bias".length());
+            if (layer.startsWith(prefix)) {
+                layer = layer.substring(prefix.length());
+            }
+            String weightName = layer + ".weight";
+            long[] dims = w.getDimsList().stream().mapToLong(Long::longValue).toArray();
+            CheckpointTensor raw = new CheckpointTensor(weightName, dims, floats(w));
+            CheckpointTensor weight = transposed ? raw.transpose(weightName) : raw;
+            CheckpointTensor previous = tensors.put(weightName, weight);
+            if (previous != null
+                    && !previous.getName().equals(w.getName())
+                    && !Arrays.equals(previous.getShape(), weight.getShape())) {
+                throw bad("two weights map to " + weightName);
+            }
+        }
+    }
+
+    /** Returns the name of the 1-D float initializer added to {@code value}, or null. */
+    private String biasAddedTo(String value) {
+        for (NodeProto c : consumers.getOrDefault(value, List.of())) {
+            if (!"Add".equals(c.getOpType())) {
+                continue;
+            }
+            for (String in : c.getInputList()) {
+                TensorProto t = initializers.get(in);
+                if (!in.equals(value) && t != null && t.getDimsCount() == 1 && isFloat(t)) {
+                    return in;
+                }
+            }
+        }
+        return null;
+    }
+
+    private EncoderConfig inferConfig(GraphProto graph) throws MalformedModelException {
+        long[] words = require(WORDS).getShape();
+        int hidden = (int) words[1];
+        long[] positions = require("embeddings.position_embeddings.weight").getShape();
+        CheckpointTensor types = tensors.get("embeddings.token_type_embeddings.weight");
+        Set<Integer> layerIds = new TreeSet<>();
+        for (String name : tensors.keySet()) {
+            Matcher m = LAYER.matcher(name);
+            if (m.find()) {
+                layerIds.add(Integer.parseInt(m.group(1)));
+            }
+        }
+        int layers = layerIds.size();
+        if (layers == 0 || !layerIds.equals(rangeSet(layers))) {
+            throw bad("expected encoder.layer.0 .. encoder.layer.N-1, found layers " + layerIds);
+        }
+        long[] inter = require("encoder.layer.0.intermediate.dense.weight").getShape();
+        int heads = inferHeads(hidden);
+        float eps = inferEps(graph);
+        HiddenActivation activation = inferActivation();
+        List<String> labels = new ArrayList<>();
+        if (tensors.containsKey("classifier.weight")) {
+            int n = (int) tensors.get("classifier.weight").getShape()[0];
+            for (int i = 0; i < n; i++) {
+                labels.add("LABEL_" + i);
+            }
+        }
+        try {
+            return EncoderConfig.builder()
+                    .setHiddenSize(hidden)
+                    .setNumHeads(heads)
+                    .setNumLayers(layers)
+                    .setIntermediateSize((int) inter[0])
+                    .setMaxPositions((int) positions[0])
+                    .setVocabSize((int) words[0])
+                    .optTypeVocabSize(types == null ? 0 : (int) types.getShape()[0])
+                    .optLayerNormEps(eps)
+                    .optActivation(activation)
+                    .optPooler(tensors.containsKey("pooler.dense.weight"))
+                    .optLabels(labels)
+                    .build();
+        } catch (IllegalArgumentException e) {
+            throw bad("inconsistent configuration: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Heads from the Reshape of the query projection ({@code [B, S, heads, headDim]}), checked
+     * against the score scale constant ({@code √headDim} divisor or {@code 1/√headDim} factor).
+     */
+    private int inferHeads(int hidden) throws MalformedModelException {
+        String queryBias = prefix + "encoder.layer.0.attention.self.query.bias";
+        String queryOut = null;
+        for (NodeProto c : consumers.getOrDefault(queryBias, List.of())) {
+            if ("Add".equals(c.getOpType())) {
+                queryOut = c.getOutput(0);
+            }
+        }
+        if (queryOut == null) {
+            throw bad("cannot find the query projection of layer 0 (Add of " + queryBias + ")");
+        }
+        Integer fromReshape = null;
+        for (NodeProto c : consumers.getOrDefault(queryOut, List.of())) {
+            if ("Reshape".equals(c.getOpType())) {
+                long[] shape = resolveShape(c.getInput(1));
+                if (shape != null && shape.length == 4 && shape[2] > 0) {
+                    fromReshape = (int) shape[2];
+                    if (shape[3] > 0 && shape[2] * shape[3] != hidden) {
+                        throw bad(
+                                "the query Reshape splits hidden size "
+                                        + hidden
+                                        + " into "
+                                        + shape[2]
+                                        + " heads of "
+                                        + shape[3]);
+                    }
+                } else if (shape != null && shape.length == 4 && shape[3] > 0) {
+                    fromReshape = (int) (hidden / shape[3]);
+                }
+            }
+        }
+        Integer fromScale = headsFromScale(hidden);
+        if (fromReshape != null && fromScale != null && !fromReshape.equals(fromScale)) {
+            throw bad(
+                    "contradiction: the query Reshape gives "
+                            + fromReshape
+                            + " heads but the score scale gives "
+                            + fromScale);
+        }
+        Integer heads = fromReshape != null ? fromReshape : fromScale;
+        if (heads == null) {
+            throw bad("cannot infer the number of attention heads from the graph");
+        }
+        return heads;
+    }
+
+    /** Finds the Div by √d (or Mul by 1/√d) applied to layer 0's attention scores. */
+    private Integer headsFromScale(int hidden) {
+        for (NodeProto n : producers.values()) {
+            if (!"Softmax".equals(n.getOpType())) {
+                continue;
+            }
+            // Walk back from the softmax through Add (mask) to the Div/Mul by the scale.
+            Deque<String> todo = new ArrayDeque<>(n.getInputList());
+            int steps = 0;
+            while (!todo.isEmpty() && steps++ < 6) {
+                NodeProto p = producers.get(todo.poll());
+                if (p == null) {
+                    continue;
+                }
+                if ("Div".equals(p.getOpType()) || "Mul".equals(p.getOpType())) {
+                    float[] c = scalar(p.getInput(1));
+                    if (c != null && c.length == 1 && c[0] > 0) {
+                        double d = "Div".equals(p.getOpType()) ? c[0] * c[0] : 1.0 / (c[0] * c[0]);
+                        long headDim = Math.round(d);
+                        if (headDim > 0
+                                && Math.abs(d - headDim) < 1e-2 * headDim
+                                && hidden % headDim == 0) {
+                            return (int) (hidden / headDim);
+                        }
+                    }
+                }
+                if ("Add".equals(p.getOpType())) {
+                    todo.addAll(p.getInputList());
+                }
+            }
+            return null; // one softmax suffices: every layer uses the same scale
+        }
+        return null;
+    }
+
+    private float inferEps(GraphProto graph) throws MalformedModelException {
+        Map<String, Float> eps = new LinkedHashMap<>();
+        for (String name : tensors.keySet()) {
+            if (!name.endsWith("LayerNorm.weight")) {
+                continue;
+            }
+            Float e = epsOf(prefix + name);
+            if (e == null) {
+                throw bad("cannot find the epsilon of the layer norm " + name);
+            }
+            eps.put(name, e);
+        }
+        if (eps.isEmpty()) {
+            throw bad("no layer norms (*LayerNorm.weight) found");
+        }
+        float first = eps.values().iterator().next();
+        for (Map.Entry<String, Float> e : eps.entrySet()) {
+            if (Math.abs(e.getValue() - first) > 1e-3f * first) {
+                throw bad(
+                        "layer norms disagree on epsilon: "
+                                + e.getKey()
+                                + " uses "
+                                + e.getValue()
+                                + ", embeddings use "
+                                + first);
+            }
+        }
+        return first;
+    }
+
+    /** The epsilon of the layer norm whose γ initializer is {@code gammaName}. */
+    private Float epsOf(String gammaName) {
+        for (NodeProto c : consumers.getOrDefault(gammaName, List.of())) {
+            if ("LayerNormalization".equals(c.getOpType())) {
+                return attrFloat(c, "epsilon", 1e-5f);
+            }
+            if (!"Mul".equals(c.getOpType())) {
+                continue;
+            }
+            // Decomposed: Mul(Div(x - mean, Sqrt(Add(var, eps))), gamma).
+            for (String in : c.getInputList()) {
+                NodeProto div = producers.get(in);
+                if (div == null || !"Div".equals(div.getOpType())) {
+                    continue;
+                }
+                NodeProto sqrt = producers.get(div.getInput(1));
+                if (sqrt == null || !"Sqrt".equals(sqrt.getOpType())) {
+                    continue;
+                }
+                NodeProto add = producers.get(sqrt.getInput(0));
+                if (add == null || !"Add".equals(add.getOpType())) {
+                    continue;
+                }
+                for (String a : add.getInputList()) {
+                    float[] v = scalar(a);
+                    if (v != null && v.length == 1) {
+                        return v[0];
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /** The activation between layer 0's intermediate projection and its output projection. */
+    private HiddenActivation inferActivation() throws MalformedModelException {
+        String bias = prefix + "encoder.layer.0.intermediate.dense.bias";
+        Deque<String> todo = new ArrayDeque<>();
+        for (NodeProto c : consumers.getOrDefault(bias, List.of())) {
+            todo.addAll(c.getOutputList());
+        }
+        Set<String> ops = new HashSet<>();
+        Set<String> seen = new HashSet<>();
+        while (!todo.isEmpty() && seen.size() < 32) {
+            String v = todo.poll();
+            if (!seen.add(v)) {
+                continue;
+            }
+            for (NodeProto c : consumers.getOrDefault(v, List.of())) {
+                if ("MatMul".equals(c.getOpType()) || "Gemm".equals(c.getOpType())) {
+                    continue; // reached the output projection
+                }
+                ops.add(c.getOpType());
+                if ("Gelu".equals(c.getOpType())) {
+                    for (AttributeProto a : c.getAttributeList()) {
+                        if ("approximate".equals(a.getName())
+                                && "tanh".equals(a.getS().toStringUtf8())) {
+                            ops.add("Tanh");
+                        }
+                    }
+                    ops.add("Erf");
+                }
+                todo.addAll(c.getOutputList());
+            }
+        }
+        if (ops.contains("Tanh")) {
+            return HiddenActivation.GELU_TANH;
+        }
+        if (ops.contains("Erf")) {
+            return HiddenActivation.GELU;
+        }
+        if (ops.contains("Relu")) {
+            return HiddenActivation.RELU;
+        }
+        throw bad("cannot recognise the feed-forward activation (ops " + ops + ")");
+    }
+
+    /** Resolves a shape operand made of constants (directly, or a Concat of constants). */
+    private long[] resolveShape(String name) {
+        long[] direct = longs(name);
+        if (direct != null) {
+            return direct;
+        }
+        NodeProto p = producers.get(name);
+        if (p == null || !"Concat".equals(p.getOpType())) {
+            return null;
+        }
+        long[] out = new long[p.getInputCount()];
+        for (int i = 0; i < out.length; i++) {
+            long[] part = longs(p.getInput(i));
+            out[i] = part != null && part.length == 1 ? part[0] : -1; // -1: computed at run time
+        }
+        return out;
+    }
+
+    private long[] longs(String name) {
+        TensorProto t =
+                initializers.containsKey(name) ? initializers.get(name) : constants.get(name);
+        if (t == null || t.getDataType() != TensorProto.DataType.INT64_VALUE) {
+            return null;
+        }
+        if (t.getInt64DataCount() > 0) {
+            return t.getInt64DataList().stream().mapToLong(Long::longValue).toArray();
+        }
+        ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        long[] out = new long[b.remaining() / 8];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = b.getLong();
+        }
+        return out;
+    }
+
+    private float[] scalar(String name) {
+        TensorProto t =
+                initializers.containsKey(name) ? initializers.get(name) : constants.get(name);
+        if (t == null || !isFloat(t)) {
+            return null;
+        }
+        float[] v = floats(t);
+        return v.length == 1 ? v : null;
+    }
+
+    private static boolean isFloat(TensorProto t) {
+        int dt = t.getDataType();
+        return dt == TensorProto.DataType.FLOAT_VALUE
+                || dt == TensorProto.DataType.FLOAT16_VALUE
+                || dt == TensorProto.DataType.BFLOAT16_VALUE;
+    }
+
+    private float[] floats(TensorProto t) {
+        long n = 1;
+        for (long d : t.getDimsList()) {
+            n *= d;
+        }
+        float[] out = new float[(int) n];
+        int dt = t.getDataType();
+        if (dt == TensorProto.DataType.FLOAT_VALUE) {
+            if (t.getFloatDataCount() > 0) {
+                checkCount(t, t.getFloatDataCount(), n);
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = t.getFloatData(i);
+                }
+            } else {
+                checkCount(t, t.getRawData().size() / 4, n);
+                t.getRawData()
+                        .asReadOnlyByteBuffer()
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .asFloatBuffer()
+                        .get(out);
+            }
+        } else {
+            // fp16 / bf16: raw little-endian 16-bit values, or widened into int32_data.
+            boolean bf16 = dt == TensorProto.DataType.BFLOAT16_VALUE;
+            if (t.getInt32DataCount() > 0) {
+                checkCount(t, t.getInt32DataCount(), n);
+                for (int i = 0; i < out.length; i++) {
+                    short h = (short) t.getInt32Data(i);
+                    out[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
+                }
+            } else {
+                checkCount(t, t.getRawData().size() / 2, n);
+                ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < out.length; i++) {
+                    short h = b.getShort(2 * i);
+                    out[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
+                }
+            }
+        }
+        return out;
+    }
+
+    private void checkCount(TensorProto t, long have, long need) {
+        if (have != need) {
+            throw new IllegalStateException(
+                    file
+                            + ": initializer "
+                            + t.getName()
+                            + " has "
+                            + have
+                            + " values for shape "
+                            + t.getDimsList()
+                            + " (truncated or corrupt)");
+        }
+    }
+
+    private CheckpointTensor require(String name) throws MalformedModelException {
+        CheckpointTensor t = tensors.get(name);
+        if (t == null) {
+            throw bad("no tensor " + name + " (not a BERT-family encoder export)");
+        }
+        return t;
+    }
+
+    private static Set<Integer> rangeSet(int n) {
+        Set<Integer> s = new TreeSet<>();
+        for (int i = 0; i < n; i++) {
+            s.add(i);
+        }
+        return Collections.unmodifiableSet(s);
+    }
+
+    private static long attrInt(NodeProto n, String name, long fallback) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (name.equals(a.getName())) {
+                return a.getI();
+            }
+        }
+        return fallback;
+    }
+
+    private static float attrFloat(NodeProto n, String name, float fallback) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (name.equals(a.getName())) {
+                return a.getF();
+            }
+        }
+        return fallback;
+    }
+
+    private MalformedModelException bad(String problem) {
+        return new MalformedModelException(file + ": " + problem);
+    }
+}

@@ -1,0 +1,231 @@
+package io.github.tilewise.djl.encoder.linear;
+
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.github.tilewise.djl.encoder.ParameterValues;
+import java.io.DataInputStream;
+import java.io.IOException;
+
+/**
+ * A linear layer {@code y = act(x·Wᵀ + b) + residual} whose arithmetic is pluggable.
+ *
+ * <p>The block owns the fp32 parameters {@code weight [out, in]} (PyTorch's layout) and {@code bias
+ * [out]}, saved and loaded with the usual DJL {@code .params} files. Its forward delegates to a
+ * {@link LinearOperator}: by default {@link Fp32LinearOperator}; a converter substitutes another
+ * implementation per layer with {@link #setOperator(LinearOperator)}, reading the weights with
+ * {@link #getWeight()} or {@link #getWeightAsFloats()}.
+ *
+ * <p>Inputs: {@code x [..., in]} and optionally the residual {@code [..., out]}.
+ */
+public final class LinearBlock extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final String name;
+    private final int inFeatures;
+    private final int outFeatures;
+    private final LinearActivation activation;
+    private final Parameter weight;
+    private final Parameter bias;
+    private LinearOperator operator;
+
+    /**
+     * Creates a layer.
+     *
+     * @param name the layer's checkpoint name, e.g. {@code encoder.layer.0.attention.self.query}
+     * @param inFeatures the input width
+     * @param outFeatures the output width
+     * @param activation the function after the bias
+     */
+    public LinearBlock(String name, int inFeatures, int outFeatures, LinearActivation activation) {
+        super(VERSION);
+        if (inFeatures <= 0 || outFeatures <= 0) {
+            throw new IllegalArgumentException(
+                    name + ": widths must be positive, got " + inFeatures + " -> " + outFeatures);
+        }
+        this.name = name;
+        this.inFeatures = inFeatures;
+        this.outFeatures = outFeatures;
+        this.activation = activation;
+        weight = addParameter(ParameterValues.create("weight", Parameter.Type.WEIGHT));
+        bias = addParameter(ParameterValues.create("bias", Parameter.Type.BIAS));
+    }
+
+    /**
+     * Returns the layer's checkpoint name.
+     *
+     * @return e.g. {@code encoder.layer.0.output.dense}
+     */
+    public String getName() {
+        return name;
+    }
+
+    /**
+     * Returns the input width.
+     *
+     * @return {@code in}
+     */
+    public int getInFeatures() {
+        return inFeatures;
+    }
+
+    /**
+     * Returns the output width.
+     *
+     * @return {@code out}
+     */
+    public int getOutFeatures() {
+        return outFeatures;
+    }
+
+    /**
+     * Returns the function applied after the bias.
+     *
+     * @return the activation
+     */
+    public LinearActivation getActivation() {
+        return activation;
+    }
+
+    /**
+     * Returns the fp32 weight {@code [out, in]} (owned by this block: do not close it).
+     *
+     * @return the weight
+     */
+    public NDArray getWeight() {
+        return weight.getArray();
+    }
+
+    /**
+     * Returns the fp32 bias {@code [out]} (owned by this block: do not close it).
+     *
+     * @return the bias
+     */
+    public NDArray getBias() {
+        return bias.getArray();
+    }
+
+    /**
+     * Returns a copy of the weight as a row-major {@code [out][in]} float array.
+     *
+     * @return {@code out·in} floats, row {@code o} at offset {@code o·in}
+     */
+    public float[] getWeightAsFloats() {
+        return getWeight().toFloatArray();
+    }
+
+    /**
+     * Returns a copy of the bias.
+     *
+     * @return {@code out} floats
+     */
+    public float[] getBiasAsFloats() {
+        return getBias().toFloatArray();
+    }
+
+    /**
+     * Sets the parameters from arrays (taken over, not copied), e.g. from a checkpoint.
+     *
+     * @param w {@code [out, in]} fp32
+     * @param b {@code [out]} fp32
+     * @throws IllegalArgumentException naming the layer if a shape or type is wrong
+     */
+    public void setParameters(NDArray w, NDArray b) {
+        ParameterValues.replace(name, weight, w, new Shape(outFeatures, inFeatures));
+        ParameterValues.replace(name, bias, b, new Shape(outFeatures));
+        replaceOperator(null);
+    }
+
+    /**
+     * Returns the operator the forward runs, creating the fp32 one on first use.
+     *
+     * @return the operator
+     */
+    public LinearOperator getOperator() {
+        if (operator == null) {
+            operator = new Fp32LinearOperator(getWeight(), getBias(), activation);
+        }
+        return operator;
+    }
+
+    /**
+     * Replaces the operator (e.g. by a quantized one); the previous one is closed.
+     *
+     * @param newOperator the operator; null returns to fp32
+     */
+    public void setOperator(LinearOperator newOperator) {
+        replaceOperator(newOperator);
+    }
+
+    /**
+     * Computes {@code act(x·Wᵀ + b) + residual} with the current operator.
+     *
+     * @param x the input {@code [..., in]}
+     * @param residual added after the activation, or null
+     * @return {@code [..., out]}, attached to {@code x}'s manager
+     */
+    public NDArray apply(NDArray x, NDArray residual) {
+        long last = x.getShape().get(x.getShape().dimension() - 1);
+        if (last != inFeatures) {
+            throw new IllegalArgumentException(
+                    name + ": input has width " + last + ", the layer expects " + inFeatures);
+        }
+        return getOperator().forward(x, residual);
+    }
+
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        NDArray residual = inputs.size() > 1 ? inputs.get(1) : null;
+        return new NDList(apply(inputs.head(), residual));
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        Shape in = inputShapes[0];
+        return new Shape[] {in.slice(0, in.dimension() - 1).add(outFeatures)};
+    }
+
+    @Override
+    protected void prepare(Shape[] inputShapes) {
+        ParameterValues.prepare(weight, new Shape(outFeatures, inFeatures));
+        ParameterValues.prepare(bias, new Shape(outFeatures));
+    }
+
+    @Override
+    public void loadParameters(NDManager manager, DataInputStream is)
+            throws IOException, MalformedModelException {
+        super.loadParameters(manager, is);
+        replaceOperator(null);
+    }
+
+    @Override
+    public String toString() {
+        return "Linear("
+                + name
+                + ", "
+                + inFeatures
+                + " -> "
+                + outFeatures
+                + ", "
+                + activation
+                + ")";
+    }
+
+    private void replaceOperator(LinearOperator newOperator) {
+        if (operator != null && operator != newOperator) {
+            operator.close();
+        }
+        operator = newOperator;
+    }
+}

@@ -1,0 +1,115 @@
+package io.github.tilewise.djl.engine;
+
+import ai.djl.BaseModel;
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.util.ClassLoaderUtils;
+import io.github.tilewise.djl.encoder.EncoderConfig;
+import io.github.tilewise.djl.encoder.Pooling;
+import io.github.tilewise.djl.encoder.TextEncoderBlock;
+import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
+import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * A Tilewise model: a {@link TextEncoderBlock} loaded from a checkpoint (an ONNX file, a directory
+ * holding one, or a Hugging Face directory with {@code config.json} + {@code model.safetensors}).
+ *
+ * <p>Options, from {@code Criteria.optArgument} or {@code optOption}: {@code pooling} ({@code mean}
+ * (default), {@code cls}, {@code pooler}, {@code none}), {@code normalize} ({@code false}), and
+ * {@code linearOperatorFactory} (the class name of a {@link LinearOperatorFactory} with a
+ * no-argument constructor, e.g. an INT8 converter). When a block was set before {@code load}, its
+ * parameters are read from DJL {@code .params} files instead, as for any DJL model.
+ */
+public final class TilewiseModel extends BaseModel {
+
+    TilewiseModel(String name, NDManager manager) {
+        super(name);
+        this.manager = manager;
+        this.manager.setName("tilewiseModel");
+        dataType = DataType.FLOAT32;
+    }
+
+    @Override
+    public void load(Path modelPath, String prefix, Map<String, ?> options)
+            throws IOException, MalformedModelException {
+        Path absolute = modelPath.toAbsolutePath();
+        setModelDir(Files.isRegularFile(absolute) ? absolute.getParent() : absolute);
+        wasLoaded = true;
+        if (block != null) {
+            loadBlock(prefix, options);
+            return;
+        }
+        Path checkpointPath = absolute;
+        if (prefix != null && Files.isDirectory(absolute)) {
+            Path named = absolute.resolve(prefix.endsWith(".onnx") ? prefix : prefix + ".onnx");
+            if (Files.isRegularFile(named)) {
+                checkpointPath = named;
+            }
+        }
+        EncoderCheckpoint checkpoint = EncoderCheckpoint.read(checkpointPath);
+        Pooling pooling;
+        try {
+            pooling = Pooling.fromName(option(options, "pooling", "mean"));
+        } catch (IllegalArgumentException e) {
+            throw new MalformedModelException("Criteria argument " + e.getMessage(), e);
+        }
+        boolean normalize = Boolean.parseBoolean(option(options, "normalize", "false"));
+        TextEncoderBlock encoder;
+        try {
+            encoder = checkpoint.createBlock(manager, pooling, normalize);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedModelException(checkpointPath + ": " + e.getMessage(), e);
+        }
+        String factory = option(options, "linearOperatorFactory", null);
+        if (factory != null) {
+            LinearOperatorFactory f =
+                    ClassLoaderUtils.initClass(
+                            ClassLoaderUtils.getContextClassLoader(),
+                            LinearOperatorFactory.class,
+                            factory);
+            if (f == null) {
+                throw new MalformedModelException(
+                        "cannot create the LinearOperatorFactory " + factory);
+            }
+            encoder.getEncoder().replaceLinearOperators(f);
+        }
+        block = encoder;
+        EncoderConfig config = checkpoint.getConfig();
+        properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxPositions()));
+    }
+
+    /**
+     * Returns the loaded encoder block.
+     *
+     * @return the block
+     * @throws IllegalStateException if the model is not loaded or holds another kind of block
+     */
+    public TextEncoderBlock getEncoderBlock() {
+        if (!(block instanceof TextEncoderBlock)) {
+            throw new IllegalStateException(
+                    "model " + modelName + " holds no Tilewise encoder block (not loaded?)");
+        }
+        return (TextEncoderBlock) block;
+    }
+
+    private String option(Map<String, ?> options, String key, String fallback) {
+        if (options != null && options.get(key) != null) {
+            return options.get(key).toString();
+        }
+        String property = getProperty(key);
+        return property != null ? property : fallback;
+    }
+
+    @Override
+    public void close() {
+        if (block instanceof TextEncoderBlock) {
+            ((TextEncoderBlock) block).getLinearBlocks().forEach(l -> l.setOperator(null));
+        }
+        super.close();
+    }
+}

@@ -1,0 +1,87 @@
+package io.github.tilewise.djl.jni;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The JNI entry point of the fused attention ({@code tw_attention_forward} in {@code tilewise.h}).
+ * Internal: use {@link io.github.tilewise.djl.attention.FusedAttention}, which validates NDArrays
+ * and builds the buffers; the native side checks everything again (ranks, ranges, buffer capacities
+ * against shapes and strides, alignment) before any kernel touches memory.
+ *
+ * <p>Tensors are direct buffers addressed as {@code [batch, heads, seq, headDim]} through element
+ * strides {@code {batch, head, seq}}; the head-dim stride is 1.
+ */
+public final class AttentionNative {
+
+    /** {@code tw_dtype} code of fp32. */
+    public static final int DTYPE_F32 = 0;
+
+    /** {@code tw_dtype} code of IEEE fp16. */
+    public static final int DTYPE_F16 = 1;
+
+    /** {@code tw_dtype} code of bfloat16. */
+    public static final int DTYPE_BF16 = 2;
+
+    /** Largest head dimension the native kernels accept ({@code TW_ATTENTION_MAX_HEAD_DIM}). */
+    public static final int MAX_HEAD_DIM = 256;
+
+    private static final AttentionNative INSTANCE = new AttentionNative();
+
+    private AttentionNative() {}
+
+    /**
+     * Returns the entry points, or throws if the native library is not loaded.
+     *
+     * @return the entry points
+     * @throws IllegalStateException naming why the library is not loaded
+     */
+    public static AttentionNative get() {
+        LibUtils.requireLoaded();
+        return INSTANCE;
+    }
+
+    /**
+     * Runs {@code tw_attention_forward}.
+     *
+     * @param dtype data type of q, k, v and the output ({@link #DTYPE_F32}, {@link #DTYPE_F16},
+     *     {@link #DTYPE_BF16})
+     * @param compute precision of the dot products ({@link #DTYPE_F32} or {@link #DTYPE_BF16})
+     * @param dims {@code {batch, qHeads, kvHeads, qLen, kvLen, headDim}}
+     * @param q queries
+     * @param qStrides element strides of q for batch, head, seq
+     * @param k keys
+     * @param kStrides element strides of k
+     * @param v values
+     * @param vStrides element strides of v
+     * @param output where the result is written
+     * @param outputStrides element strides of the output
+     * @param scale score scale
+     * @param causal bottom-right-aligned causal masking
+     * @param keyValidLengths valid keys per batch entry, or null
+     * @param keyPaddingMask {@code [batch, kvLen]} bytes where 0 masks, or null
+     * @param bias fp32 additive bias, or null
+     * @param biasStrides element strides of the bias for batch, head, query, key (0 broadcasts);
+     *     ignored without a bias
+     * @param logSumExp fp32 {@code [batch, qHeads, qLen]} output, or null
+     * @throws IllegalArgumentException naming the bad argument
+     */
+    public native void forward(
+            int dtype,
+            int compute,
+            long[] dims,
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides,
+            ByteBuffer output,
+            long[] outputStrides,
+            float scale,
+            boolean causal,
+            int[] keyValidLengths,
+            ByteBuffer keyPaddingMask,
+            ByteBuffer bias,
+            long[] biasStrides,
+            ByteBuffer logSumExp);
+}

@@ -1,0 +1,584 @@
+// The fused attention loop nest, written once over a SIMD "traits" type and instantiated by each
+// ISA file (attention_avx512.cpp, attention_avx2.cpp). Include it only from those files, inside
+// their anonymous namespace, so each ISA gets its own private copy; the includer includes the
+// headers listed below first, so these includes are no-ops there.
+//
+// The math (FlashAttention-2 forward, one query tile against all key tiles):
+//
+//   for each key tile Kj, Vj:
+//     S   = Q·Kjᵀ · scale·log2(e) (+ bias·log2(e), masked entries -inf)
+//     m'  = max(m, rowmax(S));  α = 2^(m - m')
+//     P   = 2^(S - m');          l = α·l + rowsum(P)
+//     O   = α·O + P·Vj;          m = m'
+//   O /= l;  lse = (m + log2 l)·ln 2
+//
+// Working in base 2 turns each exponential into one exp2. The layout choice that makes it fast:
+// queries run along SIMD lanes everywhere. We compute Sᵀ = Kj·Qᵀ (a key row times the packed,
+// pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W queries are one vector and
+// the online softmax needs no horizontal reduction; the accumulator is Oᵀ (head_dim rows of query
+// lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows are
+// read in place through their strides (fp32) or converted once per key tile (fp16/bf16 data, bf16
+// compute). Only Oᵀ is transposed, once per query tile, when the result is written.
+//
+// bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
+// packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
+// packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "attention_kernels.h"
+#include "half.h"
+#include "runtime.h"
+
+template <class S>
+struct FlashAttention {
+    using V = typename S::V;
+    static constexpr int W = S::W;                  // lanes per vector
+    static constexpr int kMaxVectors = S::kMaxQueryVectors;
+    static constexpr int Br = W * kMaxVectors;      // query rows per tile
+    // Keys per tile: the Sᵀ tile (Bc·Br floats, 16 KB for AVX-512) and the Qᵀ tile stay in L1 while
+    // the P·V product re-reads Sᵀ once per group of head-dim rows; a bigger tile only amortises
+    // the per-tile max/rescale bookkeeping further, which is already small at 64.
+    static constexpr int Bc = 64;
+    static constexpr float kLog2e = 1.4426950408889634f;
+    static constexpr float kLn2 = 0.6931471805599453f;
+
+    const tw_attention_params& p;
+    bool bf16_dot;       // pair dot products on bf16 operands
+    bool round_bf16;     // bf16 compute emulated: operands rounded to bf16, fp32 math
+    bool direct_kv;      // fp32 data, fp32 compute: read K and V in place
+    int64_t query_tiles, splits, group;
+    int64_t dp;          // head_dim rounded up to even (bf16 pairs)
+    float* partials;     // split-KV partial results, or nullptr
+
+    // Per-task scratch, carved from tw::thread_scratch.
+    struct Tiles {
+        float* qt;      // [D][Br] fp32, or bf16 pairs [dp/2][Br][2] (as uint16)
+        float* st;      // [Bc][Br]: scores, then probabilities
+        float* ot;      // [D][Br]: unnormalised output
+        float* m;       // [Br] running max (log2 units)
+        float* l;       // [Br] running sum
+        float* kc;      // converted K tile: [Bc][D] fp32 or [Bc][dp/2] bf16 pairs
+        float* vc;      // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
+        uint16_t* pb;   // P as bf16 pairs [Bc/2][Br][2]
+        float* tmp;     // [Br] bias gather
+    };
+
+    size_t scratch_bytes() const {
+        const int64_t D = p.head_dim;
+        const size_t floats = size_t(dp) * Br + size_t(Bc) * Br + size_t(D) * Br + 3 * size_t(Br) +
+                              2 * size_t(Bc) * size_t(dp) + size_t(Bc) * Br / 2 + 64;
+        return floats * sizeof(float) + 6 * 64;
+    }
+
+    Tiles carve(void* base) const {
+        auto align = [](char* ptr) {
+            return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(ptr) + 63) & ~uintptr_t(63));
+        };
+        char* c = align(static_cast<char*>(base));
+        Tiles t;
+        const int64_t D = p.head_dim;
+        t.qt = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * dp * Br);
+        t.st = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * Br);
+        t.ot = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * D * Br);
+        t.m = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
+        t.l = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
+        t.tmp = reinterpret_cast<float*>(c); c = align(c + sizeof(float) * Br);
+        t.kc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
+        t.vc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
+        t.pb = reinterpret_cast<uint16_t*>(c);
+        return t;
+    }
+
+    // ---- micro-kernels ------------------------------------------------------------------------
+
+    /// Sᵀ rows for R keys: st[r][lanes] = Σ_d K[r][d] · Qᵀ[d][lanes].
+    template <int R, int NV>
+    static void scores_f32(const float* qt, int64_t D, const float* const* k, float* st) {
+        V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) acc[r][c] = S::zero();
+        for (int64_t d = 0; d < D; ++d) {
+            V q[NV];
+            for (int c = 0; c < NV; ++c) q[c] = S::load(qt + d * Br + c * W);
+            for (int r = 0; r < R; ++r) {
+                const V kb = S::set1(k[r][d]);
+                for (int c = 0; c < NV; ++c) acc[r][c] = S::fma(kb, q[c], acc[r][c]);
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
+    }
+
+    /// Same with bf16 pairs: k[r] holds dp/2 packed pairs, qt holds [dp/2][Br] pairs.
+    template <int R, int NV>
+    static void scores_bf16(const uint32_t* qt, int64_t pairs, const uint32_t* const* k, float* st) {
+        V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) acc[r][c] = S::zero();
+        for (int64_t d2 = 0; d2 < pairs; ++d2) {
+            typename S::VB q[NV];
+            for (int c = 0; c < NV; ++c) q[c] = S::load_pairs(qt + d2 * Br + c * W);
+            for (int r = 0; r < R; ++r) {
+                const typename S::VB kb = S::broadcast_pair(k[r][d2]);
+                for (int c = 0; c < NV; ++c) acc[r][c] = S::dot_pairs(acc[r][c], q[c], kb);
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
+    }
+
+    /// Oᵀ rows d..d+R: ot[r] = α·ot[r] + Σ_j V[j][d+r] · Pᵀ[j][lanes].
+    template <int R, int NV>
+    static void values_f32(float* ot, const V* alpha, const float* pt, int64_t nk, const float* v,
+                           int64_t v_stride) {
+        V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) acc[r][c] = S::mul(S::load(ot + r * Br + c * W), alpha[c]);
+        for (int64_t j = 0; j < nk; ++j) {
+            V pj[NV];
+            for (int c = 0; c < NV; ++c) pj[c] = S::load(pt + j * Br + c * W);
+            const float* vj = v + j * v_stride;
+            for (int r = 0; r < R; ++r) {
+                const V vb = S::set1(vj[r]);
+                for (int c = 0; c < NV; ++c) acc[r][c] = S::fma(vb, pj[c], acc[r][c]);
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) S::store(ot + r * Br + c * W, acc[r][c]);
+    }
+
+    /// Same with bf16 pairs: pb holds [nk/2][Br] pairs of P, vil [nk/2][D] pairs of V (row d at +d).
+    template <int R, int NV>
+    static void values_bf16(float* ot, const V* alpha, const uint32_t* pb, int64_t pairs,
+                            const uint32_t* vil, int64_t D) {
+        V acc[R][NV];
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) acc[r][c] = S::mul(S::load(ot + r * Br + c * W), alpha[c]);
+        for (int64_t j2 = 0; j2 < pairs; ++j2) {
+            typename S::VB pj[NV];
+            for (int c = 0; c < NV; ++c) pj[c] = S::load_pairs(pb + j2 * Br + c * W);
+            const uint32_t* vj = vil + j2 * D;
+            for (int r = 0; r < R; ++r) {
+                const typename S::VB vb = S::broadcast_pair(vj[r]);
+                for (int c = 0; c < NV; ++c) acc[r][c] = S::dot_pairs(acc[r][c], pj[c], vb);
+            }
+        }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < NV; ++c) S::store(ot + r * Br + c * W, acc[r][c]);
+    }
+
+    // Row-count dispatch: the micro-kernels take R as a template argument.
+    template <int NV>
+    static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k, float* st) {
+        constexpr int MR = S::kScoreRows;
+        int r = 0;
+        for (; r + MR <= rows; r += MR) scores_f32<MR, NV>(qt, D, k + r, st + r * Br);
+        switch (rows - r) {
+            case 0: break;
+#define TW_CASE(n) case n: if constexpr (n < MR) scores_f32<n, NV>(qt, D, k + r, st + r * Br); break;
+            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
+#undef TW_CASE
+        }
+    }
+
+    template <int NV>
+    static void scores_rows_bf16(int rows, const uint32_t* qt, int64_t pairs, const uint32_t* const* k,
+                                 float* st) {
+        constexpr int MR = S::kScoreRows;
+        int r = 0;
+        for (; r + MR <= rows; r += MR) scores_bf16<MR, NV>(qt, pairs, k + r, st + r * Br);
+        switch (rows - r) {
+            case 0: break;
+#define TW_CASE(n) case n: if constexpr (n < MR) scores_bf16<n, NV>(qt, pairs, k + r, st + r * Br); break;
+            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
+#undef TW_CASE
+        }
+    }
+
+    template <int NV>
+    static void values_rows_f32(int64_t D, float* ot, const V* alpha, const float* pt, int64_t nk,
+                                const float* v, int64_t v_stride) {
+        constexpr int MR = S::kValueRows;
+        int64_t d = 0;
+        for (; d + MR <= D; d += MR) values_f32<MR, NV>(ot + d * Br, alpha, pt, nk, v + d, v_stride);
+        switch (D - d) {
+            case 0: break;
+#define TW_CASE(n) case n: if constexpr (n < MR) values_f32<n, NV>(ot + d * Br, alpha, pt, nk, v + d, v_stride); break;
+            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
+#undef TW_CASE
+        }
+    }
+
+    template <int NV>
+    static void values_rows_bf16(int64_t D, float* ot, const V* alpha, const uint32_t* pb,
+                                 int64_t pairs, const uint32_t* vil) {
+        constexpr int MR = S::kValueRows;
+        int64_t d = 0;
+        for (; d + MR <= D; d += MR) values_bf16<MR, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D);
+        switch (D - d) {
+            case 0: break;
+#define TW_CASE(n) case n: if constexpr (n < MR) values_bf16<n, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D); break;
+            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
+#undef TW_CASE
+        }
+    }
+
+    // ---- data movement ------------------------------------------------------------------------
+
+    float load_scalar(const void* base, int64_t index) const {
+        switch (p.dtype) {
+            case TW_F16: return tw::fp16_to_float(static_cast<const uint16_t*>(base)[index]);
+            case TW_BF16: return tw::bf16_to_float(static_cast<const uint16_t*>(base)[index]);
+            default: return static_cast<const float*>(base)[index];
+        }
+    }
+
+    float rounded(float x) const { return round_bf16 ? tw::bf16_to_float(tw::float_to_bf16(x)) : x; }
+
+    /// Qᵀ tile, pre-scaled by scale·log2(e); lanes past the last query are zero.
+    void pack_queries(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t nq) const {
+        const int64_t D = p.head_dim;
+        const float factor = p.scale * kLog2e;
+        if (bf16_dot) {
+            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2. The scale is applied
+            // after the dot product (in finish_scores) so Q keeps its own bf16 rounding.
+            uint16_t* qt = reinterpret_cast<uint16_t*>(t.qt);
+            std::memset(qt, 0, sizeof(uint16_t) * dp * Br);
+            for (int64_t i = 0; i < nq; ++i) {
+                const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
+                for (int64_t d = 0; d < D; ++d) {
+                    qt[((d / 2) * Br + i) * 2 + (d & 1)] = tw::float_to_bf16(load_scalar(p.q, base + d));
+                }
+            }
+            return;
+        }
+        std::memset(t.qt, 0, sizeof(float) * D * Br);
+        for (int64_t i = 0; i < nq; ++i) {
+            const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
+            for (int64_t d = 0; d < D; ++d) t.qt[d * Br + i] = rounded(load_scalar(p.q, base + d)) * factor;
+        }
+    }
+
+    /// K rows of a tile as pointers for the score micro-kernel: fp32 rows (read in place or
+    /// converted) or bf16 pair rows.
+    void key_rows(const Tiles& t, int64_t k_base, int64_t j0, int64_t nk, const float** rows,
+                  const uint32_t** pair_rows) const {
+        const int64_t D = p.head_dim;
+        if (direct_kv) {
+            const float* k = static_cast<const float*>(p.k) + k_base;
+            for (int64_t j = 0; j < nk; ++j) rows[j] = k + (j0 + j) * p.k_strides[2];
+            return;
+        }
+        if (bf16_dot) {
+            uint16_t* kc = reinterpret_cast<uint16_t*>(t.kc);
+            for (int64_t j = 0; j < nk; ++j) {
+                uint16_t* dst = kc + j * dp;
+                S::convert_row_bf16(p.k, p.dtype, k_base + (j0 + j) * p.k_strides[2], D, dst);
+                if (dp != D) dst[D] = 0;
+                pair_rows[j] = reinterpret_cast<const uint32_t*>(dst);
+            }
+            return;
+        }
+        for (int64_t j = 0; j < nk; ++j) {
+            float* dst = t.kc + j * D;
+            S::convert_row_f32(p.k, p.dtype, k_base + (j0 + j) * p.k_strides[2], D, round_bf16, dst);
+            rows[j] = dst;
+        }
+    }
+
+    /// Masks, bias and the online-softmax update of one Sᵀ tile; returns α per lane group in alpha.
+    template <int NV>
+    void softmax_update(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t j0, int64_t nk,
+                        V* alpha) const {
+        const V neg_inf = S::set1(-std::numeric_limits<float>::infinity());
+        const int64_t causal_offset = p.kv_len - p.q_len;
+        const float post_scale = bf16_dot ? p.scale * kLog2e : 1.0f;
+        V block_max[NV];
+        for (int c = 0; c < NV; ++c) block_max[c] = neg_inf;
+        for (int64_t j = 0; j < nk; ++j) {
+            float* row = t.st + j * Br;
+            const int64_t key = j0 + j;
+            if (p.key_padding_mask && p.key_padding_mask[b * p.kv_len + key] == 0) {
+                for (int c = 0; c < NV; ++c) S::store(row + c * W, neg_inf);
+                continue;
+            }
+            if (bf16_dot) {
+                const V s = S::set1(post_scale);
+                for (int c = 0; c < NV; ++c) S::store(row + c * W, S::mul(S::load(row + c * W), s));
+            }
+            if (p.bias) {
+                const int64_t nq = std::min<int64_t>(Br, p.q_len - i0);
+                const float* bias = p.bias + b * p.bias_strides[0] + h * p.bias_strides[1] +
+                                    i0 * p.bias_strides[2] + key * p.bias_strides[3];
+                for (int64_t i = 0; i < NV * W; ++i) {
+                    t.tmp[i] = i < nq ? bias[i * p.bias_strides[2]] * kLog2e : 0.0f;
+                }
+                for (int c = 0; c < NV; ++c) {
+                    S::store(row + c * W, S::add(S::load(row + c * W), S::load(t.tmp + c * W)));
+                }
+            }
+            // Causal: query i sees key iff i >= key - offset; only rows past the tile's first
+            // query need a lane mask.
+            const int64_t first_visible_query = key - causal_offset;
+            if (p.causal && first_visible_query > i0) {
+                for (int c = 0; c < NV; ++c) {
+                    S::store(row + c * W,
+                             S::mask_lanes_below(S::load(row + c * W), i0 + c * W, first_visible_query));
+                }
+            }
+            for (int c = 0; c < NV; ++c) block_max[c] = S::max(block_max[c], S::load(row + c * W));
+        }
+        // m' = max(m, block max). Lanes that have seen no visible key keep m = -inf; they use 0 as
+        // the reference so that 2^(-inf - 0) = 0 rather than NaN.
+        V m_ref[NV], sum[NV];
+        for (int c = 0; c < NV; ++c) {
+            const V m_old = S::load(t.m + c * W);
+            const V m_new = S::max(m_old, block_max[c]);
+            m_ref[c] = S::zero_if_neg_inf(m_new);
+            alpha[c] = S::exp2(S::sub(m_old, m_ref[c]));
+            S::store(t.m + c * W, m_new);
+            sum[c] = S::zero();
+        }
+        for (int64_t j = 0; j < nk; ++j) {
+            float* row = t.st + j * Br;
+            for (int c = 0; c < NV; ++c) {
+                const V pj = S::exp2(S::sub(S::load(row + c * W), m_ref[c]));
+                S::store(row + c * W, pj);
+                sum[c] = S::add(sum[c], pj);
+            }
+        }
+        for (int c = 0; c < NV; ++c) {
+            S::store(t.l + c * W, S::fma(S::load(t.l + c * W), alpha[c], sum[c]));
+        }
+    }
+
+    // ---- one task -----------------------------------------------------------------------------
+
+    template <int NV>
+    void run(const Tiles& t, int64_t b, int64_t h, int64_t tile, int64_t split, float* partial) const {
+        const int64_t D = p.head_dim;
+        const int64_t g = h / group;
+        const int64_t i0 = tile * Br;
+        const int64_t nq = std::min<int64_t>(Br, p.q_len - i0);
+
+        // Keys this tile can see: valid length, causal limit of its last query, then this split.
+        int64_t kv_end = p.kv_len;
+        if (p.kv_valid_lengths) kv_end = std::min<int64_t>(kv_end, p.kv_valid_lengths[b]);
+        if (p.causal) kv_end = std::min<int64_t>(kv_end, i0 + nq + (p.kv_len - p.q_len));
+        kv_end = std::max<int64_t>(kv_end, 0);
+        const int64_t per_split = ((kv_end + splits - 1) / splits + Bc - 1) / Bc * Bc;
+        const int64_t kv_begin = std::min(kv_end, split * per_split);
+        kv_end = std::min(kv_end, kv_begin + per_split);
+
+        pack_queries(t, b, h, i0, nq);
+        std::memset(t.ot, 0, sizeof(float) * D * Br);
+        for (int i = 0; i < Br; ++i) {
+            t.m[i] = -std::numeric_limits<float>::infinity();
+            t.l[i] = 0.0f;
+        }
+        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
+        const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        const float* rows[Bc];
+        const uint32_t* pair_rows[Bc];
+        V alpha[NV];
+        for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
+            const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
+            key_rows(t, k_base, j0, nk, rows, pair_rows);
+            if (bf16_dot) {
+                scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
+                                     pair_rows, t.st);
+            } else {
+                scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
+            }
+            softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
+            if (bf16_dot) {
+                const int64_t pairs = (nk + 1) / 2;
+                for (int64_t j2 = 0; j2 < pairs; ++j2) {
+                    const float* even = t.st + (2 * j2) * Br;
+                    const float* odd = (2 * j2 + 1 < nk) ? even + Br : nullptr;
+                    for (int c = 0; c < NV; ++c) {
+                        S::pack_pairs(even + c * W, odd ? odd + c * W : nullptr,
+                                      t.pb + (j2 * Br + c * W) * 2);
+                    }
+                }
+                uint32_t* vil = reinterpret_cast<uint32_t*>(t.vc);
+                for (int64_t j2 = 0; j2 < pairs; ++j2) {
+                    const int64_t even = v_base + (j0 + 2 * j2) * p.v_strides[2];
+                    const int64_t odd = (2 * j2 + 1 < nk) ? even + p.v_strides[2] : -1;
+                    S::interleave_rows_bf16(p.v, p.dtype, even, odd, D, vil + j2 * D);
+                }
+                values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
+                                     vil);
+            } else if (direct_kv) {
+                values_rows_f32<NV>(D, t.ot, alpha, t.st, nk,
+                                    static_cast<const float*>(p.v) + v_base + j0 * p.v_strides[2],
+                                    p.v_strides[2]);
+            } else {
+                for (int64_t j = 0; j < nk; ++j) {
+                    S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D,
+                                       round_bf16, t.vc + j * D);
+                }
+                values_rows_f32<NV>(D, t.ot, alpha, t.st, nk, t.vc, D);
+            }
+        }
+
+        if (partial != nullptr) {
+            // Split-KV: keep m, l and the unnormalised Oᵀ for the combine step.
+            std::memcpy(partial, t.m, sizeof(float) * Br);
+            std::memcpy(partial + Br, t.l, sizeof(float) * Br);
+            std::memcpy(partial + 2 * Br, t.ot, sizeof(float) * D * Br);
+            return;
+        }
+        write_output(b, h, i0, nq, t.m, t.l, t.ot);
+    }
+
+    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros.
+    void write_output(int64_t b, int64_t h, int64_t i0, int64_t nq, const float* m, const float* l,
+                      const float* ot) const {
+        const int64_t D = p.head_dim;
+        const float neg_inf = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < nq; ++i) {
+            const bool empty = (m[i] == neg_inf);
+            const float inv_l = empty ? 0.0f : 1.0f / l[i];
+            const int64_t o = b * p.o_strides[0] + h * p.o_strides[1] + (i0 + i) * p.o_strides[2];
+            switch (p.dtype) {
+                case TW_F32: {
+                    float* out = static_cast<float*>(p.o) + o;
+                    for (int64_t d = 0; d < D; ++d) out[d] = ot[d * Br + i] * inv_l;
+                    break;
+                }
+                case TW_F16: {
+                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
+                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_fp16(ot[d * Br + i] * inv_l);
+                    break;
+                }
+                default: {
+                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
+                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_bf16(ot[d * Br + i] * inv_l);
+                    break;
+                }
+            }
+            if (p.lse) {
+                p.lse[(b * p.q_heads + h) * p.q_len + i0 + i] =
+                    empty ? neg_inf : (m[i] + std::log2(l[i])) * kLn2;
+            }
+        }
+    }
+
+    // ---- scheduling ---------------------------------------------------------------------------
+
+    static void task_entry(void* ctx, int64_t task, int) {
+        auto& self = *static_cast<FlashAttention*>(ctx);
+        const tw_attention_params& p = self.p;
+        // Heaviest tiles first: with causal masking the last query tiles see the most keys.
+        const int64_t per_tile = p.batch * p.q_heads * self.splits;
+        const int64_t tile = self.query_tiles - 1 - task / per_tile;
+        int64_t rest = task % per_tile;
+        const int64_t split = rest % self.splits;
+        rest /= self.splits;
+        const int64_t h = rest % p.q_heads;
+        const int64_t b = rest / p.q_heads;
+        void* scratch = tw::thread_scratch(self.scratch_bytes());
+        if (scratch == nullptr) return;  // checked up front; cannot happen for a smaller request
+        Tiles t = self.carve(scratch);
+        float* partial = nullptr;
+        if (self.partials) {
+            const int64_t index = ((b * p.q_heads + h) * self.query_tiles + tile) * self.splits + split;
+            partial = self.partials + index * self.partial_floats();
+        }
+        const int64_t nq = std::min<int64_t>(Br, p.q_len - tile * Br);
+        const int vectors = int((nq + W - 1) / W);
+        switch (vectors) {
+            case 1: self.template run<1>(t, b, h, tile, split, partial); break;
+            case 2: if constexpr (kMaxVectors >= 2) self.template run<2>(t, b, h, tile, split, partial); break;
+            case 3: if constexpr (kMaxVectors >= 3) self.template run<3>(t, b, h, tile, split, partial); break;
+            default: if constexpr (kMaxVectors >= 4) self.template run<kMaxVectors>(t, b, h, tile, split, partial); break;
+        }
+    }
+
+    int64_t partial_floats() const { return 2 * Br + p.head_dim * Br; }
+
+    /// Merges the splits of one query tile: weights 2^(m_s - m*) rescale each split's l and Oᵀ.
+    static void combine_entry(void* ctx, int64_t index, int) {
+        auto& self = *static_cast<FlashAttention*>(ctx);
+        const tw_attention_params& p = self.p;
+        const int64_t D = p.head_dim;
+        const int64_t tile = index % self.query_tiles;
+        const int64_t h = (index / self.query_tiles) % p.q_heads;
+        const int64_t b = index / (self.query_tiles * p.q_heads);
+        const float* first = self.partials + index * self.splits * self.partial_floats();
+        float* merged = static_cast<float*>(tw::thread_scratch(sizeof(float) * self.partial_floats()));
+        if (merged == nullptr) return;
+        float* m = merged;
+        float* l = merged + Br;
+        float* ot = merged + 2 * Br;
+        const float neg_inf = -std::numeric_limits<float>::infinity();
+        for (int i = 0; i < Br; ++i) {
+            float best = neg_inf;
+            for (int64_t s = 0; s < self.splits; ++s) {
+                const float ms = first[s * self.partial_floats() + i];
+                if (ms > best || ms != ms) best = ms;
+            }
+            m[i] = best;
+            l[i] = 0.0f;
+            for (int64_t d = 0; d < D; ++d) ot[d * Br + i] = 0.0f;
+            if (best == neg_inf) continue;
+            for (int64_t s = 0; s < self.splits; ++s) {
+                const float* part = first + s * self.partial_floats();
+                if (part[i] == neg_inf) continue;
+                const float w = std::exp2(part[i] - best);
+                l[i] += w * part[Br + i];
+                for (int64_t d = 0; d < D; ++d) ot[d * Br + i] += w * part[2 * Br + d * Br + i];
+            }
+        }
+        const int64_t nq = std::min<int64_t>(Br, p.q_len - tile * Br);
+        self.write_output(b, h, tile * Br, nq, m, l, ot);
+    }
+
+    tw_status execute() {
+        const int64_t D = p.head_dim;
+        dp = (D + 1) / 2 * 2;
+        group = p.q_heads / p.kv_heads;
+        query_tiles = (p.q_len + Br - 1) / Br;
+        // Split the keys when there are too few (batch, head, query tile) tasks to keep every
+        // worker busy (decoding, single sequences): each split handles >= 4 key tiles.
+        const int64_t tasks = p.batch * p.q_heads * query_tiles;
+        const int64_t workers = tw::num_workers();
+        splits = 1;
+        if (tasks < 2 * workers) {
+            splits = std::min<int64_t>((4 * workers + tasks - 1) / tasks, (p.kv_len + 4 * Bc - 1) / (4 * Bc));
+            splits = std::max<int64_t>(splits, 1);
+        }
+        if (tw::thread_scratch(scratch_bytes()) == nullptr) {
+            return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
+                            scratch_bytes());
+        }
+        partials = nullptr;
+        if (splits > 1) {
+            const size_t bytes = sizeof(float) * size_t(tasks * splits * partial_floats());
+            partials = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+            if (partials == nullptr) {
+                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", bytes);
+            }
+        }
+        tw::parallel_for(tasks * splits, &FlashAttention::task_entry, this);
+        if (partials) {
+            tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
+            std::free(partials);
+        }
+        return tw::ok();
+    }
+
+    FlashAttention(const tw_attention_params& params, bool has_bf16_dot) : p(params) {
+        const bool want_bf16 = p.compute == TW_BF16;
+        bf16_dot = want_bf16 && has_bf16_dot;
+        round_bf16 = want_bf16 && !has_bf16_dot;
+        direct_kv = p.dtype == TW_F32 && !want_bf16;
+    }
+};

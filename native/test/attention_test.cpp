@@ -1,0 +1,346 @@
+// Fused attention against a float64 reference, for every ISA level this CPU runs, on fresh random
+// data: odd lengths, head dims up to 256, causal (bottom-right aligned), valid lengths, key padding,
+// bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts, fp16/bf16 data
+// and bf16 compute. Half-precision results must be within 2x the error of the naive computation in
+// the same precision (FlashAttention's rule) plus a small absolute slack.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "../src/cpu/half.h"
+#include "test_util.h"
+#include "tilewise/tilewise.h"
+
+namespace {
+
+struct Case {
+    int64_t batch, q_heads, kv_heads, q_len, kv_len, head_dim;
+    bool causal = false;
+    bool valid_lengths = false;
+    bool padding_mask = false;
+    int bias = 0;  // 0 none, 1 full [B,H,Nq,Nk], 2 broadcast [1,1,Nq,Nk], 3 per-key [B,1,1,Nk]
+    bool seq_major = false;  // [B, S, H, D] instead of [B, H, S, D]
+    tw_dtype dtype = TW_F32;
+    tw_dtype compute = TW_F32;
+
+    std::string describe() const {
+        char text[256];
+        std::snprintf(text, sizeof(text),
+                      "B=%lld H=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%d lens=%d mask=%d "
+                      "bias=%d bshd=%d dtype=%d compute=%d",
+                      (long long)batch, (long long)q_heads, (long long)kv_heads, (long long)q_len,
+                      (long long)kv_len, (long long)head_dim, causal, valid_lengths, padding_mask,
+                      bias, seq_major, dtype, compute);
+        return text;
+    }
+};
+
+/// Rounds a value to the storage or compute precision.
+float round_to(tw_dtype dtype, float x) {
+    if (dtype == TW_F16) return tw::fp16_to_float(tw::float_to_fp16(x));
+    if (dtype == TW_BF16) return tw::bf16_to_float(tw::float_to_bf16(x));
+    return x;
+}
+
+struct Tensors {
+    std::vector<float> q, k, v;  // values, already representable in the storage dtype
+    std::vector<int32_t> lengths;
+    std::vector<uint8_t> mask;
+    std::vector<float> bias;
+    int64_t bias_strides[4] = {0, 0, 0, 0};
+};
+
+int64_t offset(const Case& c, int64_t heads, int64_t len, int64_t b, int64_t h, int64_t s) {
+    const int64_t D = c.head_dim;
+    return c.seq_major ? ((b * len + s) * heads + h) * D : ((b * heads + h) * len + s) * D;
+}
+
+bool visible(const Case& c, const Tensors& t, int64_t b, int64_t i, int64_t j) {
+    if (c.causal && j > i + (c.kv_len - c.q_len)) return false;
+    if (c.valid_lengths && j >= t.lengths[b]) return false;
+    if (c.padding_mask && t.mask[b * c.kv_len + j] == 0) return false;
+    return true;
+}
+
+float bias_at(const Tensors& t, int64_t b, int64_t h, int64_t i, int64_t j) {
+    if (t.bias.empty()) return 0.0f;
+    return t.bias[b * t.bias_strides[0] + h * t.bias_strides[1] + i * t.bias_strides[2] +
+                  j * t.bias_strides[3]];
+}
+
+/// Attention with every intermediate rounded to `precision` (the naive same-precision baseline,
+/// like a framework's half matmul -> softmax -> matmul), or in float64 when precision is F32 and
+/// `exact` is set.
+void reference(const Case& c, const Tensors& t, bool exact, tw_dtype precision,
+               std::vector<double>& out, std::vector<double>& lse) {
+    const int64_t D = c.head_dim, group = c.q_heads / c.kv_heads;
+    const double scale = 1.0 / std::sqrt(double(D));
+    auto r = [&](double x) { return exact ? x : double(round_to(precision, float(x))); };
+    out.assign(c.batch * c.q_heads * c.q_len * D, 0.0);
+    lse.assign(c.batch * c.q_heads * c.q_len, -std::numeric_limits<double>::infinity());
+    std::vector<double> s(c.kv_len);
+    for (int64_t b = 0; b < c.batch; ++b)
+        for (int64_t h = 0; h < c.q_heads; ++h)
+            for (int64_t i = 0; i < c.q_len; ++i) {
+                const int64_t g = h / group;
+                double m = -std::numeric_limits<double>::infinity();
+                for (int64_t j = 0; j < c.kv_len; ++j) {
+                    s[j] = -std::numeric_limits<double>::infinity();
+                    if (!visible(c, t, b, i, j)) continue;
+                    double dot = 0;
+                    for (int64_t d = 0; d < D; ++d) {
+                        dot += r(t.q[offset(c, c.q_heads, c.q_len, b, h, i) + d]) *
+                               r(t.k[offset(c, c.kv_heads, c.kv_len, b, g, j) + d]);
+                    }
+                    s[j] = r(r(dot) * scale) + bias_at(t, b, h, i, j);
+                    m = std::max(m, s[j]);
+                }
+                if (m == -std::numeric_limits<double>::infinity()) continue;  // zeros
+                double l = 0;
+                for (int64_t j = 0; j < c.kv_len; ++j) l += std::exp(s[j] - m);
+                const int64_t o = ((b * c.q_heads + h) * c.q_len + i) * D;
+                for (int64_t j = 0; j < c.kv_len; ++j) {
+                    if (s[j] == -std::numeric_limits<double>::infinity()) continue;
+                    const double pj = r(std::exp(s[j] - m) / l);
+                    for (int64_t d = 0; d < D; ++d) {
+                        out[o + d] += pj * r(t.v[offset(c, c.kv_heads, c.kv_len, b, g, j) + d]);
+                    }
+                }
+                for (int64_t d = 0; d < D; ++d) out[o + d] = r(out[o + d]);
+                lse[(b * c.q_heads + h) * c.q_len + i] = m + std::log(l);
+            }
+}
+
+Tensors make_inputs(const Case& c) {
+    Tensors t;
+    auto fill = [&](std::vector<float>& x, int64_t n, float range) {
+        x.resize(n);
+        for (auto& e : x) e = round_to(c.dtype, twtest::uniform(-range, range));
+    };
+    fill(t.q, c.batch * c.q_heads * c.q_len * c.head_dim, 2.0f);
+    fill(t.k, c.batch * c.kv_heads * c.kv_len * c.head_dim, 2.0f);
+    fill(t.v, c.batch * c.kv_heads * c.kv_len * c.head_dim, 1.0f);
+    if (c.valid_lengths) {
+        for (int64_t b = 0; b < c.batch; ++b) {
+            // The first batch entry has no valid key at all when there are several: its rows must be zeros.
+            t.lengths.push_back(b == 0 && c.batch > 1 ? 0
+                                                      : int32_t(twtest::uniform_int(1, c.kv_len)));
+        }
+    }
+    if (c.padding_mask) {
+        t.mask.resize(c.batch * c.kv_len);
+        for (auto& m : t.mask) m = twtest::uniform(0, 1) < 0.7f ? 1 : 0;
+    }
+    if (c.bias) {
+        int64_t shape[4] = {c.batch, c.q_heads, c.q_len, c.kv_len};
+        if (c.bias == 2) shape[0] = shape[1] = 1;
+        if (c.bias == 3) shape[1] = shape[2] = 1;
+        t.bias.resize(shape[0] * shape[1] * shape[2] * shape[3]);
+        for (auto& x : t.bias) x = twtest::uniform(0, 1) < 0.1f ? -INFINITY : twtest::uniform(-2, 2);
+        const int64_t full[4] = {shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1};
+        for (int i = 0; i < 4; ++i) t.bias_strides[i] = shape[i] == 1 ? 0 : full[i];
+    }
+    return t;
+}
+
+std::vector<uint16_t> to_half(const std::vector<float>& x, tw_dtype dtype) {
+    std::vector<uint16_t> h(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+        h[i] = dtype == TW_F16 ? tw::float_to_fp16(x[i]) : tw::float_to_bf16(x[i]);
+    }
+    return h;
+}
+
+void run_case(const Case& c) {
+    Tensors t = make_inputs(c);
+    std::vector<double> exact, exact_lse, naive, naive_lse;
+    reference(c, t, true, TW_F32, exact, exact_lse);
+    const tw_dtype precision = c.compute == TW_BF16 ? TW_BF16 : c.dtype;
+    if (precision != TW_F32) reference(c, t, false, precision, naive, naive_lse);
+
+    const int64_t D = c.head_dim;
+    const int64_t out_elems = c.batch * c.q_heads * c.q_len * D;
+    std::vector<uint16_t> qh, kh, vh;
+    std::vector<float> o32(out_elems, NAN);
+    std::vector<uint16_t> o16(out_elems, 0x7e00);  // NaN in both half formats: every element must be written
+    std::vector<float> lse(c.batch * c.q_heads * c.q_len, NAN);
+
+    tw_attention_params p{};
+    p.dtype = c.dtype;
+    p.compute = c.compute;
+    p.batch = c.batch;
+    p.q_heads = c.q_heads;
+    p.kv_heads = c.kv_heads;
+    p.q_len = c.q_len;
+    p.kv_len = c.kv_len;
+    p.head_dim = D;
+    if (c.dtype == TW_F32) {
+        p.q = t.q.data(); p.k = t.k.data(); p.v = t.v.data(); p.o = o32.data();
+    } else {
+        qh = to_half(t.q, c.dtype); kh = to_half(t.k, c.dtype); vh = to_half(t.v, c.dtype);
+        p.q = qh.data(); p.k = kh.data(); p.v = vh.data(); p.o = o16.data();
+    }
+    auto strides = [&](int64_t heads, int64_t len, int64_t* s) {
+        if (c.seq_major) { s[0] = len * heads * D; s[1] = D; s[2] = heads * D; }
+        else { s[0] = heads * len * D; s[1] = len * D; s[2] = D; }
+    };
+    strides(c.q_heads, c.q_len, p.q_strides);
+    strides(c.kv_heads, c.kv_len, p.k_strides);
+    strides(c.kv_heads, c.kv_len, p.v_strides);
+    strides(c.q_heads, c.q_len, p.o_strides);
+    p.scale = float(1.0 / std::sqrt(double(D)));
+    p.causal = c.causal;
+    p.kv_valid_lengths = c.valid_lengths ? t.lengths.data() : nullptr;
+    p.key_padding_mask = c.padding_mask ? t.mask.data() : nullptr;
+    p.bias = c.bias ? t.bias.data() : nullptr;
+    std::memcpy(p.bias_strides, t.bias_strides, sizeof(p.bias_strides));
+    p.lse = lse.data();
+
+    const tw_status status = tw_attention_forward(&p);
+    TW_CHECK(status == TW_OK, "%s: status %d (%s)", c.describe().c_str(), status, tw_last_error());
+    if (status != TW_OK) return;
+
+    double err = 0, naive_err = 0, max_ref = 0, lse_err = 0;
+    bool finite = true;
+    for (int64_t b = 0; b < c.batch; ++b)
+        for (int64_t h = 0; h < c.q_heads; ++h)
+            for (int64_t i = 0; i < c.q_len; ++i)
+                for (int64_t d = 0; d < D; ++d) {
+                    const int64_t ref_index = ((b * c.q_heads + h) * c.q_len + i) * D + d;
+                    const int64_t out_index = offset(c, c.q_heads, c.q_len, b, h, i) + d;
+                    const double got = c.dtype == TW_F32 ? o32[out_index]
+                                       : c.dtype == TW_F16 ? tw::fp16_to_float(o16[out_index])
+                                                           : tw::bf16_to_float(o16[out_index]);
+                    if (!std::isfinite(got)) finite = false;
+                    err = std::max(err, std::fabs(got - exact[ref_index]));
+                    max_ref = std::max(max_ref, std::fabs(exact[ref_index]));
+                    if (!naive.empty()) {
+                        naive_err = std::max(naive_err, std::fabs(naive[ref_index] - exact[ref_index]));
+                    }
+                }
+    for (size_t i = 0; i < lse.size(); ++i) {
+        if (std::isinf(exact_lse[i])) {
+            TW_CHECK(std::isinf(lse[i]) && lse[i] < 0, "%s: lse[%zu] = %f for a row without keys",
+                     c.describe().c_str(), i, lse[i]);
+        } else {
+            lse_err = std::max(lse_err, std::fabs(lse[i] - exact_lse[i]) / std::max(1.0, std::fabs(exact_lse[i])));
+        }
+    }
+    TW_CHECK(finite, "%s: non-finite output (unwritten element or NaN)", c.describe().c_str());
+    if (precision == TW_F32) {
+        TW_CHECK(err <= 1e-5 * std::max(1.0, max_ref), "%s: max abs error %.3g", c.describe().c_str(), err);
+        TW_CHECK(lse_err <= 1e-5, "%s: lse relative error %.3g", c.describe().c_str(), lse_err);
+    } else {
+        // Output rounding alone costs half an ulp of the storage type.
+        const double slack = c.dtype == TW_F32 ? 1e-6 : (c.dtype == TW_F16 ? 5e-4 : 4e-3);
+        TW_CHECK(err <= 2 * naive_err + slack, "%s: max abs error %.3g vs naive %.3g",
+                 c.describe().c_str(), err, naive_err);
+        TW_CHECK(lse_err <= 2e-2, "%s: lse relative error %.3g", c.describe().c_str(), lse_err);
+    }
+}
+
+std::vector<Case> cases() {
+    std::vector<Case> list;
+    // Head dims: fast paths and awkward ones.
+    for (int64_t d : {32, 40, 64, 80, 96, 128, 256, 7}) list.push_back({1, 2, 2, 77, 93, d});
+    // Lengths around the tiles (64 queries / 64 keys; AVX2 uses 24-query tiles).
+    for (int64_t n : {1, 2, 15, 16, 17, 63, 64, 65, 129, 300}) list.push_back({2, 2, 1, n, n, 64});
+    for (int64_t n : {1, 24, 25, 70, 200}) {
+        Case c{1, 3, 3, n, n, 64};
+        c.causal = true;
+        list.push_back(c);
+    }
+    Case causal_cross{2, 4, 2, 50, 170, 64};  // decoding-like: bottom-right aligned causal
+    causal_cross.causal = true;
+    list.push_back(causal_cross);
+    Case causal_more_queries{1, 2, 2, 100, 40, 32};  // first 60 rows see no key: zeros
+    causal_more_queries.causal = true;
+    list.push_back(causal_more_queries);
+    Case lens{3, 4, 4, 90, 150, 64};
+    lens.valid_lengths = true;
+    list.push_back(lens);
+    Case mask{2, 2, 2, 33, 201, 48};
+    mask.padding_mask = true;
+    list.push_back(mask);
+    for (int bias : {1, 2, 3}) {
+        Case c{2, 2, 1, 45, 80, 64};
+        c.bias = bias;
+        c.causal = bias == 2;
+        list.push_back(c);
+    }
+    list.push_back({1, 8, 1, 1, 700, 128});   // MQA decoding: one query row, split-KV
+    list.push_back({1, 1, 1, 3, 3000, 64});   // few rows, long keys: split-KV
+    list.push_back({2, 6, 2, 130, 60, 96});   // GQA, cross lengths
+    Case everything{3, 4, 2, 70, 90, 80};
+    everything.causal = true; everything.valid_lengths = true; everything.padding_mask = true;
+    everything.bias = 3; everything.seq_major = true;
+    list.push_back(everything);
+    Case bshd{2, 4, 4, 100, 100, 64};
+    bshd.seq_major = true;
+    list.push_back(bshd);
+
+    // Every case again in half precision and bf16 compute (a subset, to keep the test quick).
+    std::vector<Case> half;
+    for (size_t i = 0; i < list.size(); i += 2) {
+        for (auto [dtype, compute] : {std::pair{TW_F16, TW_F32}, std::pair{TW_BF16, TW_F32},
+                                      std::pair{TW_F32, TW_BF16}, std::pair{TW_BF16, TW_BF16}}) {
+            Case c = list[i];
+            c.dtype = dtype;
+            c.compute = compute;
+            half.push_back(c);
+        }
+    }
+    list.insert(list.end(), half.begin(), half.end());
+    // And random shapes.
+    for (int i = 0; i < 12; ++i) {
+        Case c{twtest::uniform_int(1, 3), 0, twtest::uniform_int(1, 3), twtest::uniform_int(1, 150),
+               twtest::uniform_int(1, 150), twtest::uniform_int(1, 130)};
+        c.q_heads = c.kv_heads * twtest::uniform_int(1, 3);
+        c.causal = twtest::uniform_int(0, 1);
+        c.valid_lengths = twtest::uniform_int(0, 1);
+        c.seq_major = twtest::uniform_int(0, 1);
+        c.compute = twtest::uniform_int(0, 1) ? TW_BF16 : TW_F32;
+        list.push_back(c);
+    }
+    return list;
+}
+
+void invalid_arguments_are_rejected() {
+    std::vector<float> x(64, 1.0f);
+    tw_attention_params p{};
+    p.dtype = TW_F32; p.compute = TW_F32;
+    p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = 1; p.head_dim = 64;
+    p.q = p.k = p.v = x.data(); p.o = x.data(); p.scale = 0.125f;
+    TW_CHECK(tw_attention_forward(nullptr) == TW_ERR_INVALID_ARGUMENT, "null params");
+    tw_attention_params bad = p; bad.head_dim = 300;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "head_dim 300");
+    TW_CHECK(std::strstr(tw_last_error(), "head_dim") != nullptr, "message names head_dim: %s", tw_last_error());
+    bad = p; bad.q_heads = 3; bad.kv_heads = 2;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "kv_heads must divide q_heads");
+    bad = p; bad.k = nullptr;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "null k");
+    bad = p; bad.dtype = TW_I8;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "int8 data");
+    bad = p; bad.scale = NAN;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "NaN scale");
+    int32_t too_long = 2;
+    bad = p; bad.kv_valid_lengths = &too_long;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "valid length past kv_len");
+    bad = p; bad.q_strides[2] = -1;
+    TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "negative stride");
+}
+
+}  // namespace
+
+int main() {
+    invalid_arguments_are_rejected();
+    const std::vector<Case> all = cases();
+    for (int isa = TW_ISA_PORTABLE; isa <= tw_isa_detected(); ++isa) {
+        TW_CHECK(tw_set_isa(static_cast<tw_isa>(isa)) == TW_OK, "set isa %d", isa);
+        std::printf("isa %d: %zu cases\n", isa, all.size());
+        for (const Case& c : all) run_case(c);
+    }
+    return twtest::finish("attention_test");
+}
