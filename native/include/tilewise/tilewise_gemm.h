@@ -112,6 +112,14 @@ typedef struct tw_linear_params {
 TW_API tw_status tw_linear(const tw_linear_params* p);
 
 /**
+ * Names the kernel tw_linear runs for `format` (TW_I8, TW_BF16, TW_F16) and `quant` at the active
+ * ISA on this CPU, for logs and fallback messages: "avx512-vnni", "avx-vnni", "avx2-maddubs-7bit",
+ * "avx512-int8-weight-only", "avx512-bf16-dot", "avx512-bf16-widen", "avx2-fp16-f16c", "portable-...".
+ * A static string; "unsupported" for other formats.
+ */
+TW_API const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant);
+
+/**
  * Fused LayerNorm over rows of length k:  h = x + residual (if given);
  *   y = (h - mean(h)) / sqrt(var(h) + eps) * gamma + beta      (biased variance, fp32)
  * y may alias x or residual. If yq is set, y is also quantized row by row into *yq with `quant`

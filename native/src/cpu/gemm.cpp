@@ -229,6 +229,34 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
     return tw::ok();
 }
 
+const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
+    const tw_isa isa = tw::active_isa();
+    switch (format) {
+        case TW_I8:
+            if (quant == TW_QUANT_NONE) {
+                return isa == TW_ISA_AVX512 ? "avx512-int8-weight-only"
+                       : isa == TW_ISA_AVX2 ? "avx2-int8-weight-only"
+                                            : "portable-int8-weight-only";
+            }
+            switch (tw::selected_int8_kernel()) {
+                case tw::Int8Kernel::kAvx512Vnni: return "avx512-vnni";
+                case tw::Int8Kernel::kAvxVnni: return "avx-vnni";
+                case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-7bit";
+                default: return "portable-int8";
+            }
+        case TW_BF16:
+            if (tw::bf16_uses_dot_products()) return "avx512-bf16-dot";
+            return isa == TW_ISA_AVX512 ? "avx512-bf16-widen"
+                   : isa == TW_ISA_AVX2 ? "avx2-bf16-widen"
+                                        : "portable-bf16";
+        case TW_F16:
+            return isa == TW_ISA_AVX512 ? "avx512-fp16-f16c"
+                   : isa == TW_ISA_AVX2 ? "avx2-fp16-f16c"
+                                        : "portable-fp16";
+        default: return "unsupported";
+    }
+}
+
 tw_status tw_linear(const tw_linear_params* p) {
     if (p == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "params must not be null");
     if (p->w == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights must not be null");
