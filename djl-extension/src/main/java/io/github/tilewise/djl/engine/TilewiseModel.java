@@ -10,9 +10,13 @@ import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.lowp.ConversionReport;
+import io.github.tilewise.djl.lowp.LowPrecisionConverter;
+import io.github.tilewise.djl.lowp.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -22,7 +26,11 @@ import java.util.Map;
  * <p>Options, from {@code Criteria.optArgument} or {@code optOption}: {@code pooling} ({@code mean}
  * (default), {@code cls}, {@code pooler}, {@code none}), {@code normalize} ({@code false}), and
  * {@code linearOperatorFactory} (the class name of a {@link LinearOperatorFactory} with a
- * no-argument constructor, e.g. an INT8 converter). When a block was set before {@code load}, its
+ * no-argument constructor, e.g. an INT8 converter), {@code precision} ({@code fp32} (default),
+ * {@code int8}, {@code int8_weight_only}, {@code bf16}, {@code fp16}: the linear layers are
+ * converted by {@link LowPrecisionConverter}; the model property {@code linearWeightBytes} then
+ * reports their resident size) and {@code sensitiveLayers} (comma-separated layer names kept in
+ * INT8_WEIGHT_ONLY under int8, in fp32 otherwise). When a block was set before {@code load}, its
  * parameters are read from DJL {@code .params} files instead, as for any DJL model.
  */
 public final class TilewiseModel extends BaseModel {
@@ -78,9 +86,31 @@ public final class TilewiseModel extends BaseModel {
             }
             encoder.getEncoder().replaceLinearOperators(f);
         }
+        String precision = option(options, "precision", null);
+        if (precision != null) {
+            convertPrecision(encoder, precision, option(options, "sensitiveLayers", null));
+        }
         block = encoder;
         EncoderConfig config = checkpoint.getConfig();
         properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxPositions()));
+    }
+
+    /** Converts the linear layers for the {@code precision} option (see the class comment). */
+    private void convertPrecision(TextEncoderBlock encoder, String name, String sensitive)
+            throws MalformedModelException {
+        Precision p;
+        try {
+            p = Precision.fromName(name);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedModelException("Criteria argument precision: " + e.getMessage(), e);
+        }
+        LowPrecisionConverter.Builder builder = LowPrecisionConverter.builder().setPrecision(p);
+        if (sensitive != null && !sensitive.isBlank()) {
+            builder.optSensitiveLayers(Arrays.asList(sensitive.trim().split("\\s*,\\s*")));
+        }
+        ConversionReport report = builder.build().convert(encoder);
+        properties.put("precision", p.label());
+        properties.put("linearWeightBytes", Long.toString(report.getResidentBytes()));
     }
 
     /**
