@@ -9,6 +9,7 @@ import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
 import io.github.tilewise.djl.encoder.text.TextEncoder;
 import io.github.tilewise.djl.encoder.text.TokenBatch;
 import java.util.Collections;
@@ -74,22 +75,41 @@ public final class Calibration {
      * @throws IllegalArgumentException if there are no texts or the batch size is not positive
      */
     public static Calibration collect(TextEncoder encoder, List<String> texts, int batchSize) {
+        return collect(
+                encoder.getBlock(), encoder.getTokenizer(), texts, batchSize, encoder.getManager());
+    }
+
+    /**
+     * Tokenizes calibration texts, runs the fp32 encoder block over them and records what each
+     * linear layer sees.
+     *
+     * @param block the encoder block (its linear layers must be fp32 now; they are fp32 afterwards)
+     * @param tokenizer the model's tokenizer
+     * @param texts a few dozen representative texts
+     * @param batchSize texts per forward
+     * @param manager where the token arrays are created (closed after each batch)
+     * @return the calibration
+     * @throws IllegalArgumentException if there are no texts or the batch size is not positive
+     */
+    public static Calibration collect(
+            TextEncoderBlock block,
+            EncoderTokenizer tokenizer,
+            List<String> texts,
+            int batchSize,
+            NDManager manager) {
         if (texts == null || texts.isEmpty()) {
             throw new IllegalArgumentException("the calibration set is empty");
         }
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
         }
-        TextEncoderBlock block = encoder.getBlock();
         Map<String, LayerInputs> stats = install(block);
         try {
             for (int from = 0; from < texts.size(); from += batchSize) {
                 TokenBatch batch =
-                        encoder.getTokenizer()
-                                .encode(
-                                        texts.subList(
-                                                from, Math.min(texts.size(), from + batchSize)));
-                try (NDManager scope = encoder.getManager().newSubManager()) {
+                        tokenizer.encode(
+                                texts.subList(from, Math.min(texts.size(), from + batchSize)));
+                try (NDManager scope = manager.newSubManager()) {
                     NDList in = batch.toNDList(scope);
                     block.run(in.get(0), in.get(1), in.get(2));
                 }
