@@ -13,6 +13,7 @@
 #include "attention_kernels.h"
 #include "half.h"
 #include "runtime.h"
+#include "simd_math_avx512.h"
 
 namespace tw {
 namespace {
@@ -41,21 +42,7 @@ struct Avx512 {
     /// acc + a·b on the lanes of `lanes`, acc elsewhere.
     static V fma_where(M lanes, V a, V b, V acc) { return _mm512_mask3_fmadd_ps(a, b, acc, lanes); }
 
-    /// 2^x: x = n + f with |f| <= 1/2, 2^f by its degree-6 Taylor series in f·ln2 (relative error
-    /// ~1e-7), scaled by 2^n with vscalefps. Inputs below -160 give exactly 0.
-    static V exp2(V x) {
-        x = _mm512_max_ps(_mm512_set1_ps(-160.0f), x);
-        const V n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const V f = _mm512_sub_ps(x, n);
-        V poly = _mm512_set1_ps(1.5403530393381606e-4f);
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(1.3333558146428443e-3f));
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(9.6181291076284770e-3f));
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(5.5504108664821580e-2f));
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(2.4022650695910071e-1f));
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(6.9314718055994531e-1f));
-        poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(1.0f));
-        return _mm512_scalef_ps(poly, n);
-    }
+    static V exp2(V x) { return exp2_avx512(x); }
 
     static V zero_if_neg_inf(V x) {
         const __mmask16 is_neg_inf =
