@@ -23,7 +23,8 @@ struct Avx2 {
     using VB = __m256i;
     using M = __m256;  // lane mask: all ones or all zeros per lane
     static constexpr int W = 8;
-    static constexpr int kMaxQueryVectors = 3;  // 24 queries: 3 vectors x 4 rows = 12 accumulators
+    static constexpr int kKernelQueryVectors = 3;  // 24 queries: 3 vectors x 4 rows = 12 accumulators
+    static constexpr int kMaxQueryVectors = 3;
     static constexpr int kScoreRows = 4;
     static constexpr int kValueRows = 4;
 

@@ -1,4 +1,4 @@
-// Fused attention, AVX-512 variant: 16 query lanes per vector, 64-query tiles, 6x4 register
+// Fused attention, AVX-512 variant: 16 query lanes per vector, 128-query tiles, 6x4 register
 // tiles (24 zmm accumulators). bf16 compute uses vdpbf16ps where the CPU has AVX512-BF16;
 // without it, operands are rounded to bf16 and multiplied in fp32.
 #include <immintrin.h>
@@ -23,7 +23,8 @@ struct Avx512 {
     using VB = __m512bh;
     using M = __mmask16;  // lane mask
     static constexpr int W = 16;
-    static constexpr int kMaxQueryVectors = 4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
+    static constexpr int kKernelQueryVectors = 4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
+    static constexpr int kMaxQueryVectors = 8;     // 128-query tiles: two micro-kernel calls (256: no gain)
     static constexpr int kScoreRows = 6;        // keys per score micro-kernel
     static constexpr int kValueRows = 6;        // head-dim rows per P·V micro-kernel
 

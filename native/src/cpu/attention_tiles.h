@@ -42,7 +42,11 @@ struct FlashAttention {
     using V = typename S::V;
     static constexpr int W = S::W;                  // lanes per vector
     static constexpr int kMaxVectors = S::kMaxQueryVectors;
-    static constexpr int Br = W * kMaxVectors;      // query rows per tile
+    static constexpr int kKernelVectors = S::kKernelQueryVectors;  // query vectors per micro-kernel
+    // Query rows per tile. A tile wider than one micro-kernel call (AVX-512: 2 x 64 queries) reads
+    // each K and V tile once for twice the queries, halving the K/V traffic from L3 at long
+    // sequence lengths; the second call finds the K/V rows in L1.
+    static constexpr int Br = W * kMaxVectors;
     // Keys per tile: the Sᵀ tile (Bc·Br floats, 16 KB for AVX-512) and the Qᵀ tile stay in L1 while
     // the P·V product re-reads Sᵀ once per group of head-dim rows; a bigger tile only amortises
     // the per-tile max/rescale bookkeeping further, which is already small at 64.
@@ -197,6 +201,12 @@ struct FlashAttention {
     // Row-count dispatch: the micro-kernels take R as a template argument.
     template <int NV>
     static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k, float* st) {
+        if constexpr (NV > kKernelVectors) {
+            scores_rows_f32<kKernelVectors>(rows, qt, D, k, st);
+            scores_rows_f32<NV - kKernelVectors>(rows, qt + kKernelVectors * W, D, k,
+                                                 st + kKernelVectors * W);
+            return;
+        }
         constexpr int MR = S::kScoreRows;
         int r = 0;
         for (; r + MR <= rows; r += MR) scores_f32<MR, NV>(qt, D, k + r, st + r * Br);
@@ -211,6 +221,12 @@ struct FlashAttention {
     template <int NV>
     static void scores_rows_bf16(int rows, const uint32_t* qt, int64_t pairs, const uint32_t* const* k,
                                  float* st) {
+        if constexpr (NV > kKernelVectors) {
+            scores_rows_bf16<kKernelVectors>(rows, qt, pairs, k, st);
+            scores_rows_bf16<NV - kKernelVectors>(rows, qt + kKernelVectors * W, pairs, k,
+                                                  st + kKernelVectors * W);
+            return;
+        }
         constexpr int MR = S::kScoreRows;
         int r = 0;
         for (; r + MR <= rows; r += MR) scores_bf16<MR, NV>(qt, pairs, k + r, st + r * Br);
@@ -225,6 +241,13 @@ struct FlashAttention {
     template <int NV, bool kMasked>
     static void values_rows_f32(int64_t D, float* ot, const V* alpha, const float* pt, int64_t nk,
                                 const float* v, int64_t v_stride) {
+        if constexpr (NV > kKernelVectors) {
+            values_rows_f32<kKernelVectors, kMasked>(D, ot, alpha, pt, nk, v, v_stride);
+            values_rows_f32<NV - kKernelVectors, kMasked>(D, ot + kKernelVectors * W,
+                                                          alpha + kKernelVectors,
+                                                          pt + kKernelVectors * W, nk, v, v_stride);
+            return;
+        }
         constexpr int MR = S::kValueRows;
         int64_t d = 0;
         for (; d + MR <= D; d += MR) {
@@ -251,6 +274,12 @@ struct FlashAttention {
     template <int NV>
     static void values_rows_bf16(int64_t D, float* ot, const V* alpha, const uint32_t* pb,
                                  int64_t pairs, const uint32_t* vil) {
+        if constexpr (NV > kKernelVectors) {
+            values_rows_bf16<kKernelVectors>(D, ot, alpha, pb, pairs, vil);
+            values_rows_bf16<NV - kKernelVectors>(D, ot + kKernelVectors * W, alpha + kKernelVectors,
+                                                  pb + kKernelVectors * W, pairs, vil);
+            return;
+        }
         constexpr int MR = S::kValueRows;
         int64_t d = 0;
         for (; d + MR <= D; d += MR) values_bf16<MR, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D);
@@ -513,11 +542,17 @@ struct FlashAttention {
         }
         const int64_t nq = std::min<int64_t>(Br, p.q_len - tile * Br);
         const int vectors = int((nq + W - 1) / W);
-        switch (vectors) {
-            case 1: self.template run<1>(t, b, h, tile, split, partial); break;
-            case 2: if constexpr (kMaxVectors >= 2) self.template run<2>(t, b, h, tile, split, partial); break;
-            case 3: if constexpr (kMaxVectors >= 3) self.template run<3>(t, b, h, tile, split, partial); break;
-            default: if constexpr (kMaxVectors >= 4) self.template run<kMaxVectors>(t, b, h, tile, split, partial); break;
+        self.template run_vectors<kMaxVectors>(vectors, t, b, h, tile, split, partial);
+    }
+
+    /// run<NV> for the tile's vector count (its last tile may be narrower).
+    template <int NV>
+    void run_vectors(int vectors, const Tiles& t, int64_t b, int64_t h, int64_t tile, int64_t split,
+                     float* partial) const {
+        if (vectors == NV) {
+            run<NV>(t, b, h, tile, split, partial);
+        } else if constexpr (NV > 1) {
+            run_vectors<NV - 1>(vectors, t, b, h, tile, split, partial);
         }
     }
 
