@@ -89,7 +89,7 @@ public final class TilewiseExtractorProvenance extends SkeletalConfiguredObjectP
     /**
      * Returns the SHA-256 of the model file.
      *
-     * @return the hash, lower-case hex
+     * @return the hash in hexadecimal, as OLCUT writes it
      */
     public String getModelHash() {
         return modelHash.getValue();
