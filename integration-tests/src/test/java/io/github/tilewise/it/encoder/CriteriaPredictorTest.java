@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
  */
 class CriteriaPredictorTest {
 
-    private static final List<String> TEXTS = ParityTexts.all(600).subList(0, 40);
+    private static final List<String> TEXTS = ParityTexts.all(120).subList(0, 40);
     private static final int HIDDEN = 384;
 
     private static Path dir;
