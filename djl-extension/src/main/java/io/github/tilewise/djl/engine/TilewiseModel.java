@@ -10,10 +10,20 @@ import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
+import io.github.tilewise.djl.lowp.Calibration;
+import io.github.tilewise.djl.lowp.CalibrationTexts;
+import io.github.tilewise.djl.lowp.ConversionReport;
+import io.github.tilewise.djl.lowp.LowPrecisionConverter;
+import io.github.tilewise.djl.lowp.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /**
  * A Tilewise model: a {@link TextEncoderBlock} loaded from a checkpoint (an ONNX file, a directory
@@ -22,8 +32,14 @@ import java.util.Map;
  * <p>Options, from {@code Criteria.optArgument} or {@code optOption}: {@code pooling} ({@code mean}
  * (default), {@code cls}, {@code pooler}, {@code none}), {@code normalize} ({@code false}), and
  * {@code linearOperatorFactory} (the class name of a {@link LinearOperatorFactory} with a
- * no-argument constructor, e.g. an INT8 converter). When a block was set before {@code load}, its
- * parameters are read from DJL {@code .params} files instead, as for any DJL model.
+ * no-argument constructor, e.g. an INT8 converter), {@code precision} ({@code fp32} (default),
+ * {@code int8}, {@code int8_weight_only}, {@code bf16}, {@code fp16}: the linear layers are
+ * converted by {@link LowPrecisionConverter}; the model property {@code linearWeightBytes} then
+ * reports their resident size), {@code sensitiveLayers} (comma-separated layer names kept in
+ * INT8_WEIGHT_ONLY under int8, in fp32 otherwise), {@code smoothQuant} and {@code calibrationFile}
+ * (SmoothQuant for int8, on by default with built-in calibration texts). When a block was set
+ * before {@code load}, its parameters are read from DJL {@code .params} files instead, as for any
+ * DJL model.
  */
 public final class TilewiseModel extends BaseModel {
 
@@ -78,9 +94,58 @@ public final class TilewiseModel extends BaseModel {
             }
             encoder.getEncoder().replaceLinearOperators(f);
         }
+        String precision = option(options, "precision", null);
+        if (precision != null) {
+            convertPrecision(encoder, precision, options);
+        }
         block = encoder;
         EncoderConfig config = checkpoint.getConfig();
         properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxPositions()));
+    }
+
+    /**
+     * Converts the linear layers for the {@code precision} option. INT8 is calibrated for
+     * SmoothQuant (alpha {@code smoothQuant}, default 0.5; 0 turns it off) on the texts of {@code
+     * calibrationFile} (one per line) or on the built-in {@link CalibrationTexts}, tokenized with
+     * the model directory's {@code tokenizer.json} (without one, INT8 runs unsmoothed).
+     */
+    private void convertPrecision(TextEncoderBlock encoder, String name, Map<String, ?> options)
+            throws IOException, MalformedModelException {
+        Precision p;
+        float alpha;
+        try {
+            p = Precision.fromName(name);
+            alpha = Float.parseFloat(option(options, "smoothQuant", "0.5"));
+        } catch (IllegalArgumentException e) {
+            throw new MalformedModelException(
+                    "Criteria argument precision/smoothQuant: " + e.getMessage(), e);
+        }
+        LowPrecisionConverter.Builder builder = LowPrecisionConverter.builder().setPrecision(p);
+        String sensitive = option(options, "sensitiveLayers", null);
+        if (sensitive != null && !sensitive.isBlank()) {
+            builder.optSensitiveLayers(Arrays.asList(sensitive.trim().split("\\s*,\\s*")));
+        }
+        Path tokenizerFile = getModelPath().resolve("tokenizer.json");
+        if (p == Precision.INT8 && alpha > 0 && Files.isRegularFile(tokenizerFile)) {
+            String file = option(options, "calibrationFile", null);
+            List<String> texts = CalibrationTexts.defaults();
+            if (file != null) {
+                texts =
+                        Files.readAllLines(Paths.get(file)).stream()
+                                .filter(t -> !t.isBlank())
+                                .collect(Collectors.toList());
+                if (texts.isEmpty()) {
+                    throw new MalformedModelException("calibrationFile " + file + " holds no text");
+                }
+            }
+            try (EncoderTokenizer tokenizer = EncoderTokenizer.load(tokenizerFile, 128, true)) {
+                builder.optCalibration(Calibration.collect(encoder, tokenizer, texts, 16, manager))
+                        .optSmoothQuant(alpha);
+            }
+        }
+        ConversionReport report = builder.build().convert(encoder);
+        properties.put("precision", p.label());
+        properties.put("linearWeightBytes", Long.toString(report.getResidentBytes()));
     }
 
     /**

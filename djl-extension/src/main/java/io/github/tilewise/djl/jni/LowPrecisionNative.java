@@ -1,0 +1,156 @@
+package io.github.tilewise.djl.jni;
+
+import java.nio.ByteBuffer;
+
+/**
+ * The JNI entry points of the low-precision linear layers and the fused LayerNorm ({@code
+ * tilewise_gemm.h}). Internal: use {@link io.github.tilewise.djl.lowp.PackedWeights} and {@link
+ * io.github.tilewise.djl.lowp.LowPrecisionLinear}, which validate NDArrays first; the native side
+ * checks everything again (shapes, direct buffers and their capacities, live handles).
+ *
+ * <p>Packed weights are an opaque {@code long} handle; the native side keeps a registry of live
+ * handles, so a closed or forged handle is an {@link IllegalArgumentException}, never a crash.
+ * Matrices are contiguous row-major fp32 in direct little-endian buffers.
+ */
+public final class LowPrecisionNative {
+
+    /** {@code TW_BF16}: bfloat16 weights. */
+    public static final int FORMAT_BF16 = 2;
+
+    /** {@code TW_F16}: IEEE half weights. */
+    public static final int FORMAT_F16 = 1;
+
+    /** {@code TW_I8}: int8 weights, symmetric per output channel. */
+    public static final int FORMAT_I8 = 3;
+
+    /** {@code TW_QUANT_NONE}: fp32 activations. */
+    public static final int QUANT_NONE = 0;
+
+    /** {@code TW_QUANT_SYMMETRIC}: activations quantized per row around zero. */
+    public static final int QUANT_SYMMETRIC = 1;
+
+    /** {@code TW_QUANT_ASYMMETRIC}: activations quantized per row over [min, max]. */
+    public static final int QUANT_ASYMMETRIC = 2;
+
+    /** {@code TW_EPILOGUE_GELU}: exact GELU after the bias. */
+    public static final int EPILOGUE_GELU = 1;
+
+    /** {@code TW_EPILOGUE_RESIDUAL}: adds the residual last. */
+    public static final int EPILOGUE_RESIDUAL = 2;
+
+    /** Largest K of int8 weights ({@code TW_INT8_MAX_K}). */
+    public static final long MAX_K = 65536;
+
+    private static final LowPrecisionNative INSTANCE = new LowPrecisionNative();
+
+    private LowPrecisionNative() {}
+
+    /**
+     * Returns the entry points, or throws if the native library is not loaded.
+     *
+     * @return the entry points
+     * @throws IllegalStateException naming why the library is not loaded
+     */
+    public static LowPrecisionNative get() {
+        LibUtils.requireLoaded();
+        return INSTANCE;
+    }
+
+    /**
+     * Packs fp32 weights {@code [n, k]} ({@code tw_pack_weights}).
+     *
+     * @param format {@link #FORMAT_I8}, {@link #FORMAT_BF16} or {@link #FORMAT_F16}
+     * @param n output channels
+     * @param k input width
+     * @param weights {@code n·k} fp32, row-major
+     * @return the handle
+     */
+    public native long packWeights(int format, long n, long k, ByteBuffer weights);
+
+    /**
+     * Packs already-quantized int8 weights ({@code tw_pack_weights_int8}).
+     *
+     * @param n output channels
+     * @param k input width
+     * @param codes {@code n·k} int8, row-major
+     * @param scales {@code n} fp32 per-channel scales
+     * @return the handle
+     */
+    public native long packInt8Weights(long n, long k, ByteBuffer codes, ByteBuffer scales);
+
+    /**
+     * Frees packed weights.
+     *
+     * @param handle a live handle
+     */
+    public native void freeWeights(long handle);
+
+    /**
+     * Describes packed weights.
+     *
+     * @param handle a live handle
+     * @return {@code {format, n, k, resident bytes}}
+     */
+    public native long[] weightsInfo(long handle);
+
+    /**
+     * Writes the weights the kernels use, as fp32 {@code [n, k]}.
+     *
+     * @param handle a live handle
+     * @param out {@code n·k} fp32
+     */
+    public native void unpackWeights(long handle, ByteBuffer out);
+
+    /**
+     * Runs {@code y = epilogue(x·Wᵀ + bias)} ({@code tw_linear}).
+     *
+     * @param handle packed weights {@code [n, k]}
+     * @param m rows
+     * @param x {@code m·k} fp32
+     * @param actQuant {@link #QUANT_NONE}, {@link #QUANT_SYMMETRIC} or {@link #QUANT_ASYMMETRIC}
+     * @param bias {@code n} fp32, or null
+     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} flags
+     * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
+     * @param y {@code m·n} fp32 output (may be the residual)
+     */
+    public native void linear(
+            long handle,
+            long m,
+            ByteBuffer x,
+            int actQuant,
+            ByteBuffer bias,
+            int epilogue,
+            ByteBuffer residual,
+            ByteBuffer y);
+
+    /**
+     * Runs the fused LayerNorm {@code y = LN(x + residual)·γ + β} ({@code tw_layernorm}).
+     *
+     * @param m rows
+     * @param k width
+     * @param x {@code m·k} fp32
+     * @param residual {@code m·k} fp32, or null
+     * @param gamma {@code k} fp32, or null
+     * @param beta {@code k} fp32, or null
+     * @param eps added to the variance
+     * @param y {@code m·k} fp32 output (may alias x)
+     */
+    public native void layerNorm(
+            long m,
+            long k,
+            ByteBuffer x,
+            ByteBuffer residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps,
+            ByteBuffer y);
+
+    /**
+     * Names the kernel {@link #linear} runs for a format and quantization on this CPU.
+     *
+     * @param format a {@code FORMAT_*} code
+     * @param actQuant a {@code QUANT_*} code
+     * @return e.g. {@code avx512-vnni} or {@code avx512-bf16-widen}
+     */
+    public native String kernelName(int format, int actQuant);
+}

@@ -1,0 +1,24 @@
+package io.github.tilewise.djl.lowp;
+
+import io.github.tilewise.djl.jni.LowPrecisionNative;
+
+/** How an {@link Precision#INT8} layer quantizes each row (token) of its input at run time. */
+public enum ActivationQuantization {
+    /**
+     * {@code [min(x, 0), max(x, 0)]} mapped onto 0..255 with a zero point: uses all 256 codes even
+     * when a row is mostly positive (e.g. after GELU). The default.
+     */
+    ASYMMETRIC(LowPrecisionNative.QUANT_ASYMMETRIC),
+    /** {@code ±max|x|} mapped onto ±127 around code 128. */
+    SYMMETRIC(LowPrecisionNative.QUANT_SYMMETRIC);
+
+    private final int code;
+
+    ActivationQuantization(int code) {
+        this.code = code;
+    }
+
+    int code() {
+        return code;
+    }
+}

@@ -1,0 +1,143 @@
+package io.github.tilewise.djl.lowp;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What a conversion did: each linear layer's precision, kernel and resident weight bytes, and the
+ * totals against fp32.
+ */
+public final class ConversionReport {
+
+    /** One converted (or kept) linear layer. */
+    public static final class Layer {
+        private final String name;
+        private final Precision precision;
+        private final String operator;
+        private final long residentBytes;
+        private final long fp32Bytes;
+
+        Layer(
+                String name,
+                Precision precision,
+                String operator,
+                long residentBytes,
+                long fp32Bytes) {
+            this.name = name;
+            this.precision = precision;
+            this.operator = operator;
+            this.residentBytes = residentBytes;
+            this.fp32Bytes = fp32Bytes;
+        }
+
+        /**
+         * Returns the layer's name.
+         *
+         * @return e.g. {@code encoder.layer.0.attention.self.query}
+         */
+        public String getName() {
+            return name;
+        }
+
+        /**
+         * Returns the precision the layer runs in.
+         *
+         * @return the precision
+         */
+        public Precision getPrecision() {
+            return precision;
+        }
+
+        /**
+         * Returns the operator's description (precision and kernel).
+         *
+         * @return e.g. {@code int8[avx512-vnni]}
+         */
+        public String getOperator() {
+            return operator;
+        }
+
+        /**
+         * Returns the bytes the layer's weights and bias occupy now.
+         *
+         * @return bytes
+         */
+        public long getResidentBytes() {
+            return residentBytes;
+        }
+
+        /**
+         * Returns the bytes of the fp32 weights and bias.
+         *
+         * @return bytes
+         */
+        public long getFp32Bytes() {
+            return fp32Bytes;
+        }
+    }
+
+    private final List<Layer> layers;
+
+    ConversionReport(List<Layer> layers) {
+        this.layers = List.copyOf(layers);
+    }
+
+    /**
+     * Returns every linear layer, in encoder order.
+     *
+     * @return the layers
+     */
+    public List<Layer> getLayers() {
+        return layers;
+    }
+
+    /**
+     * Returns the resident bytes of all linear layers' weights after conversion.
+     *
+     * @return bytes
+     */
+    public long getResidentBytes() {
+        return layers.stream().mapToLong(Layer::getResidentBytes).sum();
+    }
+
+    /**
+     * Returns what the same layers take in fp32.
+     *
+     * @return bytes
+     */
+    public long getFp32Bytes() {
+        return layers.stream().mapToLong(Layer::getFp32Bytes).sum();
+    }
+
+    /**
+     * Returns how many layers run in a precision.
+     *
+     * @param precision the precision
+     * @return the count
+     */
+    public long count(Precision precision) {
+        return layers.stream().filter(l -> l.getPrecision() == precision).count();
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder();
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        "linear weights: %.1f MiB resident vs %.1f MiB fp32 (%.2fx)%n",
+                        getResidentBytes() / 1048576.0,
+                        getFp32Bytes() / 1048576.0,
+                        getResidentBytes() / (double) getFp32Bytes()));
+        for (Layer l : layers) {
+            sb.append(
+                    String.format(
+                            Locale.ROOT,
+                            "  %-50s %-30s %10d bytes%n",
+                            l.name,
+                            l.operator,
+                            l.residentBytes));
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,298 @@
+package io.github.tilewise.djl.lowp;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.jni.LowPrecisionNative;
+import java.nio.ByteBuffer;
+
+/**
+ * A linear layer {@code y = act(x·Wᵀ + b) + residual} on packed low-precision weights: INT8
+ * (dynamic per-token activation quantization, int32 dot products), INT8_WEIGHT_ONLY, BF16 or FP16,
+ * computed by the native kernels of {@code tilewise_gemm.h} with the bias, exact GELU and the
+ * residual fused into the store. Other activations (tanh-GELU, ReLU, tanh) run afterwards with DJL
+ * ops.
+ *
+ * <p>Inputs and outputs are fp32 DJL NDArrays on the PyTorch engine; {@code x} is read in place
+ * (zero-copy when contiguous) and the result is written straight into a new array on {@code x}'s
+ * manager. Intermediates live in a sub-manager closed before returning.
+ *
+ * <p>With {@link Builder#optInputScales SmoothQuant input scales} {@code s}, the layer computes
+ * {@code (x/s)·(W·diag(s))ᵀ}: the same product, with activation outliers moved into the weights.
+ *
+ * <p>Implements the encoder's {@link LinearOperator}, so a converter can swap it into any {@link
+ * io.github.tilewise.djl.encoder.linear.LinearBlock}. Owns its {@link PackedWeights}: {@link
+ * #close()} frees them.
+ */
+public final class LowPrecisionLinear implements LinearOperator {
+
+    private final PackedWeights weights;
+    private final ByteBuffer bias;
+    private final float[] inverseInputScales;
+    private final LinearActivation activation;
+    private final ActivationQuantization quantization;
+
+    private LowPrecisionLinear(Builder builder) {
+        this.weights = builder.weights;
+        this.bias = builder.bias == null ? null : PackedWeights.directFloats(builder.bias);
+        this.activation = builder.activation;
+        this.quantization = builder.quantization;
+        if (builder.inputScales != null) {
+            inverseInputScales = new float[builder.inputScales.length];
+            for (int i = 0; i < inverseInputScales.length; i++) {
+                inverseInputScales[i] = 1f / builder.inputScales[i];
+            }
+        } else {
+            inverseInputScales = null;
+        }
+    }
+
+    /**
+     * Creates a builder.
+     *
+     * @return the builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns the packed weights (owned by this layer).
+     *
+     * @return the weights
+     */
+    public PackedWeights getWeights() {
+        return weights;
+    }
+
+    /**
+     * Returns the layer's precision.
+     *
+     * @return the precision
+     */
+    public Precision getPrecision() {
+        return weights.getPrecision();
+    }
+
+    /**
+     * Returns the native memory the layer holds: packed weights plus the fp32 bias.
+     *
+     * @return bytes
+     */
+    public long getByteSize() {
+        return weights.getByteSize() + (bias == null ? 0 : bias.capacity());
+    }
+
+    @Override
+    public NDArray forward(NDArray x, NDArray residual) {
+        if (x == null || x.isReleased()) {
+            throw new IllegalArgumentException("x is " + (x == null ? "null" : "closed"));
+        }
+        if (residual != null && residual.isReleased()) {
+            throw new IllegalArgumentException("residual is closed");
+        }
+        int in = weights.getInFeatures();
+        int out = weights.getOutFeatures();
+        Shape xs = x.getShape();
+        if (x.getDataType() != DataType.FLOAT32
+                || xs.dimension() < 1
+                || xs.get(xs.dimension() - 1) != in) {
+            throw new IllegalArgumentException(
+                    "x must be FLOAT32 [..., " + in + "], got " + x.getDataType() + " " + xs);
+        }
+        Shape ys = xs.slice(0, xs.dimension() - 1).add(out);
+        if (residual != null
+                && (residual.getDataType() != DataType.FLOAT32
+                        || !residual.getShape().equals(ys))) {
+            throw new IllegalArgumentException(
+                    "residual must be FLOAT32 "
+                            + ys
+                            + ", got "
+                            + residual.getDataType()
+                            + " "
+                            + residual.getShape());
+        }
+        long m = xs.size() / in;
+        if (m * Math.max(in, out) * 4L > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(
+                    "x " + xs + " is too large for one call (over 2 GiB): split the batch");
+        }
+        NDManager target = x.getManager();
+        boolean fuseGelu = activation == LinearActivation.GELU;
+        boolean fuseResidual =
+                residual != null && (activation == LinearActivation.NONE || fuseGelu);
+        NDArray y = target.create(ys, DataType.FLOAT32);
+        try (NDManager scope = target.newSubManager()) {
+            NDArray input = x;
+            if (inverseInputScales != null) {
+                attach(x, scope);
+                input = x.mul(scope.create(inverseInputScales));
+            }
+            ByteBuffer xb = NativeBuffers.shared(input, "x", scope);
+            ByteBuffer rb = fuseResidual ? NativeBuffers.shared(residual, "residual", scope) : null;
+            ByteBuffer yb = NativeBuffers.shared(y, "y", null);
+            int epilogue =
+                    (fuseGelu ? LowPrecisionNative.EPILOGUE_GELU : 0)
+                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0);
+            int quant =
+                    weights.getPrecision() == Precision.INT8
+                            ? quantization.code()
+                            : LowPrecisionNative.QUANT_NONE;
+            long handle = weights.acquire();
+            try {
+                LowPrecisionNative.get().linear(handle, m, xb, quant, bias, epilogue, rb, yb);
+            } finally {
+                weights.release();
+            }
+        } catch (RuntimeException | Error e) {
+            y.close();
+            throw e;
+        }
+        if (!fuseGelu && activation != LinearActivation.NONE) {
+            y = activation.applyInPlace(y);
+        }
+        if (residual != null && !fuseResidual) {
+            y.addi(residual);
+        }
+        return y;
+    }
+
+    private static void attach(NDArray array, NDManager scope) {
+        if (array.getManager() != scope) {
+            array.tempAttach(scope);
+        }
+    }
+
+    @Override
+    public String describe() {
+        return weights.getPrecision().label()
+                + (inverseInputScales != null ? "+smoothquant" : "")
+                + "["
+                + weights.getPrecision().kernelName()
+                + "]";
+    }
+
+    /** Frees the packed weights. */
+    @Override
+    public void close() {
+        weights.close();
+    }
+
+    @Override
+    public String toString() {
+        return "LowPrecisionLinear(" + describe() + ", " + weights + ", " + activation + ")";
+    }
+
+    /** Builds a {@link LowPrecisionLinear}: {@code setWeights} is required. */
+    public static final class Builder {
+        private PackedWeights weights;
+        private float[] bias;
+        private float[] inputScales;
+        private LinearActivation activation = LinearActivation.NONE;
+        private ActivationQuantization quantization = ActivationQuantization.ASYMMETRIC;
+
+        Builder() {}
+
+        /**
+         * Sets the packed weights; the layer takes ownership (closes them).
+         *
+         * @param weights {@code [out, in]}
+         * @return this builder
+         */
+        public Builder setWeights(PackedWeights weights) {
+            this.weights = weights;
+            return this;
+        }
+
+        /**
+         * Sets the bias (copied).
+         *
+         * @param bias {@code out} floats, or null
+         * @return this builder
+         */
+        public Builder optBias(float[] bias) {
+            this.bias = bias == null ? null : bias.clone();
+            return this;
+        }
+
+        /**
+         * Sets the function after the bias ({@code NONE} by default; GELU is fused natively).
+         *
+         * @param activation the activation
+         * @return this builder
+         */
+        public Builder optActivation(LinearActivation activation) {
+            this.activation = activation;
+            return this;
+        }
+
+        /**
+         * Sets how INT8 layers quantize their input rows (asymmetric by default).
+         *
+         * @param quantization the mode
+         * @return this builder
+         */
+        public Builder optActivationQuantization(ActivationQuantization quantization) {
+            this.quantization = quantization;
+            return this;
+        }
+
+        /**
+         * Declares SmoothQuant scales {@code s} (one per input channel, positive): the packed
+         * weights must be {@code W·diag(s)}, and inputs are divided by {@code s} before the
+         * product.
+         *
+         * @param inputScales {@code in} floats
+         * @return this builder
+         */
+        public Builder optInputScales(float[] inputScales) {
+            this.inputScales = inputScales == null ? null : inputScales.clone();
+            return this;
+        }
+
+        /**
+         * Builds the layer.
+         *
+         * @return the layer
+         * @throws IllegalArgumentException if the weights are missing or closed, or the bias or
+         *     scales do not match them
+         */
+        public LowPrecisionLinear build() {
+            if (weights == null || weights.isClosed()) {
+                throw new IllegalArgumentException(
+                        "setWeights(...) with open packed weights is required");
+            }
+            if (bias != null && bias.length != weights.getOutFeatures()) {
+                throw new IllegalArgumentException(
+                        "bias has "
+                                + bias.length
+                                + " values, the weights have "
+                                + weights.getOutFeatures()
+                                + " outputs");
+            }
+            if (inputScales != null) {
+                if (inputScales.length != weights.getInFeatures()) {
+                    throw new IllegalArgumentException(
+                            "input scales have "
+                                    + inputScales.length
+                                    + " values, the weights take "
+                                    + weights.getInFeatures()
+                                    + " inputs");
+                }
+                for (float s : inputScales) {
+                    if (!(s > 0f) || Float.isInfinite(s)) {
+                        throw new IllegalArgumentException(
+                                "input scales must be finite and positive, got " + s);
+                    }
+                }
+            }
+            if (activation == null || quantization == null) {
+                throw new IllegalArgumentException("activation and quantization must not be null");
+            }
+            return new LowPrecisionLinear(this);
+        }
+    }
+}

@@ -1,0 +1,302 @@
+package io.github.tilewise.djl.lowp;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import io.github.tilewise.djl.jni.LowPrecisionNative;
+import java.lang.ref.Cleaner;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A linear layer's weights {@code W [out, in]} packed ONCE into native memory in the layout the
+ * low-precision micro-kernels read (int8, bf16 or fp16; see {@code tilewise_gemm.h}).
+ *
+ * <p>Owns native memory: close it (or the {@link LowPrecisionLinear} that owns it) to free it at
+ * once; a {@link Cleaner} frees it if an unclosed instance becomes unreachable. Using closed
+ * weights is an {@link IllegalStateException}. Thread-safe: forwards may run concurrently; {@link
+ * #close()} waits for them.
+ */
+public final class PackedWeights implements AutoCloseable {
+
+    private static final Cleaner CLEANER = Cleaner.create();
+
+    private final Precision precision;
+    private final int outFeatures;
+    private final int inFeatures;
+    private final long byteSize;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final Handle handle;
+    private final Cleaner.Cleanable cleanable;
+
+    /** The native handle, freed once by close() or by the cleaner. */
+    private static final class Handle implements Runnable {
+        private long value;
+
+        Handle(long value) {
+            this.value = value;
+        }
+
+        @Override
+        public synchronized void run() {
+            if (value != 0) {
+                LowPrecisionNative.get().freeWeights(value);
+                value = 0;
+            }
+        }
+    }
+
+    private PackedWeights(Precision precision, long handle) {
+        this.precision = precision;
+        this.handle = new Handle(handle);
+        long[] info = LowPrecisionNative.get().weightsInfo(handle);
+        this.outFeatures = Math.toIntExact(info[1]);
+        this.inFeatures = Math.toIntExact(info[2]);
+        this.byteSize = info[3];
+        this.cleanable = CLEANER.register(this, this.handle);
+    }
+
+    /**
+     * Packs fp32 weights.
+     *
+     * @param weights {@code out·in} floats, row {@code o} at offset {@code o·in}
+     * @param outFeatures output channels
+     * @param inFeatures input width
+     * @param precision INT8 / INT8_WEIGHT_ONLY (quantized symmetric per output channel), BF16 or
+     *     FP16 (rounded to nearest even)
+     * @return the packed weights
+     * @throws IllegalArgumentException if the shape does not match, a weight is not finite, or the
+     *     precision is FP32
+     * @throws IllegalStateException if the native library is not loaded
+     */
+    public static PackedWeights pack(
+            float[] weights, int outFeatures, int inFeatures, Precision precision) {
+        checkShape(outFeatures, inFeatures, precision);
+        if (weights == null || weights.length != (long) outFeatures * inFeatures) {
+            throw new IllegalArgumentException(
+                    "weights hold "
+                            + (weights == null ? "null" : weights.length + " floats")
+                            + ", expected "
+                            + outFeatures
+                            + "·"
+                            + inFeatures);
+        }
+        ByteBuffer buffer = directFloats(weights);
+        return new PackedWeights(
+                precision,
+                LowPrecisionNative.get()
+                        .packWeights(precision.formatCode(), outFeatures, inFeatures, buffer));
+    }
+
+    /**
+     * Packs an fp32 NDArray {@code [out, in]} (PyTorch's {@code Linear.weight} layout).
+     *
+     * @param weight the weight
+     * @param precision see {@link #pack(float[], int, int, Precision)}
+     * @return the packed weights
+     * @throws IllegalArgumentException if the array is not 2-D fp32
+     */
+    public static PackedWeights pack(NDArray weight, Precision precision) {
+        if (weight.getDataType() != DataType.FLOAT32 || weight.getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "weight must be a 2-D FLOAT32 array [out, in], got "
+                            + weight.getDataType()
+                            + " "
+                            + weight.getShape());
+        }
+        return pack(
+                weight.toFloatArray(),
+                Math.toIntExact(weight.getShape().get(0)),
+                Math.toIntExact(weight.getShape().get(1)),
+                precision);
+    }
+
+    /**
+     * Packs weights quantized elsewhere (e.g. an ONNX Runtime export): {@code W[o, i] =
+     * scales[o]·codes[o·in + i]}.
+     *
+     * @param codes {@code out·in} int8 codes, row-major
+     * @param scales {@code out} per-channel scales, finite and non-negative
+     * @param outFeatures output channels
+     * @param inFeatures input width
+     * @param precision INT8 or INT8_WEIGHT_ONLY
+     * @return the packed weights
+     * @throws IllegalArgumentException if shapes do not match or a scale is invalid
+     */
+    public static PackedWeights fromInt8(
+            byte[] codes, float[] scales, int outFeatures, int inFeatures, Precision precision) {
+        checkShape(outFeatures, inFeatures, precision);
+        if (precision != Precision.INT8 && precision != Precision.INT8_WEIGHT_ONLY) {
+            throw new IllegalArgumentException(
+                    "int8 codes pack as INT8 or INT8_WEIGHT_ONLY, not " + precision);
+        }
+        if (codes == null || codes.length != (long) outFeatures * inFeatures) {
+            throw new IllegalArgumentException(
+                    "int8 codes hold "
+                            + (codes == null ? "null" : codes.length + " bytes")
+                            + ", expected "
+                            + outFeatures
+                            + "·"
+                            + inFeatures);
+        }
+        if (scales == null || scales.length != outFeatures) {
+            throw new IllegalArgumentException(
+                    "expected "
+                            + outFeatures
+                            + " scales, got "
+                            + (scales == null ? "null" : scales.length));
+        }
+        ByteBuffer c = ByteBuffer.allocateDirect(codes.length).order(ByteOrder.LITTLE_ENDIAN);
+        c.put(codes).flip();
+        return new PackedWeights(
+                precision,
+                LowPrecisionNative.get()
+                        .packInt8Weights(outFeatures, inFeatures, c, directFloats(scales)));
+    }
+
+    private static void checkShape(int outFeatures, int inFeatures, Precision precision) {
+        if (precision == null || !precision.isPacked()) {
+            throw new IllegalArgumentException(
+                    "weights are packed as INT8, INT8_WEIGHT_ONLY, BF16 or FP16, not " + precision);
+        }
+        if (outFeatures <= 0 || inFeatures <= 0) {
+            throw new IllegalArgumentException(
+                    "weight shape must be positive, got [" + outFeatures + ", " + inFeatures + "]");
+        }
+        if (inFeatures > LowPrecisionNative.MAX_K) {
+            throw new IllegalArgumentException(
+                    "input width " + inFeatures + " exceeds " + LowPrecisionNative.MAX_K);
+        }
+    }
+
+    static ByteBuffer directFloats(float[] values) {
+        ByteBuffer buffer =
+                ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        buffer.asFloatBuffer().put(values);
+        return buffer;
+    }
+
+    /**
+     * Returns the precision the weights were packed for.
+     *
+     * @return the precision
+     */
+    public Precision getPrecision() {
+        return precision;
+    }
+
+    /**
+     * Returns the number of output channels.
+     *
+     * @return {@code out}
+     */
+    public int getOutFeatures() {
+        return outFeatures;
+    }
+
+    /**
+     * Returns the input width.
+     *
+     * @return {@code in}
+     */
+    public int getInFeatures() {
+        return inFeatures;
+    }
+
+    /**
+     * Returns the native memory these weights occupy (codes padded to the kernel's tiles, plus
+     * per-channel scales and sums for int8).
+     *
+     * @return bytes
+     */
+    public long getByteSize() {
+        return byteSize;
+    }
+
+    /**
+     * Returns the weights the kernels actually multiply by (dequantized or widened to fp32).
+     *
+     * @return {@code out·in} floats, row-major
+     * @throws IllegalStateException if closed
+     */
+    public float[] toFloatArray() {
+        ByteBuffer out =
+                ByteBuffer.allocateDirect(outFeatures * inFeatures * 4)
+                        .order(ByteOrder.LITTLE_ENDIAN);
+        lock.readLock().lock();
+        try {
+            LowPrecisionNative.get().unpackWeights(liveHandle(), out);
+        } finally {
+            lock.readLock().unlock();
+        }
+        float[] values = new float[outFeatures * inFeatures];
+        out.asFloatBuffer().get(values);
+        return values;
+    }
+
+    /**
+     * Returns whether {@link #close()} was called.
+     *
+     * @return true once closed
+     */
+    public boolean isClosed() {
+        synchronized (handle) {
+            return handle.value == 0;
+        }
+    }
+
+    /** Holds the read lock for a native call; the caller unlocks with {@link #release()}. */
+    long acquire() {
+        lock.readLock().lock();
+        try {
+            return liveHandle();
+        } catch (RuntimeException e) {
+            lock.readLock().unlock();
+            throw e;
+        }
+    }
+
+    void release() {
+        lock.readLock().unlock();
+    }
+
+    private long liveHandle() {
+        synchronized (handle) {
+            if (handle.value == 0) {
+                throw new IllegalStateException(
+                        "packed "
+                                + precision
+                                + " weights ["
+                                + outFeatures
+                                + ", "
+                                + inFeatures
+                                + "] are closed");
+            }
+            return handle.value;
+        }
+    }
+
+    /** Frees the native memory (idempotent); waits for forwards in progress. */
+    @Override
+    public void close() {
+        lock.writeLock().lock();
+        try {
+            cleanable.clean();
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "PackedWeights("
+                + precision.label()
+                + ", ["
+                + outFeatures
+                + ", "
+                + inFeatures
+                + "], "
+                + byteSize
+                + " bytes)";
+    }
+}

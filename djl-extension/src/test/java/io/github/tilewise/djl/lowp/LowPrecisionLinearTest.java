@@ -1,0 +1,306 @@
+package io.github.tilewise.djl.lowp;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link LowPrecisionLinear} on DJL NDArrays against float64 references computed here, on every ISA
+ * this CPU supports, for every precision, with shapes not divisible by the kernels' tiles (rows,
+ * 32-column panels) and input widths not divisible by 4:
+ *
+ * <ul>
+ *   <li>INT8_WEIGHT_ONLY, FP16 and BF16 (widening kernels) must match {@code x·Ŵᵀ} in float64 to
+ *       fp32 accumulation error, where {@code Ŵ} are the weights the kernels use ({@link
+ *       PackedWeights#toFloatArray()}), which in turn must be the rounded/quantized fp32 weights;
+ *   <li>INT8 (dynamic activations) and BF16 with dot products (bf16 activations) must stay within
+ *       their quantization error of the float64 product with the original weights.
+ * </ul>
+ */
+class LowPrecisionLinearTest {
+
+    private static final int[][] SHAPES = { // rows, out, in
+        {1, 1, 1}, {3, 5, 7}, {9, 33, 13}, {64, 96, 384}, {70, 129, 66}, {17, 40, 1030}
+    };
+
+    @AfterEach
+    void restoreIsa() {
+        Tilewise.setIsa(Tilewise.detectedIsa());
+    }
+
+    @Test
+    void everyPrecisionOnEveryIsaMatchesFloat64() {
+        Random random = new Random(42);
+        int checked = 0;
+        for (Tilewise.Isa isa : Tilewise.Isa.values()) {
+            if (isa.ordinal() > Tilewise.detectedIsa().ordinal()) {
+                continue;
+            }
+            Tilewise.setIsa(isa);
+            for (Precision precision : Precision.values()) {
+                if (!precision.isPacked()) {
+                    continue;
+                }
+                for (int[] s : SHAPES) {
+                    for (LinearActivation act :
+                            new LinearActivation[] {
+                                LinearActivation.NONE, LinearActivation.GELU, LinearActivation.TANH
+                            }) {
+                        runCase(
+                                random,
+                                isa,
+                                precision,
+                                s[0],
+                                s[1],
+                                s[2],
+                                act,
+                                random.nextBoolean());
+                        checked++;
+                    }
+                }
+            }
+        }
+        assertTrue(checked >= 3 * 4 * SHAPES.length * 3 / 3, "cases run: " + checked);
+    }
+
+    private static void runCase(
+            Random random,
+            Tilewise.Isa isa,
+            Precision precision,
+            int rows,
+            int out,
+            int in,
+            LinearActivation act,
+            boolean withResidual) {
+        float[] w = gaussian(random, out * in, 0.05f);
+        float[] b = gaussian(random, out, 0.5f);
+        float[] x = gaussian(random, rows * in, 1f);
+        float[] r = gaussian(random, rows * out, 1f);
+        String label =
+                isa
+                        + " "
+                        + precision
+                        + " "
+                        + rows
+                        + "x"
+                        + out
+                        + "x"
+                        + in
+                        + " "
+                        + act
+                        + (withResidual ? " +res" : "");
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear layer =
+                        LowPrecisionLinear.builder()
+                                .setWeights(PackedWeights.pack(w, out, in, precision))
+                                .optBias(b)
+                                .optActivation(act)
+                                .build()) {
+            float[] used = layer.getWeights().toFloatArray();
+            checkPackedWeights(w, used, out, in, precision, label);
+            NDArray xa = manager.create(x, new Shape(rows, in));
+            NDArray ra = withResidual ? manager.create(r, new Shape(rows, out)) : null;
+            float[] y = layer.forward(xa, ra).toFloatArray();
+            boolean quantizedActivations =
+                    precision == Precision.INT8
+                            || (precision == Precision.BF16
+                                    && precision.kernelName().contains("bf16-dot"));
+            double err2 = 0;
+            double ref2 = 0;
+            double worst = 0;
+            for (int i = 0; i < rows; i++) {
+                for (int o = 0; o < out; o++) {
+                    double exact = b[o];
+                    double full = b[o];
+                    double magnitude = 0;
+                    for (int k = 0; k < in; k++) {
+                        exact += (double) x[i * in + k] * used[o * in + k];
+                        full += (double) x[i * in + k] * w[o * in + k];
+                        magnitude += Math.abs((double) x[i * in + k] * used[o * in + k]);
+                    }
+                    exact = finish(exact, act, withResidual ? r[i * out + o] : 0);
+                    full = finish(full, act, withResidual ? r[i * out + o] : 0);
+                    double got = y[i * out + o];
+                    worst =
+                            Math.max(
+                                    worst,
+                                    Math.abs(got - exact) / (1 + magnitude + Math.abs(exact)));
+                    err2 += (got - full) * (got - full);
+                    ref2 += full * full;
+                }
+            }
+            if (!quantizedActivations) {
+                assertTrue(
+                        worst < 3e-6,
+                        label
+                                + ": error "
+                                + worst
+                                + " vs the float64 product with the packed weights");
+            }
+            double rel = Math.sqrt(err2 / Math.max(ref2, 1e-30));
+            double bound =
+                    precision == Precision.FP16
+                            ? 2e-3
+                            : precision == Precision.BF16 ? 1.5e-2 : 4e-2;
+            assertTrue(
+                    in < 4 || rel < bound,
+                    label + ": relative error " + rel + " vs float64 (bound " + bound + ")");
+        }
+    }
+
+    private static void checkPackedWeights(
+            float[] w, float[] used, int out, int in, Precision p, String label) {
+        for (int o = 0; o < out; o++) {
+            float amax = 0;
+            for (int k = 0; k < in; k++) {
+                amax = Math.max(amax, Math.abs(w[o * in + k]));
+            }
+            for (int k = 0; k < in; k++) {
+                float v = w[o * in + k];
+                float u = used[o * in + k];
+                switch (p) {
+                    case INT8:
+                    case INT8_WEIGHT_ONLY:
+                        // symmetric per output channel: within half a step of amax/127
+                        assertTrue(
+                                Math.abs(u - v) <= amax / 127f * 0.5001f + 1e-12f,
+                                label + " int8 weight");
+                        break;
+                    case BF16:
+                        assertEquals(v, u, Math.abs(v) / 256f, label + " bf16 weight");
+                        break;
+                    default:
+                        assertEquals(v, u, Math.abs(v) / 2048f + 6e-8f, label + " fp16 weight");
+                }
+            }
+        }
+    }
+
+    private static double finish(double v, LinearActivation act, double residual) {
+        switch (act) {
+            case GELU:
+                v = 0.5 * v * (1 + erf(v / Math.sqrt(2)));
+                break;
+            case TANH:
+                v = Math.tanh(v);
+                break;
+            default:
+                break;
+        }
+        return v + residual;
+    }
+
+    /**
+     * erf by its Maclaurin series / continued-fraction-free asymptotics, accurate to 1e-12 here.
+     */
+    static double erf(double x) {
+        double ax = Math.abs(x);
+        double result;
+        if (ax < 3) {
+            double term = ax;
+            double sum = ax;
+            for (int n = 1; n < 200; n++) {
+                term *= -ax * ax / n;
+                double add = term / (2 * n + 1);
+                sum += add;
+                if (Math.abs(add) < 1e-17) {
+                    break;
+                }
+            }
+            result = 2 / Math.sqrt(Math.PI) * sum;
+        } else {
+            // erfc(x) ~ e^{-x²}/(x√π) (1 - 1/(2x²) + 3/(4x⁴) - 15/(8x⁶)); below 1e-9 for x >= 3
+            double x2 = ax * ax;
+            double series = 1 - 1 / (2 * x2) + 3 / (4 * x2 * x2) - 15 / (8 * x2 * x2 * x2);
+            result = 1 - Math.exp(-x2) / (ax * Math.sqrt(Math.PI)) * series;
+        }
+        return x < 0 ? -result : result;
+    }
+
+    static float[] gaussian(Random random, int n, float sigma) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) random.nextGaussian() * sigma;
+        }
+        return v;
+    }
+
+    @Test
+    void higherRankInputsAndFusedResidualKeepShapes() {
+        Random random = new Random(3);
+        int out = 48;
+        int in = 20;
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear layer =
+                        LowPrecisionLinear.builder()
+                                .setWeights(
+                                        PackedWeights.pack(
+                                                gaussian(random, out * in, 0.1f),
+                                                out,
+                                                in,
+                                                Precision.INT8_WEIGHT_ONLY))
+                                .build()) {
+            NDArray x = manager.create(gaussian(random, 2 * 3 * in, 1f), new Shape(2, 3, in));
+            NDArray residual = manager.randomNormal(new Shape(2, 3, out));
+            NDArray y = layer.forward(x, residual);
+            assertEquals(new Shape(2, 3, out), y.getShape());
+            NDArray without = layer.forward(x, null);
+            assertArrayEquals(without.add(residual).toFloatArray(), y.toFloatArray(), 1e-5f);
+            // A non-contiguous input (a transposed view) gives the same numbers as its copy.
+            NDArray t = manager.create(gaussian(random, in * 6, 1f), new Shape(in, 6));
+            NDArray view = t.transpose();
+            assertArrayEquals(
+                    layer.forward(view.duplicate(), null).toFloatArray(),
+                    layer.forward(view, null).toFloatArray(),
+                    1e-6f);
+        }
+    }
+
+    @Test
+    void smoothingScalesGiveTheSameProduct() {
+        Random random = new Random(9);
+        int out = 40;
+        int in = 36;
+        int rows = 12;
+        float[] w = gaussian(random, out * in, 0.1f);
+        float[] s = new float[in];
+        float[] ws = new float[out * in];
+        for (int k = 0; k < in; k++) {
+            s[k] = 0.25f + random.nextFloat() * 4;
+        }
+        for (int o = 0; o < out; o++) {
+            for (int k = 0; k < in; k++) {
+                ws[o * in + k] = w[o * in + k] * s[k];
+            }
+        }
+        List<float[]> results = new ArrayList<>();
+        try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            NDArray x = manager.create(gaussian(random, rows * in, 1f), new Shape(rows, in));
+            try (LowPrecisionLinear plain =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(PackedWeights.pack(w, out, in, Precision.FP16))
+                                    .build();
+                    LowPrecisionLinear smoothed =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(PackedWeights.pack(ws, out, in, Precision.FP16))
+                                    .optInputScales(s)
+                                    .build()) {
+                results.add(plain.forward(x, null).toFloatArray());
+                results.add(smoothed.forward(x, null).toFloatArray());
+                assertTrue(smoothed.describe().contains("smoothquant"));
+            }
+        }
+        assertArrayEquals(results.get(0), results.get(1), 5e-3f);
+    }
+}

@@ -1,0 +1,82 @@
+// Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
+//   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
+// Usage: gemm_bench [reps] [M] [threads]. Each line is the median of `reps` timed calls after two warm-ups;
+// the time includes the per-call activation quantization (int8) or bf16 rounding.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "tilewise/tilewise_gemm.h"
+
+namespace {
+
+struct Case {
+    const char* name;
+    tw_dtype format;
+    tw_activation_quant quant;
+};
+
+double median_ms(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
+    const int64_t M = argc > 2 ? std::atoll(argv[2]) : 4096;
+    if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
+    const Case cases[] = {{"int8", TW_I8, TW_QUANT_ASYMMETRIC},
+                          {"int8_weight_only", TW_I8, TW_QUANT_NONE},
+                          {"bf16", TW_BF16, TW_QUANT_NONE},
+                          {"fp16", TW_F16, TW_QUANT_NONE}};
+    const int64_t shapes[][2] = {{384, 384}, {1536, 384}};
+    std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
+    for (const auto& shape : shapes) {
+        const int64_t N = shape[0], K = shape[1];
+        std::vector<float> x(M * K), w(N * K), bias(N), y(M * N);
+        uint64_t s = 42;
+        auto rnd = [&s] {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            return static_cast<float>((s >> 40) & 0xffff) / 65536.0f - 0.5f;
+        };
+        for (auto& v : x) v = rnd();
+        for (auto& v : w) v = rnd() * 0.1f;
+        for (auto& v : bias) v = rnd();
+        for (const Case& c : cases) {
+            tw_packed_weights* packed = nullptr;
+            if (tw_pack_weights(c.format, N, K, w.data(), K, &packed) != TW_OK) {
+                std::fprintf(stderr, "pack failed: %s\n", tw_last_error());
+                return 1;
+            }
+            tw_linear_params p{};
+            p.m = M;
+            p.x = x.data();
+            p.ldx = K;
+            p.act_quant = c.quant;
+            p.w = packed;
+            p.bias = bias.data();
+            p.y = y.data();
+            p.ldy = N;
+            std::vector<double> times;
+            for (int r = 0; r < reps + 2; ++r) {
+                const auto t0 = std::chrono::steady_clock::now();
+                if (tw_linear(&p) != TW_OK) {
+                    std::fprintf(stderr, "linear failed: %s\n", tw_last_error());
+                    return 1;
+                }
+                const auto t1 = std::chrono::steady_clock::now();
+                if (r >= 2) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            }
+            const double ms = median_ms(times);
+            std::printf("gemm precision=%s M=%lld N=%lld K=%lld ms=%.3f gops=%.1f\n", c.name,
+                        static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), ms,
+                        2.0 * M * N * K / (ms * 1e6));
+            tw_packed_weights_free(packed);
+        }
+    }
+    return 0;
+}

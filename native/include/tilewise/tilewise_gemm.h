@@ -1,0 +1,149 @@
+/*
+ * Tilewise C ABI, part 2: linear layers in low precision and the fused LayerNorm.
+ *
+ *   Y[m, n] = epilogue( sum_k X[m, k] W[n, k] + bias[n] )          (Y = X W^T + b, W is [N, K])
+ *
+ * Weights are packed ONCE (tw_pack_weights*) into the layout the micro-kernels read and owned by a
+ * tw_packed_weights handle; each call then runs one GEMM with the epilogue fused into the store:
+ *  - TW_I8 weights, symmetric per output channel: W[n, k] = w_scale[n] * Wq[n, k], Wq in [-127, 127].
+ *    With act_quant SYMMETRIC or ASYMMETRIC, each row of X is quantized at run time (per token) to
+ *    u8 with a scale and zero point, X[m, k] ~ x_scale[m] * (Xq[m, k] - x_zero[m]), the dot products
+ *    run in int32, and
+ *        Y[m, n] = x_scale[m] * w_scale[n] * (sum_k Xq[m,k] Wq[n,k] - x_zero[m] * sum_k Wq[n,k]) + b[n]
+ *    (the column sums of Wq are precomputed at packing). With act_quant NONE the same weights are
+ *    used weight-only: dequantized on the fly, fp32 activations.
+ *  - TW_BF16 / TW_F16 weights: stored at 16 bits, fp32 accumulation (AVX512-BF16 dot products on
+ *    bf16-rounded activations where the CPU has them, else weights widened to fp32 and FMA).
+ * Epilogue flags, applied in this order after the bias: TW_EPILOGUE_GELU (exact, erf form), then
+ * TW_EPILOGUE_RESIDUAL (adds residual[m, n]).
+ *
+ * Matrices are row-major with a row stride in elements (ld >= the row length). Every entry point
+ * validates its arguments and returns a tw_status; tw_last_error() names the problem.
+ */
+#ifndef TILEWISE_TILEWISE_GEMM_H
+#define TILEWISE_TILEWISE_GEMM_H
+
+#include <stdint.h>
+
+#include "tilewise/tilewise.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Weights packed for the micro-kernels; opaque. */
+typedef struct tw_packed_weights tw_packed_weights;
+
+/** Run-time quantization of activation rows. */
+typedef enum tw_activation_quant {
+    TW_QUANT_NONE = 0,      /* fp32 activations (weight-only int8, or 16-bit weights) */
+    TW_QUANT_SYMMETRIC = 1, /* per row: scale = max|x| / 127 (63 on 7-bit kernels), zero point 128 (64) */
+    TW_QUANT_ASYMMETRIC = 2 /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
+} tw_activation_quant;
+
+/** Epilogue flags (combinable). */
+enum { TW_EPILOGUE_NONE = 0, TW_EPILOGUE_GELU = 1, TW_EPILOGUE_RESIDUAL = 2 };
+
+/** Largest K the int8 kernels accept (int32 accumulators cannot overflow below it). */
+#define TW_INT8_MAX_K 65536
+
+/**
+ * Packs fp32 weights W [n, k] (row stride ldw) as `format`: TW_I8 (quantized symmetric per output
+ * channel), TW_BF16 or TW_F16 (rounded to nearest even). On success *out owns native memory that
+ * tw_packed_weights_free releases.
+ */
+TW_API tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
+                                 tw_packed_weights** out);
+
+/**
+ * Packs weights already quantized elsewhere (e.g. an ONNX Runtime export): Wq [n, k] int8 (row
+ * stride ldq) with one scale per output channel, W[n, k] = scales[n] * Wq[n, k]. Values of -128 are
+ * accepted (the kernels' int32 accumulation is exact for them too).
+ */
+TW_API tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t ldq,
+                                      const float* scales, tw_packed_weights** out);
+
+/** Releases packed weights (NULL is ignored). */
+TW_API void tw_packed_weights_free(tw_packed_weights* w);
+
+/** Describes packed weights: format (TW_I8, TW_BF16, TW_F16), n, k and resident bytes. */
+TW_API tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n,
+                                        int64_t* k, int64_t* bytes);
+
+/** Writes the weights the kernels actually use, dequantized/widened to fp32, as W [n, k] (row stride ld). */
+TW_API tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld);
+
+/** Rows of activations quantized to u8: X[m, k] ~ scales[m] * (q[m * ldq + k] - zero_points[m]). */
+typedef struct tw_quantized_rows {
+    int64_t m, k;
+    uint8_t* q;   /* [m, ldq]; ldq >= tw_quantized_row_stride(k); bytes past k are padding */
+    int64_t ldq;
+    float* scales;        /* [m] */
+    int32_t* zero_points; /* [m] */
+    int32_t qmax;         /* largest code used: 255, or 127 for kernels that need 7-bit activations */
+} tw_quantized_rows;
+
+/** The smallest row stride of quantized activations for K (K rounded up to the kernels' group of 4). */
+TW_API int64_t tw_quantized_row_stride(int64_t k);
+
+/** The activation code range (255 or 127) the int8 kernels of the active ISA accept. */
+TW_API int32_t tw_int8_activation_qmax(void);
+
+/** Quantizes X [out->m, out->k] (row stride ldx) row by row with `mode` to tw_int8_activation_qmax(). */
+TW_API tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode,
+                                  tw_quantized_rows* out);
+
+/** One linear layer call. */
+typedef struct tw_linear_params {
+    int64_t m;                     /* rows of X and Y */
+    const float* x;                /* [m, k] fp32, row stride ldx (ignored when xq is set) */
+    int64_t ldx;
+    const tw_quantized_rows* xq;   /* pre-quantized X for TW_I8 weights, or NULL */
+    tw_activation_quant act_quant; /* TW_I8 weights with fp32 x: NONE = weight-only, else dynamic */
+    const tw_packed_weights* w;    /* [n, k] */
+    const float* bias;             /* [n] or NULL */
+    int epilogue;                  /* TW_EPILOGUE_* flags */
+    const float* residual;         /* [m, n], row stride ld_residual, with TW_EPILOGUE_RESIDUAL */
+    int64_t ld_residual;
+    float* y; /* [m, n], row stride ldy; must not overlap x (it may be the residual) */
+    int64_t ldy;
+} tw_linear_params;
+
+TW_API tw_status tw_linear(const tw_linear_params* p);
+
+/**
+ * Names the kernel tw_linear runs for `format` (TW_I8, TW_BF16, TW_F16) and `quant` at the active
+ * ISA on this CPU, for logs and fallback messages: "avx512-vnni", "avx-vnni", "avx2-maddubs-7bit",
+ * "avx512-int8-weight-only", "avx512-bf16-dot", "avx512-bf16-widen", "avx2-fp16-f16c", "portable-...".
+ * A static string; "unsupported" for other formats.
+ */
+TW_API const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant);
+
+/**
+ * Fused LayerNorm over rows of length k:  h = x + residual (if given);
+ *   y = (h - mean(h)) / sqrt(var(h) + eps) * gamma + beta      (biased variance, fp32)
+ * y may alias x or residual. If yq is set, y is also quantized row by row into *yq with `quant`
+ * (for the next int8 linear) in the same pass over the row.
+ */
+typedef struct tw_layernorm_params {
+    int64_t m, k;
+    const float* x;
+    int64_t ldx;
+    const float* residual; /* or NULL */
+    int64_t ld_residual;
+    const float* gamma; /* [k] or NULL (ones) */
+    const float* beta;  /* [k] or NULL (zeros) */
+    float eps;
+    float* y;
+    int64_t ldy;
+    tw_quantized_rows* yq; /* or NULL */
+    tw_activation_quant quant;
+} tw_layernorm_params;
+
+TW_API tw_status tw_layernorm(const tw_layernorm_params* p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TILEWISE_TILEWISE_GEMM_H */

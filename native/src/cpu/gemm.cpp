@@ -1,0 +1,335 @@
+// Linear layers: weight packing, argument validation, and the parallel loop nest shared by every
+// precision (the kernels themselves are in gemm_int8*.cpp and gemm_half*.cpp).
+//
+// Parallel decomposition: Y is cut into tasks of kBlockRows rows x kBlockPanels panels; each task
+// runs one kernel variant's block function, whose loop nest walks the panels and row micro-tiles.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "gemm_kernels.h"
+#include "half.h"
+#include "runtime.h"
+
+namespace tw {
+namespace {
+
+int64_t group_size(tw_dtype format) {
+    switch (format) {
+        case TW_I8: return 4;
+        case TW_BF16: return 2;
+        default: return 1;
+    }
+}
+
+/// Allocates an empty handle with zeroed 64-byte-aligned panels (and scales/sums for I8).
+tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
+    auto* w = new (std::nothrow) tw_packed_weights();
+    if (w == nullptr) return nullptr;
+    w->format = format;
+    w->n = n;
+    w->k = k;
+    w->panels = (n + kPanel - 1) / kPanel;
+    const int64_t g = group_size(format);
+    w->k_groups = (k + g - 1) / g;
+    const int64_t element = format == TW_I8 ? 1 : 2;
+    w->panel_bytes = w->k_groups * g * kPanel * element;  // a multiple of 64
+    const size_t data_bytes = static_cast<size_t>(w->panels * w->panel_bytes);
+    w->data = std::aligned_alloc(64, data_bytes);
+    w->bytes = static_cast<int64_t>(data_bytes) + static_cast<int64_t>(sizeof(tw_packed_weights));
+    if (format == TW_I8) {
+        const size_t columns = static_cast<size_t>(w->panels * kPanel);
+        w->scales = static_cast<float*>(std::aligned_alloc(64, columns * sizeof(float)));
+        w->col_sums = static_cast<int32_t*>(std::aligned_alloc(64, columns * sizeof(int32_t)));
+        w->bytes += static_cast<int64_t>(columns * 8);
+        if (w->scales) std::memset(w->scales, 0, columns * sizeof(float));
+        if (w->col_sums) std::memset(w->col_sums, 0, columns * sizeof(int32_t));
+    }
+    if (w->data == nullptr || (format == TW_I8 && (w->scales == nullptr || w->col_sums == nullptr))) {
+        tw_packed_weights_free(w);
+        return nullptr;
+    }
+    std::memset(w->data, 0, data_bytes);
+    return w;
+}
+
+/// Byte offset of element (n, k) in the packed layout (see gemm_kernels.h).
+int64_t packed_offset(const tw_packed_weights& w, int64_t n, int64_t k) {
+    const int64_t p = n / kPanel, c = n % kPanel;
+    switch (w.format) {
+        case TW_I8: return p * w.panel_bytes + (k / 4) * kPanel * 4 + c * 4 + k % 4;
+        case TW_BF16: return p * w.panel_bytes + ((k / 2) * kPanel * 2 + c * 2 + k % 2) * 2;
+        default: return p * w.panel_bytes + (k * kPanel + c) * 2;
+    }
+}
+
+tw_status check_shape(int64_t n, int64_t k, int64_t ld, const void* w, tw_packed_weights** out) {
+    if (out == nullptr) return fail(TW_ERR_INVALID_ARGUMENT, "out must not be null");
+    *out = nullptr;
+    if (w == nullptr) return fail(TW_ERR_INVALID_ARGUMENT, "weights must not be null");
+    if (n <= 0 || k <= 0 || ld < k) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "bad weight shape n=%lld k=%lld ld=%lld (n, k > 0, ld >= k)",
+                    static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(ld));
+    }
+    if (k > TW_INT8_MAX_K || n > (int64_t{1} << 31)) {
+        return fail(TW_ERR_INVALID_ARGUMENT, "weight shape n=%lld k=%lld is too large (k <= %d)",
+                    static_cast<long long>(n), static_cast<long long>(k), TW_INT8_MAX_K);
+    }
+    return TW_OK;
+}
+
+struct TaskGrid {
+    const GemmArgs* a;
+    BlockFn fn;
+    int64_t row_blocks, panel_blocks;
+};
+
+void grid_task(void* ctx, int64_t task, int) {
+    const auto& t = *static_cast<TaskGrid*>(ctx);
+    const int64_t rb = task % t.row_blocks;
+    const int64_t pb = task / t.row_blocks;
+    const int64_t m0 = rb * kBlockRows;
+    const int64_t p0 = pb * kBlockPanels;
+    t.fn(*t.a, m0, std::min(t.a->m, m0 + kBlockRows), p0, std::min(t.a->w->panels, p0 + kBlockPanels));
+}
+
+bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
+    const auto* pa = static_cast<const char*>(a);
+    const auto* pb = static_cast<const char*>(b);
+    return pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+}  // namespace
+
+void run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+    // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
+    TaskGrid grid{&a, fn, (a.m + kBlockRows - 1) / kBlockRows,
+                  (a.w->panels + kBlockPanels - 1) / kBlockPanels};
+    parallel_for(grid.row_blocks * grid.panel_blocks, grid_task, &grid);
+}
+
+float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+
+}  // namespace tw
+
+extern "C" {
+
+tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
+                          tw_packed_weights** out) {
+    if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
+    if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights can be packed as TW_I8, TW_BF16 or TW_F16, not dtype %d",
+                        static_cast<int>(format));
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < k; ++j) {
+            if (!std::isfinite(w[i * ldw + j])) {
+                return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight [%lld, %lld] is not finite",
+                                static_cast<long long>(i), static_cast<long long>(j));
+            }
+        }
+    }
+    tw_packed_weights* p = tw::allocate(format, n, k);
+    if (p == nullptr) return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
+                                      static_cast<long long>(n), static_cast<long long>(k));
+    auto* bytes = static_cast<uint8_t*>(p->data);
+    for (int64_t i = 0; i < n; ++i) {
+        const float* row = w + i * ldw;
+        if (format == TW_I8) {
+            // Symmetric per output channel: scale = max|w| / 127, codes in [-127, 127].
+            float amax = 0.0f;
+            for (int64_t j = 0; j < k; ++j) amax = std::max(amax, std::fabs(row[j]));
+            const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+            int32_t sum = 0;
+            for (int64_t j = 0; j < k; ++j) {
+                const int32_t q = static_cast<int32_t>(
+                    std::min(127.0f, std::max(-127.0f, std::nearbyint(row[j] / scale))));
+                reinterpret_cast<int8_t*>(bytes)[tw::packed_offset(*p, i, j)] = static_cast<int8_t>(q);
+                sum += q;
+            }
+            p->scales[i] = scale;
+            p->col_sums[i] = sum;
+        } else {
+            for (int64_t j = 0; j < k; ++j) {
+                const uint16_t h = format == TW_BF16 ? tw::float_to_bf16(row[j]) : tw::float_to_fp16(row[j]);
+                std::memcpy(bytes + tw::packed_offset(*p, i, j), &h, 2);
+            }
+        }
+    }
+    *out = p;
+    return tw::ok();
+}
+
+tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t ldq,
+                               const float* scales, tw_packed_weights** out) {
+    if (tw_status s = tw::check_shape(n, k, ldq, wq, out)) return s;
+    if (scales == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "scales must not be null");
+    for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(scales[i]) || scales[i] < 0.0f) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "scale %lld is %g: scales must be finite and >= 0",
+                            static_cast<long long>(i), static_cast<double>(scales[i]));
+        }
+    }
+    tw_packed_weights* p = tw::allocate(TW_I8, n, k);
+    if (p == nullptr) return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
+                                      static_cast<long long>(n), static_cast<long long>(k));
+    auto* data = static_cast<int8_t*>(p->data);
+    for (int64_t i = 0; i < n; ++i) {
+        int32_t sum = 0;
+        for (int64_t j = 0; j < k; ++j) {
+            data[tw::packed_offset(*p, i, j)] = wq[i * ldq + j];
+            sum += wq[i * ldq + j];
+        }
+        p->scales[i] = scales[i];
+        p->col_sums[i] = sum;
+    }
+    *out = p;
+    return tw::ok();
+}
+
+void tw_packed_weights_free(tw_packed_weights* w) {
+    if (w == nullptr) return;
+    std::free(w->data);
+    std::free(w->scales);
+    std::free(w->col_sums);
+    delete w;
+}
+
+tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n, int64_t* k,
+                                 int64_t* bytes) {
+    if (w == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "packed weights are null");
+    if (format) *format = w->format;
+    if (n) *n = w->n;
+    if (k) *k = w->k;
+    if (bytes) *bytes = w->bytes;
+    return tw::ok();
+}
+
+tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) {
+    if (w == nullptr || out == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights and out must not be null");
+    if (ld < w->k) return tw::fail(TW_ERR_INVALID_ARGUMENT, "ld %lld < k %lld", static_cast<long long>(ld),
+                                   static_cast<long long>(w->k));
+    const auto* bytes = static_cast<const uint8_t*>(w->data);
+    for (int64_t i = 0; i < w->n; ++i) {
+        for (int64_t j = 0; j < w->k; ++j) {
+            const int64_t off = tw::packed_offset(*w, i, j);
+            float v;
+            if (w->format == TW_I8) {
+                v = w->scales[i] * static_cast<float>(reinterpret_cast<const int8_t*>(bytes)[off]);
+            } else {
+                uint16_t h;
+                std::memcpy(&h, bytes + off, 2);
+                v = w->format == TW_BF16 ? tw::bf16_to_float(h) : tw::fp16_to_float(h);
+            }
+            out[i * ld + j] = v;
+        }
+    }
+    return tw::ok();
+}
+
+const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
+    const tw_isa isa = tw::active_isa();
+    switch (format) {
+        case TW_I8:
+            if (quant == TW_QUANT_NONE) {
+                return isa == TW_ISA_AVX512 ? "avx512-int8-weight-only"
+                       : isa == TW_ISA_AVX2 ? "avx2-int8-weight-only"
+                                            : "portable-int8-weight-only";
+            }
+            switch (tw::selected_int8_kernel()) {
+                case tw::Int8Kernel::kAvx512Vnni: return "avx512-vnni";
+                case tw::Int8Kernel::kAvxVnni: return "avx-vnni";
+                case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-7bit";
+                default: return "portable-int8";
+            }
+        case TW_BF16:
+            if (tw::bf16_uses_dot_products()) return "avx512-bf16-dot";
+            return isa == TW_ISA_AVX512 ? "avx512-bf16-widen"
+                   : isa == TW_ISA_AVX2 ? "avx2-bf16-widen"
+                                        : "portable-bf16";
+        case TW_F16:
+            return isa == TW_ISA_AVX512 ? "avx512-fp16-f16c"
+                   : isa == TW_ISA_AVX2 ? "avx2-fp16-f16c"
+                                        : "portable-fp16";
+        default: return "unsupported";
+    }
+}
+
+tw_status tw_linear(const tw_linear_params* p) {
+    if (p == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "params must not be null");
+    if (p->w == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights must not be null");
+    const tw_packed_weights& w = *p->w;
+    const int64_t m = p->m;
+    if (m < 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
+    if (p->y == nullptr || p->ldy < w.n) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "y must not be null and ldy (%lld) >= n (%lld)",
+                        static_cast<long long>(p->ldy), static_cast<long long>(w.n));
+    }
+    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
+    }
+    if ((p->epilogue & TW_EPILOGUE_RESIDUAL) && (p->residual == nullptr || p->ld_residual < w.n)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
+    }
+    if (m == 0) return tw::ok();
+    tw::GemmArgs a{};
+    a.w = p->w;
+    a.m = m;
+    a.bias = p->bias;
+    a.epilogue = p->epilogue;
+    a.residual = p->residual;
+    a.ld_residual = p->ld_residual;
+    a.y = p->y;
+    a.ldy = p->ldy;
+    const int64_t y_bytes = ((m - 1) * p->ldy + w.n) * 4;
+    if (p->xq != nullptr) {
+        const tw_quantized_rows& q = *p->xq;
+        if (w.format != TW_I8) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "pre-quantized activations need TW_I8 weights");
+        }
+        if (q.m != m || q.k != w.k || q.ldq < tw_quantized_row_stride(w.k) || q.q == nullptr ||
+            q.scales == nullptr || q.zero_points == nullptr || q.qmax < 1 || q.qmax > 255) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "quantized activations m=%lld k=%lld ldq=%lld do not match m=%lld k=%lld "
+                            "(or a buffer is null, or qmax is outside [1, 255])",
+                            static_cast<long long>(q.m), static_cast<long long>(q.k),
+                            static_cast<long long>(q.ldq), static_cast<long long>(m),
+                            static_cast<long long>(w.k));
+        }
+        if (tw::overlaps(q.q, (m - 1) * q.ldq + w.k, p->y, y_bytes)) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "y overlaps the quantized activations");
+        }
+        a.xq = q.q;
+        a.ldq = q.ldq;
+        a.x_scale = q.scales;
+        a.x_zero = q.zero_points;
+        return tw::int8_quantized_linear(a, q.qmax);
+    }
+    if (p->x == nullptr || p->ldx < w.k) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "x must not be null and ldx (%lld) >= k (%lld)",
+                        static_cast<long long>(p->ldx), static_cast<long long>(w.k));
+    }
+    if (tw::overlaps(p->x, ((m - 1) * p->ldx + w.k) * 4, p->y, y_bytes)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "y overlaps x");
+    }
+    a.x = p->x;
+    a.ldx = p->ldx;
+    if (w.format == TW_I8) {
+        switch (p->act_quant) {
+            case TW_QUANT_NONE: return tw::int8_weight_only_linear(a);
+            case TW_QUANT_SYMMETRIC:
+            case TW_QUANT_ASYMMETRIC: return tw::int8_dynamic_linear(a, p->act_quant);
+            default:
+                return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown activation quantization %d",
+                                static_cast<int>(p->act_quant));
+        }
+    }
+    if (p->act_quant != TW_QUANT_NONE) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "activation quantization needs TW_I8 weights");
+    }
+    return tw::half_linear(a);
+}
+
+}  // extern "C"

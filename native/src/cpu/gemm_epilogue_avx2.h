@@ -1,0 +1,92 @@
+// AVX2 pieces shared by the AVX2 linear kernels: the fused epilogue (bias, GELU, residual, masked
+// store) and the vector exp/erf it needs. Include only from *_avx2.cpp files (static inline).
+#pragma once
+
+#include <immintrin.h>
+
+#include "gemm_kernels.h"
+
+namespace tw {
+
+// In-place accumulate steps: GCC 12 emits register copies around these intrinsics inside unrolled
+// micro-tiles; the asm forms pin each accumulator to one register.
+/// acc += dot4(u8 x, s8 w) per int32 lane (AVX-VNNI, VEX-encoded vpdpbusd).
+static inline void dpbusd_acc(__m256i& acc, __m256i x, __m256i w) {
+    asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
+}
+/// acc += x * w (vfmadd231ps).
+static inline void fma_acc(__m256& acc, __m256 x, __m256 w) {
+    asm("vfmadd231ps %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
+}
+
+/// e^x for x in [-87.3, 88.3] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial,
+/// times 2^n built in the exponent field (n stays within the normal range after the clamp).
+static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3f)), _mm256_set1_ps(-87.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+/// GELU(x) = x/2 (1 + erf(x / sqrt 2)), erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7).
+static inline __m256 gelu_avx2(__m256 x) {
+    const __m256 sign_bit = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678f));
+    const __m256 az = _mm256_andnot_ps(sign_bit, z);
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                                   _mm256_fmadd_ps(az, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 poly = _mm256_set1_ps(1.061405429f);
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.284496736f));
+    poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.254829592f));
+    poly = _mm256_mul_ps(poly, t);
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, _mm256_set1_ps(1.0f));
+    const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(z, sign_bit));
+    return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)),
+                         _mm256_add_ps(erf, _mm256_set1_ps(1.0f)));
+}
+
+/// All-ones lanes for the columns of the 8 starting at `col` that exist (col < n).
+static inline __m256i column_mask_avx2(int64_t col, int64_t n) {
+    const int64_t valid = n - col;
+    const int v = valid >= 8 ? 8 : (valid <= 0 ? 0 : static_cast<int>(valid));
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// Adds the bias, applies GELU, adds the residual and stores row `row`, columns [col, col + 8).
+static inline void finish_store_avx2(const GemmArgs& a, int64_t row, int64_t col, int64_t n,
+                                     __m256 v) {
+    if (col >= n) return;
+    if (col + 8 <= n) {
+        if (a.bias) v = _mm256_add_ps(v, _mm256_loadu_ps(a.bias + col));
+        if (a.epilogue & TW_EPILOGUE_GELU) v = gelu_avx2(v);
+        if (a.epilogue & TW_EPILOGUE_RESIDUAL) {
+            v = _mm256_add_ps(v, _mm256_loadu_ps(a.residual + row * a.ld_residual + col));
+        }
+        _mm256_storeu_ps(a.y + row * a.ldy + col, v);
+        return;
+    }
+    const __m256i mask = column_mask_avx2(col, n);
+    if (a.bias) v = _mm256_add_ps(v, _mm256_maskload_ps(a.bias + col, mask));
+    if (a.epilogue & TW_EPILOGUE_GELU) v = gelu_avx2(v);
+    if (a.epilogue & TW_EPILOGUE_RESIDUAL) {
+        v = _mm256_add_ps(v, _mm256_maskload_ps(a.residual + row * a.ld_residual + col, mask));
+    }
+    _mm256_maskstore_ps(a.y + row * a.ldy + col, mask, v);
+}
+
+}  // namespace tw

@@ -1,0 +1,268 @@
+// INT8 linear layers: dispatch and the portable kernels.
+//
+// Dynamic int8 (weights symmetric per output channel, activations quantized per row at run time):
+//   W[n, k] = sw[n] Wq[n, k]            Wq in [-127, 127]                   (packed once)
+//   X[m, k] ~ sx[m] (Xq[m, k] - zx[m])  Xq in [0, qmax], u8                 (every call)
+//   Y[m, n] = sx[m] sw[n] (sum_k Xq[m, k] Wq[n, k] - zx[m] colsum[n]) + b[n],
+//   colsum[n] = sum_k Wq[n, k]  (precomputed at packing).
+// Unsigned activations times signed weights is exactly what vpdpbusd multiplies; symmetric
+// activation quantization is the special case zx = 128 (codes q + 128), so one kernel serves both.
+// The dot products are exact in int32 for K <= TW_INT8_MAX_K (255 * 128 * 65536 < 2^31).
+//
+// Weight-only int8: Y[m, n] = sw[n] sum_k X[m, k] Wq[n, k] + b[n], fp32 activations.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include "gemm_kernels.h"
+#include "runtime.h"
+
+namespace tw {
+namespace {
+
+Int8Kernel forced_kernel = Int8Kernel::kAuto;
+
+bool cpu_has(int bits) { return (cpu_features() & bits) == bits; }
+
+bool kernel_supported(Int8Kernel kernel) {
+    switch (kernel) {
+        case Int8Kernel::kAuto:
+        case Int8Kernel::kPortable: return true;
+        case Int8Kernel::kAvx2Maddubs:
+            return active_isa() >= TW_ISA_AVX2;
+        case Int8Kernel::kAvxVnni:
+            return active_isa() >= TW_ISA_AVX2 && cpu_has(TW_CPU_AVX_VNNI);
+        case Int8Kernel::kAvx512Vnni:
+            return active_isa() >= TW_ISA_AVX512 && cpu_has(TW_CPU_AVX512_VNNI);
+    }
+    return false;
+}
+
+BlockFn block_for(Int8Kernel kernel) {
+    switch (kernel) {
+#if defined(TILEWISE_X86)
+        case Int8Kernel::kAvx512Vnni: return int8_block_avx512_vnni;
+        case Int8Kernel::kAvxVnni: return int8_block_avx_vnni;
+        case Int8Kernel::kAvx2Maddubs: return int8_block_avx2_maddubs;
+#endif
+        default: return int8_block_portable;
+    }
+}
+
+QuantizeFn quantizer() {
+#if defined(TILEWISE_X86)
+    switch (active_isa()) {
+        case TW_ISA_AVX512: return quantize_rows_avx512;
+        case TW_ISA_AVX2: return quantize_rows_avx2;
+        default: break;
+    }
+#endif
+    return quantize_rows_portable;
+}
+
+int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 127 : 255; }
+
+/// Rows of activations quantized per parallel task (small: quantization is cheap per row).
+constexpr int64_t kQuantizeRowsPerTask = 32;
+
+struct QuantizeTask {
+    QuantizeFn fn;
+    const float* x;
+    int64_t ldx, m, k;
+    tw_activation_quant mode;
+    int32_t qmax;
+    uint8_t* q;
+    int64_t ldq;
+    float* scales;
+    int32_t* zeros;
+};
+
+void quantize_task(void* ctx, int64_t task, int) {
+    const auto& t = *static_cast<QuantizeTask*>(ctx);
+    const int64_t m0 = task * kQuantizeRowsPerTask;
+    const int64_t m1 = std::min(t.m, m0 + kQuantizeRowsPerTask);
+    t.fn(t.x, t.ldx, m0, m1, t.k, t.mode, t.qmax, t.q, t.ldq, t.scales, t.zeros);
+}
+
+}  // namespace
+
+bool force_int8_kernel(Int8Kernel kernel) {
+    if (!kernel_supported(kernel)) return false;
+    forced_kernel = kernel;
+    return true;
+}
+
+Int8Kernel selected_int8_kernel() {
+    if (forced_kernel != Int8Kernel::kAuto && kernel_supported(forced_kernel)) return forced_kernel;
+    switch (active_isa()) {
+        case TW_ISA_AVX512:
+            if (cpu_has(TW_CPU_AVX512_VNNI)) return Int8Kernel::kAvx512Vnni;
+            return cpu_has(TW_CPU_AVX_VNNI) ? Int8Kernel::kAvxVnni : Int8Kernel::kAvx2Maddubs;
+        case TW_ISA_AVX2:
+            return cpu_has(TW_CPU_AVX_VNNI) ? Int8Kernel::kAvxVnni : Int8Kernel::kAvx2Maddubs;
+        default: return Int8Kernel::kPortable;
+    }
+}
+
+float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, float* scale,
+                   int32_t* zero) {
+    lo = std::min(lo, 0.0f);
+    hi = std::max(hi, 0.0f);
+    if (mode == TW_QUANT_SYMMETRIC) {
+        const int32_t half = qmax / 2;  // 127 (or 63): codes zero +- half
+        const float amax = std::max(-lo, hi);
+        *zero = half + 1;
+        *scale = amax > 0.0f ? amax / static_cast<float>(half) : 1.0f;
+    } else {
+        *scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
+        const float z = std::nearbyint(-lo / *scale);
+        *zero = static_cast<int32_t>(std::min(std::max(z, 0.0f), static_cast<float>(qmax)));
+    }
+    return 1.0f / *scale;
+}
+
+void quantize_rows_portable(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
+                            tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
+                            float* scales, int32_t* zeros) {
+    for (int64_t m = m0; m < m1; ++m) {
+        const float* row = x + m * ldx;
+        float lo = 0.0f, hi = 0.0f;
+        for (int64_t i = 0; i < k; ++i) {
+            lo = std::min(lo, row[i]);
+            hi = std::max(hi, row[i]);
+        }
+        const float inv = quant_params(lo, hi, mode, qmax, &scales[m], &zeros[m]);
+        uint8_t* out = q + m * ldq;
+        for (int64_t i = 0; i < k; ++i) {
+            const float c = std::nearbyint(row[i] * inv) + static_cast<float>(zeros[m]);
+            out[i] = static_cast<uint8_t>(std::min(std::max(c, 0.0f), static_cast<float>(qmax)));
+        }
+        for (int64_t i = k; i < ldq; ++i) out[i] = 0;
+    }
+}
+
+void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    const tw_packed_weights& w = *a.w;
+    for (int64_t p = p0; p < p1; ++p) {
+        const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes;
+        for (int64_t m = m0; m < m1; ++m) {
+            const uint8_t* x = a.xq + m * a.ldq;
+            for (int64_t c = 0; c < kPanel; ++c) {
+                const int64_t n = p * kPanel + c;
+                if (n >= w.n) break;
+                int32_t acc = 0;
+                for (int64_t g = 0; g < w.k_groups; ++g) {
+                    const int8_t* wg = panel + g * kPanel * 4 + c * 4;
+                    for (int j = 0; j < 4; ++j) acc += static_cast<int32_t>(x[4 * g + j]) * wg[j];
+                }
+                const int32_t exact = acc - a.x_zero[m] * w.col_sums[n];
+                float v = static_cast<float>(exact) * (a.x_scale[m] * w.scales[n]);
+                if (a.bias) v += a.bias[n];
+                if (a.epilogue & TW_EPILOGUE_GELU) v = gelu_scalar(v);
+                if (a.epilogue & TW_EPILOGUE_RESIDUAL) v += a.residual[m * a.ld_residual + n];
+                a.y[m * a.ldy + n] = v;
+            }
+        }
+    }
+}
+
+void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    const tw_packed_weights& w = *a.w;
+    for (int64_t p = p0; p < p1; ++p) {
+        const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes;
+        for (int64_t m = m0; m < m1; ++m) {
+            const float* x = a.x + m * a.ldx;
+            for (int64_t c = 0; c < kPanel; ++c) {
+                const int64_t n = p * kPanel + c;
+                if (n >= w.n) break;
+                float acc = 0.0f;
+                for (int64_t i = 0; i < w.k; ++i) {
+                    acc += x[i] * static_cast<float>(panel[(i / 4) * kPanel * 4 + c * 4 + i % 4]);
+                }
+                float v = acc * w.scales[n];
+                if (a.bias) v += a.bias[n];
+                if (a.epilogue & TW_EPILOGUE_GELU) v = gelu_scalar(v);
+                if (a.epilogue & TW_EPILOGUE_RESIDUAL) v += a.residual[m * a.ld_residual + n];
+                a.y[m * a.ldy + n] = v;
+            }
+        }
+    }
+}
+
+tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
+    const Int8Kernel kernel = selected_int8_kernel();
+    if (qmax > qmax_for(kernel)) {
+        return fail(TW_ERR_INVALID_ARGUMENT,
+                    "activations were quantized to codes up to %d but this CPU's int8 kernel takes "
+                    "at most %d (quantize with tw_int8_activation_qmax())",
+                    qmax, qmax_for(kernel));
+    }
+    run_gemm_blocks(a, block_for(kernel));
+    return ok();
+}
+
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode) {
+    const Int8Kernel kernel = selected_int8_kernel();
+    const int64_t k = a.w->k;
+    const int64_t ldq = tw_quantized_row_stride(k);
+    // The calling thread's scratch holds the quantized rows; the block functions never use scratch.
+    const size_t q_bytes = static_cast<size_t>((a.m * ldq + 63) / 64 * 64);
+    auto* base = static_cast<uint8_t*>(thread_scratch(q_bytes + static_cast<size_t>(a.m) * 8));
+    if (base == nullptr) return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld quantized rows",
+                                     static_cast<long long>(a.m));
+    auto* scales = reinterpret_cast<float*>(base + q_bytes);
+    auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
+    QuantizeTask qt{quantizer(), a.x, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
+    parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
+    a.xq = base;
+    a.ldq = ldq;
+    a.x_scale = scales;
+    a.x_zero = zeros;
+    run_gemm_blocks(a, block_for(kernel));
+    return ok();
+}
+
+tw_status int8_weight_only_linear(const GemmArgs& a) {
+    BlockFn fn = int8_wo_block_portable;
+#if defined(TILEWISE_X86)
+    if (active_isa() == TW_ISA_AVX512) fn = int8_wo_block_avx512;
+    if (active_isa() == TW_ISA_AVX2) fn = int8_wo_block_avx2;
+#endif
+    run_gemm_blocks(a, fn);
+    return ok();
+}
+
+}  // namespace tw
+
+extern "C" {
+
+int32_t tw_int8_activation_qmax(void) { return tw::qmax_for(tw::selected_int8_kernel()); }
+
+int64_t tw_quantized_row_stride(int64_t k) { return k <= 0 ? 0 : (k + 3) / 4 * 4; }
+
+tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode,
+                           tw_quantized_rows* out) {
+    if (out == nullptr || x == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "x and out must not be null");
+    if (mode != TW_QUANT_SYMMETRIC && mode != TW_QUANT_ASYMMETRIC) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantization mode %d is not symmetric or asymmetric",
+                        static_cast<int>(mode));
+    }
+    if (out->m < 0 || out->k <= 0 || ldx < out->k || out->ldq < tw_quantized_row_stride(out->k)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "bad shapes: m=%lld k=%lld ldx=%lld ldq=%lld (ldx >= k, ldq >= %lld needed)",
+                        static_cast<long long>(out->m), static_cast<long long>(out->k),
+                        static_cast<long long>(ldx), static_cast<long long>(out->ldq),
+                        static_cast<long long>(tw_quantized_row_stride(out->k)));
+    }
+    if (out->q == nullptr || out->scales == nullptr || out->zero_points == nullptr) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output buffers must not be null");
+    }
+    out->qmax = tw_int8_activation_qmax();
+    tw::QuantizeTask qt{tw::quantizer(), x, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
+                        out->scales, out->zero_points};
+    tw::parallel_for((out->m + tw::kQuantizeRowsPerTask - 1) / tw::kQuantizeRowsPerTask,
+                     tw::quantize_task, &qt);
+    return tw::ok();
+}
+
+}  // extern "C"

@@ -1,0 +1,225 @@
+// INT8 linear layers, AVX2 variants (see gemm_int8.cpp for the math and the dispatch):
+//  - AVX-VNNI: u8 x s8 dot products of 4 with vpdpbusd on ymm (Alder Lake+, Zen 5);
+//  - plain AVX2: vpmaddubsw (u8 x s8 pairs summed into SATURATING int16) + vpmaddwd by ones. With
+//    activations limited to 7 bits (codes <= 127) a pair is at most 2 * 127 * 128 = 32512 < 32767,
+//    so nothing saturates and the result is exact; the driver quantizes to 7 bits for this kernel;
+//  - weight-only int8 with fp32 activations; per-row activation quantization.
+// Micro-kernels cover kRows rows x 16 columns (half a packed panel: two ymm per row).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "gemm_epilogue_avx2.h"
+
+namespace tw {
+namespace {
+
+/// Rows per int8 micro-tile: 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast = 15 of 16.
+constexpr int kRows = 6;
+/// The maddubs kernel needs a ones vector and a temporary: 4 rows x 2 = 8 accumulators.
+constexpr int kMaddubsRows = 4;
+/// Weight-only: 8 accumulators + 2 raw + 2 widened weights + broadcast.
+constexpr int kWeightOnlyRows = 4;
+
+inline int32_t load_i32(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/// Dequantizes 8 int32 sums of row `row`, columns [col, col + 8), and stores them.
+inline void int8_epilogue(const GemmArgs& a, int64_t row, int64_t col, __m256i acc) {
+    const tw_packed_weights& w = *a.w;
+    const __m256i col_sums = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.col_sums + col));
+    const __m256i exact =
+        _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a.x_zero[row]), col_sums));
+    const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(a.x_scale[row]), _mm256_load_ps(w.scales + col));
+    finish_store_avx2(a, row, col, w.n, _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale));
+}
+
+/// half selects columns [16 * half, 16 * half + 16) of the 32-column panel.
+template <int R>
+void avx_vnni_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
+    const tw_packed_weights& w = *a.w;
+    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
+    const uint8_t* x = a.xq + m * a.ldq;
+    __m256i acc[R][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int64_t g = 0; g < w.k_groups; ++g) {
+        const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
+        const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m256i xb = _mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g));
+            dpbusd_acc(acc[r][0], xb, w0);
+            dpbusd_acc(acc[r][1], xb, w1);
+        }
+    }
+    const int64_t col = p * kPanel + half * 16;
+    for (int r = 0; r < R; ++r) {
+        int8_epilogue(a, m + r, col, acc[r][0]);
+        int8_epilogue(a, m + r, col + 8, acc[r][1]);
+    }
+}
+
+template <int R>
+void maddubs_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
+    const tw_packed_weights& w = *a.w;
+    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
+    const uint8_t* x = a.xq + m * a.ldq;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc[R][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (int64_t g = 0; g < w.k_groups; ++g) {
+        const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
+        const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+            const __m256i xb = _mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g));
+            acc[r][0] = _mm256_add_epi32(
+                acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, w0), ones));
+            acc[r][1] = _mm256_add_epi32(
+                acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, w1), ones));
+        }
+    }
+    const int64_t col = p * kPanel + half * 16;
+    for (int r = 0; r < R; ++r) {
+        int8_epilogue(a, m + r, col, acc[r][0]);
+        int8_epilogue(a, m + r, col + 8, acc[r][1]);
+    }
+}
+
+template <int J>
+inline __m256 widen(__m256i packed) {
+    return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(packed, 24 - 8 * J), 24));
+}
+
+template <int R, int J>
+inline void wo_step(__m256 (&acc)[R][2], __m256i raw0, __m256i raw1, const float* x, int64_t ldx,
+                    int64_t k) {
+    const __m256 w0 = widen<J>(raw0);
+    const __m256 w1 = widen<J>(raw1);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
+        fma_acc(acc[r][0], xb, w0);
+        fma_acc(acc[r][1], xb, w1);
+    }
+}
+
+template <int R>
+void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
+    const tw_packed_weights& w = *a.w;
+    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
+    const float* x = a.x + m * a.ldx;
+    __m256 acc[R][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    const int64_t full = w.k / 4;
+    auto raw = [&](int64_t g, int off) {
+        return _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + off));
+    };
+    for (int64_t g = 0; g < full; ++g) {
+        const __m256i raw0 = raw(g, 0), raw1 = raw(g, 32);
+        wo_step<R, 0>(acc, raw0, raw1, x, a.ldx, 4 * g);
+        wo_step<R, 1>(acc, raw0, raw1, x, a.ldx, 4 * g + 1);
+        wo_step<R, 2>(acc, raw0, raw1, x, a.ldx, 4 * g + 2);
+        wo_step<R, 3>(acc, raw0, raw1, x, a.ldx, 4 * g + 3);
+    }
+    const int64_t rest = w.k - 4 * full;
+    if (rest > 0) {
+        const __m256i raw0 = raw(full, 0), raw1 = raw(full, 32);
+        wo_step<R, 0>(acc, raw0, raw1, x, a.ldx, 4 * full);
+        if (rest > 1) wo_step<R, 1>(acc, raw0, raw1, x, a.ldx, 4 * full + 1);
+        if (rest > 2) wo_step<R, 2>(acc, raw0, raw1, x, a.ldx, 4 * full + 2);
+    }
+    const int64_t col = p * kPanel + half * 16;
+    for (int r = 0; r < R; ++r) {
+        finish_store_avx2(a, m + r, col, w.n, _mm256_mul_ps(acc[r][0], _mm256_load_ps(w.scales + col)));
+        finish_store_avx2(a, m + r, col + 8, w.n,
+                          _mm256_mul_ps(acc[r][1], _mm256_load_ps(w.scales + col + 8)));
+    }
+}
+
+}  // namespace
+
+// Loop nests: panels outer, the two 16-column halves, then row micro-tiles (leftover rows last).
+#define TW_AVX2_BLOCK(NAME, TILE, ROWS)                                                         \
+    void NAME(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {             \
+        for (int64_t p = p0; p < p1; ++p) {                                                    \
+            for (int half = 0; half < 2; ++half) {                                             \
+                if (p * kPanel + half * 16 >= a.w->n) break;                                   \
+                int64_t m = m0;                                                                \
+                for (; m + ROWS <= m1; m += ROWS) TILE<ROWS>(a, m, p, half);                   \
+                switch (m1 - m) {                                                              \
+                    case 1: TILE<1>(a, m, p, half); break;                                     \
+                    case 2: TILE<(ROWS > 2 ? 2 : 1)>(a, m, p, half); break;                    \
+                    case 3: TILE<(ROWS > 3 ? 3 : 1)>(a, m, p, half); break;                    \
+                    case 4: TILE<(ROWS > 4 ? 4 : 1)>(a, m, p, half); break;                    \
+                    case 5: TILE<(ROWS > 5 ? 5 : 1)>(a, m, p, half); break;                    \
+                    default: break;                                                            \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+TW_AVX2_BLOCK(int8_block_avx_vnni, avx_vnni_tile, kRows)
+TW_AVX2_BLOCK(int8_block_avx2_maddubs, maddubs_tile, kMaddubsRows)
+TW_AVX2_BLOCK(int8_wo_block_avx2, weight_only_tile, kWeightOnlyRows)
+#undef TW_AVX2_BLOCK
+
+void quantize_rows_avx2(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
+                        tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
+                        float* scales, int32_t* zeros) {
+    for (int64_t m = m0; m < m1; ++m) {
+        const float* row = x + m * ldx;
+        __m256 lo = _mm256_setzero_ps();
+        __m256 hi = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= k; i += 8) {
+            const __m256 v = _mm256_loadu_ps(row + i);
+            lo = _mm256_min_ps(lo, v);
+            hi = _mm256_max_ps(hi, v);
+        }
+        float lo_s = 0.0f, hi_s = 0.0f;
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, lo);
+        for (float v : lanes) lo_s = v < lo_s ? v : lo_s;
+        _mm256_store_ps(lanes, hi);
+        for (float v : lanes) hi_s = v > hi_s ? v : hi_s;
+        for (; i < k; ++i) {
+            lo_s = row[i] < lo_s ? row[i] : lo_s;
+            hi_s = row[i] > hi_s ? row[i] : hi_s;
+        }
+        float scale;
+        int32_t zero;
+        const float inv = quant_params(lo_s, hi_s, mode, qmax, &scale, &zero);
+        scales[m] = scale;
+        zeros[m] = zero;
+        const __m256 vinv = _mm256_set1_ps(inv);
+        const __m256i vzero = _mm256_set1_epi32(zero);
+        const __m256i vmax = _mm256_set1_epi32(qmax);
+        uint8_t* out = q + m * ldq;
+        for (i = 0; i < k; i += 8) {
+            const __m256i mask = column_mask_avx2(i, k);
+            const __m256 v = _mm256_maskload_ps(row + i, mask);
+            __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, vinv)), vzero);
+            c = _mm256_min_epi32(_mm256_max_epi32(c, _mm256_setzero_si256()), vmax);
+            // 8 int32 in [0, 255] -> 8 bytes: pack to 16 bits, then to 8 bits.
+            const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+            const __m128i b8 = _mm_packus_epi16(w16, w16);
+            if (i + 8 <= k) {
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), b8);
+            } else {
+                alignas(16) uint8_t bytes[16];
+                _mm_store_si128(reinterpret_cast<__m128i*>(bytes), b8);
+                for (int64_t j = i; j < k; ++j) out[j] = bytes[j - i];
+            }
+        }
+        for (i = k; i < ldq; ++i) out[i] = 0;
+    }
+}
+
+}  // namespace tw

@@ -1,0 +1,127 @@
+// Internal contract between the linear-layer driver (gemm.cpp), the per-format dispatch files
+// (gemm_int8.cpp, gemm_half.cpp) and their ISA variants. Not part of the C ABI.
+//
+// Packed weight layouts (all formats share panels of kPanel = 32 output columns; columns past N are
+// zero with scale 0, so kernels always compute whole panels and mask only the store):
+//   TW_I8   [panel][k / 4 groups][32 columns][4 k]  int8   - one 64-byte load is 16 columns x 4 k, the
+//                                                            operand of vpdpbusd; weight-only kernels
+//                                                            extract k + j with a shift pair
+//   TW_BF16 [panel][k / 2 pairs][32 columns][2 k]   bf16   - the operand of vdpbf16ps; without it,
+//                                                            k and k + 1 are a shift and a mask away
+//   TW_F16  [panel][k][32 columns]                  fp16   - 16 columns per vcvtph2ps
+// K is zero-padded to the group size; padded activations meet zero weights.
+#pragma once
+
+#include <cstdint>
+
+#include "tilewise/tilewise_gemm.h"
+
+struct tw_packed_weights {
+    tw_dtype format;
+    int64_t n, k;
+    int64_t panels;       // ceil(n / kPanel)
+    int64_t k_groups;     // k rounded up to the group (4 for I8, 2 for BF16, 1 for F16), divided by it
+    int64_t panel_bytes;  // bytes between consecutive panels
+    void* data;           // panels * panel_bytes, 64-byte aligned
+    float* scales;        // [panels * kPanel] per-column dequantization scale (I8), else nullptr
+    int32_t* col_sums;    // [panels * kPanel] sum_k Wq[n, k] (I8), else nullptr
+    int64_t bytes;        // everything this handle owns
+};
+
+namespace tw {
+
+/// Output columns per packed panel: two 16-lane AVX-512 vectors, four 8-lane AVX2 vectors.
+constexpr int64_t kPanel = 32;
+/// Rows of X per parallel task. An 8-row micro-tile re-reads its task's panels from L1/L2; 64 rows of
+/// K = 1536 fp32 activations (384 KiB) still fit this CPU's 1 MiB L2, and 64 rows keep M = 4096
+/// split into 64 row blocks, plenty of tasks for the pool.
+constexpr int64_t kBlockRows = 64;
+/// Panels per parallel task (128 columns): a task's packed panels (128 x K = 48 KiB of int8 at
+/// K = 384) stay in L2 across its row micro-tiles while the activation rows stream through L1.
+constexpr int64_t kBlockPanels = 4;
+
+/// Everything one GEMM call needs, already validated. Exactly one activation form is set.
+struct GemmArgs {
+    const tw_packed_weights* w;
+    int64_t m;
+    const float* x;  // fp32 activations [m, ldx]
+    int64_t ldx;
+    const uint8_t* xq;  // u8 quantized activations [m, ldq], ldq >= 4 * k_groups
+    int64_t ldq;
+    const float* x_scale;  // [m]
+    const int32_t* x_zero; // [m]
+    const uint16_t* xb;    // bf16 activations [m, ldb], ldb >= 2 * k_groups, padding zero
+    int64_t ldb;
+    const float* bias;  // [n] or nullptr
+    int epilogue;
+    const float* residual;
+    int64_t ld_residual;
+    float* y;
+    int64_t ldy;
+};
+
+/// Computes rows [m0, m1) x panels [p0, p1) of Y. One per kernel variant.
+using BlockFn = void (*)(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+
+/// Runs `fn` over all (row block, panel block) tasks on the worker pool.
+void run_gemm_blocks(const GemmArgs& a, BlockFn fn);
+
+/// 0.5 x (1 + erf(x / sqrt 2)).
+float gelu_scalar(float x);
+
+/// Quantizes rows [m0, m1) of x; codes in [0, qmax]. One per ISA.
+using QuantizeFn = void (*)(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
+                            tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
+                            float* scales, int32_t* zeros);
+
+/// Per-row quantization parameters from the row's min and max, shared by every ISA so that all
+/// variants produce identical codes. Returns the multiplier 1 / scale.
+float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, float* scale,
+                   int32_t* zero);
+
+// ---- int8 variants (gemm_int8*.cpp) ----
+void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void quantize_rows_portable(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+                            int32_t, uint8_t*, int64_t, float*, int32_t*);
+void int8_block_avx512_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void int8_wo_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void quantize_rows_avx512(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+                          int32_t, uint8_t*, int64_t, float*, int32_t*);
+void int8_block_avx_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void quantize_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+                        int32_t, uint8_t*, int64_t, float*, int32_t*);
+
+/// Kernel choice for int8 with dynamic activations; tests force each one.
+enum class Int8Kernel { kAuto, kPortable, kAvx2Maddubs, kAvxVnni, kAvx512Vnni };
+/// Overrides the automatic choice (tests only); kAuto restores it. Returns false if the CPU lacks it.
+bool force_int8_kernel(Int8Kernel kernel);
+/// The kernel the next call will use.
+Int8Kernel selected_int8_kernel();
+/// Quantizes then runs the dynamic int8 GEMM (validated arguments, fp32 x).
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode);
+/// Runs the int8 GEMM on pre-quantized rows.
+tw_status int8_quantized_linear(GemmArgs a, int32_t qmax);
+tw_status int8_weight_only_linear(const GemmArgs& a);
+
+// ---- 16-bit variants (gemm_half*.cpp) ----
+void bf16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void f16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void bf16_dot_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void bf16_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void f16_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void to_bf16_rows_avx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
+                         uint16_t* out, int64_t ldo);
+void bf16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+tw_status half_linear(const GemmArgs& a);
+
+/// Tests turn AVX512-BF16 dot products off (false) to reach the widening AVX-512 bf16 kernel.
+void allow_bf16_dot_products(bool allowed);
+
+/// Whether bf16 weights use AVX512-BF16 dot products (bf16-rounded activations) on this CPU/ISA.
+bool bf16_uses_dot_products();
+
+}  // namespace tw

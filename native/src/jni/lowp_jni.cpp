@@ -1,0 +1,225 @@
+// JNI for io.github.tilewise.djl.jni.LowPrecisionNative: checks every argument again (the Java side
+// already did), unwraps direct buffers, and calls the C ABI of tilewise_gemm.h. No math here.
+//
+// Packed weights cross to Java as an opaque handle (the tw_packed_weights pointer as a long). A
+// handle is only ever dereferenced after it is found in the registry of live handles below, so a
+// closed, forged or zero handle is an IllegalArgumentException, never a crash.
+#include <jni.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "jni_util.h"
+#include "tilewise/tilewise_gemm.h"
+
+namespace {
+
+using twjni::throw_illegal_argument;
+
+std::mutex registry_mutex;
+std::unordered_set<const tw_packed_weights*>& registry() {
+    static std::unordered_set<const tw_packed_weights*> live;
+    return live;
+}
+
+jlong register_handle(tw_packed_weights* w) {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    registry().insert(w);
+    return static_cast<jlong>(reinterpret_cast<intptr_t>(w));
+}
+
+/// The live weights behind `handle`, or nullptr after throwing.
+const tw_packed_weights* lookup(JNIEnv* env, jlong handle) {
+    const auto* w = reinterpret_cast<const tw_packed_weights*>(static_cast<intptr_t>(handle));
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    if (w == nullptr || registry().count(w) == 0) {
+        throw_illegal_argument(env, "packed weights handle " + std::to_string(handle) +
+                                        " is not live (closed, or never created)");
+        return nullptr;
+    }
+    return w;
+}
+
+/// rows * cols * bytes, or -1 (after throwing) when negative or beyond 2^62.
+int64_t matrix_bytes(JNIEnv* env, const char* what, int64_t rows, int64_t cols, int64_t bytes) {
+    if (rows < 0 || cols < 0 || (cols > 0 && rows > (int64_t{1} << 62) / cols / bytes)) {
+        throw_illegal_argument(env, std::string(what) + " shape " + std::to_string(rows) + " x " +
+                                        std::to_string(cols) + " is negative or too large");
+        return -1;
+    }
+    return rows * cols * bytes;
+}
+
+bool valid_format(JNIEnv* env, jint format) {
+    if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
+        throw_illegal_argument(env, "weight format " + std::to_string(format) +
+                                        " is none of TW_I8, TW_BF16, TW_F16");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+extern "C" {
+
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packWeights(
+    JNIEnv* env, jobject, jint format, jlong n, jlong k, jobject weights) {
+    if (!valid_format(env, format)) return 0;
+    if (n <= 0 || k <= 0) {
+        throw_illegal_argument(env, "weight shape must be positive, got " + std::to_string(n) +
+                                        " x " + std::to_string(k));
+        return 0;
+    }
+    const int64_t bytes = matrix_bytes(env, "weights", n, k, 4);
+    if (bytes < 0) return 0;
+    auto* w = static_cast<const float*>(twjni::direct_address(env, weights, bytes, "weights"));
+    if (w == nullptr) return 0;
+    tw_packed_weights* packed = nullptr;
+    if (twjni::check(env, tw_pack_weights(static_cast<tw_dtype>(format), n, k, w, k, &packed))) return 0;
+    return register_handle(packed);
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packInt8Weights(
+    JNIEnv* env, jobject, jlong n, jlong k, jobject codes, jobject scales) {
+    if (n <= 0 || k <= 0) {
+        throw_illegal_argument(env, "weight shape must be positive, got " + std::to_string(n) +
+                                        " x " + std::to_string(k));
+        return 0;
+    }
+    const int64_t bytes = matrix_bytes(env, "int8 weights", n, k, 1);
+    if (bytes < 0) return 0;
+    auto* q = static_cast<const int8_t*>(twjni::direct_address(env, codes, bytes, "int8 weights"));
+    if (q == nullptr) return 0;
+    auto* s = static_cast<const float*>(twjni::direct_address(env, scales, n * 4, "scales"));
+    if (s == nullptr) return 0;
+    tw_packed_weights* packed = nullptr;
+    if (twjni::check(env, tw_pack_weights_int8(n, k, q, k, s, &packed))) return 0;
+    return register_handle(packed);
+}
+
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_freeWeights(JNIEnv* env, jobject,
+                                                                                   jlong handle) {
+    auto* w = reinterpret_cast<tw_packed_weights*>(static_cast<intptr_t>(handle));
+    {
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        if (w == nullptr || registry().erase(w) == 0) {
+            throw_illegal_argument(env, "packed weights handle " + std::to_string(handle) +
+                                            " is not live (closed twice?)");
+            return;
+        }
+    }
+    tw_packed_weights_free(w);
+}
+
+JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_weightsInfo(
+    JNIEnv* env, jobject, jlong handle) {
+    const tw_packed_weights* w = lookup(env, handle);
+    if (w == nullptr) return nullptr;
+    tw_dtype format;
+    int64_t n, k, bytes;
+    if (twjni::check(env, tw_packed_weights_info(w, &format, &n, &k, &bytes))) return nullptr;
+    jlong values[4] = {static_cast<jlong>(format), n, k, bytes};
+    jlongArray out = env->NewLongArray(4);
+    if (out != nullptr) env->SetLongArrayRegion(out, 0, 4, values);
+    return out;
+}
+
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpackWeights(
+    JNIEnv* env, jobject, jlong handle, jobject out) {
+    const tw_packed_weights* w = lookup(env, handle);
+    if (w == nullptr) return;
+    int64_t n, k;
+    tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
+    auto* dst = static_cast<float*>(twjni::direct_address(env, out, n * k * 4, "unpacked weights"));
+    if (dst == nullptr) return;
+    twjni::check(env, tw_unpack_weights(w, dst, k));
+}
+
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
+    JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject bias, jint epilogue,
+    jobject residual, jobject y) {
+    const tw_packed_weights* w = lookup(env, handle);
+    if (w == nullptr) return;
+    int64_t n, k;
+    tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
+    if (act_quant < TW_QUANT_NONE || act_quant > TW_QUANT_ASYMMETRIC) {
+        throw_illegal_argument(env, "activation quantization " + std::to_string(act_quant) + " is unknown");
+        return;
+    }
+    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
+        throw_illegal_argument(env, "epilogue flags " + std::to_string(epilogue) + " are unknown");
+        return;
+    }
+    const int64_t x_bytes = matrix_bytes(env, "x", m, k, 4);
+    const int64_t y_bytes = x_bytes < 0 ? -1 : matrix_bytes(env, "y", m, n, 4);
+    if (y_bytes < 0) return;
+    auto* xp = static_cast<const float*>(twjni::direct_address(env, x, x_bytes, "x"));
+    if (xp == nullptr) return;
+    auto* yp = static_cast<float*>(twjni::direct_address(env, y, y_bytes, "y"));
+    if (yp == nullptr) return;
+    auto* bp = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
+    if (env->ExceptionCheck()) return;
+    const float* rp = nullptr;
+    if (epilogue & TW_EPILOGUE_RESIDUAL) {
+        rp = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
+        if (rp == nullptr) return;
+    }
+    tw_linear_params p{};
+    p.m = m;
+    p.x = xp;
+    p.ldx = k;
+    p.act_quant = static_cast<tw_activation_quant>(act_quant);
+    p.w = w;
+    p.bias = bp;
+    p.epilogue = epilogue;
+    p.residual = rp;
+    p.ld_residual = n;
+    p.y = yp;
+    p.ldy = n;
+    twjni::check(env, tw_linear(&p));
+}
+
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerNorm(
+    JNIEnv* env, jobject, jlong m, jlong k, jobject x, jobject residual, jobject gamma, jobject beta,
+    jfloat eps, jobject y) {
+    if (k <= 0) {
+        throw_illegal_argument(env, "LayerNorm width must be positive, got " + std::to_string(k));
+        return;
+    }
+    const int64_t bytes = matrix_bytes(env, "x", m, k, 4);
+    if (bytes < 0) return;
+    auto* xp = static_cast<const float*>(twjni::direct_address(env, x, bytes, "x"));
+    if (xp == nullptr) return;
+    auto* yp = static_cast<float*>(twjni::direct_address(env, y, bytes, "y"));
+    if (yp == nullptr) return;
+    auto* rp = static_cast<const float*>(twjni::direct_address(env, residual, bytes, "residual", true));
+    if (env->ExceptionCheck()) return;
+    auto* gp = static_cast<const float*>(twjni::direct_address(env, gamma, k * 4, "gamma", true));
+    if (env->ExceptionCheck()) return;
+    auto* bp = static_cast<const float*>(twjni::direct_address(env, beta, k * 4, "beta", true));
+    if (env->ExceptionCheck()) return;
+    tw_layernorm_params p{};
+    p.m = m;
+    p.k = k;
+    p.x = xp;
+    p.ldx = k;
+    p.residual = rp;
+    p.ld_residual = k;
+    p.gamma = gp;
+    p.beta = bp;
+    p.eps = eps;
+    p.y = yp;
+    p.ldy = k;
+    twjni::check(env, tw_layernorm(&p));
+}
+
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelName(
+    JNIEnv* env, jobject, jint format, jint act_quant) {
+    return env->NewStringUTF(
+        tw_linear_kernel_name(static_cast<tw_dtype>(format), static_cast<tw_activation_quant>(act_quant)));
+}
+
+}  // extern "C"
