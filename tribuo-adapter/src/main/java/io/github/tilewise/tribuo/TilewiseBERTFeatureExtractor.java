@@ -11,7 +11,9 @@ import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
-import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.lowp.ConversionReport;
+import io.github.tilewise.djl.lowp.LowPrecisionConverter;
+import io.github.tilewise.djl.lowp.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -70,6 +72,9 @@ import org.tribuo.interop.onnx.extractors.BERTFeatureExtractor.OutputPooling;
  *       is refused.
  *   <li>An empty text (no word pieces) has defined features: {@code MEAN} then averages the only
  *       tokens there are, {@code [CLS]} and {@code [SEP]}, where the original returns NaN.
+ *   <li>{@code precision} runs the linear layers in INT8 (int8 weights per output channel, int8
+ *       activations per token), INT8_WEIGHT_ONLY, BF16 or FP16 through Tilewise's low-precision
+ *       converter; FP32 gives the original's features.
  *   <li>Provenance records the precision and the SHA-256 of the model and tokenizer files.
  * </ul>
  *
@@ -110,8 +115,11 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
     @Config(description = "Use CUDA (accepted for compatibility; Tilewise runs on the CPU)")
     private boolean useCUDA = false;
 
-    @Config(description = "Arithmetic of the encoder's linear layers (FP32 in this build)")
-    private EncoderPrecision precision = EncoderPrecision.FP32;
+    @Config(
+            description =
+                    "Arithmetic of the encoder's linear layers: FP32, INT8, INT8_WEIGHT_ONLY, BF16"
+                            + " or FP16")
+    private Precision precision = Precision.FP32;
 
     @Config(description = "Texts per forward pass in the batch methods")
     private int batchSize = 32;
@@ -146,7 +154,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
                 OutputPooling.CLS,
                 DEFAULT_MAX_LENGTH,
                 false,
-                EncoderPrecision.FP32,
+                Precision.FP32,
                 32);
     }
 
@@ -175,7 +183,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
                 pooling,
                 maxLength,
                 useCUDA,
-                EncoderPrecision.FP32,
+                Precision.FP32,
                 32);
     }
 
@@ -199,7 +207,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
             OutputPooling pooling,
             int maxLength,
             boolean useCUDA,
-            EncoderPrecision precision,
+            Precision precision,
             int batchSize) {
         this.outputFactory = outputFactory;
         this.modelPath = modelPath;
@@ -232,8 +240,6 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         if (useCUDA) {
             logger.warning("useCUDA is set, but the Tilewise extractor runs on the CPU");
         }
-        LinearOperatorFactory operators = linearOperatorsFor(precision);
-
         try {
             vocabulary = WordpieceVocabulary.load(tokenizerPath);
         } catch (IOException | IllegalArgumentException e) {
@@ -255,9 +261,6 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         NDManager m = NDManager.newBaseManager("PyTorch");
         try {
             BertEncoder e = checkpoint.createEncoder(m);
-            if (operators != null) {
-                e.replaceLinearOperators(operators);
-            }
             manager = m;
             encoder = e;
         } catch (MalformedModelException | RuntimeException e) {
@@ -265,6 +268,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
             throw new PropertyException(
                     e, "", "modelPath", "Failed to build the encoder: " + e.getMessage());
         }
+        convert();
         clsFromPooler = config.hasPooler();
         hasTokenTypes = config.getTypeVocabSize() > 0;
         dimension = config.getHiddenSize();
@@ -343,21 +347,35 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
     }
 
     /**
-     * The hook of the low-precision converter: null keeps fp32.
-     *
-     * @throws PropertyException for precisions this build cannot run
+     * Packs the linear layers into the configured precision (Tilewise's low-precision converter:
+     * int8 weights with dynamic per-token activation quantization, or 16-bit weights).
      */
-    private static LinearOperatorFactory linearOperatorsFor(EncoderPrecision precision) {
-        if (precision == EncoderPrecision.FP32) {
-            return null;
+    private void convert() {
+        if (precision == Precision.FP32) {
+            return;
         }
-        throw new PropertyException(
-                "",
-                "precision",
-                "precision "
-                        + precision
-                        + " needs Tilewise's low-precision converter, which this build does not"
-                        + " include yet; use FP32");
+        try {
+            ConversionReport report =
+                    LowPrecisionConverter.builder()
+                            .setPrecision(precision)
+                            .build()
+                            .convert(encoder);
+            if (report.count(precision) == 0) {
+                logger.warning(
+                        "precision "
+                                + precision
+                                + " is not available here (no native kernels): the encoder stays"
+                                + " fp32");
+            }
+            logger.info("Converted the encoder: " + report);
+        } catch (RuntimeException e) {
+            close();
+            throw new PropertyException(
+                    e,
+                    "",
+                    "precision",
+                    "Failed to convert to " + precision + ": " + e.getMessage());
+        }
     }
 
     private Path modelFile() {
@@ -422,7 +440,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
      *
      * @return the precision
      */
-    public EncoderPrecision getPrecision() {
+    public Precision getPrecision() {
         return precision;
     }
 

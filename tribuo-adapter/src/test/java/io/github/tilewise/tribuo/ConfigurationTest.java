@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.oracle.labs.mlrg.olcut.config.ConfigurationManager;
 import com.oracle.labs.mlrg.olcut.config.PropertyException;
 import com.oracle.labs.mlrg.olcut.provenance.Provenance;
+import io.github.tilewise.djl.lowp.Precision;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -66,7 +67,7 @@ class ConfigurationTest {
         try {
             assertEquals(64, extractor.getMaxLength());
             assertEquals(50, extractor.getDimension());
-            assertEquals(EncoderPrecision.FP32, extractor.getPrecision());
+            assertEquals(Precision.FP32, extractor.getPrecision());
         } finally {
             extractor.close();
         }

@@ -99,6 +99,14 @@ final class TestTexts {
      * ("inside"), built from word lists with a few shared words so the classes overlap.
      */
     static List<Labelled> labelled(int count, long seed) {
+        return labelled(count, seed, 3);
+    }
+
+    /**
+     * As {@link #labelled(int, long)}; with {@code noise} above 3, one word in {@code noise} comes
+     * from the other class, so that the classes are harder to tell apart.
+     */
+    static List<Labelled> labelled(int count, long seed, int noise) {
         String[] outside = {
             "rain", "sun", "walk", "road", "garden", "weather", "wind", "field", "cold", "fine"
         };
@@ -111,13 +119,18 @@ final class TestTexts {
         for (int i = 0; i < count; i++) {
             boolean isOutside = random.nextBoolean();
             String[] topic = isOutside ? outside : inside;
-            int n = 3 + random.nextInt(10);
+            int n = (noise > 3 ? 2 : 3) + random.nextInt(noise > 3 ? 6 : 10);
             StringBuilder sb = new StringBuilder();
             for (int w = 0; w < n; w++) {
                 if (w > 0) {
                     sb.append(' ');
                 }
-                String[] from = random.nextInt(3) == 0 ? shared : topic;
+                int pick = random.nextInt(noise);
+                // Mostly topic words; some shared words; with noise > 3, some of the other topic.
+                String[] from =
+                        pick == 0
+                                ? shared
+                                : pick == 1 && noise > 3 ? (isOutside ? inside : outside) : topic;
                 sb.append(from[random.nextInt(from.length)]);
             }
             out.add(new Labelled(isOutside ? "outside" : "inside", sb.toString()));

@@ -8,7 +8,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
-import io.github.tilewise.tribuo.EncoderPrecision;
+import io.github.tilewise.djl.lowp.Precision;
 import io.github.tilewise.tribuo.TilewiseBERTFeatureExtractor;
 import java.io.IOException;
 import java.io.InputStream;
@@ -65,7 +65,7 @@ public final class TribuoExtractBenchmark {
                         factory, tribuoModel, tokenizer, OutputPooling.MEAN, 512, false)) {
             single("BERTFeatureExtractor", "fp32", original, texts);
         }
-        for (EncoderPrecision precision : EncoderPrecision.values()) {
+        for (Precision precision : List.of(Precision.FP32, Precision.INT8, Precision.BF16)) {
             TilewiseBERTFeatureExtractor<Label> dropIn;
             try {
                 dropIn =
@@ -84,7 +84,7 @@ public final class TribuoExtractBenchmark {
             }
             try (dropIn) {
                 String p = precision.name().toLowerCase(Locale.ROOT);
-                if (precision == EncoderPrecision.FP32) {
+                if (precision == Precision.FP32) {
                     // Both extractors split texts the same way.
                     System.out.printf(
                             Locale.ROOT,
