@@ -9,6 +9,7 @@ import com.oracle.labs.mlrg.olcut.provenance.primitives.HashProvenance;
 import com.oracle.labs.mlrg.olcut.provenance.primitives.StringProvenance;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Provenance of a {@link TilewiseBERTFeatureExtractor}: its configuration (precision included) plus
@@ -93,6 +94,25 @@ public final class TilewiseExtractorProvenance extends SkeletalConfiguredObjectP
      */
     public String getModelHash() {
         return modelHash.getValue();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (this == o) {
+            return true;
+        }
+        if (!(o instanceof TilewiseExtractorProvenance) || !super.equals(o)) {
+            return false;
+        }
+        TilewiseExtractorProvenance other = (TilewiseExtractorProvenance) o;
+        return modelHash.equals(other.modelHash)
+                && tokenizerHash.equals(other.tokenizerHash)
+                && clsSource.equals(other.clsSource);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(super.hashCode(), modelHash, tokenizerHash, clsSource);
     }
 
     @Override
