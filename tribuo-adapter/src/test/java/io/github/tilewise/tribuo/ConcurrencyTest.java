@@ -3,13 +3,15 @@ package io.github.tilewise.tribuo;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.github.tilewise.djl.lowp.Precision;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.tribuo.Feature;
 import org.tribuo.classification.Label;
 import org.tribuo.classification.LabelFactory;
@@ -21,8 +23,11 @@ class ConcurrencyTest {
     private static final int THREADS = 8;
     private static final int CALLS = 300;
 
-    @Test
-    void sharedInstanceGivesTheSingleThreadedResults() throws Exception {
+    @ParameterizedTest
+    @EnumSource(
+            value = Precision.class,
+            names = {"FP32", "INT8"})
+    void sharedInstanceGivesTheSingleThreadedResults(Precision precision) throws Exception {
         List<String> texts = TestTexts.all();
         try (TilewiseBERTFeatureExtractor<Label> extractor =
                 new TilewiseBERTFeatureExtractor<>(
@@ -31,7 +36,9 @@ class ConcurrencyTest {
                         TestModels.tinyBertTokenizer(),
                         OutputPooling.CLS_AND_MEAN,
                         512,
-                        false)) {
+                        false,
+                        precision,
+                        32)) {
             double[][] expected = new double[texts.size()][];
             for (int i = 0; i < texts.size(); i++) {
                 expected[i] =

@@ -1,6 +1,7 @@
 package io.github.tilewise.tribuo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import io.github.tilewise.djl.lowp.Precision;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -52,6 +54,33 @@ class ConfigurationTest {
                             .getValue()
                             .toString()
                             .toLowerCase(Locale.ROOT));
+        }
+    }
+
+    @Test
+    void swappingTheModelFileChangesTheProvenance() throws Exception {
+        Path model = TestModels.dir().resolve("swapped.onnx");
+        Files.copy(TestModels.miniLm(), model, StandardCopyOption.REPLACE_EXISTING);
+        Map<String, String> props =
+                Map.of(
+                        "modelPath", model.toString(),
+                        "tokenizerPath", TestModels.miniLmTokenizer().toString(),
+                        "maxLength", "128");
+        TilewiseExtractorProvenance before;
+        try (TilewiseBERTFeatureExtractor<Label> extractor = load(props)) {
+            before = extractor.getProvenance();
+        }
+        // Same weights, another graph (two outputs added): same path and configuration.
+        Files.copy(
+                TestModels.miniLmWithTribuoOutputs(), model, StandardCopyOption.REPLACE_EXISTING);
+        try (TilewiseBERTFeatureExtractor<Label> extractor = load(props)) {
+            TilewiseExtractorProvenance after = extractor.getProvenance();
+            assertEquals(before.getConfiguredParameters(), after.getConfiguredParameters());
+            assertNotEquals(before.getModelHash(), after.getModelHash());
+            assertNotEquals(before, after);
+            assertEquals(
+                    sha256(TestModels.miniLmWithTribuoOutputs()),
+                    after.getModelHash().toLowerCase(Locale.ROOT));
         }
     }
 
