@@ -276,7 +276,16 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         closed = false;
         // One forward pass before anyone shares the instance: builds every layer's operator (lazy
         // in the encoder) and proves the model runs.
-        embedPieces(List.of(vocabulary.tokenize("warm up")));
+        try {
+            embedPieces(List.of(vocabulary.tokenize("warm up")));
+        } catch (RuntimeException e) {
+            close();
+            throw new PropertyException(
+                    e,
+                    "",
+                    "modelPath",
+                    "The model failed its first forward pass: " + e.getMessage());
+        }
         provenance =
                 new TilewiseExtractorProvenance(
                         this,
@@ -285,13 +294,13 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
                         clsFromPooler ? "pooler" : "first-token");
         logger.log(
                 Level.INFO,
-                "Loaded {0} ({1}, {2}, maxLength {3}, CLS from the {4})",
+                "Loaded {0} ({1}, {2}, maxLength {3}, CLS pooling reads {4})",
                 new Object[] {
                     modelPath,
                     config,
                     precision,
                     maxLength,
-                    provenance.getInstanceValues().get(TilewiseExtractorProvenance.CLS_SOURCE)
+                    clsFromPooler ? "the pooler" : "the first token's hidden state"
                 });
     }
 
