@@ -21,6 +21,7 @@ namespace {
 struct Avx2 {
     using V = __m256;
     using VB = __m256i;
+    using M = __m256;  // lane mask: all ones or all zeros per lane
     static constexpr int W = 8;
     static constexpr int kMaxQueryVectors = 3;  // 24 queries: 3 vectors x 4 rows = 12 accumulators
     static constexpr int kScoreRows = 4;
@@ -36,6 +37,12 @@ struct Avx2 {
     static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
     // vmaxps returns its second operand when either is NaN: NaN scores propagate.
     static V max(V a, V b) { return _mm256_max_ps(a, b); }
+    /// Lanes that are not exactly zero (NaN counts as non-zero, so NaN probabilities propagate).
+    static M nonzero(V x) { return _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NEQ_UQ); }
+    /// acc + a·b on the lanes of `lanes`, acc elsewhere.
+    static V fma_where(M lanes, V a, V b, V acc) {
+        return _mm256_blendv_ps(acc, _mm256_fmadd_ps(a, b, acc), lanes);
+    }
 
     /// 2^x as in the AVX-512 variant, with 2^n built in the exponent field; inputs at or below -127
     /// give exactly 0.

@@ -20,6 +20,7 @@ namespace {
 struct Avx512 {
     using V = __m512;
     using VB = __m512bh;
+    using M = __mmask16;  // lane mask
     static constexpr int W = 16;
     static constexpr int kMaxQueryVectors = 4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
     static constexpr int kScoreRows = 6;        // keys per score micro-kernel
@@ -35,6 +36,10 @@ struct Avx512 {
     static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
     // vmaxps returns its second operand when either is NaN: NaN scores propagate.
     static V max(V a, V b) { return _mm512_max_ps(a, b); }
+    /// Lanes that are not exactly zero (NaN counts as non-zero, so NaN probabilities propagate).
+    static M nonzero(V x) { return _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ); }
+    /// acc + a·b on the lanes of `lanes`, acc elsewhere.
+    static V fma_where(M lanes, V a, V b, V acc) { return _mm512_mask3_fmadd_ps(a, b, acc, lanes); }
 
     /// 2^x: x = n + f with |f| <= 1/2, 2^f by its degree-6 Taylor series in f·ln2 (relative error
     /// ~1e-7), scaled by 2^n with vscalefps. Inputs below -160 give exactly 0.

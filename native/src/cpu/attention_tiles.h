@@ -133,8 +133,11 @@ struct FlashAttention {
             for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
     }
 
-    /// Oᵀ rows d..d+R: ot[r] = α·ot[r] + Σ_j V[j][d+r] · Pᵀ[j][lanes].
-    template <int R, int NV>
+    /// Oᵀ rows d..d+R: ot[r] = α·ot[r] + Σ_j V[j][d+r] · Pᵀ[j][lanes]. With kMasked, lanes whose
+    /// probability is exactly 0 (masked keys) skip the product, so a NaN or Inf in the value of a
+    /// hidden key cannot reach a query that does not see it (0·NaN would be NaN). Only tiles that
+    /// contain masked scores pay for the lane masks.
+    template <int R, int NV, bool kMasked>
     static void values_f32(float* ot, const V* alpha, const float* pt, int64_t nk, const float* v,
                            int64_t v_stride) {
         V acc[R][NV];
@@ -142,11 +145,21 @@ struct FlashAttention {
             for (int c = 0; c < NV; ++c) acc[r][c] = S::mul(S::load(ot + r * Br + c * W), alpha[c]);
         for (int64_t j = 0; j < nk; ++j) {
             V pj[NV];
-            for (int c = 0; c < NV; ++c) pj[c] = S::load(pt + j * Br + c * W);
+            typename S::M visible[NV];
+            for (int c = 0; c < NV; ++c) {
+                pj[c] = S::load(pt + j * Br + c * W);
+                if constexpr (kMasked) visible[c] = S::nonzero(pj[c]);
+            }
             const float* vj = v + j * v_stride;
             for (int r = 0; r < R; ++r) {
                 const V vb = S::set1(vj[r]);
-                for (int c = 0; c < NV; ++c) acc[r][c] = S::fma(vb, pj[c], acc[r][c]);
+                for (int c = 0; c < NV; ++c) {
+                    if constexpr (kMasked) {
+                        acc[r][c] = S::fma_where(visible[c], vb, pj[c], acc[r][c]);
+                    } else {
+                        acc[r][c] = S::fma(vb, pj[c], acc[r][c]);
+                    }
+                }
             }
         }
         for (int r = 0; r < R; ++r)
@@ -201,17 +214,29 @@ struct FlashAttention {
         }
     }
 
-    template <int NV>
+    template <int NV, bool kMasked>
     static void values_rows_f32(int64_t D, float* ot, const V* alpha, const float* pt, int64_t nk,
                                 const float* v, int64_t v_stride) {
         constexpr int MR = S::kValueRows;
         int64_t d = 0;
-        for (; d + MR <= D; d += MR) values_f32<MR, NV>(ot + d * Br, alpha, pt, nk, v + d, v_stride);
+        for (; d + MR <= D; d += MR) {
+            values_f32<MR, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d, v_stride);
+        }
         switch (D - d) {
             case 0: break;
-#define TW_CASE(n) case n: if constexpr (n < MR) values_f32<n, NV>(ot + d * Br, alpha, pt, nk, v + d, v_stride); break;
+#define TW_CASE(n) case n: if constexpr (n < MR) values_f32<n, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d, v_stride); break;
             TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
 #undef TW_CASE
+        }
+    }
+
+    template <int NV>
+    static void values_rows_f32(bool masked, int64_t D, float* ot, const V* alpha, const float* pt,
+                                int64_t nk, const float* v, int64_t v_stride) {
+        if (masked) {
+            values_rows_f32<NV, true>(D, ot, alpha, pt, nk, v, v_stride);
+        } else {
+            values_rows_f32<NV, false>(D, ot, alpha, pt, nk, v, v_stride);
         }
     }
 
@@ -246,14 +271,15 @@ struct FlashAttention {
         const int64_t D = p.head_dim;
         const float factor = p.scale * kLog2e;
         if (bf16_dot) {
-            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2. The scale is applied
-            // after the dot product (in finish_scores) so Q keeps its own bf16 rounding.
+            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2, pre-scaled before
+            // rounding so the scores come out of the dot products in log2 units.
             uint16_t* qt = reinterpret_cast<uint16_t*>(t.qt);
             std::memset(qt, 0, sizeof(uint16_t) * dp * Br);
             for (int64_t i = 0; i < nq; ++i) {
                 const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
                 for (int64_t d = 0; d < D; ++d) {
-                    qt[((d / 2) * Br + i) * 2 + (d & 1)] = tw::float_to_bf16(load_scalar(p.q, base + d));
+                    qt[((d / 2) * Br + i) * 2 + (d & 1)] =
+                        tw::float_to_bf16(load_scalar(p.q, base + d) * factor);
                 }
             }
             return;
@@ -292,25 +318,23 @@ struct FlashAttention {
         }
     }
 
-    /// Masks, bias and the online-softmax update of one Sᵀ tile; returns α per lane group in alpha.
+    /// Masks, bias and the online-softmax update of one Sᵀ tile; returns α per lane group in alpha,
+    /// and whether any score of the tile was masked.
     template <int NV>
-    void softmax_update(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t j0, int64_t nk,
+    bool softmax_update(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t j0, int64_t nk,
                         V* alpha) const {
         const V neg_inf = S::set1(-std::numeric_limits<float>::infinity());
         const int64_t causal_offset = p.kv_len - p.q_len;
-        const float post_scale = bf16_dot ? p.scale * kLog2e : 1.0f;
         V block_max[NV];
         for (int c = 0; c < NV; ++c) block_max[c] = neg_inf;
+        bool masked = p.bias != nullptr;  // a bias may hold -inf anywhere
         for (int64_t j = 0; j < nk; ++j) {
             float* row = t.st + j * Br;
             const int64_t key = j0 + j;
             if (p.key_padding_mask && p.key_padding_mask[b * p.kv_len + key] == 0) {
                 for (int c = 0; c < NV; ++c) S::store(row + c * W, neg_inf);
+                masked = true;
                 continue;
-            }
-            if (bf16_dot) {
-                const V s = S::set1(post_scale);
-                for (int c = 0; c < NV; ++c) S::store(row + c * W, S::mul(S::load(row + c * W), s));
             }
             if (p.bias) {
                 const int64_t nq = std::min<int64_t>(Br, p.q_len - i0);
@@ -327,6 +351,7 @@ struct FlashAttention {
             // query need a lane mask.
             const int64_t first_visible_query = key - causal_offset;
             if (p.causal && first_visible_query > i0) {
+                masked = true;
                 for (int c = 0; c < NV; ++c) {
                     S::store(row + c * W,
                              S::mask_lanes_below(S::load(row + c * W), i0 + c * W, first_visible_query));
@@ -356,6 +381,7 @@ struct FlashAttention {
         for (int c = 0; c < NV; ++c) {
             S::store(t.l + c * W, S::fma(S::load(t.l + c * W), alpha[c], sum[c]));
         }
+        return masked;
     }
 
     // ---- one task -----------------------------------------------------------------------------
@@ -396,8 +422,8 @@ struct FlashAttention {
             } else {
                 scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
             }
-            softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
-            if (bf16_dot) {
+            const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
+            if (bf16_dot && !masked) {
                 const int64_t pairs = (nk + 1) / 2;
                 for (int64_t j2 = 0; j2 < pairs; ++j2) {
                     const float* even = t.st + (2 * j2) * Br;
@@ -416,15 +442,17 @@ struct FlashAttention {
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (direct_kv) {
-                values_rows_f32<NV>(D, t.ot, alpha, t.st, nk,
+                values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk,
                                     static_cast<const float*>(p.v) + v_base + j0 * p.v_strides[2],
                                     p.v_strides[2]);
             } else {
+                // Converted V; also the path of masked tiles under bf16 compute, whose pair dot
+                // products cannot skip single masked lanes (V keeps its bf16 rounding).
                 for (int64_t j = 0; j < nk; ++j) {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D,
-                                       round_bf16, t.vc + j * D);
+                                       round_bf16 || bf16_dot, t.vc + j * D);
                 }
-                values_rows_f32<NV>(D, t.ot, alpha, t.st, nk, t.vc, D);
+                values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk, t.vc, D);
             }
         }
 

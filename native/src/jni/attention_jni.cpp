@@ -115,7 +115,7 @@ bool tensor_address(JNIEnv* env, jobject buffer, jlongArray strides_array, const
 
 extern "C" {
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward(
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     JNIEnv* env, jobject, jint dtype, jint compute, jlongArray dims_array, jobject q,
     jlongArray q_strides, jobject k, jlongArray k_strides, jobject v, jlongArray v_strides,
     jobject o, jlongArray o_strides, jfloat scale, jboolean causal, jintArray valid_lengths,

@@ -16,7 +16,8 @@ import java.util.function.Supplier;
  * The README's first command: Tilewise's fused attention against DJL's naive attention (matMul,
  * softmax, matMul) on long sequences, printing time, peak extra memory and the largest difference.
  * At the longest length the naive path would need tens of GB for its score matrix, so only the
- * fused one runs.
+ * fused one runs. Then {@link EncoderDemo}: sentence embeddings with a real model through DJL's
+ * Criteria on the Tilewise engine, and their throughput against ONNX Runtime.
  */
 public final class Demo {
 
@@ -30,7 +31,7 @@ public final class Demo {
      *
      * @param args sequence lengths to compare (default 8192 and 32768)
      */
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
         int[] lengths =
                 args.length == 0
                         ? new int[] {8192, 32768}
@@ -43,6 +44,7 @@ public final class Demo {
                 compare(manager, n);
             }
         }
+        EncoderDemo.run();
     }
 
     private static void compare(NDManager manager, int n) {

@@ -45,16 +45,24 @@ import java.nio.ByteOrder;
  * <p><b>NaN and infinity.</b> No input value makes the call fail or crash; the result follows IEEE
  * arithmetic like the naive computation. A query row whose query vector, or whose visible keys,
  * values or bias entries hold NaN or ±Inf, comes out NaN (or ±Inf). Keys at or past a valid length
- * never contribute, whatever their bits (an unwritten cache tail is safe), and a NaN in a key row
- * hidden by any mask does not reach the rows it is hidden from. A NaN or ±Inf in a <i>value</i> row
- * hidden by the causal or padding mask may still reach other rows of that batch entry and head, as
- * in the naive computation (a zero weight times NaN is NaN).
+ * never contribute, whatever their bits (an unwritten cache tail is safe), and a NaN or ±Inf in a
+ * key or value row hidden by any mask never reaches the rows it is hidden from, on every
+ * instruction set (the kernels skip masked products instead of multiplying by a zero weight).
  *
  * <p><b>Memory.</b> Q, K, V, masks and bias are read in place through {@code toByteBuffer(true)}
  * when they are contiguous (the usual case); a non-contiguous view (e.g. after {@code transpose})
  * is copied once into a scoped manager that is freed before the call returns. The output is
  * allocated on Q's manager and written by the kernel directly, without a further copy. Each tensor
  * must fit a {@link ByteBuffer} (2 GiB).
+ *
+ * <p><b>Packed projections.</b> {@link #forwardPackedQkv} takes the {@code [B, S, 3·H·D]} output of
+ * one fused Q/K/V projection and reads Q, K and V inside it through strides, without splitting.
+ *
+ * <p><b>Threads.</b> The kernel runs on Tilewise's own pool ({@link
+ * io.github.tilewise.djl.Tilewise#setNumThreads}). During a call the input arrays are temporarily
+ * attached to a scoped manager (DJL's {@code tempAttach} idiom, so that any copy DJL makes of them
+ * is freed with the scope) and handed back before it returns; as with other DJL operations, do not
+ * use one NDArray from two threads at once.
  *
  * <p>When the native library is not loaded (see {@link io.github.tilewise.djl.Tilewise}), the same
  * call runs {@link ReferenceAttention}, which materialises the score matrix.
@@ -296,6 +304,17 @@ public final class FusedAttention {
                             : mask.neq(0);
             maskBuffer = sharedMemory(bytes, "keyPaddingMask", scope);
         }
+        int[] validLengths = opts.getKeyValidLengths();
+        if (maskBuffer != null) {
+            // The kernel skips whole key tiles past a valid length, but must test a mask key by
+            // key: hand it the mask's trailing padding as lengths, and drop the mask altogether
+            // when it only pads on the right (the Hugging Face convention).
+            MaskPrefix prefix = MaskPrefix.of(maskBuffer, shape.batch, shape.kvLen);
+            validLengths = prefix.combine(validLengths);
+            if (prefix.isPrefixOnly()) {
+                maskBuffer = null;
+            }
+        }
 
         ByteBuffer biasBuffer = null;
         long[] biasStrides = null;
@@ -333,7 +352,7 @@ public final class FusedAttention {
                         shape.strides(shape.heads, shape.qLen),
                         opts.getScale(shape.headDim),
                         opts.isCausal(),
-                        opts.getKeyValidLengths(),
+                        validLengths,
                         maskBuffer,
                         biasBuffer,
                         biasStrides,

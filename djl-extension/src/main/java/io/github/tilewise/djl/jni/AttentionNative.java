@@ -65,7 +65,54 @@ public final class AttentionNative {
      * @param logSumExp fp32 {@code [batch, qHeads, qLen]} output, or null
      * @throws IllegalArgumentException naming the bad argument
      */
-    public native void forward(
+    public void forward(
+            int dtype,
+            int compute,
+            long[] dims,
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides,
+            ByteBuffer output,
+            long[] outputStrides,
+            float scale,
+            boolean causal,
+            int[] keyValidLengths,
+            ByteBuffer keyPaddingMask,
+            ByteBuffer bias,
+            long[] biasStrides,
+            ByteBuffer logSumExp) {
+        // JNI hands out the address of a read-only direct buffer too; refuse to write through it.
+        if (output != null && output.isReadOnly()) {
+            throw new IllegalArgumentException("output buffer is read-only");
+        }
+        if (logSumExp != null && logSumExp.isReadOnly()) {
+            throw new IllegalArgumentException("log-sum-exp buffer is read-only");
+        }
+        forward0(
+                dtype,
+                compute,
+                dims,
+                q,
+                qStrides,
+                k,
+                kStrides,
+                v,
+                vStrides,
+                output,
+                outputStrides,
+                scale,
+                causal,
+                keyValidLengths,
+                keyPaddingMask,
+                bias,
+                biasStrides,
+                logSumExp);
+    }
+
+    private native void forward0(
             int dtype,
             int compute,
             long[] dims,

@@ -112,6 +112,9 @@ class AttentionNativeTest {
         call = new Call();
         call.out = ByteBuffer.allocate(B * H * NQ * D * 4);
         assertRejected(call, "output buffer is not a direct buffer");
+        call = new Call();
+        call.out = call.out.asReadOnlyBuffer();
+        assertRejected(call, "output buffer is read-only");
     }
 
     @Test

@@ -9,8 +9,10 @@ import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.FusedAttention;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
+import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.LinearOperators;
 import io.github.tilewise.djl.encoder.text.TextEncoder;
 import io.github.tilewise.djl.encoder.text.TokenBatch;
 import io.github.tilewise.it.models.OrtEncoder;
@@ -27,16 +29,18 @@ import java.util.concurrent.Callable;
  * The encoder benchmark of issue 3: all-MiniLM-L6-v2 sentence embeddings (mean pooling, fp32),
  * Tilewise against ONNX Runtime in the same process on the same texts, end to end (tokenization
  * with the same Hugging Face tokenizer, forward, pooling). Every text is exactly {@code seq} tokens
- * long. One line per engine:
+ * long. The engines run in turns, one call each per round, so background load hits them alike; the
+ * median of the rounds is reported. One line per engine:
  *
  * <pre>
  * embed model=&lt;m&gt; engine=&lt;e&gt; precision=&lt;p&gt; batch=&lt;b&gt; seq=&lt;s&gt; ms=&lt;median&gt; seq_per_s=&lt;x&gt;
  * </pre>
  *
- * <p>Options: {@code --batch 32}, {@code --seq 128}, {@code --threads 2} (PyTorch intra-op,
- * Tilewise native and ONNX Runtime intra-op threads), {@code --reps 10}, {@code --warmup 3}, {@code
- * --profile} (also prints where Tilewise's time goes: linear layers, attention, layer norms, the
- * rest).
+ * <p>Options: {@code --batch 32}, {@code --seq 128}, {@code --threads 2} (Tilewise native and ONNX
+ * Runtime intra-op threads), {@code --pytorch-threads} (PyTorch intra-op threads, default {@code
+ * --threads}), {@code --reps 10}, {@code --warmup 3}, {@code --with-pytorch-linear} (adds a line
+ * for Tilewise with PyTorch's BLAS in the linear layers), {@code --profile} (also prints where
+ * Tilewise's time goes: linear layers, attention, layer norms, tokenization, the rest).
  */
 public final class EmbeddingBenchmark {
 
@@ -56,9 +60,11 @@ public final class EmbeddingBenchmark {
         int threads = intOption(args, "--threads", 2);
         int reps = intOption(args, "--reps", 10);
         int warmup = intOption(args, "--warmup", 3);
+        int pytorchThreads = intOption(args, "--pytorch-threads", threads);
         boolean profile = Arrays.asList(args).contains("--profile");
+        boolean pytorchLinear = Arrays.asList(args).contains("--with-pytorch-linear");
         // PyTorch reads its thread counts when the engine starts.
-        System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
+        System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(pytorchThreads));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         if (Tilewise.isNativeAvailable()) {
             Tilewise.setNumThreads(threads);
@@ -81,21 +87,80 @@ public final class EmbeddingBenchmark {
             }
             System.out.printf(
                     Locale.ROOT,
-                    "# threads=%d (pytorch intra-op, tilewise native, onnxruntime intra-op)"
-                            + " reps=%d warmup=%d%n",
+                    "# threads=%d (tilewise native, onnxruntime intra-op) pytorch_threads=%d"
+                            + " reps=%d warmup=%d linear=%s%n",
                     threads,
+                    pytorchThreads,
                     reps,
-                    warmup);
-            report("tilewise", batch, seq, median(warmup, reps, () -> tilewise.embed(texts)));
-            report(
-                    "onnxruntime",
-                    batch,
-                    seq,
-                    median(warmup, reps, () -> ortEmbed(ort, tilewise, texts)));
+                    warmup,
+                    tilewise.getBlock().getLinearBlocks().get(0).getOperator().describe());
+            List<String> engines = new ArrayList<>(List.of("tilewise", "onnxruntime"));
+            List<Callable<?>> calls = new ArrayList<>();
+            calls.add(() -> tilewise.embed(texts));
+            calls.add(() -> ortEmbed(ort, tilewise, texts));
+            if (pytorchLinear) {
+                // The same blocks with PyTorch's BLAS in the linear layers: what the native kernel
+                // buys. A second encoder, so the variants can be interleaved.
+                TextEncoder viaPytorch =
+                        TextEncoder.builder()
+                                .setModelPath(onnx)
+                                .optPooling(Pooling.MEAN)
+                                .optNormalize(true)
+                                .optMaxLength(seq)
+                                .optLinearOperatorFactory(
+                                        l ->
+                                                new Fp32LinearOperator(
+                                                        l.getWeight(),
+                                                        l.getBias(),
+                                                        l.getActivation()))
+                                .build();
+                closeLater = viaPytorch;
+                engines.add("tilewise-pytorch-linear");
+                calls.add(() -> viaPytorch.embed(texts));
+            }
+            double[] ms = interleavedMedians(warmup, reps, calls);
+            for (int e = 0; e < engines.size(); e++) {
+                report(engines.get(e), batch, seq, ms[e]);
+            }
             if (profile) {
                 profile(tilewise, texts, reps);
             }
+        } finally {
+            if (closeLater != null) {
+                closeLater.close();
+            }
         }
+    }
+
+    /** A second encoder opened by an option, closed at exit. */
+    private static AutoCloseable closeLater;
+
+    /**
+     * Runs the calls in turns (a, b, c, a, b, c, ...) so that all of them see the same background
+     * load, and returns each one's median time in ms.
+     */
+    private static double[] interleavedMedians(int warmup, int reps, List<Callable<?>> calls)
+            throws Exception {
+        for (int i = 0; i < warmup; i++) {
+            for (Callable<?> c : calls) {
+                c.call();
+            }
+        }
+        double[][] ms = new double[calls.size()][reps];
+        for (int i = 0; i < reps; i++) {
+            for (int c = 0; c < calls.size(); c++) {
+                long t0 = System.nanoTime();
+                calls.get(c).call();
+                ms[c][i] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        double[] medians = new double[calls.size()];
+        for (int c = 0; c < calls.size(); c++) {
+            Arrays.sort(ms[c]);
+            medians[c] =
+                    reps % 2 == 1 ? ms[c][reps / 2] : (ms[c][reps / 2 - 1] + ms[c][reps / 2]) / 2;
+        }
+        return medians;
     }
 
     /** ONNX Runtime's end-to-end equivalent of {@code TextEncoder.embed}: tokenize, run, pool. */
@@ -135,12 +200,12 @@ public final class EmbeddingBenchmark {
         EncoderConfig c = encoder.getConfig();
         long[] linearNanos = new long[1];
         List<LinearBlock> layers = encoder.getBlock().getLinearBlocks();
-        List<LinearOperator> originals = new ArrayList<>();
         for (LinearBlock l : layers) {
-            LinearOperator inner = l.getOperator();
-            originals.add(inner);
+            LinearOperator inner =
+                    LinearOperators.fp32(l.getWeight(), l.getBias(), l.getActivation());
             l.setOperator(new TimedOperator(inner, linearNanos));
         }
+        String kind = layers.get(0).getOperator().describe();
         long start = System.nanoTime();
         for (int i = 0; i < reps; i++) {
             encoder.embed(texts);
@@ -148,7 +213,6 @@ public final class EmbeddingBenchmark {
         double total = (System.nanoTime() - start) / 1e6 / reps;
         double linear = linearNanos[0] / 1e6 / reps;
         for (LinearBlock l : layers) {
-            ((TimedOperator) l.getOperator()).detach();
             l.setOperator(null);
         }
         TokenBatch tokens = encoder.getTokenizer().encode(texts);
@@ -208,12 +272,16 @@ public final class EmbeddingBenchmark {
                             * l.getInFeatures()
                             * l.getOutFeatures();
         }
-        System.out.printf(Locale.ROOT, "# profile linear_gflops=%.1f%n", flops / (linear * 1e6));
+        System.out.printf(
+                Locale.ROOT,
+                "# profile linear_impl=%s linear_gflops=%.1f%n",
+                kind,
+                flops / (linear * 1e6));
     }
 
     /** Wraps an operator, adding its wall time to a counter. */
     private static final class TimedOperator implements LinearOperator {
-        private LinearOperator inner;
+        private final LinearOperator inner;
         private final long[] nanos;
 
         TimedOperator(LinearOperator inner, long[] nanos) {
@@ -221,8 +289,9 @@ public final class EmbeddingBenchmark {
             this.nanos = nanos;
         }
 
-        void detach() {
-            inner = null;
+        @Override
+        public void close() {
+            inner.close();
         }
 
         @Override
@@ -246,20 +315,6 @@ public final class EmbeddingBenchmark {
             r.run();
         }
         return (System.nanoTime() - t0) / 1e6 / reps;
-    }
-
-    private static double median(int warmup, int reps, Callable<?> call) throws Exception {
-        for (int i = 0; i < warmup; i++) {
-            call.call();
-        }
-        double[] ms = new double[reps];
-        for (int i = 0; i < reps; i++) {
-            long t0 = System.nanoTime();
-            call.call();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        Arrays.sort(ms);
-        return reps % 2 == 1 ? ms[reps / 2] : (ms[reps / 2 - 1] + ms[reps / 2]) / 2;
     }
 
     private static void report(String engine, int batch, int seq, double ms) {

@@ -96,6 +96,7 @@ public final class OrtMultiHeadAttention implements AutoCloseable {
         }
     }
 
+    /** {@inheritDoc} */
     @Override
     public void close() throws OrtException {
         for (OnnxTensor tensor : inputs.values()) {

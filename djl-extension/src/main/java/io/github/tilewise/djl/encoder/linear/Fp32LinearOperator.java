@@ -38,6 +38,6 @@ public final class Fp32LinearOperator implements LinearOperator {
 
     @Override
     public String describe() {
-        return "fp32";
+        return "fp32-pytorch";
     }
 }

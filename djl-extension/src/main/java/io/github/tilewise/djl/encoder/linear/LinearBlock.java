@@ -18,9 +18,9 @@ import java.io.IOException;
  *
  * <p>The block owns the fp32 parameters {@code weight [out, in]} (PyTorch's layout) and {@code bias
  * [out]}, saved and loaded with the usual DJL {@code .params} files. Its forward delegates to a
- * {@link LinearOperator}: by default {@link Fp32LinearOperator}; a converter substitutes another
- * implementation per layer with {@link #setOperator(LinearOperator)}, reading the weights with
- * {@link #getWeight()} or {@link #getWeightAsFloats()}.
+ * {@link LinearOperator}: by default the fp32 one of {@link LinearOperators}; a converter
+ * substitutes another implementation per layer with {@link #setOperator(LinearOperator)}, reading
+ * the weights with {@link #getWeight()} or {@link #getWeightAsFloats()}.
  *
  * <p>Inputs: {@code x [..., in]} and optionally the residual {@code [..., out]}.
  */
@@ -144,13 +144,14 @@ public final class LinearBlock extends AbstractBlock {
     }
 
     /**
-     * Returns the operator the forward runs, creating the fp32 one on first use.
+     * Returns the operator the forward runs, creating the default fp32 one ({@link
+     * LinearOperators#fp32}) on first use.
      *
      * @return the operator
      */
     public LinearOperator getOperator() {
         if (operator == null) {
-            operator = new Fp32LinearOperator(getWeight(), getBias(), activation);
+            operator = LinearOperators.fp32(getWeight(), getBias(), activation);
         }
         return operator;
     }

@@ -1,0 +1,19 @@
+// Internal interface of the fp32 linear layer: one tile = rows [m0, m0+rows) × one 32-column panel.
+#pragma once
+
+#include <cstdint>
+
+#include "tilewise/tilewise_linear_f32.h"
+
+namespace tw {
+
+/// Computes the tile rows [m0, m0 + rows) × columns [32·panel, 32·panel + 32) ∩ [0, n) of p,
+/// rows <= kLinearF32Rows, epilogue included.
+using LinearF32Tile = void (*)(const tw_f32_linear_params& p, int64_t m0, int rows, int64_t panel);
+
+/// Rows per register tile (12 rows × 2 vectors = 24 accumulators of 32 zmm).
+constexpr int kLinearF32Rows = 12;
+
+void linear_f32_tile_avx512(const tw_f32_linear_params& p, int64_t m0, int rows, int64_t panel);
+
+}  // namespace tw
