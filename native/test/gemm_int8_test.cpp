@@ -263,7 +263,7 @@ void test_quantize_identical_across_isas(Random& rng) {
         std::vector<uint8_t> ref(m * ldq);
         std::vector<float> rs(m);
         std::vector<int32_t> rz(m);
-        tw::quantize_rows_portable(x.data(), k, 0, m, k, mode, 255, ref.data(), ldq, rs.data(), rz.data());
+        tw::quantize_rows_portable(x.data(), k, nullptr, 0, m, k, mode, 255, ref.data(), ldq, rs.data(), rz.data());
         std::vector<int32_t> q;
         for (int64_t r = 0; r < m; ++r) {
             float s;
@@ -279,8 +279,21 @@ void test_quantize_identical_across_isas(Random& rng) {
             std::vector<uint8_t> got(m * ldq, 99);
             std::vector<float> gs(m);
             std::vector<int32_t> gz(m);
-            fn(x.data(), k, 0, m, k, mode, 255, got.data(), ldq, gs.data(), gz.data());
+            fn(x.data(), k, nullptr, 0, m, k, mode, 255, got.data(), ldq, gs.data(), gz.data());
             TW_CHECK(got == ref && gs == rs && gz == rz, "SIMD quantization differs from portable (mode %d)", mode);
+            // With per-column multipliers: identical to quantizing the pre-multiplied rows.
+            std::vector<float> mult(k), xm(m * k);
+            for (int64_t i = 0; i < k; ++i) mult[i] = 0.25f + static_cast<float>(i % 7);
+            for (int64_t r = 0; r < m; ++r)
+                for (int64_t i = 0; i < k; ++i) xm[r * k + i] = x[r * k + i] * mult[i];
+            std::vector<uint8_t> want(m * ldq), have(m * ldq);
+            std::vector<float> ws(m), hs(m);
+            std::vector<int32_t> wz(m), hz(m);
+            tw::quantize_rows_portable(xm.data(), k, nullptr, 0, m, k, mode, 255, want.data(), ldq, ws.data(), wz.data());
+            fn(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(), ldq, hs.data(), hz.data());
+            TW_CHECK(want == have && ws == hs && wz == hz, "column multipliers differ from pre-multiplied rows (mode %d)", mode);
+            tw::quantize_rows_portable(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(), ldq, hs.data(), hz.data());
+            TW_CHECK(want == have && ws == hs && wz == hz, "portable column multipliers (mode %d)", mode);
         }
     }
 }

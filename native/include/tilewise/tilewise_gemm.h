@@ -100,6 +100,8 @@ typedef struct tw_linear_params {
     int64_t ldx;
     const tw_quantized_rows* xq;   /* pre-quantized X for TW_I8 weights, or NULL */
     tw_activation_quant act_quant; /* TW_I8 weights with fp32 x: NONE = weight-only, else dynamic */
+    const float* x_channel_scale;  /* [k] or NULL: dynamic int8 quantizes x[m, k] * x_channel_scale[k]
+                                      (SmoothQuant's 1/s, with W packed as W diag(s)) */
     const tw_packed_weights* w;    /* [n, k] */
     const float* bias;             /* [n] or NULL */
     int epilogue;                  /* TW_EPILOGUE_* flags */

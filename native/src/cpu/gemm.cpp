@@ -316,11 +316,14 @@ tw_status tw_linear(const tw_linear_params* p) {
     }
     a.x = p->x;
     a.ldx = p->ldx;
+    if (p->x_channel_scale != nullptr && (w.format != TW_I8 || p->act_quant == TW_QUANT_NONE)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "x_channel_scale applies to dynamic int8 only");
+    }
     if (w.format == TW_I8) {
         switch (p->act_quant) {
             case TW_QUANT_NONE: return tw::int8_weight_only_linear(a);
             case TW_QUANT_SYMMETRIC:
-            case TW_QUANT_ASYMMETRIC: return tw::int8_dynamic_linear(a, p->act_quant);
+            case TW_QUANT_ASYMMETRIC: return tw::int8_dynamic_linear(a, p->act_quant, p->x_channel_scale);
             default:
                 return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown activation quantization %d",
                                 static_cast<int>(p->act_quant));

@@ -68,6 +68,7 @@ constexpr int64_t kQuantizeRowsPerTask = 32;
 struct QuantizeTask {
     QuantizeFn fn;
     const float* x;
+    const float* mult;
     int64_t ldx, m, k;
     tw_activation_quant mode;
     int32_t qmax;
@@ -81,7 +82,7 @@ void quantize_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<QuantizeTask*>(ctx);
     const int64_t m0 = task * kQuantizeRowsPerTask;
     const int64_t m1 = std::min(t.m, m0 + kQuantizeRowsPerTask);
-    t.fn(t.x, t.ldx, m0, m1, t.k, t.mode, t.qmax, t.q, t.ldq, t.scales, t.zeros);
+    t.fn(t.x, t.ldx, t.mult, m0, m1, t.k, t.mode, t.qmax, t.q, t.ldq, t.scales, t.zeros);
 }
 
 }  // namespace
@@ -121,20 +122,21 @@ float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, f
     return 1.0f / *scale;
 }
 
-void quantize_rows_portable(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
-                            tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
-                            float* scales, int32_t* zeros) {
+void quantize_rows_portable(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
+                            int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
+                            int64_t ldq, float* scales, int32_t* zeros) {
     for (int64_t m = m0; m < m1; ++m) {
         const float* row = x + m * ldx;
+        auto value = [&](int64_t i) { return mult ? row[i] * mult[i] : row[i]; };
         float lo = 0.0f, hi = 0.0f;
         for (int64_t i = 0; i < k; ++i) {
-            lo = std::min(lo, row[i]);
-            hi = std::max(hi, row[i]);
+            lo = std::min(lo, value(i));
+            hi = std::max(hi, value(i));
         }
         const float inv = quant_params(lo, hi, mode, qmax, &scales[m], &zeros[m]);
         uint8_t* out = q + m * ldq;
         for (int64_t i = 0; i < k; ++i) {
-            const float c = std::nearbyint(row[i] * inv) + static_cast<float>(zeros[m]);
+            const float c = std::nearbyint(value(i) * inv) + static_cast<float>(zeros[m]);
             out[i] = static_cast<uint8_t>(std::min(std::max(c, 0.0f), static_cast<float>(qmax)));
         }
         for (int64_t i = k; i < ldq; ++i) out[i] = 0;
@@ -201,7 +203,7 @@ tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
     return ok();
 }
 
-tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode) {
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale) {
     const Int8Kernel kernel = selected_int8_kernel();
     const int64_t k = a.w->k;
     const int64_t ldq = tw_quantized_row_stride(k);
@@ -212,7 +214,7 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode) {
                                      static_cast<long long>(a.m));
     auto* scales = reinterpret_cast<float*>(base + q_bytes);
     auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
-    QuantizeTask qt{quantizer(), a.x, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
+    QuantizeTask qt{quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
     parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
     a.xq = base;
     a.ldq = ldq;
@@ -258,7 +260,7 @@ tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output buffers must not be null");
     }
     out->qmax = tw_int8_activation_qmax();
-    tw::QuantizeTask qt{tw::quantizer(), x, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
+    tw::QuantizeTask qt{tw::quantizer(), x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
                         out->scales, out->zero_points};
     tw::parallel_for((out->m + tw::kQuantizeRowsPerTask - 1) / tw::kQuantizeRowsPerTask,
                      tw::quantize_task, &qt);

@@ -170,8 +170,8 @@ TW_AVX2_BLOCK(int8_block_avx2_maddubs, maddubs_tile, kMaddubsRows)
 TW_AVX2_BLOCK(int8_wo_block_avx2, weight_only_tile, kWeightOnlyRows)
 #undef TW_AVX2_BLOCK
 
-void quantize_rows_avx2(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
-                        tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
+void quantize_rows_avx2(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
+                        int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
                         float* scales, int32_t* zeros) {
     for (int64_t m = m0; m < m1; ++m) {
         const float* row = x + m * ldx;
@@ -179,7 +179,8 @@ void quantize_rows_avx2(const float* x, int64_t ldx, int64_t m0, int64_t m1, int
         __m256 hi = _mm256_setzero_ps();
         int64_t i = 0;
         for (; i + 8 <= k; i += 8) {
-            const __m256 v = _mm256_loadu_ps(row + i);
+            __m256 v = _mm256_loadu_ps(row + i);
+            if (mult) v = _mm256_mul_ps(v, _mm256_loadu_ps(mult + i));
             lo = _mm256_min_ps(lo, v);
             hi = _mm256_max_ps(hi, v);
         }
@@ -190,8 +191,9 @@ void quantize_rows_avx2(const float* x, int64_t ldx, int64_t m0, int64_t m1, int
         _mm256_store_ps(lanes, hi);
         for (float v : lanes) hi_s = v > hi_s ? v : hi_s;
         for (; i < k; ++i) {
-            lo_s = row[i] < lo_s ? row[i] : lo_s;
-            hi_s = row[i] > hi_s ? row[i] : hi_s;
+            const float v = mult ? row[i] * mult[i] : row[i];
+            lo_s = v < lo_s ? v : lo_s;
+            hi_s = v > hi_s ? v : hi_s;
         }
         float scale;
         int32_t zero;
@@ -204,7 +206,8 @@ void quantize_rows_avx2(const float* x, int64_t ldx, int64_t m0, int64_t m1, int
         uint8_t* out = q + m * ldq;
         for (i = 0; i < k; i += 8) {
             const __m256i mask = column_mask_avx2(i, k);
-            const __m256 v = _mm256_maskload_ps(row + i, mask);
+            __m256 v = _mm256_maskload_ps(row + i, mask);
+            if (mult) v = _mm256_mul_ps(v, _mm256_maskload_ps(mult + i, mask));
             __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, vinv)), vzero);
             c = _mm256_min_epi32(_mm256_max_epi32(c, _mm256_setzero_si256()), vmax);
             // 8 int32 in [0, 255] -> 8 bytes: pack to 16 bits, then to 8 bits.

@@ -154,22 +154,27 @@ void int8_wo_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0,
 
 // Per row: min/max reduction, then q = clamp(round_even(x * inv) + zero, 0, qmax) 16 lanes at a
 // time (vcvtps2dq rounds to nearest even, as the portable nearbyint does), padding bytes zero.
-void quantize_rows_avx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
-                          tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
-                          float* scales, int32_t* zeros) {
+void quantize_rows_avx512(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
+                          int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
+                          int64_t ldq, float* scales, int32_t* zeros) {
+    // x[i] * mult[i] (or x[i]), lanes outside `mask` zero.
+    auto load = [&](const float* row, int64_t i, __mmask16 mask) {
+        const __m512 v = _mm512_maskz_loadu_ps(mask, row + i);
+        return mult ? _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, mult + i)) : v;
+    };
     for (int64_t m = m0; m < m1; ++m) {
         const float* row = x + m * ldx;
         __m512 lo = _mm512_setzero_ps();
         __m512 hi = _mm512_setzero_ps();
         int64_t i = 0;
         for (; i + 16 <= k; i += 16) {
-            const __m512 v = _mm512_loadu_ps(row + i);
+            const __m512 v = load(row, i, 0xffff);
             lo = _mm512_min_ps(lo, v);
             hi = _mm512_max_ps(hi, v);
         }
         const __mmask16 tail = column_mask_avx512(i, k);
         if (tail) {
-            const __m512 v = _mm512_maskz_loadu_ps(tail, row + i);  // zeros do not widen [min(x,0), max(x,0)]
+            const __m512 v = load(row, i, tail);  // zeros do not widen [min(x,0), max(x,0)]
             lo = _mm512_min_ps(lo, v);
             hi = _mm512_max_ps(hi, v);
         }
@@ -185,7 +190,7 @@ void quantize_rows_avx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, i
         uint8_t* out = q + m * ldq;
         for (i = 0; i < k; i += 16) {
             const __mmask16 mask = column_mask_avx512(i, k);
-            const __m512 v = _mm512_maskz_loadu_ps(mask, row + i);
+            const __m512 v = load(row, i, mask);
             __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, vinv)), vzero);
             c = _mm512_min_epi32(_mm512_max_epi32(c, _mm512_setzero_si512()), vmax);
             _mm512_mask_cvtepi32_storeu_epi8(out + i, mask, c);

@@ -70,9 +70,10 @@ void run_gemm_blocks(const GemmArgs& a, BlockFn fn);
 float gelu_scalar(float x);
 
 /// Quantizes rows [m0, m1) of x; codes in [0, qmax]. One per ISA.
-using QuantizeFn = void (*)(const float* x, int64_t ldx, int64_t m0, int64_t m1, int64_t k,
-                            tw_activation_quant mode, int32_t qmax, uint8_t* q, int64_t ldq,
-                            float* scales, int32_t* zeros);
+/// `mult` ([k] or nullptr) scales each column before quantization.
+using QuantizeFn = void (*)(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
+                            int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
+                            int64_t ldq, float* scales, int32_t* zeros);
 
 /// Per-row quantization parameters from the row's min and max, shared by every ISA so that all
 /// variants produce identical codes. Returns the multiplier 1 / scale.
@@ -82,16 +83,16 @@ float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, f
 // ---- int8 variants (gemm_int8*.cpp) ----
 void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_portable(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+void quantize_rows_portable(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
                             int32_t, uint8_t*, int64_t, float*, int32_t*);
 void int8_block_avx512_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_avx512(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+void quantize_rows_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
                           int32_t, uint8_t*, int64_t, float*, int32_t*);
 void int8_block_avx_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_avx2(const float*, int64_t, int64_t, int64_t, int64_t, tw_activation_quant,
+void quantize_rows_avx2(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
                         int32_t, uint8_t*, int64_t, float*, int32_t*);
 
 /// Kernel choice for int8 with dynamic activations; tests force each one.
@@ -101,7 +102,7 @@ bool force_int8_kernel(Int8Kernel kernel);
 /// The kernel the next call will use.
 Int8Kernel selected_int8_kernel();
 /// Quantizes then runs the dynamic int8 GEMM (validated arguments, fp32 x).
-tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode);
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale);
 /// Runs the int8 GEMM on pre-quantized rows.
 tw_status int8_quantized_linear(GemmArgs a, int32_t qmax);
 tw_status int8_weight_only_linear(const GemmArgs& a);

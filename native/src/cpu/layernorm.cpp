@@ -31,7 +31,7 @@ void layernorm_task(void* ctx, int64_t task, int) {
     const int64_t m1 = std::min(p.m, m0 + kLayerNormRowsPerTask);
     t.rows(p, m0, m1);
     if (p.yq) {
-        t.quantize(p.y, p.ldy, m0, m1, p.k, p.quant, t.qmax, p.yq->q, p.yq->ldq, p.yq->scales,
+        t.quantize(p.y, p.ldy, nullptr, m0, m1, p.k, p.quant, t.qmax, p.yq->q, p.yq->ldq, p.yq->scales,
                    p.yq->zero_points);
     }
 }

