@@ -35,8 +35,8 @@ import org.tribuo.interop.onnx.extractors.BERTFeatureExtractor.OutputPooling;
  * tribuo-extract extractor=&lt;class&gt; precision=&lt;p&gt; texts=1000 s=&lt;seconds&gt; texts_per_s=&lt;x&gt; mode=&lt;single|batch&gt;
  * </pre>
  *
- * <p>Arguments: {@code [texts] [batchSize]} (default 1000 and 32). INT8 lines appear once the
- * low-precision converter is in the build.
+ * <p>Arguments: {@code [texts] [batchSize] [precisions]} (default 1000, 32 and {@code fp32,int8};
+ * any of {@code fp32,int8,int8_weight_only,bf16,fp16}).
  */
 public final class TribuoExtractBenchmark {
 
@@ -53,6 +53,10 @@ public final class TribuoExtractBenchmark {
     public static void main(String[] args) throws Exception {
         int count = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
         int batchSize = args.length > 1 ? Integer.parseInt(args[1]) : 32;
+        List<Precision> precisions = new ArrayList<>();
+        for (String p : (args.length > 2 ? args[2] : "fp32,int8").split(",")) {
+            precisions.add(Precision.fromName(p));
+        }
         Path dir = Files.createTempDirectory("tribuo-extract-bench");
         Path model = copy("all-minilm-l6-v2.onnx", dir);
         Path tokenizer = copy("all-minilm-l6-v2-tokenizer.json", dir);
@@ -65,7 +69,7 @@ public final class TribuoExtractBenchmark {
                         factory, tribuoModel, tokenizer, OutputPooling.MEAN, 512, false)) {
             single("BERTFeatureExtractor", "fp32", original, texts);
         }
-        for (Precision precision : List.of(Precision.FP32, Precision.INT8, Precision.BF16)) {
+        for (Precision precision : precisions) {
             TilewiseBERTFeatureExtractor<Label> dropIn;
             try {
                 dropIn =
