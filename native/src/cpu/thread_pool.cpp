@@ -50,6 +50,7 @@ public:
         n_tasks_ = n_tasks;
         next_task_.store(0);
         finished_tasks_.store(0);
+        job_open_.store(true);
         {
             std::lock_guard<std::mutex> lock(wake_mutex_);
             generation_.fetch_add(1, std::memory_order_release);
@@ -57,6 +58,12 @@ public:
         wake_.notify_all();
         work(0);
         while (finished_tasks_.load(std::memory_order_acquire) < n_tasks_) cpu_relax();
+        // A worker that woke for this job but was descheduled before taking a task must not touch
+        // the job's fields (or `ctx`, on the caller's stack) after we return and they are reused:
+        // close the job, then wait for every worker inside it to leave (Dekker-style handshake
+        // with the worker's busy_ increment and job_open_ check, both sequentially consistent).
+        job_open_.store(false);
+        while (busy_.load() != 0) cpu_relax();
     }
 
 private:
@@ -100,7 +107,11 @@ private:
                 seen = generation_.load();
                 if (shutdown_) return;
             }
-            work(worker);
+            busy_.fetch_add(1);
+            if (job_open_.load() && generation_.load() == seen) {
+                work(worker);
+            }
+            busy_.fetch_sub(1);
         }
     }
 
@@ -115,6 +126,8 @@ private:
     int64_t n_tasks_ = 0;
     std::atomic<int64_t> next_task_{0};
     std::atomic<int64_t> finished_tasks_{0};
+    std::atomic<bool> job_open_{false};  // true while a job's fields may be read by workers
+    std::atomic<int> busy_{0};           // workers between their job_open_ check and leaving work()
 };
 
 int default_threads() {
