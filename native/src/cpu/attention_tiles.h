@@ -524,14 +524,16 @@ struct FlashAttention {
     static void task_entry(void* ctx, int64_t task, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
         const tw_attention_params& p = self.p;
-        // Heaviest tiles first: with causal masking the last query tiles see the most keys.
-        const int64_t per_tile = p.batch * p.q_heads * self.splits;
-        const int64_t tile = self.query_tiles - 1 - task / per_tile;
-        int64_t rest = task % per_tile;
+        // Consecutive tasks are neighbouring query tiles of one head, so the workers stream the same
+        // K and V through the shared cache; within a head the heaviest tiles come first (with
+        // causal masking the last query tiles see the most keys).
+        const int64_t per_head = self.query_tiles * self.splits;
+        const int64_t bh = task / per_head;
+        const int64_t rest = task % per_head;
+        const int64_t tile = self.query_tiles - 1 - rest / self.splits;
         const int64_t split = rest % self.splits;
-        rest /= self.splits;
-        const int64_t h = rest % p.q_heads;
-        const int64_t b = rest / p.q_heads;
+        const int64_t h = bh % p.q_heads;
+        const int64_t b = bh / p.q_heads;
         void* scratch = tw::thread_scratch(self.scratch_bytes());
         if (scratch == nullptr) return;  // checked up front; cannot happen for a smaller request
         Tiles t = self.carve(scratch);
