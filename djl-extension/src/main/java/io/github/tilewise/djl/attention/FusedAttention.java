@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.jni.AttentionNative;
 import io.github.tilewise.djl.jni.LibUtils;
+import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -171,11 +172,11 @@ public final class FusedAttention {
         try (NDManager scope = target.newSubManager()) {
             Operands operands =
                     new Operands(
-                            sharedMemory(q, "q", scope),
+                            SharedMemory.of(q, "q", scope),
                             shape.strides(shape.heads, shape.qLen),
-                            sharedMemory(k, "k", scope),
+                            SharedMemory.of(k, "k", scope),
                             shape.strides(shape.kvHeads, shape.kvLen),
-                            sharedMemory(v, "v", scope),
+                            SharedMemory.of(v, "v", scope),
                             shape.strides(shape.kvHeads, shape.kvLen));
             return runNative(operands, opts, shape, target, scope, withLogSumExp);
         }
@@ -232,7 +233,7 @@ public final class FusedAttention {
 
     /** Q, K and V inside one packed buffer: offsets 0, H·D and 2·H·D, rows 3·H·D apart. */
     private static Operands packedOperands(NDArray qkv, AttentionShape shape, NDManager scope) {
-        ByteBuffer all = sharedMemory(qkv, "qkv", scope);
+        ByteBuffer all = SharedMemory.of(qkv, "qkv", scope);
         long hd = shape.heads * shape.headDim;
         long[] strides = {shape.qLen * 3 * hd, shape.headDim, 3 * hd};
         int elem = shape.dataType.getNumOfBytes();
@@ -288,8 +289,8 @@ public final class FusedAttention {
             NDArray output,
             NDArray logSumExp,
             NDManager scope) {
-        ByteBuffer outBuffer = sharedMemory(output, "output", null);
-        ByteBuffer lseBuffer = logSumExp == null ? null : sharedMemory(logSumExp, "lse", null);
+        ByteBuffer outBuffer = SharedMemory.of(output, "output", null);
+        ByteBuffer lseBuffer = logSumExp == null ? null : SharedMemory.of(logSumExp, "lse", null);
 
         ByteBuffer maskBuffer = null;
         NDArray mask = opts.getKeyPaddingMask();
@@ -302,7 +303,7 @@ public final class FusedAttention {
                     type == DataType.BOOLEAN || type == DataType.UINT8 || type == DataType.INT8
                             ? mask
                             : mask.neq(0);
-            maskBuffer = sharedMemory(bytes, "keyPaddingMask", scope);
+            maskBuffer = SharedMemory.of(bytes, "keyPaddingMask", scope);
         }
         int[] validLengths = opts.getKeyValidLengths();
         if (maskBuffer != null) {
@@ -322,7 +323,7 @@ public final class FusedAttention {
         if (bias != null) {
             attachForCall(bias, scope);
             NDArray fp32 = bias.toType(DataType.FLOAT32, false);
-            biasBuffer = sharedMemory(fp32, "bias", scope);
+            biasBuffer = SharedMemory.of(fp32, "bias", scope);
             biasStrides = broadcastStrides(shape.biasExtents(bias.getShape()));
         }
 
@@ -357,43 +358,6 @@ public final class FusedAttention {
                         biasBuffer,
                         biasStrides,
                         lseBuffer);
-    }
-
-    /**
-     * Returns a direct buffer over the array's own memory. {@code toByteBuffer(true)} shares the
-     * tensor's memory when it is contiguous; otherwise the PyTorch engine makes a contiguous copy
-     * on the array's manager, which is why the array is first attached to the call's scope (DJL
-     * gives it back to its own manager when the scope closes).
-     */
-    private static ByteBuffer sharedMemory(NDArray array, String name, NDManager scope) {
-        if (scope != null) {
-            attachForCall(array, scope);
-        }
-        long bytes = array.size() * array.getDataType().getNumOfBytes();
-        if (bytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(
-                    name
-                            + " "
-                            + array.getShape()
-                            + " holds "
-                            + bytes
-                            + " bytes, more than a ByteBuffer can address (2 GiB); split the"
-                            + " batch");
-        }
-        ByteBuffer buffer = array.toByteBuffer(true);
-        if (!buffer.isDirect() || buffer.capacity() != bytes) {
-            throw new IllegalStateException(
-                    "the PyTorch engine returned a "
-                            + (buffer.isDirect() ? "direct" : "heap")
-                            + " buffer of "
-                            + buffer.capacity()
-                            + " bytes for "
-                            + name
-                            + " ("
-                            + bytes
-                            + " expected)");
-        }
-        return buffer.order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Attaches an input to the call's scope once, so that copies DJL makes of it land there. */

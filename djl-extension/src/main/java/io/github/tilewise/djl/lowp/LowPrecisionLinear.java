@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
 
 /**
@@ -137,9 +138,9 @@ public final class LowPrecisionLinear implements LinearOperator {
                 inverseInputScales.asFloatBuffer().get(inverse);
                 input = x.mul(scope.create(inverse));
             }
-            ByteBuffer xb = NativeBuffers.shared(input, "x", scope);
-            ByteBuffer rb = fuseResidual ? NativeBuffers.shared(residual, "residual", scope) : null;
-            ByteBuffer yb = NativeBuffers.shared(y, "y", null);
+            ByteBuffer xb = SharedMemory.of(input, "x", scope);
+            ByteBuffer rb = fuseResidual ? SharedMemory.of(residual, "residual", scope) : null;
+            ByteBuffer yb = SharedMemory.of(y, "y", null);
             int epilogue =
                     (fuseGelu ? LowPrecisionNative.EPILOGUE_GELU : 0)
                             | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0);

@@ -5,8 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.jni.LinearF32Native;
+import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * The fp32 linear layer on Tilewise's native kernel: {@code W} packed once into 32-column panels (a
@@ -54,7 +54,11 @@ public final class NativeFp32LinearOperator implements LinearOperator {
         }
         packed = weight.getManager().create(new Shape(bytes / 4), DataType.FLOAT32);
         try {
-            lib.pack(outFeatures, inFeatures, shared(weight, "weight"), shared(packed, "packed"));
+            lib.pack(
+                    outFeatures,
+                    inFeatures,
+                    SharedMemory.of(weight, "weight", null),
+                    SharedMemory.of(packed, "packed", null));
         } catch (RuntimeException e) {
             packed.close();
             throw e;
@@ -83,18 +87,18 @@ public final class NativeFp32LinearOperator implements LinearOperator {
         NDManager manager = x.getManager();
         NDArray y = manager.create(outShape, DataType.FLOAT32);
         try {
-            ByteBuffer out = shared(y, "y");
+            ByteBuffer out = SharedMemory.of(y, "y", null);
             boolean fusedGelu = activation == LinearActivation.GELU;
             LinearF32Native.get()
                     .linear(
                             rows,
                             outFeatures,
                             inFeatures,
-                            shared(x, "x"),
-                            shared(packed, "packed"),
-                            bias == null ? null : shared(bias, "bias"),
+                            SharedMemory.of(x, "x", null),
+                            SharedMemory.of(packed, "packed", null),
+                            bias == null ? null : SharedMemory.of(bias, "bias", null),
                             fusedGelu,
-                            residual == null ? null : shared(residual, "residual"),
+                            residual == null ? null : SharedMemory.of(residual, "residual", null),
                             out);
             if (!fusedGelu && activation != LinearActivation.NONE) {
                 if (residual != null) {
@@ -108,17 +112,6 @@ public final class NativeFp32LinearOperator implements LinearOperator {
             y.close();
             throw e;
         }
-    }
-
-    /** The array's memory as a direct buffer: shared when contiguous (always, for outputs). */
-    private static ByteBuffer shared(NDArray array, String name) {
-        long bytes = array.size() * 4L;
-        ByteBuffer b = array.toByteBuffer(true);
-        if (!b.isDirect() || b.capacity() != bytes) {
-            throw new IllegalStateException(
-                    "the PyTorch engine gave no direct buffer of " + bytes + " bytes for " + name);
-        }
-        return b.order(ByteOrder.LITTLE_ENDIAN);
     }
 
     @Override
