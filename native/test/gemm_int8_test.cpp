@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cpu/gemm_kernels.h"
-#include "lowp_test_util.h"
+#include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
 using twtest::Random;

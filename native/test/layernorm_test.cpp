@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "lowp_test_util.h"
+#include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
 using twtest::Random;

@@ -1,10 +1,11 @@
-// Minimal test harness for native tests: CHECK macros that count failures, a seeded random
-// generator, and the exit code ctest reads.
+// Minimal test harness for native tests: CHECK macros that count failures (printing the first 30),
+// random generators (fresh per run, or deterministic per seed), and the exit code ctest reads.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 namespace twtest {
@@ -22,13 +23,37 @@ inline int& checks() {
 #define TW_CHECK(cond, ...)                                                  \
     do {                                                                     \
         ++twtest::checks();                                                  \
-        if (!(cond)) {                                                       \
-            ++twtest::failures();                                            \
+        if (!(cond) && ++twtest::failures() <= 30) {                         \
             std::fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
             std::fprintf(stderr, __VA_ARGS__);                               \
             std::fprintf(stderr, "\n");                                      \
         }                                                                    \
     } while (0)
+
+/// splitmix64: deterministic per seed, different data for every case.
+class Random {
+public:
+    explicit Random(uint64_t seed) : state_(seed) {}
+    uint64_t next() {
+        uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    /// Uniform in [lo, hi).
+    float uniform(float lo, float hi) {
+        return lo + (hi - lo) * static_cast<float>((next() >> 40) * (1.0 / 16777216.0));
+    }
+    /// Roughly normal (sum of 4 uniforms), mean 0, standard deviation ~sigma.
+    float normal(float sigma) {
+        float s = 0;
+        for (int i = 0; i < 4; ++i) s += uniform(-1.0f, 1.0f);
+        return s * sigma * 0.866f;
+    }
+
+private:
+    uint64_t state_;
+};
 
 /// Prints the summary line ctest users expect and returns the process exit code.
 inline int finish(const char* name) {
