@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "attention_kernels.h"
 #include "half.h"
@@ -198,7 +199,27 @@ struct FlashAttention {
             for (int c = 0; c < NV; ++c) S::store(ot + r * Br + c * W, acc[r][c]);
     }
 
-    // Row-count dispatch: the micro-kernels take R as a template argument.
+    // Row-count dispatch: the micro-kernels take their row count R as a template argument.
+    /// Calls tile(std::integral_constant<int, R>{}, first) over rows [0, count): tiles of MR rows,
+    /// then one tile of the leftover rows.
+    template <int MR, class Tile>
+    static void for_row_tiles(int64_t count, Tile&& tile) {
+        int64_t first = 0;
+        for (; first + MR <= count; first += MR) tile(std::integral_constant<int, MR>{}, first);
+        leftover_tile<MR - 1>(count - first, first, tile);
+    }
+
+    template <int R, class Tile>
+    static void leftover_tile(int64_t rows, int64_t first, Tile& tile) {
+        if constexpr (R > 0) {
+            if (rows == R) {
+                tile(std::integral_constant<int, R>{}, first);
+            } else {
+                leftover_tile<R - 1>(rows, first, tile);
+            }
+        }
+    }
+
     template <int NV>
     static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k, float* st) {
         if constexpr (NV > kKernelVectors) {
@@ -207,15 +228,9 @@ struct FlashAttention {
                                                  st + kKernelVectors * W);
             return;
         }
-        constexpr int MR = S::kScoreRows;
-        int r = 0;
-        for (; r + MR <= rows; r += MR) scores_f32<MR, NV>(qt, D, k + r, st + r * Br);
-        switch (rows - r) {
-            case 0: break;
-#define TW_CASE(n) case n: if constexpr (n < MR) scores_f32<n, NV>(qt, D, k + r, st + r * Br); break;
-            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
-#undef TW_CASE
-        }
+        for_row_tiles<S::kScoreRows>(rows, [&](auto tile_rows, int64_t r) {
+            scores_f32<decltype(tile_rows)::value, NV>(qt, D, k + r, st + r * Br);
+        });
     }
 
     template <int NV>
@@ -227,15 +242,9 @@ struct FlashAttention {
                                                   st + kKernelVectors * W);
             return;
         }
-        constexpr int MR = S::kScoreRows;
-        int r = 0;
-        for (; r + MR <= rows; r += MR) scores_bf16<MR, NV>(qt, pairs, k + r, st + r * Br);
-        switch (rows - r) {
-            case 0: break;
-#define TW_CASE(n) case n: if constexpr (n < MR) scores_bf16<n, NV>(qt, pairs, k + r, st + r * Br); break;
-            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
-#undef TW_CASE
-        }
+        for_row_tiles<S::kScoreRows>(rows, [&](auto tile_rows, int64_t r) {
+            scores_bf16<decltype(tile_rows)::value, NV>(qt, pairs, k + r, st + r * Br);
+        });
     }
 
     template <int NV, bool kMasked>
@@ -248,17 +257,10 @@ struct FlashAttention {
                                                           pt + kKernelVectors * W, nk, v, v_stride);
             return;
         }
-        constexpr int MR = S::kValueRows;
-        int64_t d = 0;
-        for (; d + MR <= D; d += MR) {
-            values_f32<MR, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d, v_stride);
-        }
-        switch (D - d) {
-            case 0: break;
-#define TW_CASE(n) case n: if constexpr (n < MR) values_f32<n, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d, v_stride); break;
-            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
-#undef TW_CASE
-        }
+        for_row_tiles<S::kValueRows>(D, [&](auto tile_rows, int64_t d) {
+            values_f32<decltype(tile_rows)::value, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d,
+                                                                 v_stride);
+        });
     }
 
     template <int NV>
@@ -280,15 +282,9 @@ struct FlashAttention {
                                                   pb + kKernelVectors * W, pairs, vil);
             return;
         }
-        constexpr int MR = S::kValueRows;
-        int64_t d = 0;
-        for (; d + MR <= D; d += MR) values_bf16<MR, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D);
-        switch (D - d) {
-            case 0: break;
-#define TW_CASE(n) case n: if constexpr (n < MR) values_bf16<n, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D); break;
-            TW_CASE(1) TW_CASE(2) TW_CASE(3) TW_CASE(4) TW_CASE(5) TW_CASE(6) TW_CASE(7)
-#undef TW_CASE
-        }
+        for_row_tiles<S::kValueRows>(D, [&](auto tile_rows, int64_t d) {
+            values_bf16<decltype(tile_rows)::value, NV>(ot + d * Br, alpha, pb, pairs, vil + d, D);
+        });
     }
 
     // ---- data movement ------------------------------------------------------------------------
