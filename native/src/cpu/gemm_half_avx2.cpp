@@ -3,6 +3,7 @@
 // Micro-kernel: kRows rows x 16 columns (half a packed panel: two ymm accumulators per row).
 #include <immintrin.h>
 
+#include "gemm_avx2_block.h"
 #include "gemm_epilogue_avx2.h"
 
 namespace tw {
@@ -72,25 +73,6 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 }
 
 }  // namespace
-
-#define TW_AVX2_BLOCK(NAME, TILE, ROWS)                                                \
-    void NAME(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {    \
-        for (int64_t p = p0; p < p1; ++p) {                                           \
-            for (int half = 0; half < 2; ++half) {                                    \
-                if (p * kPanel + half * 16 >= a.w->n) break;                          \
-                int64_t m = m0;                                                       \
-                for (; m + ROWS <= m1; m += ROWS) TILE<ROWS>(a, m, p, half);          \
-                switch (m1 - m) {                                                     \
-                    case 1: TILE<1>(a, m, p, half); break;                            \
-                    case 2: TILE<(ROWS > 2 ? 2 : 1)>(a, m, p, half); break;           \
-                    case 3: TILE<(ROWS > 3 ? 3 : 1)>(a, m, p, half); break;           \
-                    case 4: TILE<(ROWS > 4 ? 4 : 1)>(a, m, p, half); break;           \
-                    case 5: TILE<(ROWS > 5 ? 5 : 1)>(a, m, p, half); break;           \
-                    default: break;                                                   \
-                }                                                                     \
-            }                                                                         \
-        }                                                                             \
-    }
 
 TW_AVX2_BLOCK(bf16_block_avx2, bf16_tile, kBf16Rows)
 TW_AVX2_BLOCK(f16_block_avx2, f16_tile, kF16Rows)
