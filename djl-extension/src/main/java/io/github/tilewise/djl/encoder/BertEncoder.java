@@ -15,6 +15,7 @@ import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -149,15 +150,35 @@ public final class BertEncoder extends AbstractBlock {
     }
 
     /**
-     * Substitutes the arithmetic of the linear projections, e.g. by INT8 kernels: the factory is
-     * asked once per projection and may return null to keep a layer as it is.
+     * Substitutes the arithmetic of the linear projections, e.g. by INT8 kernels. Per layer the
+     * factory is first offered the query, key and value projections together ({@link
+     * LinearOperatorFactory#createShared}); where it fuses them they become the parts of one {@link
+     * SharedInputLinear}. Then it is asked once per remaining projection and may return null to
+     * keep a layer as it is.
      *
      * @param factory makes an operator from a layer's fp32 weights
      * @return the number of layers that got a new operator
      */
     public int replaceLinearOperators(LinearOperatorFactory factory) {
         int replaced = 0;
+        List<LinearBlock> shared = new ArrayList<>();
+        for (BertLayer layer : layers) {
+            List<LinearBlock> qkv = layer.getAttentionProjections();
+            LinearOperator fused = factory.createShared(qkv);
+            if (fused != null) {
+                int[] widths = qkv.stream().mapToInt(LinearBlock::getOutFeatures).toArray();
+                SharedInputLinear group = new SharedInputLinear(fused, widths);
+                for (int i = 0; i < qkv.size(); i++) {
+                    qkv.get(i).setOperator(group.part(i));
+                }
+                shared.addAll(qkv);
+                replaced += qkv.size();
+            }
+        }
         for (LinearBlock layer : getLinearBlocks()) {
+            if (shared.contains(layer)) {
+                continue;
+            }
             LinearOperator op = factory.create(layer);
             if (op != null) {
                 layer.setOperator(op);
