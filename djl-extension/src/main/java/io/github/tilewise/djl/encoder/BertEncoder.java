@@ -133,6 +133,15 @@ public final class BertEncoder extends AbstractBlock {
     }
 
     /**
+     * Returns the encoder layers, first to last.
+     *
+     * @return the layers (unmodifiable)
+     */
+    public List<BertLayer> getLayers() {
+        return layers;
+    }
+
+    /**
      * Returns every linear projection (per layer: query, key, value, attention output,
      * intermediate, output; then the pooler), for converters.
      *
