@@ -3,6 +3,7 @@ package io.github.tilewise.djl.lowp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
@@ -56,6 +57,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
     private final Calibration calibration;
     private final double autoSensitiveError;
     private final float smoothQuantAlpha;
+    private final ComputePrecision attentionPrecision;
     private final Map<String, Double> measuredErrors = new LinkedHashMap<>();
 
     private LowPrecisionConverter(Builder b) {
@@ -66,6 +68,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         this.calibration = b.calibration;
         this.autoSensitiveError = b.autoSensitiveError;
         this.smoothQuantAlpha = b.smoothQuantAlpha;
+        this.attentionPrecision = b.attentionPrecision;
     }
 
     /**
@@ -200,6 +203,21 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
                             + " kernel");
         }
         return converter.convert(layer, p, smoothingFor(layer, p));
+    }
+
+    /**
+     * The attention precision of converted encoders: the one set with {@link
+     * Builder#optAttentionPrecision}, else bf16 dot products where the CPU has them natively
+     * (AVX512-BF16) and the linear layers leave fp32, else the data's precision.
+     */
+    @Override
+    public ComputePrecision attentionPrecision() {
+        if (attentionPrecision != null) {
+            return attentionPrecision;
+        }
+        return precision != Precision.FP32 && Precision.BF16.isNativelySupported()
+                ? ComputePrecision.BF16
+                : ComputePrecision.DATA;
     }
 
     /**
@@ -344,6 +362,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         private Calibration calibration;
         private double autoSensitiveError;
         private float smoothQuantAlpha;
+        private ComputePrecision attentionPrecision;
 
         Builder() {}
 
@@ -425,6 +444,19 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
          */
         public Builder optSmoothQuant(float alpha) {
             this.smoothQuantAlpha = alpha;
+            return this;
+        }
+
+        /**
+         * Sets the precision of the converted encoder's attention dot products (default: {@link
+         * ComputePrecision#BF16} when the precision is not FP32 and the CPU has AVX512-BF16, else
+         * {@link ComputePrecision#DATA}).
+         *
+         * @param attention the attention precision
+         * @return this builder
+         */
+        public Builder optAttentionPrecision(ComputePrecision attention) {
+            this.attentionPrecision = attention;
             return this;
         }
 

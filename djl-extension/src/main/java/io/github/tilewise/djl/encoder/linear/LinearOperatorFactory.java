@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.encoder.linear;
 
+import io.github.tilewise.djl.attention.ComputePrecision;
 import java.util.List;
 
 /**
@@ -31,6 +32,16 @@ public interface LinearOperatorFactory {
      * @return the fused operator, or null
      */
     default LinearOperator createShared(List<LinearBlock> layers) {
+        return null;
+    }
+
+    /**
+     * Returns the precision the encoder's attention should compute in once the factory's operators
+     * are in place, or null (the default) to leave it as it is.
+     *
+     * @return the attention precision, or null
+     */
+    default ComputePrecision attentionPrecision() {
         return null;
     }
 }
