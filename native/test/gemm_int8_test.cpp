@@ -52,7 +52,7 @@ void quantize_reference(const float* row, int64_t k, tw_activation_quant mode, i
 
 struct Problem {
     Shape s;
-    std::vector<float> x, w, bias, residual;
+    std::vector<float> x, w, bias, residual, gamma, beta;
     int64_t ldx, ldw, ldr;
     // Test-side weight quantization.
     std::vector<int32_t> wq;
@@ -73,6 +73,10 @@ struct Problem {
         for (auto& v : bias) v = rng.uniform(-0.5f, 0.5f);
         residual.resize(s.m * ldr);
         for (auto& v : residual) v = rng.normal(1.0f);
+        gamma.resize(s.n);
+        for (auto& v : gamma) v = rng.uniform(0.5f, 1.5f);
+        beta.resize(s.n);
+        for (auto& v : beta) v = rng.normal(0.1f);
         wq.resize(s.n * s.k);
         wscale.resize(s.n);
         for (int64_t n = 0; n < s.n; ++n) {
@@ -152,11 +156,24 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
     lp.ld_residual = ld_res;
     lp.y = y.data();
     lp.ldy = ldy;
+    lp.ln_gamma = p.gamma.data();
+    lp.ln_beta = p.beta.data();
+    lp.ln_eps = 1e-5f;
     tw_status st = tw_linear(&lp);
     TW_CHECK(st == TW_OK, "%s: %s", label, tw_last_error());
 
     double worst_exact = 0, err2 = 0, ref2 = 0;
     std::vector<int32_t> q;
+    std::vector<double> exact_row(s.n), full_row(s.n);
+    // Row-wise LayerNorm of a reference row, in float64.
+    auto normalize = [&](std::vector<double>& row) {
+        double mean = 0, var = 0;
+        for (double v : row) mean += v;
+        mean /= static_cast<double>(s.n);
+        for (double v : row) var += (v - mean) * (v - mean);
+        var /= static_cast<double>(s.n);
+        for (int64_t n = 0; n < s.n; ++n) row[n] = (row[n] - mean) / std::sqrt(var + 1e-5) * p.gamma[n] + p.beta[n];
+    };
     for (int64_t m = 0; m < s.m; ++m) {
         float sx;
         int32_t zx;
@@ -173,12 +190,18 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
             for (int64_t k = 0; k < s.k; ++k) full += static_cast<double>(p.x[m * p.ldx + k]) * p.w[n * p.ldw + k];
             full += with_bias ? p.bias[n] : 0.0;
             const double r = res_copy[m * p.ldr + n];
-            exact = apply_epilogue(exact, epilogue, r);
-            full = apply_epilogue(full, epilogue, r);
+            exact_row[n] = apply_epilogue(exact, epilogue, r);
+            full_row[n] = apply_epilogue(full, epilogue, r);
+        }
+        if (epilogue & TW_EPILOGUE_LAYERNORM) {
+            normalize(exact_row);
+            normalize(full_row);
+        }
+        for (int64_t n = 0; n < s.n; ++n) {
             const double got = y[m * ldy + n];
-            worst_exact = std::max(worst_exact, std::fabs(got - exact) / (1.0 + std::fabs(exact)));
-            err2 += (got - full) * (got - full);
-            ref2 += full * full;
+            worst_exact = std::max(worst_exact, std::fabs(got - exact_row[n]) / (1.0 + std::fabs(exact_row[n])));
+            err2 += (got - full_row[n]) * (got - full_row[n]);
+            ref2 += full_row[n] * full_row[n];
         }
         for (int64_t n = s.n; n < ldy; ++n) {
             if (!y_is_residual) TW_CHECK(y[m * ldy + n] == -7.0f, "%s: wrote past n at row %lld", label, (long long)m);
@@ -327,6 +350,11 @@ void test_bad_arguments() {
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "residual missing");
     lp.epilogue = 8;
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "unknown epilogue");
+    lp.epilogue = TW_EPILOGUE_LAYERNORM;
+    lp.ln_eps = -1.0f;
+    TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "negative LayerNorm eps");
+    TW_CHECK(std::strstr(tw_last_error(), "ln_eps") != nullptr, "message names ln_eps: %s", tw_last_error());
+    lp.ln_eps = 0.0f;
     lp.epilogue = 0;
     lp.act_quant = static_cast<tw_activation_quant>(9);
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "unknown quantization");
@@ -394,7 +422,11 @@ int main() {
                     test_dynamic(p, packed, mode, TW_EPILOGUE_GELU, true, false, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL, true, true, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, true, false, label);
-                    cases += 5;
+                    // Dense + residual + LayerNorm in one call, in place over the residual too.
+                    // (n = 1 rows normalise to beta exactly; the exact-reference bound still holds.)
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM, true, true, label);
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_LAYERNORM, false, false, label);
+                    cases += 7;
                 }
                 test_weight_only(p, packed, TW_EPILOGUE_NONE, label);
                 test_weight_only(p, packed, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, label);

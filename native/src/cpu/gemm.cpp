@@ -10,6 +10,7 @@
 #include <new>
 
 #include "gemm_kernels.h"
+#include "layernorm_kernels.h"
 #include "half.h"
 #include "runtime.h"
 
@@ -83,16 +84,44 @@ tw_status check_shape(int64_t n, int64_t k, int64_t ld, const void* w, tw_packed
 struct TaskGrid {
     const GemmArgs* a;
     BlockFn fn;
-    int64_t row_blocks, panel_blocks;
+    int64_t rows_per_block, row_blocks, panel_blocks;
+    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm epilogue, or null
 };
 
 void grid_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<TaskGrid*>(ctx);
+    const GemmArgs& a = *t.a;
     const int64_t rb = task % t.row_blocks;
     const int64_t pb = task / t.row_blocks;
-    const int64_t m0 = rb * kBlockRows;
-    const int64_t p0 = pb * kBlockPanels;
-    t.fn(*t.a, m0, std::min(t.a->m, m0 + kBlockRows), p0, std::min(t.a->w->panels, p0 + kBlockPanels));
+    const int64_t m0 = rb * t.rows_per_block;
+    const int64_t m1 = std::min(a.m, m0 + t.rows_per_block);
+    if (t.normalize == nullptr) {
+        const int64_t p0 = pb * kBlockPanels;
+        t.fn(a, m0, m1, p0, std::min(a.w->panels, p0 + kBlockPanels));
+        return;
+    }
+    // Whole rows: every panel, then the rows' LayerNorm while they are still in L1/L2.
+    t.fn(a, m0, m1, 0, a.w->panels);
+    tw_layernorm_params ln{};
+    ln.m = a.m;
+    ln.k = a.w->n;
+    ln.x = a.y;
+    ln.ldx = a.ldy;
+    ln.gamma = a.ln_gamma;
+    ln.beta = a.ln_beta;
+    ln.eps = a.ln_eps;
+    ln.y = a.y;
+    ln.ldy = a.ldy;
+    t.normalize(ln, m0, m1);
+}
+
+/// The LayerNorm row function of the active ISA.
+void (*layernorm_rows_for_isa())(const tw_layernorm_params&, int64_t, int64_t) {
+#if defined(TILEWISE_X86)
+    if (active_isa() == TW_ISA_AVX512) return layernorm_rows_avx512;
+    if (active_isa() == TW_ISA_AVX2) return layernorm_rows_avx2;
+#endif
+    return layernorm_rows_portable;
 }
 
 bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
@@ -105,8 +134,18 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 void run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
-    TaskGrid grid{&a, fn, (a.m + kBlockRows - 1) / kBlockRows,
-                  (a.w->panels + kBlockPanels - 1) / kBlockPanels};
+    TaskGrid grid{&a, fn, kBlockRows, (a.m + kBlockRows - 1) / kBlockRows,
+                  (a.w->panels + kBlockPanels - 1) / kBlockPanels, nullptr};
+    if (a.epilogue & TW_EPILOGUE_LAYERNORM) {
+        // One task per block of whole rows; smaller blocks when there are few rows, so that every
+        // worker still gets about four tasks (8-row multiples: the micro-tile height).
+        const int64_t workers = num_workers();
+        const int64_t wanted = (a.m + 4 * workers - 1) / (4 * workers);
+        grid.rows_per_block = std::max<int64_t>(8, std::min(kBlockRows, (wanted + 7) / 8 * 8));
+        grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
+        grid.panel_blocks = 1;
+        grid.normalize = layernorm_rows_for_isa();
+    }
     parallel_for(grid.row_blocks * grid.panel_blocks, grid_task, &grid);
 }
 
@@ -267,8 +306,11 @@ tw_status tw_linear(const tw_linear_params* p) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "y must not be null and ldy (%lld) >= n (%lld)",
                         static_cast<long long>(p->ldy), static_cast<long long>(w.n));
     }
-    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
+    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
+    }
+    if ((p->epilogue & TW_EPILOGUE_LAYERNORM) && (!(p->ln_eps >= 0.0f) || !std::isfinite(p->ln_eps))) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "a LayerNorm epilogue needs a finite ln_eps >= 0");
     }
     if ((p->epilogue & TW_EPILOGUE_RESIDUAL) && (p->residual == nullptr || p->ld_residual < w.n)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
@@ -283,6 +325,9 @@ tw_status tw_linear(const tw_linear_params* p) {
     a.ld_residual = p->ld_residual;
     a.y = p->y;
     a.ldy = p->ldy;
+    a.ln_gamma = p->ln_gamma;
+    a.ln_beta = p->ln_beta;
+    a.ln_eps = p->ln_eps;
     const int64_t y_bytes = ((m - 1) * p->ldy + w.n) * 4;
     if (p->xq != nullptr) {
         const tw_quantized_rows& q = *p->xq;

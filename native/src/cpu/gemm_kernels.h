@@ -58,12 +58,16 @@ struct GemmArgs {
     int64_t ld_residual;
     float* y;
     int64_t ldy;
+    const float* ln_gamma;  // TW_EPILOGUE_LAYERNORM: [n] or nullptr
+    const float* ln_beta;   // [n] or nullptr
+    float ln_eps;
 };
 
 /// Computes rows [m0, m1) x panels [p0, p1) of Y. One per kernel variant.
 using BlockFn = void (*)(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
-/// Runs `fn` over all (row block, panel block) tasks on the worker pool.
+/// Runs `fn` over all (row block, panel block) tasks on the worker pool. With
+/// TW_EPILOGUE_LAYERNORM a task spans whole rows (every panel) and normalises them afterwards.
 void run_gemm_blocks(const GemmArgs& a, BlockFn fn);
 
 /// 0.5 x (1 + erf(x / sqrt 2)).

@@ -140,7 +140,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpack
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
     JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject channel_scale,
-    jobject bias, jint epilogue, jobject residual, jobject y) {
+    jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta, jfloat ln_eps,
+    jobject y) {
     const tw_packed_weights* w = lookup(env, handle);
     if (w == nullptr) return;
     int64_t n, k;
@@ -149,7 +150,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
         throw_illegal_argument(env, "activation quantization " + std::to_string(act_quant) + " is unknown");
         return;
     }
-    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
+    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         throw_illegal_argument(env, "epilogue flags " + std::to_string(epilogue) + " are unknown");
         return;
     }
@@ -170,7 +171,18 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
         rp = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
         if (rp == nullptr) return;
     }
+    const float* gp = nullptr;
+    const float* lbp = nullptr;
+    if (epilogue & TW_EPILOGUE_LAYERNORM) {
+        gp = static_cast<const float*>(twjni::direct_address(env, ln_gamma, n * 4, "LayerNorm gamma", true));
+        if (env->ExceptionCheck()) return;
+        lbp = static_cast<const float*>(twjni::direct_address(env, ln_beta, n * 4, "LayerNorm beta", true));
+        if (env->ExceptionCheck()) return;
+    }
     tw_linear_params p{};
+    p.ln_gamma = gp;
+    p.ln_beta = lbp;
+    p.ln_eps = ln_eps;
     p.m = m;
     p.x = xp;
     p.ldx = k;

@@ -97,8 +97,8 @@ public final class BertLayer extends AbstractBlock {
         try (NDManager scope = parent.newSubManager()) {
             x.tempAttach(scope);
             NDArray context = attend(x, headShape, attention).reshape(shape);
-            NDArray a = attentionNorm.apply(attentionOutput.apply(context, x));
-            NDArray y = outputNorm.apply(output.apply(intermediate.apply(a, null), a));
+            NDArray a = attentionNorm.applyAfter(attentionOutput, context, x);
+            NDArray y = outputNorm.applyAfter(output, intermediate.apply(a, null), a);
             return scope.ret(y);
         }
     }

@@ -10,6 +10,9 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
 import io.github.tilewise.djl.jni.LibUtils;
 import io.github.tilewise.djl.jni.LowPrecisionNative;
 import io.github.tilewise.djl.jni.SharedMemory;
@@ -73,6 +76,31 @@ public final class LayerNormBlock extends AbstractBlock {
         return x.getNDArrayInternal()
                 .layerNorm(x, new Shape(size), gamma.getArray(), beta.getArray(), eps)
                 .singletonOrThrow();
+    }
+
+    /**
+     * Computes {@code LayerNorm(linear(x, residual))}: in one pass when the layer's operator can
+     * fuse the normalisation ({@link NormalizingLinearOperator}), else as two steps.
+     *
+     * @param linear the layer before the normalisation, of output width {@code size}
+     * @param x its input
+     * @param residual added to its output before the normalisation, or null
+     * @return the normalised output, attached to {@code x}'s manager
+     */
+    public NDArray applyAfter(LinearBlock linear, NDArray x, NDArray residual) {
+        LinearOperator op = linear.getOperator();
+        if (op instanceof NormalizingLinearOperator
+                && ((NormalizingLinearOperator) op).fusesLayerNorm()
+                && linear.getOutFeatures() == size
+                && LibUtils.isLoaded()) {
+            NativeAffine affine = nativeAffine();
+            return ((NormalizingLinearOperator) op)
+                    .forwardNormalized(x, residual, affine.gamma, affine.beta, eps);
+        }
+        NDArray y = linear.apply(x, residual);
+        NDArray normalized = apply(y);
+        y.close();
+        return normalized;
     }
 
     private NDArray applyNative(NDArray x) {

@@ -38,6 +38,12 @@ public final class LowPrecisionNative {
     /** {@code TW_EPILOGUE_RESIDUAL}: adds the residual last. */
     public static final int EPILOGUE_RESIDUAL = 2;
 
+    /**
+     * Epilogue flag: layer-normalises each finished output row in place (after the residual), with
+     * {@code lnGamma}, {@code lnBeta} and {@code lnEps}.
+     */
+    public static final int EPILOGUE_LAYERNORM = 4;
+
     /** Largest K of int8 weights ({@code TW_INT8_MAX_K}). */
     public static final long MAX_K = 65536;
 
@@ -111,8 +117,12 @@ public final class LowPrecisionNative {
      * @param channelScale {@code k} fp32 multipliers of x's columns before quantization
      *     (SmoothQuant's {@code 1/s}; dynamic int8 only), or null
      * @param bias {@code n} fp32, or null
-     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} flags
+     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} | {@link
+     *     #EPILOGUE_LAYERNORM} flags
      * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
+     * @param lnGamma {@code n} fp32 LayerNorm scale (with {@link #EPILOGUE_LAYERNORM}), or null
+     * @param lnBeta {@code n} fp32 LayerNorm shift, or null
+     * @param lnEps the LayerNorm epsilon (finite, at least 0)
      * @param y {@code m·n} fp32 output (may be the residual)
      */
     public native void linear(
@@ -124,6 +134,9 @@ public final class LowPrecisionNative {
             ByteBuffer bias,
             int epilogue,
             ByteBuffer residual,
+            ByteBuffer lnGamma,
+            ByteBuffer lnBeta,
+            float lnEps,
             ByteBuffer y);
 
     /**

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
 import io.github.tilewise.djl.jni.LowPrecisionNative;
 import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
@@ -28,7 +29,7 @@ import java.nio.ByteBuffer;
  * io.github.tilewise.djl.encoder.linear.LinearBlock}. Owns its {@link PackedWeights}: {@link
  * #close()} frees them.
  */
-public final class LowPrecisionLinear implements LinearOperator {
+public final class LowPrecisionLinear implements NormalizingLinearOperator {
 
     private final PackedWeights weights;
     private final ByteBuffer bias;
@@ -90,6 +91,35 @@ public final class LowPrecisionLinear implements LinearOperator {
 
     @Override
     public NDArray forward(NDArray x, NDArray residual) {
+        return run(x, residual, false, null, null, 0f);
+    }
+
+    /** True when the activation is fused (none or GELU), so the LayerNorm can follow in-kernel. */
+    @Override
+    public boolean fusesLayerNorm() {
+        return activation == LinearActivation.NONE || activation == LinearActivation.GELU;
+    }
+
+    @Override
+    public NDArray forwardNormalized(
+            NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps) {
+        if (!fusesLayerNorm()) {
+            throw new IllegalStateException(
+                    "the " + activation + " activation runs after the kernel: no fused LayerNorm");
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw new IllegalArgumentException("LayerNorm eps must be finite and >= 0, got " + eps);
+        }
+        return run(x, residual, true, gamma, beta, eps);
+    }
+
+    private NDArray run(
+            NDArray x,
+            NDArray residual,
+            boolean layerNorm,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps) {
         if (x == null || x.isReleased()) {
             throw new IllegalArgumentException("x is " + (x == null ? "null" : "closed"));
         }
@@ -143,7 +173,8 @@ public final class LowPrecisionLinear implements LinearOperator {
             ByteBuffer yb = SharedMemory.of(y, "y", null);
             int epilogue =
                     (fuseGelu ? LowPrecisionNative.EPILOGUE_GELU : 0)
-                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0);
+                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0)
+                            | (layerNorm ? LowPrecisionNative.EPILOGUE_LAYERNORM : 0);
             int quant =
                     weights.getPrecision() == Precision.INT8
                             ? quantization.code()
@@ -160,6 +191,9 @@ public final class LowPrecisionLinear implements LinearOperator {
                                 bias,
                                 epilogue,
                                 rb,
+                                gamma,
+                                beta,
+                                eps,
                                 yb);
             } finally {
                 weights.release();

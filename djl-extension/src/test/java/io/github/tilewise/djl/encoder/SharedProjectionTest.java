@@ -57,6 +57,7 @@ class SharedProjectionTest {
             ConversionReport report = converter.convert(fused);
             // A factory that only knows create(...): every projection on its own.
             separate.getEncoder().replaceLinearOperators(converter::create);
+            separate.getEncoder().setAttentionPrecision(fused.getEncoder().getAttentionPrecision());
 
             for (BertLayer layer : List.of(fused.getEncoder().getLayers().get(0))) {
                 List<LinearBlock> qkv = layer.getAttentionProjections();
@@ -109,6 +110,61 @@ class SharedProjectionTest {
                             SharedInputLinear.groupOf(fusedKey.getOperator()).getFused();
             fused.resetLinearOperators();
             assertTrue(weights.getWeights().isClosed(), "fused weights freed with the parts");
+        }
+    }
+
+    /**
+     * The whole low-precision path (fused projections, linear + residual + LayerNorm in one kernel
+     * pass, bf16 attention where the CPU has it) against the float64 reference encoder: every token
+     * vector keeps its direction.
+     */
+    @ParameterizedTest
+    @EnumSource(
+            value = Precision.class,
+            names = {"INT8", "BF16", "FP16", "INT8_WEIGHT_ONLY"})
+    void convertedEncoderStaysCloseToFloat64(Precision precision) throws Exception {
+        EncoderConfig config = BertEncoderTest.config(64, 4, 2, 96, 40, 0, "gelu", false, 0);
+        EncoderCheckpoint checkpoint = RandomCheckpoint.create(config, 123);
+        NaiveBert naive =
+                new NaiveBert(
+                        RandomCheckpoint.arrays(checkpoint),
+                        config.getHiddenSize(),
+                        config.getNumHeads(),
+                        config.getNumLayers(),
+                        config.getIntermediateSize(),
+                        config.getLayerNormEps(),
+                        "gelu");
+        int seq = 23;
+        Random random = new Random(99);
+        long[] ids = new long[seq];
+        for (int t = 0; t < seq; t++) {
+            ids[t] = random.nextInt(config.getVocabSize());
+        }
+        double[][] ref = naive.encode(ids, new long[seq]);
+        try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            TextEncoderBlock block = checkpoint.createBlock(manager, Pooling.MEAN, false);
+            LowPrecisionConverter.builder().setPrecision(precision).build().convert(block);
+            NDList in = BertEncoderTest.inputs(manager, ids, new long[seq], null, 1, seq);
+            in.set(1, manager.ones(new Shape(1, seq), ai.djl.ndarray.types.DataType.INT64));
+            float[] hidden =
+                    block.run(in.get(0), in.get(1), null)
+                            .get(BertEncoder.LAST_HIDDEN_STATE)
+                            .toFloatArray();
+            int h = config.getHiddenSize();
+            double worst = 1;
+            for (int t = 0; t < seq; t++) {
+                double dot = 0;
+                double a2 = 0;
+                double b2 = 0;
+                for (int c = 0; c < h; c++) {
+                    dot += ref[t][c] * hidden[t * h + c];
+                    a2 += ref[t][c] * ref[t][c];
+                    b2 += hidden[t * h + c] * (double) hidden[t * h + c];
+                }
+                worst = Math.min(worst, dot / Math.sqrt(a2 * b2));
+            }
+            double bound = precision == Precision.INT8 ? 0.99 : 0.999;
+            assertTrue(worst >= bound, precision + ": worst token cosine " + worst);
         }
     }
 

@@ -2,6 +2,8 @@ package io.github.tilewise.djl.lowp;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
@@ -264,6 +266,127 @@ class LowPrecisionLinearTest {
                     layer.forward(view.duplicate(), null).toFloatArray(),
                     layer.forward(view, null).toFloatArray(),
                     1e-6f);
+        }
+    }
+
+    /**
+     * The fused "linear + residual + LayerNorm" equals the layer's own output normalised in
+     * float64, for every precision, fused activation and awkward widths; a non-fused activation and
+     * a bad epsilon are refused.
+     */
+    @Test
+    void fusedLayerNormMatchesFloat64Normalisation() {
+        Random random = new Random(17);
+        for (Precision precision : Precision.values()) {
+            if (!precision.isPacked()) {
+                continue;
+            }
+            for (int out : new int[] {1, 37, 384}) {
+                for (LinearActivation act :
+                        new LinearActivation[] {LinearActivation.NONE, LinearActivation.GELU}) {
+                    int in = 29;
+                    int rows = out == 384 ? 70 : 13;
+                    float[] gamma = gaussian(random, out, 1f);
+                    float[] beta = gaussian(random, out, 0.3f);
+                    try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                            LowPrecisionLinear layer =
+                                    LowPrecisionLinear.builder()
+                                            .setWeights(
+                                                    PackedWeights.pack(
+                                                            gaussian(random, out * in, 0.2f),
+                                                            out,
+                                                            in,
+                                                            precision))
+                                            .optBias(gaussian(random, out, 0.5f))
+                                            .optActivation(act)
+                                            .build()) {
+                        NDArray x =
+                                manager.create(
+                                        gaussian(random, rows * in, 1f), new Shape(rows, in));
+                        NDArray residual =
+                                manager.create(
+                                        gaussian(random, rows * out, 1f), new Shape(rows, out));
+                        float[] plain = layer.forward(x, residual).toFloatArray();
+                        float[] fused =
+                                layer.forwardNormalized(
+                                                x,
+                                                residual,
+                                                PackedWeights.directFloats(gamma),
+                                                PackedWeights.directFloats(beta),
+                                                1e-5f)
+                                        .toFloatArray();
+                        double worst = 0;
+                        for (int r = 0; r < rows; r++) {
+                            double mean = 0;
+                            double var = 0;
+                            for (int j = 0; j < out; j++) {
+                                mean += plain[r * out + j];
+                            }
+                            mean /= out;
+                            for (int j = 0; j < out; j++) {
+                                double d = plain[r * out + j] - mean;
+                                var += d * d;
+                            }
+                            var /= out;
+                            for (int j = 0; j < out; j++) {
+                                double ref =
+                                        (plain[r * out + j] - mean)
+                                                        / Math.sqrt(var + 1e-5)
+                                                        * gamma[j]
+                                                + beta[j];
+                                worst =
+                                        Math.max(
+                                                worst,
+                                                Math.abs(fused[r * out + j] - ref)
+                                                        / (1 + Math.abs(ref)));
+                            }
+                        }
+                        assertTrue(
+                                worst < 1e-4,
+                                precision + " out=" + out + " " + act + ": error " + worst);
+                    }
+                }
+            }
+        }
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear relu =
+                        LowPrecisionLinear.builder()
+                                .setWeights(
+                                        PackedWeights.pack(
+                                                gaussian(random, 8 * 4, 0.2f),
+                                                8,
+                                                4,
+                                                Precision.INT8))
+                                .optActivation(LinearActivation.RELU)
+                                .build()) {
+            NDArray x = manager.create(gaussian(random, 8, 1f), new Shape(2, 4));
+            assertFalse(relu.fusesLayerNorm());
+            assertThrows(
+                    IllegalStateException.class,
+                    () -> relu.forwardNormalized(x, null, null, null, 1e-5f));
+        }
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear layer =
+                        LowPrecisionLinear.builder()
+                                .setWeights(
+                                        PackedWeights.pack(
+                                                gaussian(random, 8 * 4, 0.2f),
+                                                8,
+                                                4,
+                                                Precision.BF16))
+                                .build()) {
+            NDArray x = manager.create(gaussian(random, 8, 1f), new Shape(2, 4));
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> layer.forwardNormalized(x, null, null, null, -1f));
+            assertTrue(e.getMessage().contains("eps"), e.getMessage());
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () ->
+                            layer.forwardNormalized(
+                                    x, null, PackedWeights.directFloats(new float[3]), null, 0f),
+                    "a gamma of the wrong width is refused");
         }
     }
 
