@@ -249,6 +249,62 @@ void test_weight_only(const Problem& p, tw_packed_weights* packed, int epilogue,
              (long long)s.m, (long long)s.n, (long long)s.k);
 }
 
+/// The quantized copy of Y (for a following int8 layer) against the documented quantization of
+/// the same call's fp32 output, with and without storing y, with a channel multiplier, after a
+/// GELU or a LayerNorm epilogue.
+void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epilogue, const char* label) {
+    const Shape s = p.s;
+    std::vector<float> mult(s.n);
+    Random rng(static_cast<uint64_t>(s.m * 131 + s.n));
+    for (auto& v : mult) v = rng.uniform(0.25f, 4.0f);
+    const int64_t ldq = tw_quantized_row_stride(s.n) + 3;
+    for (bool store_y : {true, false}) {
+        std::vector<float> plain(s.m * s.n), y(s.m * s.n, -7.0f);
+        std::vector<uint8_t> q(s.m * ldq, 0xAB);
+        std::vector<float> scales(s.m, -1.0f);
+        std::vector<int32_t> zeros(s.m, -1);
+        tw_quantized_rows rows{s.m, s.n, q.data(), ldq, scales.data(), zeros.data(), 0};
+        tw_linear_params lp{};
+        lp.m = s.m;
+        lp.x = p.x.data();
+        lp.ldx = p.ldx;
+        lp.act_quant = TW_QUANT_ASYMMETRIC;
+        lp.w = packed;
+        lp.bias = p.bias.data();
+        lp.epilogue = epilogue;
+        lp.ln_gamma = p.gamma.data();
+        lp.ln_beta = p.beta.data();
+        lp.ln_eps = 1e-5f;
+        lp.y = plain.data();
+        lp.ldy = s.n;
+        TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+        lp.y = store_y ? y.data() : nullptr;
+        lp.yq = &rows;
+        lp.yq_mode = TW_QUANT_ASYMMETRIC;
+        lp.yq_channel_scale = mult.data();
+        TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+        TW_CHECK(rows.qmax == tw_int8_activation_qmax(), "%s: qmax %d", label, rows.qmax);
+        if (store_y) TW_CHECK(y == plain, "%s: y with a quantized copy differs from y alone", label);
+        std::vector<float> scaled(s.n);
+        std::vector<int32_t> ref;
+        int worst_code = 0;
+        for (int64_t m = 0; m < s.m; ++m) {
+            for (int64_t n = 0; n < s.n; ++n) scaled[n] = plain[m * s.n + n] * mult[n];
+            float sx;
+            int32_t zx;
+            quantize_reference(scaled.data(), s.n, TW_QUANT_ASYMMETRIC, rows.qmax, ref, sx, zx);
+            TW_CHECK(std::fabs(scales[m] - sx) <= 1e-6f * std::fabs(sx) && zeros[m] == zx,
+                     "%s: row %lld scale %g/%g zero %d/%d", label, (long long)m, scales[m], sx, zeros[m], zx);
+            for (int64_t n = 0; n < s.n; ++n) {
+                worst_code = std::max(worst_code, std::abs(static_cast<int>(q[m * ldq + n]) - ref[n]));
+            }
+        }
+        // Codes may differ by one where a value sits on a rounding boundary (fused multiply order).
+        TW_CHECK(worst_code <= 1, "%s: quantized output codes differ by %d (store_y=%d)", label, worst_code,
+                 store_y);
+    }
+}
+
 void test_prequantized(const Problem& p, tw_packed_weights* packed, const char* label) {
     const Shape s = p.s;
     const int64_t ldq = tw_quantized_row_stride(s.k) + 4;
@@ -356,6 +412,26 @@ void test_bad_arguments() {
     TW_CHECK(std::strstr(tw_last_error(), "ln_eps") != nullptr, "message names ln_eps: %s", tw_last_error());
     lp.ln_eps = 0.0f;
     lp.epilogue = 0;
+    {
+        uint8_t codes[2 * 8];
+        float scales[2];
+        int32_t zeros[2];
+        tw_quantized_rows out{2, 2, codes, 8, scales, zeros, 0};
+        lp.yq = &out;
+        lp.yq_mode = TW_QUANT_NONE;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "yq without a quantization mode");
+        lp.yq_mode = TW_QUANT_ASYMMETRIC;
+        out.m = 3;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "yq rows != m");
+        TW_CHECK(std::strstr(tw_last_error(), "yq") != nullptr, "message names yq: %s", tw_last_error());
+        out.m = 2;
+        lp.y = nullptr;
+        TW_CHECK(tw_linear(&lp) == TW_OK, "y may be null with yq: %s", tw_last_error());
+        lp.yq = nullptr;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "y null without yq");
+        lp.y = y;
+        lp.yq_mode = TW_QUANT_NONE;
+    }
     lp.act_quant = static_cast<tw_activation_quant>(9);
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "unknown quantization");
     lp.act_quant = TW_QUANT_SYMMETRIC;
@@ -431,6 +507,8 @@ int main() {
                 test_weight_only(p, packed, TW_EPILOGUE_NONE, label);
                 test_weight_only(p, packed, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, label);
                 test_prequantized(p, packed, label);
+                test_quantized_output(p, packed, TW_EPILOGUE_GELU, label);
+                test_quantized_output(p, packed, TW_EPILOGUE_LAYERNORM, label);
                 tw_packed_weights_free(packed);
             }
             std::printf("%s / %s: %d dynamic cases over %zu shapes\n", isa_name(isa), kernel_name(kernel),

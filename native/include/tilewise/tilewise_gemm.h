@@ -119,6 +119,14 @@ typedef struct tw_linear_params {
     const float* ln_gamma; /* [n] or NULL (ones), with TW_EPILOGUE_LAYERNORM */
     const float* ln_beta;  /* [n] or NULL (zeros), with TW_EPILOGUE_LAYERNORM */
     float ln_eps;          /* >= 0, with TW_EPILOGUE_LAYERNORM */
+    /* Optional quantized copy of Y for a following int8 layer: each finished row (after the whole
+       epilogue) is multiplied by yq_channel_scale (if set; the next layer's SmoothQuant 1/s) and
+       quantized with yq_mode (SYMMETRIC or ASYMMETRIC) into *yq (m rows of n values; its qmax is
+       set to tw_int8_activation_qmax()). With yq set, y may be NULL: the fp32 rows then only pass
+       through per-thread scratch and are never written to memory. */
+    tw_quantized_rows* yq;
+    tw_activation_quant yq_mode;
+    const float* yq_channel_scale;
 } tw_linear_params;
 
 TW_API tw_status tw_linear(const tw_linear_params* p);

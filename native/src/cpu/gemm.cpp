@@ -4,6 +4,7 @@
 // Parallel decomposition: Y is cut into tasks of kBlockRows rows x kBlockPanels panels; each task
 // runs one kernel variant's block function, whose loop nest walks the panels and row micro-tiles.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -85,8 +86,44 @@ struct TaskGrid {
     const GemmArgs* a;
     BlockFn fn;
     int64_t rows_per_block, row_blocks, panel_blocks;
-    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm epilogue, or null
+    bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
+    std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
+    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm rows, or null
+    QuantizeFn quantize;                                               // for a.yq
+    int32_t qmax;
 };
+
+/// A per-thread buffer for output rows that are quantized but never stored (y == nullptr). Separate
+/// from thread_scratch(), which the int8 driver uses for the whole call's quantized input.
+float* row_scratch(size_t floats) {
+    struct Buffer {
+        float* data = nullptr;
+        size_t size = 0;
+        ~Buffer() { std::free(data); }
+    };
+    thread_local Buffer buffer;
+    if (buffer.size < floats) {
+        std::free(buffer.data);
+        buffer.size = 0;
+        buffer.data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+        if (buffer.data != nullptr) buffer.size = floats;
+    }
+    return buffer.data;
+}
+
+/// The arguments restricted to rows [m0, m1), renumbered from 0.
+GemmArgs rows_of(const GemmArgs& a, int64_t m0, int64_t m1) {
+    GemmArgs r = a;
+    r.m = m1 - m0;
+    if (r.x) r.x += m0 * a.ldx;
+    if (r.xq) r.xq += m0 * a.ldq;
+    if (r.x_scale) r.x_scale += m0;
+    if (r.x_zero) r.x_zero += m0;
+    if (r.xb) r.xb += m0 * a.ldb;
+    if (r.residual) r.residual += m0 * a.ld_residual;
+    if (r.y) r.y += m0 * a.ldy;
+    return r;
+}
 
 void grid_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<TaskGrid*>(ctx);
@@ -95,24 +132,41 @@ void grid_task(void* ctx, int64_t task, int) {
     const int64_t pb = task / t.row_blocks;
     const int64_t m0 = rb * t.rows_per_block;
     const int64_t m1 = std::min(a.m, m0 + t.rows_per_block);
-    if (t.normalize == nullptr) {
+    if (!t.whole_rows) {
         const int64_t p0 = pb * kBlockPanels;
         t.fn(a, m0, m1, p0, std::min(a.w->panels, p0 + kBlockPanels));
         return;
     }
-    // Whole rows: every panel, then the rows' LayerNorm while they are still in L1/L2.
-    t.fn(a, m0, m1, 0, a.w->panels);
-    tw_layernorm_params ln{};
-    ln.m = a.m;
-    ln.k = a.w->n;
-    ln.x = a.y;
-    ln.ldx = a.ldy;
-    ln.gamma = a.ln_gamma;
-    ln.beta = a.ln_beta;
-    ln.eps = a.ln_eps;
-    ln.y = a.y;
-    ln.ldy = a.ldy;
-    t.normalize(ln, m0, m1);
+    // Whole rows: every panel, then LayerNorm and quantization while the rows are in L1/L2.
+    GemmArgs r = rows_of(a, m0, m1);
+    const int64_t rows = m1 - m0, n = a.w->n;
+    if (r.y == nullptr) {
+        r.ldy = n;
+        r.y = row_scratch(static_cast<size_t>(rows * n));
+        if (r.y == nullptr) {
+            t.out_of_memory->store(true);
+            return;
+        }
+    }
+    t.fn(r, 0, rows, 0, a.w->panels);
+    if (t.normalize != nullptr) {
+        tw_layernorm_params ln{};
+        ln.m = rows;
+        ln.k = n;
+        ln.x = r.y;
+        ln.ldx = r.ldy;
+        ln.gamma = a.ln_gamma;
+        ln.beta = a.ln_beta;
+        ln.eps = a.ln_eps;
+        ln.y = r.y;
+        ln.ldy = r.ldy;
+        t.normalize(ln, 0, rows);
+    }
+    if (a.yq != nullptr) {
+        tw_quantized_rows& q = *a.yq;
+        t.quantize(r.y, r.ldy, a.yq_mult, 0, rows, n, a.yq_mode, t.qmax, q.q + m0 * q.ldq, q.ldq,
+                   q.scales + m0, q.zero_points + m0);
+    }
 }
 
 /// The LayerNorm row function of the active ISA.
@@ -132,11 +186,13 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
-void run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+    std::atomic<bool> out_of_memory{false};
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
     TaskGrid grid{&a, fn, kBlockRows, (a.m + kBlockRows - 1) / kBlockRows,
-                  (a.w->panels + kBlockPanels - 1) / kBlockPanels, nullptr};
-    if (a.epilogue & TW_EPILOGUE_LAYERNORM) {
+                  (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
+                  nullptr, 0};
+    if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
         // One task per block of whole rows; smaller blocks when there are few rows, so that every
         // worker still gets about four tasks (8-row multiples: the micro-tile height).
         const int64_t workers = num_workers();
@@ -144,9 +200,19 @@ void run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
         grid.rows_per_block = std::max<int64_t>(8, std::min(kBlockRows, (wanted + 7) / 8 * 8));
         grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
         grid.panel_blocks = 1;
-        grid.normalize = layernorm_rows_for_isa();
+        grid.whole_rows = true;
+        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = layernorm_rows_for_isa();
+        if (a.yq != nullptr) {
+            grid.quantize = active_quantizer();
+            grid.qmax = a.yq->qmax;
+        }
     }
     parallel_for(grid.row_blocks * grid.panel_blocks, grid_task, &grid);
+    if (out_of_memory.load()) {
+        return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld output rows of scratch",
+                    static_cast<long long>(grid.rows_per_block));
+    }
+    return ok();
 }
 
 float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
@@ -302,9 +368,26 @@ tw_status tw_linear(const tw_linear_params* p) {
     const tw_packed_weights& w = *p->w;
     const int64_t m = p->m;
     if (m < 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
-    if (p->y == nullptr || p->ldy < w.n) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "y must not be null and ldy (%lld) >= n (%lld)",
+    if ((p->y == nullptr && p->yq == nullptr) || (p->y != nullptr && p->ldy < w.n)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "y must not be null (unless yq is set) and ldy (%lld) >= n (%lld)",
                         static_cast<long long>(p->ldy), static_cast<long long>(w.n));
+    }
+    if (p->yq != nullptr) {
+        const tw_quantized_rows& q = *p->yq;
+        if (p->yq_mode != TW_QUANT_SYMMETRIC && p->yq_mode != TW_QUANT_ASYMMETRIC) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq needs yq_mode SYMMETRIC or ASYMMETRIC, got %d",
+                            static_cast<int>(p->yq_mode));
+        }
+        if (q.m != m || q.k != w.n || q.ldq < tw_quantized_row_stride(w.n) || q.q == nullptr ||
+            q.scales == nullptr || q.zero_points == nullptr) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "yq m=%lld k=%lld ldq=%lld does not match the output m=%lld n=%lld (or a "
+                            "buffer is null)",
+                            static_cast<long long>(q.m), static_cast<long long>(q.k),
+                            static_cast<long long>(q.ldq), static_cast<long long>(m),
+                            static_cast<long long>(w.n));
+        }
     }
     if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
@@ -328,7 +411,19 @@ tw_status tw_linear(const tw_linear_params* p) {
     a.ln_gamma = p->ln_gamma;
     a.ln_beta = p->ln_beta;
     a.ln_eps = p->ln_eps;
-    const int64_t y_bytes = ((m - 1) * p->ldy + w.n) * 4;
+    const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + w.n) * 4;
+    if (p->yq != nullptr) {
+        tw_quantized_rows& q = *p->yq;
+        q.qmax = tw_int8_activation_qmax();
+        const int64_t q_bytes = (m - 1) * q.ldq + w.n;
+        if ((p->y != nullptr && tw::overlaps(q.q, q_bytes, p->y, y_bytes)) ||
+            (p->x != nullptr && p->xq == nullptr && tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq overlaps x or y");
+        }
+        a.yq = p->yq;
+        a.yq_mode = p->yq_mode;
+        a.yq_mult = p->yq_channel_scale;
+    }
     if (p->xq != nullptr) {
         const tw_quantized_rows& q = *p->xq;
         if (w.format != TW_I8) {
