@@ -98,7 +98,7 @@ public final class BertLayer extends AbstractBlock {
             x.tempAttach(scope);
             NDArray context = attend(x, headShape, attention).reshape(shape);
             NDArray a = attentionNorm.applyAfter(attentionOutput, context, x);
-            NDArray y = outputNorm.applyAfter(output, intermediate.apply(a, null), a);
+            NDArray y = outputNorm.applyAfter(intermediate, output, a, a);
             return scope.ret(y);
         }
     }

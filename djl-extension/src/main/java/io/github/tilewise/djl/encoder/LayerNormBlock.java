@@ -103,6 +103,44 @@ public final class LayerNormBlock extends AbstractBlock {
         return normalized;
     }
 
+    /**
+     * Computes {@code LayerNorm(second(first(x)) + residual)}, e.g. a Transformer's feed-forward
+     * block: in one chained pass when {@code first}'s operator can hand its output to {@code
+     * second}'s directly ({@link NormalizingLinearOperator#forwardChainNormalized}), else step by
+     * step.
+     *
+     * @param first the first layer
+     * @param second the second layer, of output width {@code size}
+     * @param x the first layer's input
+     * @param residual added to the second layer's output before the normalisation, or null
+     * @return the normalised output, attached to {@code x}'s manager
+     */
+    public NDArray applyAfter(LinearBlock first, LinearBlock second, NDArray x, NDArray residual) {
+        LinearOperator op = first.getOperator();
+        if (op instanceof NormalizingLinearOperator
+                && first.getOutFeatures() == second.getInFeatures()
+                && second.getOutFeatures() == size
+                && LibUtils.isLoaded()) {
+            NativeAffine affine = nativeAffine();
+            NDArray y =
+                    ((NormalizingLinearOperator) op)
+                            .forwardChainNormalized(
+                                    x,
+                                    second.getOperator(),
+                                    residual,
+                                    affine.gamma,
+                                    affine.beta,
+                                    eps);
+            if (y != null) {
+                return y;
+            }
+        }
+        NDArray hidden = first.apply(x, null);
+        NDArray y = applyAfter(second, hidden, residual);
+        hidden.close();
+        return y;
+    }
+
     private NDArray applyNative(NDArray x) {
         NativeAffine affine = nativeAffine();
         long rows = x.getShape().size() / size;

@@ -123,9 +123,17 @@ public final class LowPrecisionNative {
      * @param lnGamma {@code n} fp32 LayerNorm scale (with {@link #EPILOGUE_LAYERNORM}), or null
      * @param lnBeta {@code n} fp32 LayerNorm shift, or null
      * @param lnEps the LayerNorm epsilon (finite, at least 0)
-     * @param y {@code m·n} fp32 output (may be the residual)
+     * @param y {@code m·n} fp32 output (may be the residual); null when {@code yqCodes} is set and
+     *     only the quantized copy is wanted
+     * @param yqCodes {@code m} rows of {@link #quantizedRowStride}{@code (n)} u8 codes receiving a
+     *     quantized copy of y, or null
+     * @param yqScales {@code m} fp32 scales of the copy, or null
+     * @param yqZeros {@code m} int32 zero points of the copy, or null
+     * @param yqMode {@link #QUANT_SYMMETRIC} or {@link #QUANT_ASYMMETRIC}, with {@code yqCodes}
+     * @param yqChannelScale {@code n} fp32 multipliers applied before quantizing, or null
+     * @return the largest code of the quantized copy (0 without one)
      */
-    public native void linear(
+    public native int linear(
             long handle,
             long m,
             ByteBuffer x,
@@ -137,7 +145,57 @@ public final class LowPrecisionNative {
             ByteBuffer lnGamma,
             ByteBuffer lnBeta,
             float lnEps,
+            ByteBuffer y,
+            ByteBuffer yqCodes,
+            ByteBuffer yqScales,
+            ByteBuffer yqZeros,
+            int yqMode,
+            ByteBuffer yqChannelScale);
+
+    /**
+     * One linear layer on rows already quantized to u8 (by {@link #linear}'s quantized output or
+     * {@code tw_quantize_rows}): {@code x[m, k] ≈ scale[m]·(code[m, k] − zero[m])}.
+     *
+     * @param handle packed TW_I8 weights {@code [n, k]}
+     * @param m rows
+     * @param xCodes {@code m} rows of {@link #quantizedRowStride}{@code (k)} u8 codes
+     * @param xScales {@code m} fp32 scales
+     * @param xZeros {@code m} int32 zero points
+     * @param qmax the largest code used (as returned by {@link #linear})
+     * @param bias {@code n} fp32, or null
+     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} | {@link
+     *     #EPILOGUE_LAYERNORM} flags
+     * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
+     * @param lnGamma {@code n} fp32 LayerNorm scale, or null
+     * @param lnBeta {@code n} fp32 LayerNorm shift, or null
+     * @param lnEps the LayerNorm epsilon
+     * @param y {@code m·n} fp32 output
+     */
+    public native void linearFromQuantized(
+            long handle,
+            long m,
+            ByteBuffer xCodes,
+            ByteBuffer xScales,
+            ByteBuffer xZeros,
+            int qmax,
+            ByteBuffer bias,
+            int epilogue,
+            ByteBuffer residual,
+            ByteBuffer lnGamma,
+            ByteBuffer lnBeta,
+            float lnEps,
             ByteBuffer y);
+
+    /**
+     * Returns the row stride of quantized activations of width {@code k} ({@code k} rounded up to
+     * the kernels' group of 4).
+     *
+     * @param k the row width
+     * @return bytes per quantized row
+     */
+    public static long quantizedRowStride(long k) {
+        return (k + 3) / 4 * 4;
+    }
 
     /**
      * Runs the fused LayerNorm {@code y = LN(x + residual)·γ + β} ({@code tw_layernorm}).

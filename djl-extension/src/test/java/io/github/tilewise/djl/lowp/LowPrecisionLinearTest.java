@@ -3,6 +3,7 @@ package io.github.tilewise.djl.lowp;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -387,6 +389,91 @@ class LowPrecisionLinearTest {
                             layer.forwardNormalized(
                                     x, null, PackedWeights.directFloats(new float[3]), null, 0f),
                     "a gamma of the wrong width is refused");
+        }
+    }
+
+    /**
+     * Two INT8 layers chained through int8 rows (the hidden activations never stored in fp32) equal
+     * the two layers run one after the other, with SmoothQuant scales on the second, a GELU between
+     * them, a residual and the LayerNorm; pairs that do not qualify give null.
+     */
+    @Test
+    void chainedInt8LayersMatchTheTwoStepComputation() {
+        Random random = new Random(23);
+        for (int[] widths : new int[][] {{40, 96, 40}, {384, 1536, 384}, {7, 13, 5}}) {
+            int in = widths[0];
+            int hidden = widths[1];
+            int out = widths[2];
+            int rows = widths[1] > 1000 ? 70 : 9;
+            float[] scales = new float[hidden];
+            for (int i = 0; i < hidden; i++) {
+                scales[i] = 0.5f + random.nextFloat();
+            }
+            float[] w2 = gaussian(random, out * hidden, 0.1f);
+            float[] w2s = w2.clone();
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < hidden; i++) {
+                    w2s[o * hidden + i] *= scales[i];
+                }
+            }
+            float[] gamma = gaussian(random, out, 1f);
+            float[] beta = gaussian(random, out, 0.3f);
+            try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                    LowPrecisionLinear first =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(
+                                            PackedWeights.pack(
+                                                    gaussian(random, hidden * in, 0.2f),
+                                                    hidden,
+                                                    in,
+                                                    Precision.INT8))
+                                    .optBias(gaussian(random, hidden, 0.5f))
+                                    .optActivation(LinearActivation.GELU)
+                                    .build();
+                    LowPrecisionLinear second =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(
+                                            PackedWeights.pack(w2s, out, hidden, Precision.INT8))
+                                    .optBias(gaussian(random, out, 0.5f))
+                                    .optInputScales(scales)
+                                    .build();
+                    LowPrecisionLinear bf16 =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(PackedWeights.pack(w2, out, hidden, Precision.BF16))
+                                    .build()) {
+                NDArray x = manager.create(gaussian(random, rows * in, 1f), new Shape(rows, in));
+                NDArray residual =
+                        manager.create(gaussian(random, rows * out, 1f), new Shape(rows, out));
+                ByteBuffer g = PackedWeights.directFloats(gamma);
+                ByteBuffer b = PackedWeights.directFloats(beta);
+                float[] chained =
+                        first.forwardChainNormalized(x, second, residual, g, b, 1e-5f)
+                                .toFloatArray();
+                float[] stepwise =
+                        second.forwardNormalized(first.forward(x, null), residual, g, b, 1e-5f)
+                                .toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < chained.length; i++) {
+                    worst =
+                            Math.max(
+                                    worst,
+                                    Math.abs(chained[i] - stepwise[i])
+                                            / (1 + Math.abs(stepwise[i])));
+                }
+                assertTrue(worst < 2e-3, in + "x" + hidden + "x" + out + ": differ by " + worst);
+                assertNull(first.forwardChainNormalized(x, bf16, null, g, b, 1e-5f));
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                first.forwardChainNormalized(
+                                        x,
+                                        second,
+                                        manager.zeros(new Shape(rows, out + 1)),
+                                        g,
+                                        b,
+                                        1e-5f),
+                        "a residual of the wrong shape is refused");
+            }
         }
     }
 

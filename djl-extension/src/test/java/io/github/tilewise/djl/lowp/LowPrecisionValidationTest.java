@@ -127,7 +127,12 @@ class LowPrecisionValidationTest {
                     null,
                     null,
                     0f,
-                    y);
+                    y,
+                    null,
+                    null,
+                    null,
+                    0,
+                    null);
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -143,13 +148,24 @@ class LowPrecisionValidationTest {
                                     null,
                                     null,
                                     0f,
-                                    y));
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 9, null, null, 0, null, null, null, 0f, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 9, null, null, 0, null, null, null, 0f, y, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, floats(7), 0, null, null, null, 0f, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, floats(7), 0, null, null, null, 0f, y,
+                                    null, null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -165,19 +181,51 @@ class LowPrecisionValidationTest {
                                     null,
                                     null,
                                     0f,
-                                    y));
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, null, 64, null, null, null, 0f, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, null, 64, null, null, null, 0f, y, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle + 8, 3, x, 0, null, null, 0, null, null, null, 0f, y));
+                    () ->
+                            jni.linear(
+                                    handle + 8,
+                                    3,
+                                    x,
+                                    0,
+                                    null,
+                                    null,
+                                    0,
+                                    null,
+                                    null,
+                                    null,
+                                    0f,
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(0, 3, x, 0, null, null, 0, null, null, null, 0f, y));
+                    () ->
+                            jni.linear(
+                                    0, 3, x, 0, null, null, 0, null, null, null, 0f, y, null, null,
+                                    null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, null, 0, null, null, null, 0f, x));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, null, 0, null, null, null, 0f, x, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
                     () -> jni.layerNorm(3, 5, x, null, floats(4), null, 1e-5f, x));

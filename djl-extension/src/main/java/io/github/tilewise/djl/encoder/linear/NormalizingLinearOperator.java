@@ -32,4 +32,28 @@ public interface NormalizingLinearOperator extends LinearOperator {
      */
     NDArray forwardNormalized(
             NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps);
+
+    /**
+     * Computes {@code LayerNorm(next(x) + residual)} where {@code next} reads this operator's
+     * output {@code act(x·Wᵀ + b)}, handing the hidden activations over in the pair's own form
+     * (e.g. int8 rows that never exist in fp32 memory); null (the default) when this operator
+     * cannot do that for {@code next}, and the caller runs the two steps.
+     *
+     * @param x the input {@code [..., in]}
+     * @param next the following layer's operator
+     * @param residual added to {@code next}'s output before the normalisation, or null
+     * @param gamma LayerNorm scales (direct, little-endian), or null for ones
+     * @param beta LayerNorm shifts (direct, little-endian), or null for zeros
+     * @param eps the epsilon under the square root
+     * @return the normalised output of {@code next}, or null
+     */
+    default NDArray forwardChainNormalized(
+            NDArray x,
+            LinearOperator next,
+            NDArray residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps) {
+        return null;
+    }
 }
