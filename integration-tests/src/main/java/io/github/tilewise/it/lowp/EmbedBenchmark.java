@@ -28,8 +28,10 @@ import java.util.Locale;
  * embed model=all-minilm-l6-v2 engine=<tilewise|onnxruntime> precision=<p> batch=32 seq=128 ms=<median> seq_per_s=<x>
  * </pre>
  *
- * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads.
- * Arguments: {@code [reps]} (default 10).
+ * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads. All
+ * seven engine/precision pairs are loaded first and timed in rounds (one call of each per round),
+ * so that noise from other processes hits all of them alike. Arguments: {@code [reps]} (default
+ * 10).
  */
 public final class EmbedBenchmark {
 
@@ -50,31 +52,41 @@ public final class EmbedBenchmark {
         Path onnx = RealModels.onnxFile(RealModels.miniLm());
         Path quantized = RealModels.miniLmQuantizedOnnx();
         List<String> texts = longTexts();
-        try (TextEncoder encoder =
-                TextEncoder.builder()
-                        .setModelPath(onnx)
-                        .optPooling(Pooling.MEAN)
-                        .optMaxLength(SEQ)
-                        .optTruncation(true)
-                        .build()) {
-            TokenBatch batch = encoder.getTokenizer().encode(texts);
-            if (batch.getSequenceLength() != SEQ) {
-                throw new IllegalStateException(
-                        "batch has " + batch.getSequenceLength() + " tokens, expected " + SEQ);
-            }
-            try (OrtEncoder ort = new OrtEncoder(onnx, 2)) {
-                print("onnxruntime", "fp32", median(reps, () -> ort.run(batch)));
-            }
-            try (OrtEncoder ort = new OrtEncoder(quantized, 2)) {
-                print("onnxruntime", "int8", median(reps, () -> ort.run(batch)));
-            }
-            print("tilewise", "fp32", tilewise(encoder, batch, reps));
-            Calibration calibration = Calibration.collect(encoder, CalibrationTexts.defaults(), 16);
-            for (Precision p :
-                    new Precision[] {
-                        Precision.INT8, Precision.BF16, Precision.FP16, Precision.INT8_WEIGHT_ONLY
-                    }) {
-                encoder.getBlock().resetLinearOperators();
+        Precision[] precisions = {
+            Precision.FP32,
+            Precision.INT8,
+            Precision.BF16,
+            Precision.FP16,
+            Precision.INT8_WEIGHT_ONLY
+        };
+        List<TextEncoder> encoders = new ArrayList<>();
+        try (OrtEncoder ortFp32 = new OrtEncoder(onnx, 2);
+                OrtEncoder ortInt8 = new OrtEncoder(quantized, 2)) {
+            Calibration calibration = null;
+            TokenBatch batch = null;
+            for (Precision p : precisions) {
+                TextEncoder encoder =
+                        TextEncoder.builder()
+                                .setModelPath(onnx)
+                                .optPooling(Pooling.MEAN)
+                                .optMaxLength(SEQ)
+                                .optTruncation(true)
+                                .build();
+                encoders.add(encoder);
+                if (batch == null) {
+                    batch = encoder.getTokenizer().encode(texts);
+                    if (batch.getSequenceLength() != SEQ) {
+                        throw new IllegalStateException(
+                                "batch has "
+                                        + batch.getSequenceLength()
+                                        + " tokens, expected "
+                                        + SEQ);
+                    }
+                    calibration = Calibration.collect(encoder, CalibrationTexts.defaults(), 16);
+                }
+                if (p == Precision.FP32) {
+                    continue;
+                }
                 LowPrecisionConverter.Builder b = LowPrecisionConverter.builder().setPrecision(p);
                 if (p == Precision.INT8) {
                     b.optCalibration(calibration).optSmoothQuant(0.5f);
@@ -82,29 +94,43 @@ public final class EmbedBenchmark {
                 ConversionReport report = b.build().convert(encoder.getBlock());
                 System.out.printf(
                         Locale.ROOT,
-                        "# %s linear weights %.1f MiB (fp32 %.1f MiB), kernel %s%n",
+                        "# %s linear weights %.1f MiB (fp32 %.1f MiB), kernel %s, attention %s%n",
                         p.label(),
                         report.getResidentBytes() / 1048576.0,
                         report.getFp32Bytes() / 1048576.0,
-                        p.kernelName());
-                print("tilewise", p.label(), tilewise(encoder, batch, reps));
+                        p.kernelName(),
+                        encoder.getBlock().getEncoder().getAttentionPrecision());
+            }
+            // One timed call of every engine per round, so that machine noise hits all alike.
+            TokenBatch tokens = batch;
+            List<String> names = new ArrayList<>();
+            List<Step> steps = new ArrayList<>();
+            names.add("onnxruntime fp32");
+            steps.add(() -> ortFp32.run(tokens));
+            names.add("onnxruntime int8");
+            steps.add(() -> ortInt8.run(tokens));
+            for (int i = 0; i < precisions.length; i++) {
+                TextEncoder encoder = encoders.get(i);
+                names.add("tilewise " + precisions[i].label());
+                steps.add(() -> tilewise(encoder, tokens));
+            }
+            double[] medians = interleavedMedians(reps, steps);
+            for (int i = 0; i < steps.size(); i++) {
+                String[] engineAndPrecision = names.get(i).split(" ");
+                print(engineAndPrecision[0], engineAndPrecision[1], medians[i]);
+            }
+        } finally {
+            for (TextEncoder encoder : encoders) {
+                encoder.close();
             }
         }
     }
 
-    private static double tilewise(TextEncoder encoder, TokenBatch batch, int reps)
-            throws Exception {
-        return median(
-                reps,
-                () -> {
-                    try (NDManager scope = encoder.getManager().newSubManager()) {
-                        NDList in = batch.toNDList(scope);
-                        encoder.getBlock()
-                                .run(in.get(0), in.get(1), in.get(2))
-                                .get(1)
-                                .toFloatArray();
-                    }
-                });
+    private static void tilewise(TextEncoder encoder, TokenBatch batch) {
+        try (NDManager scope = encoder.getManager().newSubManager()) {
+            NDList in = batch.toNDList(scope);
+            encoder.getBlock().run(in.get(0), in.get(1), in.get(2)).get(1).toFloatArray();
+        }
     }
 
     /** 32 texts, each well over 128 tokens, so the batch is exactly 32 x 128 after truncation. */
@@ -139,17 +165,25 @@ public final class EmbedBenchmark {
         void run() throws Exception;
     }
 
-    private static double median(int reps, Step step) throws Exception {
-        for (int i = 0; i < 2; i++) {
+    /** Two warm-up calls each, then {@code reps} rounds of one call per step; medians in ms. */
+    private static double[] interleavedMedians(int reps, List<Step> steps) throws Exception {
+        for (Step step : steps) {
+            step.run();
             step.run();
         }
-        double[] t = new double[reps];
-        for (int i = 0; i < reps; i++) {
-            long t0 = System.nanoTime();
-            step.run();
-            t[i] = (System.nanoTime() - t0) / 1e6;
+        double[][] t = new double[steps.size()][reps];
+        for (int r = 0; r < reps; r++) {
+            for (int i = 0; i < steps.size(); i++) {
+                long t0 = System.nanoTime();
+                steps.get(i).run();
+                t[i][r] = (System.nanoTime() - t0) / 1e6;
+            }
         }
-        Arrays.sort(t);
-        return t[reps / 2];
+        double[] medians = new double[steps.size()];
+        for (int i = 0; i < steps.size(); i++) {
+            Arrays.sort(t[i]);
+            medians[i] = t[i][reps / 2];
+        }
+        return medians;
     }
 }
