@@ -1,8 +1,10 @@
 package io.github.tilewise.it.encoder;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.MalformedModelException;
 import ai.djl.huggingface.translator.TextEmbeddingTranslatorFactory;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.Criteria;
@@ -101,6 +103,41 @@ class CriteriaPredictorTest {
             assertTrue(OrtReference.maxAbsDiff(toDouble(batch.get(3)), single) < 1e-5);
             return batch;
         }
+    }
+
+    /**
+     * {@code attentionPrecision=bf16} on the fp32 model: the attention's dot products in bf16 keep
+     * every embedding within cosine 0.9999 of ONNX Runtime's; an unknown value is a {@link
+     * MalformedModelException} naming the argument.
+     */
+    @Test
+    void attentionPrecisionArgument() throws Exception {
+        Criteria<String, float[]> criteria =
+                Criteria.builder()
+                        .setTypes(String.class, float[].class)
+                        .optEngine("Tilewise")
+                        .optModelPath(dir)
+                        .optTranslatorFactory(new EncoderTranslatorFactory())
+                        .optArgument("pooling", "mean")
+                        .optArgument("normalize", "true")
+                        .optArgument("attentionPrecision", "bf16")
+                        .build();
+        List<float[]> actual = embed(criteria);
+        double minCos = 1;
+        for (int i = 0; i < TEXTS.size(); i++) {
+            minCos = Math.min(minCos, OrtReference.cosine(expected[i], actual.get(i)));
+        }
+        assertTrue(minCos >= 0.9999, "bf16 attention: min cosine " + minCos);
+        Criteria<String, float[]> bad =
+                Criteria.builder()
+                        .setTypes(String.class, float[].class)
+                        .optEngine("Tilewise")
+                        .optModelPath(dir)
+                        .optTranslatorFactory(new EncoderTranslatorFactory())
+                        .optArgument("attentionPrecision", "int4")
+                        .build();
+        MalformedModelException e = assertThrows(MalformedModelException.class, bad::loadModel);
+        assertTrue(e.getMessage().contains("attentionPrecision"), e.getMessage());
     }
 
     private static void check(String what, List<float[]> actual) {
