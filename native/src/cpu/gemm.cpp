@@ -178,6 +178,18 @@ void (*layernorm_rows_for_isa())(const tw_layernorm_params&, int64_t, int64_t) {
     return layernorm_rows_portable;
 }
 
+/// Rows of quantized activations that must be m x k with a usable stride and all three buffers.
+tw_status check_quantized_rows(const tw_quantized_rows& q, int64_t m, int64_t k, const char* what) {
+    if (q.m != m || q.k != k || q.ldq < tw_quantized_row_stride(k) || q.q == nullptr ||
+        q.scales == nullptr || q.zero_points == nullptr) {
+        return fail(TW_ERR_INVALID_ARGUMENT,
+                    "%s m=%lld k=%lld ldq=%lld do not match m=%lld k=%lld (or a buffer is null)", what,
+                    static_cast<long long>(q.m), static_cast<long long>(q.k),
+                    static_cast<long long>(q.ldq), static_cast<long long>(m), static_cast<long long>(k));
+    }
+    return TW_OK;
+}
+
 bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
     const auto* pa = static_cast<const char*>(a);
     const auto* pb = static_cast<const char*>(b);
@@ -379,15 +391,7 @@ tw_status tw_linear(const tw_linear_params* p) {
             return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq needs yq_mode SYMMETRIC or ASYMMETRIC, got %d",
                             static_cast<int>(p->yq_mode));
         }
-        if (q.m != m || q.k != w.n || q.ldq < tw_quantized_row_stride(w.n) || q.q == nullptr ||
-            q.scales == nullptr || q.zero_points == nullptr) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                            "yq m=%lld k=%lld ldq=%lld does not match the output m=%lld n=%lld (or a "
-                            "buffer is null)",
-                            static_cast<long long>(q.m), static_cast<long long>(q.k),
-                            static_cast<long long>(q.ldq), static_cast<long long>(m),
-                            static_cast<long long>(w.n));
-        }
+        if (tw_status s = tw::check_quantized_rows(q, m, w.n, "yq (the quantized output)")) return s;
     }
     if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
@@ -429,14 +433,10 @@ tw_status tw_linear(const tw_linear_params* p) {
         if (w.format != TW_I8) {
             return tw::fail(TW_ERR_INVALID_ARGUMENT, "pre-quantized activations need TW_I8 weights");
         }
-        if (q.m != m || q.k != w.k || q.ldq < tw_quantized_row_stride(w.k) || q.q == nullptr ||
-            q.scales == nullptr || q.zero_points == nullptr || q.qmax < 1 || q.qmax > 255) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                            "quantized activations m=%lld k=%lld ldq=%lld do not match m=%lld k=%lld "
-                            "(or a buffer is null, or qmax is outside [1, 255])",
-                            static_cast<long long>(q.m), static_cast<long long>(q.k),
-                            static_cast<long long>(q.ldq), static_cast<long long>(m),
-                            static_cast<long long>(w.k));
+        if (tw_status s = tw::check_quantized_rows(q, m, w.k, "quantized activations")) return s;
+        if (q.qmax < 1 || q.qmax > 255) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized activations: qmax %d is outside [1, 255]",
+                            static_cast<int>(q.qmax));
         }
         if (tw::overlaps(q.q, (m - 1) * q.ldq + w.k, p->y, y_bytes)) {
             return tw::fail(TW_ERR_INVALID_ARGUMENT, "y overlaps the quantized activations");

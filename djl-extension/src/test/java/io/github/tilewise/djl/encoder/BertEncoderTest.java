@@ -76,21 +76,7 @@ class BertEncoderTest {
             throws Exception {
         EncoderCheckpoint checkpoint =
                 RandomCheckpoint.create(config, lengths.length * 31L + config.getHiddenSize());
-        String act =
-                config.getActivation() == HiddenActivation.GELU
-                        ? "gelu"
-                        : config.getActivation() == HiddenActivation.GELU_TANH
-                                ? "gelu_new"
-                                : "relu";
-        NaiveBert naive =
-                new NaiveBert(
-                        RandomCheckpoint.arrays(checkpoint),
-                        config.getHiddenSize(),
-                        config.getNumHeads(),
-                        config.getNumLayers(),
-                        config.getIntermediateSize(),
-                        config.getLayerNormEps(),
-                        act);
+        NaiveBert naive = NaiveBert.of(checkpoint);
         int batch = lengths.length;
         int seq = 0;
         for (int l : lengths) {

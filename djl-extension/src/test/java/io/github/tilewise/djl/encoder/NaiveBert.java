@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.encoder;
 
+import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import java.util.Map;
 
 /**
@@ -31,6 +32,25 @@ final class NaiveBert {
         this.inter = inter;
         this.eps = eps;
         this.activation = activation;
+    }
+
+    /** The oracle for a checkpoint's weights and configuration. */
+    static NaiveBert of(EncoderCheckpoint checkpoint) {
+        EncoderConfig config = checkpoint.getConfig();
+        String act =
+                config.getActivation() == HiddenActivation.GELU
+                        ? "gelu"
+                        : config.getActivation() == HiddenActivation.GELU_TANH
+                                ? "gelu_new"
+                                : "relu";
+        return new NaiveBert(
+                RandomCheckpoint.arrays(checkpoint),
+                config.getHiddenSize(),
+                config.getNumHeads(),
+                config.getNumLayers(),
+                config.getIntermediateSize(),
+                config.getLayerNormEps(),
+                act);
     }
 
     /** Returns the last hidden state {@code [len][hidden]}. */

@@ -125,15 +125,7 @@ class SharedProjectionTest {
     void convertedEncoderStaysCloseToFloat64(Precision precision) throws Exception {
         EncoderConfig config = BertEncoderTest.config(64, 4, 2, 96, 40, 0, "gelu", false, 0);
         EncoderCheckpoint checkpoint = RandomCheckpoint.create(config, 123);
-        NaiveBert naive =
-                new NaiveBert(
-                        RandomCheckpoint.arrays(checkpoint),
-                        config.getHiddenSize(),
-                        config.getNumHeads(),
-                        config.getNumLayers(),
-                        config.getIntermediateSize(),
-                        config.getLayerNormEps(),
-                        "gelu");
+        NaiveBert naive = NaiveBert.of(checkpoint);
         int seq = 23;
         Random random = new Random(99);
         long[] ids = new long[seq];
