@@ -1,0 +1,474 @@
+// Hopper (sm_90a) forward kernel in FlashAttention-3's structure: warp specialisation with a TMA
+// producer, mbarrier pipelines, two consumer warpgroups scheduled in ping-pong, and (optionally)
+// the intra-warpgroup overlap of S_(t+1) = Q K_(t+1)^T with the softmax of tile t. Same math as
+// attention_fwd_sm80.cuh (online softmax, log2 domain) and the same wgmma operand layouts as
+// attention_fwd_sm90.cuh (128-byte-swizzled 64-column blocks, P from registers, V read N-major).
+//
+// Roles in a block of 3 warpgroups (384 threads, one block per SM):
+//   warpgroup 0, the producer: drops to kProducerRegs registers (setmaxnreg); one thread issues
+//     cp.async.bulk.tensor (TMA) copies of Q once and of K_t, V_t into kStages ring slots; each
+//     copy completes on the slot's "full" mbarrier (arrive.expect_tx + complete_tx bytes). Before
+//     refilling a slot it waits on the slot's "empty" mbarrier. Its other three warps exit.
+//   warpgroups 1 and 2, the consumers: raise their limit to kConsumerRegs registers; each owns 64
+//     query rows (128-row block). They wait on "full", issue wgmma, and each of their 8 warps
+//     arrives on "empty" once its wgmma reading the slot has completed. No block-wide barrier
+//     after the prologue.
+// Ping-pong: the two consumers take turns issuing their GEMMs through two named barriers (bar.sync
+// on "my turn", bar.arrive on "your turn", 256 threads each), so one warpgroup's softmax runs
+// while the other's GEMMs occupy the tensor cores.
+// Intra-warpgroup overlap (kIntraOverlap): in turn t a consumer issues S_t = Q K_t^T, rescales O
+// by tile t-1's factor, issues O += P_(t-1) V_(t-1), and computes the softmax of S_t while that
+// P V still runs; P_t is packed into the A-operand registers only after P V_(t-1) completed.
+//
+// Key padding (kv_valid_lengths): keys at or past a sequence's valid length are masked to -inf in
+// S, but V rows there still meet P = 0 in P V, and 0 * NaN would poison O; so the one V tile that
+// straddles the valid length (only when it is shorter than kv_len) is copied by the producer
+// warp with cp.async zero-fill instead of TMA. Rows past kv_len and q_len are zero-filled by TMA.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap (the type only: maps are encoded through the runtime's entry point)
+
+#include "attention_fwd_sm90.cuh"
+
+namespace twcuda {
+
+template <typename T, int kHeadDim_, int kBlockN_, int kStages_, bool kIntraOverlap_>
+struct Sm90WsTile {
+    using Element = T;
+    static constexpr int kHeadDim = kHeadDim_;
+    static constexpr int kConsumers = 2;  // consumer warpgroups of 64 query rows
+    static constexpr int kThreads = 128 * (1 + kConsumers);
+    static constexpr int kBlockM = 64 * kConsumers;
+    // Keys per tile: the wgmma N of Q K^T; S takes kBlockN / 2 fp32 registers per thread.
+    static constexpr int kBlockN = kBlockN_;
+    // Ring slots for K and for V (each slot one [kBlockN, D] tile).
+    static constexpr int kStages = kStages_;
+    static constexpr bool kIntraOverlap = kIntraOverlap_;
+    static constexpr int kChunks = kHeadDim / 8;
+    static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
+    static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
+    static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
+    // 65536 registers per SM: 128 * 24 + 256 * 240 = 64512. The producer needs few (addresses,
+    // loop counters); the consumers hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4).
+    static constexpr int kProducerRegs = 24;
+    static constexpr int kConsumerRegs = 240;
+    // mbarriers: Q full, then K full, V full, K empty, V empty per slot (8 bytes each).
+    static constexpr int kBarrierBytes = 8 * (1 + 4 * kStages);
+    // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
+    static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
+    static_assert(kHeadDim % 64 == 0, "column blocks of 64");
+    static_assert(kBlockN == 64 || kBlockN == 128, "wgmma N");
+    static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
+};
+
+namespace sm90 {
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+/// Makes the barrier initialisation visible to the async proxy (TMA) and the other threads.
+__device__ __forceinline__ void fence_barrier_init() {
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+/// One arrival that also announces `bytes` of TMA transactions for the current phase.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+/// Waits until the phase of the given parity has completed (a fresh barrier counts its phase
+/// "parity 1" as completed, which lets producers skip the first wait on an empty slot).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+    uint32_t done;
+    do {
+        asm volatile(
+            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+            "selp.u32 %0, 1, 0, p;\n}\n"
+            : "=r"(done)
+            : "r"(bar), "r"(parity)
+            : "memory");
+    } while (done == 0);
+}
+
+/// TMA copy of one box of a 4-d tensor map (coordinates innermost first) into shared memory,
+/// completing `bar`'s transaction count.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap* map, uint32_t bar,
+                                            int c0, int c1, int c2, int c3) {
+    asm volatile(
+        "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+        " [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(dst),
+        "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+        : "memory");
+}
+
+__device__ __forceinline__ void named_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_dec() {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_inc() {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+
+// Named barrier ids (0 is __syncthreads): the consumers' turns, then one per consumer warpgroup.
+constexpr int kTurnBarrier = 1;
+constexpr int kConsumerBarrier = 3;
+
+}  // namespace sm90
+
+template <typename T, typename Tile>
+__global__ void __launch_bounds__(Tile::kThreads, 1)
+    attention_fwd_sm90_ws_kernel(const AttentionArgs args, const __grid_constant__ CUtensorMap tm_q,
+                                 const __grid_constant__ CUtensorMap tm_k,
+                                 const __grid_constant__ CUtensorMap tm_v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    using namespace sm90;
+    constexpr int D = Tile::kHeadDim;
+    constexpr int BM = Tile::kBlockM;
+    constexpr int BN = Tile::kBlockN;
+    constexpr int kStages = Tile::kStages;
+    constexpr int kChunks = Tile::kChunks;
+    constexpr int kKSteps = D / 16;
+    constexpr int kSTiles = BN / 8;
+    constexpr int kOTiles = D / 8;
+    constexpr int kPVSteps = BN / 16;
+    constexpr int kConsumerWarps = 4 * Tile::kConsumers;
+
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const uint32_t raw_addr = smem_addr(smem_raw);
+    const uint32_t base = (raw_addr + 1023) & ~1023u;
+    unsigned char* const smem = smem_raw + (base - raw_addr);
+    const uint32_t q_addr = base;
+    auto k_addr = [&](int s) { return base + Tile::kQBytes + s * Tile::kTileBytes; };
+    auto v_addr = [&](int s) { return base + Tile::kQBytes + (kStages + s) * Tile::kTileBytes; };
+    const uint32_t bars = base + Tile::kQBytes + 2 * kStages * Tile::kTileBytes;
+    const uint32_t q_full = bars;
+    auto k_full = [&](int s) { return bars + 8 * (1 + s); };
+    auto v_full = [&](int s) { return bars + 8 * (1 + kStages + s); };
+    auto k_empty = [&](int s) { return bars + 8 * (1 + 2 * kStages + s); };
+    auto v_empty = [&](int s) { return bars + 8 * (1 + 3 * kStages + s); };
+
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    // Warp-uniform role (a shuffle makes the compiler see it as uniform, keeping setmaxnreg and
+    // the warpgroup-collective wgmma in uniform branches).
+    const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
+    const int m_block = args.causal ? args.num_m_blocks - 1 - blockIdx.x : blockIdx.x;
+    const int h = blockIdx.y;
+    const int b = blockIdx.z;
+    const int hk = h / args.group;
+    const int m0 = m_block * BM;
+
+    int kv_end = args.kv_len;
+    if (args.kv_valid_lengths != nullptr) {
+        kv_end = min(max(args.kv_valid_lengths[b], 0), args.kv_len);
+    }
+    const int causal_offset = args.kv_len - args.q_len;
+    int n_end = kv_end;
+    if (args.causal) n_end = min(n_end, max(m0 + BM + causal_offset, 0));
+    const int n_tiles = (n_end + BN - 1) / BN;
+
+    if (tid == 0) {
+        mbar_init(q_full, 1);
+        for (int s = 0; s < kStages; ++s) {
+            mbar_init(k_full(s), 1);  // the producer's arrive.expect_tx (+ the TMA bytes)
+            mbar_init(v_full(s), 1);
+            mbar_init(k_empty(s), kConsumerWarps);  // one arrival per consumer warp
+            mbar_init(v_empty(s), kConsumerWarps);
+        }
+        fence_barrier_init();
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        // ---- producer ----------------------------------------------------------------------
+        setmaxnreg_dec<Tile::kProducerRegs>();
+        if (tid >= 32) return;
+        if (lane == 0) {
+            mbar_arrive_expect_tx(q_full, Tile::kQBytes);
+#pragma unroll
+            for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
+                tma_load_4d(q_addr + cb * BM * 128, &tm_q, q_full, cb * 64, m0, h, b);
+            }
+        }
+        const bool zero_fill_v = args.kv_valid_lengths != nullptr && kv_end < args.kv_len;
+        for (int t = 0; t < n_tiles; ++t) {
+            const int s = t % kStages;
+            const uint32_t phase = (t / kStages) & 1;
+            const int n0 = t * BN;
+            if (lane == 0) {
+                mbar_wait(k_empty(s), phase ^ 1);
+                mbar_arrive_expect_tx(k_full(s), Tile::kTileBytes);
+#pragma unroll
+                for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
+                    tma_load_4d(k_addr(s) + cb * BN * 128, &tm_k, k_full(s), cb * 64, n0, hk, b);
+                }
+            }
+            if (zero_fill_v && n0 + BN > kv_end) {
+                // The V tile straddling the valid length: rows >= kv_end become zeros.
+                mbar_wait(v_empty(s), phase ^ 1);
+                const T* v = static_cast<const T*>(args.v) + b * args.v_strides[0] +
+                             hk * args.v_strides[1];
+#pragma unroll 4
+                for (int idx = lane; idx < BN * kChunks; idx += 32) {
+                    const int row = idx / kChunks;
+                    const int chunk = idx % kChunks;
+                    const bool ok = n0 + row < kv_end;
+                    const T* src = ok ? v + (n0 + row) * args.v_strides[2] + chunk * 8 : v;
+                    cp_async_16(v_addr(s) + block_swizzle<BN>(row, chunk), src, ok ? 16 : 0);
+                }
+                asm volatile("cp.async.wait_all;\n" ::: "memory");
+                wgmma::fence_proxy_async();  // generic-proxy writes, read next by wgmma
+                __syncwarp();
+                if (lane == 0) mbar_arrive(v_full(s));
+            } else if (lane == 0) {
+                mbar_wait(v_empty(s), phase ^ 1);
+                mbar_arrive_expect_tx(v_full(s), Tile::kTileBytes);
+#pragma unroll
+                for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
+                    tma_load_4d(v_addr(s) + cb * BN * 128, &tm_v, v_full(s), cb * 64, n0, hk, b);
+                }
+            }
+            __syncwarp();
+        }
+        return;
+    }
+
+    // ---- consumers ---------------------------------------------------------------------------
+    setmaxnreg_inc<Tile::kConsumerRegs>();
+    const int cwg = wg - 1;              // consumer warpgroup: query rows [64 cwg, 64 cwg + 64)
+    const int cwarp = (tid >> 5) & 3;    // warp within it: 16 rows each
+    const int row0 = m0 + cwg * 64 + cwarp * 16 + (lane >> 2);  // this lane's first query row
+    const int col_in_tile = 2 * (lane & 3);
+    const float scale_log2 = args.scale_log2;
+    const uint32_t q_wg_addr = q_addr + cwg * 64 * 128;
+
+    int n_full = kv_end;
+    if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
+    const int n_unmasked = min(n_full / BN, n_tiles);
+
+    float acc_o[D / 2];
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) acc_o[i] = 0.f;
+    float row_max[2] = {-INFINITY, -INFINITY};
+    float row_sum[2] = {0.f, 0.f};
+
+    // Turns: warpgroup c waits on barrier kTurnBarrier + c and hands over through the other one.
+    // Each consumer takes n_tiles turns; consumer 1 opens consumer 0's first turn and skips its
+    // own last hand-over, so every barrier phase gets exactly 256 threads.
+    auto turn_begin = [&] { named_sync(kTurnBarrier + cwg, 256); };
+    auto turn_end = [&](int t) {
+        if (cwg == 0 || t + 1 < n_tiles) named_arrive(kTurnBarrier + (cwg ^ 1), 256);
+    };
+    // Slot release: lane 0 of each consumer warp, after this warp's wgmma reading it completed.
+    auto release = [&](uint32_t bar) {
+        if (lane == 0) mbar_arrive(bar);
+    };
+
+    auto issue_s = [&](float (&acc_s)[BN / 2], const int s) {
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) {
+            const uint32_t in_row = (kk & 3) * 32;
+            const uint64_t da = make_desc(q_wg_addr + in_row + (kk >> 2) * (BM * 128), 16, 1024);
+            const uint64_t db = make_desc(k_addr(s) + in_row + (kk >> 2) * (BN * 128), 16, 1024);
+            Wgmma<T>::ss(acc_s, da, db, kk > 0);
+        }
+        wgmma::commit();
+    };
+    auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int s) {
+        wgmma::fence();
+#pragma unroll
+        for (int kk = 0; kk < kPVSteps; ++kk) {
+            Wgmma<T>::rs(acc_o, pa[kk], make_desc(v_addr(s) + kk * 2048, BN * 128, 1024));
+        }
+        wgmma::commit();
+    };
+
+    // Mask, online softmax statistics and P = exp2(...) in place in S; alpha is the factor O
+    // must be scaled by before P V of this tile (applied by the caller: O may be in flight).
+    auto softmax = [&](float (&acc_s)[BN / 2], const int t, float (&alpha)[2]) {
+        if (t >= n_unmasked) {
+            const int n0 = t * BN;
+#pragma unroll
+            for (int j = 0; j < kSTiles; ++j) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int key = n0 + j * 8 + col_in_tile + (e & 1);
+                    const int qi = row0 + ((e >> 1) << 3);
+                    if (key >= kv_end || (args.causal && key > qi + causal_offset)) {
+                        acc_s[4 * j + e] = -INFINITY;
+                    }
+                }
+            }
+        }
+        float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int j = 0; j < kSTiles; ++j) {
+            tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
+            tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
+        }
+        float shift[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float m = tile_max[r];
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+            const float new_max = fmaxf(row_max[r], m);
+            shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
+            alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
+            row_max[r] = new_max;
+            row_sum[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int j = 0; j < kSTiles; ++j) {
+            float* sv = acc_s + 4 * j;
+            sv[0] = fast_exp2(fmaf(sv[0], scale_log2, -shift[0]));
+            sv[1] = fast_exp2(fmaf(sv[1], scale_log2, -shift[0]));
+            sv[2] = fast_exp2(fmaf(sv[2], scale_log2, -shift[1]));
+            sv[3] = fast_exp2(fmaf(sv[3], scale_log2, -shift[1]));
+            row_sum[0] += sv[0] + sv[1];
+            row_sum[1] += sv[2] + sv[3];
+        }
+    };
+    auto rescale_o = [&](const float (&alpha)[2]) {
+        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+            for (int j = 0; j < kOTiles; ++j) {
+                acc_o[4 * j] *= alpha[0];
+                acc_o[4 * j + 1] *= alpha[0];
+                acc_o[4 * j + 2] *= alpha[1];
+                acc_o[4 * j + 3] *= alpha[1];
+            }
+        }
+    };
+    // S accumulator tiles 2kk and 2kk + 1 form the A operand of P V's k16 step kk.
+    auto pack_p = [&](const float (&acc_s)[BN / 2], uint32_t (&pa)[kPVSteps][4]) {
+#pragma unroll
+        for (int j = 0; j < kSTiles; ++j) {
+            pa[j >> 1][(j & 1) * 2] = Elem<T>::pack(acc_s[4 * j], acc_s[4 * j + 1]);
+            pa[j >> 1][(j & 1) * 2 + 1] = Elem<T>::pack(acc_s[4 * j + 2], acc_s[4 * j + 3]);
+        }
+    };
+
+    mbar_wait(q_full, 0);
+    if (n_tiles > 0) {
+        if (cwg == 1) named_arrive(kTurnBarrier, 256);  // consumer 0 goes first
+        float acc_s[BN / 2];
+        float alpha[2];
+        uint32_t pa[kPVSteps][4];
+        if constexpr (Tile::kIntraOverlap) {
+            // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
+            mbar_wait(k_full(0), 0);
+            turn_begin();
+            issue_s(acc_s, 0);
+            turn_end(0);
+            wgmma::wait<0>();
+            release(k_empty(0));
+            softmax(acc_s, 0, alpha);
+            pack_p(acc_s, pa);
+            for (int t = 1; t < n_tiles; ++t) {
+                const int s = t % kStages;
+                const int sp = (t - 1) % kStages;
+                mbar_wait(k_full(s), (t / kStages) & 1);
+                turn_begin();
+                issue_s(acc_s, s);
+                rescale_o(alpha);
+                mbar_wait(v_full(sp), ((t - 1) / kStages) & 1);
+                issue_pv(pa, sp);
+                turn_end(t);
+                wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
+                release(k_empty(s));
+                softmax(acc_s, t, alpha);
+                wgmma::wait<0>();
+                release(v_empty(sp));
+                pack_p(acc_s, pa);
+            }
+            const int sl = (n_tiles - 1) % kStages;
+            rescale_o(alpha);
+            mbar_wait(v_full(sl), ((n_tiles - 1) / kStages) & 1);
+            issue_pv(pa, sl);
+            wgmma::wait<0>();
+            release(v_empty(sl));
+        } else {
+            // Turn t: S_t; the softmax and P V_t follow outside the turn.
+            for (int t = 0; t < n_tiles; ++t) {
+                const int s = t % kStages;
+                const uint32_t phase = (t / kStages) & 1;
+                mbar_wait(k_full(s), phase);
+                turn_begin();
+                issue_s(acc_s, s);
+                turn_end(t);
+                wgmma::wait<0>();
+                release(k_empty(s));
+                softmax(acc_s, t, alpha);
+                rescale_o(alpha);
+                pack_p(acc_s, pa);
+                mbar_wait(v_full(s), phase);
+                issue_pv(pa, s);
+                wgmma::wait<0>();
+                release(v_empty(s));
+            }
+        }
+    }
+
+    // Epilogue: every warp of this warpgroup is past its last wgmma, so its 64 Q rows (read by
+    // no one else) can stage O: each warp writes its 16 rows in the same swizzled layout, then
+    // stores them to global memory as 16-byte rows.
+    named_sync(kConsumerBarrier + cwg, 128);
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+        inv[r] = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
+    }
+    const int brow = cwg * 64 + cwarp * 16;  // the warp's first row in the block
+#pragma unroll
+    for (int j = 0; j < kOTiles; ++j) {
+        const int r = brow + (lane >> 2);
+        *reinterpret_cast<uint32_t*>(smem + block_swizzle<BM>(r, j) + col_in_tile * 2) =
+            Elem<T>::pack(acc_o[4 * j] * inv[0], acc_o[4 * j + 1] * inv[0]);
+        *reinterpret_cast<uint32_t*>(smem + block_swizzle<BM>(r + 8, j) + col_in_tile * 2) =
+            Elem<T>::pack(acc_o[4 * j + 2] * inv[1], acc_o[4 * j + 3] * inv[1]);
+    }
+    __syncwarp();
+    T* o = static_cast<T*>(args.o) + b * args.o_strides[0] + h * args.o_strides[1];
+#pragma unroll
+    for (int it = 0; it < 16 * kChunks / 32; ++it) {
+        const int idx = it * 32 + lane;
+        const int r = idx / kChunks;
+        const int c = idx % kChunks;
+        const int qi = m0 + brow + r;
+        if (qi < args.q_len) {
+            *reinterpret_cast<uint4*>(o + qi * args.o_strides[2] + c * 8) =
+                *reinterpret_cast<const uint4*>(smem + block_swizzle<BM>(brow + r, c));
+        }
+    }
+    if (args.lse != nullptr && (lane & 3) == 0) {
+        float* lse = args.lse + (static_cast<int64_t>(b) * args.q_heads + h) * args.q_len;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int qi = row0 + 8 * r;
+            if (qi < args.q_len) {
+                lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
+                                                 logf(row_sum[r])
+                                           : -INFINITY;
+            }
+        }
+    }
+#else
+    __trap();  // launched only on compute capability 9.x, where the sm_90a image exists
+#endif
+}
+
+}  // namespace twcuda
