@@ -25,8 +25,8 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6,         // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, overlap
-    kHopperWsPingPong = 7  // sm90a: as 6 without the intra-warpgroup overlap
+    kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, overlap
+    kHopperWs128 = 7   // sm90a: as 6 with 128-key tiles in every case
 };
 constexpr int kFwdConfigs = 7;
 
@@ -154,28 +154,32 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
 ///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 ///  kHopperWs:         FlashAttention-3's structure: a TMA producer warp, 2 ring slots of K and of
 ///                     V on mbarriers, two consumer warpgroups x 64 rows in ping-pong, S_(t+1)
-///                     overlapped with the softmax of t; 128-key tiles, one block per SM. Tensors
-///                     TMA cannot describe (zero strides) fall back to kHopperWgmmaSingleStage.
-///  kHopperWsPingPong: the same without the intra-warpgroup overlap.
+///                     overlapped with the softmax of t; one block per SM. Key tiles: 176 (D=128)
+///                     or 192 (D=64) without a causal mask, 128 with one. Tensors TMA cannot
+///                     describe (zero strides) fall back to kHopperWgmmaSingleStage.
+///  kHopperWs128:      the same with 128-key tiles in every case.
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsPingPong) {
-        const bool overlap = config == FwdConfig::kHopperWs;
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWs128) {
+        // Without a causal mask, wider key tiles (FlashAttention-3's choice at D=128 is 176)
+        // spread each tile's fixed costs over more keys; with one, 128 keeps the diagonal tiles'
+        // masked waste small.
+        const bool wide = config == FwdConfig::kHopperWs && !args.causal;
         bool launched = false;
         tw_status s = TW_OK;
         if (d64) {
-            s = overlap ? launch_ws_tile<Sm90WsTile<T, 64, 128, 2, true>>(args, q_heads, batch, 64,
-                                                                          stream, &launched)
-                        : launch_ws_tile<Sm90WsTile<T, 64, 128, 2, false>>(args, q_heads, batch,
-                                                                           64, stream, &launched);
+            s = wide ? launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64,
+                                                                       stream, &launched)
+                     : launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64,
+                                                                       stream, &launched);
         } else {
-            s = overlap ? launch_ws_tile<Sm90WsTile<T, 128, 128, 2, true>>(args, q_heads, batch,
-                                                                           128, stream, &launched)
-                        : launch_ws_tile<Sm90WsTile<T, 128, 128, 2, false>>(args, q_heads, batch,
-                                                                            128, stream, &launched);
+            s = wide ? launch_ws_tile<Sm90WsTile<T, 128, 176, 2>>(args, q_heads, batch, 128,
+                                                                        stream, &launched)
+                     : launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128,
+                                                                        stream, &launched);
         }
         if (s != TW_OK || launched) return s;
         config = FwdConfig::kHopperWgmmaSingleStage;  // not expressible as TMA maps

@@ -1,6 +1,6 @@
 // Hopper (sm_90a) forward kernel in FlashAttention-3's structure: warp specialisation with a TMA
-// producer, mbarrier pipelines, two consumer warpgroups scheduled in ping-pong, and (optionally)
-// the intra-warpgroup overlap of S_(t+1) = Q K_(t+1)^T with the softmax of tile t. Same math as
+// producer, mbarrier pipelines, two consumer warpgroups scheduled in ping-pong, and the
+// intra-warpgroup overlap of S_(t+1) = Q K_(t+1)^T with the softmax of tile t. Same math as
 // attention_fwd_sm80.cuh (online softmax, log2 domain) and the same wgmma operand layouts as
 // attention_fwd_sm90.cuh (128-byte-swizzled 64-column blocks, P from registers, V read N-major).
 //
@@ -16,7 +16,7 @@
 // Ping-pong: the two consumers take turns issuing their GEMMs through two named barriers (bar.sync
 // on "my turn", bar.arrive on "your turn", 256 threads each), so one warpgroup's softmax runs
 // while the other's GEMMs occupy the tensor cores.
-// Intra-warpgroup overlap (kIntraOverlap): in turn t a consumer issues S_t = Q K_t^T, rescales O
+// Intra-warpgroup overlap: in turn t a consumer issues S_t = Q K_t^T, rescales O
 // by tile t-1's factor, issues O += P_(t-1) V_(t-1), and computes the softmax of S_t while that
 // P V still runs; P_t is packed into the A-operand registers only after P V_(t-1) completed.
 //
@@ -32,7 +32,7 @@
 
 namespace twcuda {
 
-template <typename T, int kHeadDim_, int kBlockN_, int kStages_, bool kIntraOverlap_>
+template <typename T, int kHeadDim_, int kBlockN_, int kStages_>
 struct Sm90WsTile {
     using Element = T;
     static constexpr int kHeadDim = kHeadDim_;
@@ -43,21 +43,21 @@ struct Sm90WsTile {
     static constexpr int kBlockN = kBlockN_;
     // Ring slots for K and for V (each slot one [kBlockN, D] tile).
     static constexpr int kStages = kStages_;
-    static constexpr bool kIntraOverlap = kIntraOverlap_;
     static constexpr int kChunks = kHeadDim / 8;
     static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // 65536 registers per SM: 128 * 24 + 256 * 240 = 64512. The producer needs few (addresses,
-    // loop counters); the consumers hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4).
-    static constexpr int kProducerRegs = 24;
-    static constexpr int kConsumerRegs = 240;
+    // 65536 registers per SM: 128 * 32 + 256 * 232 = 63488. The producer needs few (addresses,
+    // loop counters; at 24 its zero-fill loop spilled with 176- and 192-key tiles); the consumers
+    // hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
+    static constexpr int kProducerRegs = 32;
+    static constexpr int kConsumerRegs = 232;
     // mbarriers: Q full, then K full, V full, K empty, V empty per slot (8 bytes each).
     static constexpr int kBarrierBytes = 8 * (1 + 4 * kStages);
     // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
     static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
-    static_assert(kBlockN == 64 || kBlockN == 128, "wgmma N");
+    static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192, "wgmma N, k16 steps of P V");
     static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
 };
 
@@ -366,59 +366,38 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
         float acc_s[BN / 2];
         float alpha[2];
         uint32_t pa[kPVSteps][4];
-        if constexpr (Tile::kIntraOverlap) {
-            // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
-            mbar_wait(k_full(0), 0);
+        // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
+        mbar_wait(k_full(0), 0);
+        turn_begin();
+        issue_s(acc_s, 0);
+        turn_end(0);
+        wgmma::wait<0>();
+        release(k_empty(0));
+        softmax(acc_s, 0, alpha);
+        pack_p(acc_s, pa);
+        for (int t = 1; t < n_tiles; ++t) {
+            const int s = t % kStages;
+            const int sp = (t - 1) % kStages;
+            mbar_wait(k_full(s), (t / kStages) & 1);
             turn_begin();
-            issue_s(acc_s, 0);
-            turn_end(0);
-            wgmma::wait<0>();
-            release(k_empty(0));
-            softmax(acc_s, 0, alpha);
-            pack_p(acc_s, pa);
-            for (int t = 1; t < n_tiles; ++t) {
-                const int s = t % kStages;
-                const int sp = (t - 1) % kStages;
-                mbar_wait(k_full(s), (t / kStages) & 1);
-                turn_begin();
-                issue_s(acc_s, s);
-                rescale_o(alpha);
-                mbar_wait(v_full(sp), ((t - 1) / kStages) & 1);
-                issue_pv(pa, sp);
-                turn_end(t);
-                wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
-                release(k_empty(s));
-                softmax(acc_s, t, alpha);
-                wgmma::wait<0>();
-                release(v_empty(sp));
-                pack_p(acc_s, pa);
-            }
-            const int sl = (n_tiles - 1) % kStages;
+            issue_s(acc_s, s);
             rescale_o(alpha);
-            mbar_wait(v_full(sl), ((n_tiles - 1) / kStages) & 1);
-            issue_pv(pa, sl);
+            mbar_wait(v_full(sp), ((t - 1) / kStages) & 1);
+            issue_pv(pa, sp);
+            turn_end(t);
+            wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
+            release(k_empty(s));
+            softmax(acc_s, t, alpha);
             wgmma::wait<0>();
-            release(v_empty(sl));
-        } else {
-            // Turn t: S_t; the softmax and P V_t follow outside the turn.
-            for (int t = 0; t < n_tiles; ++t) {
-                const int s = t % kStages;
-                const uint32_t phase = (t / kStages) & 1;
-                mbar_wait(k_full(s), phase);
-                turn_begin();
-                issue_s(acc_s, s);
-                turn_end(t);
-                wgmma::wait<0>();
-                release(k_empty(s));
-                softmax(acc_s, t, alpha);
-                rescale_o(alpha);
-                pack_p(acc_s, pa);
-                mbar_wait(v_full(s), phase);
-                issue_pv(pa, s);
-                wgmma::wait<0>();
-                release(v_empty(s));
-            }
+            release(v_empty(sp));
+            pack_p(acc_s, pa);
         }
+        const int sl = (n_tiles - 1) % kStages;
+        rescale_o(alpha);
+        mbar_wait(v_full(sl), ((n_tiles - 1) / kStages) & 1);
+        issue_pv(pa, sl);
+        wgmma::wait<0>();
+        release(v_empty(sl));
     }
 
     // Epilogue: every warp of this warpgroup is past its last wgmma, so its 64 Q rows (read by
