@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -25,8 +26,8 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, overlap
-    kHopperWs128 = 7   // sm90a: as 6 with 128-key tiles in every case
+    kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, persistent
+    kHopperWsBlockPerItem = 7  // sm90a: as 6 with one block per work item (not persistent)
 };
 constexpr int kFwdConfigs = 7;
 
@@ -103,13 +104,19 @@ bool encode_tensor_map(CUtensorMap* map, const void* base, int64_t head_dim, int
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/// Launches the warp-specialised kernel (attention_fwd_sm90_ws.cuh). *launched is false (and
-/// nothing runs) when the tensors cannot be described by TMA maps.
+/// Launches the warp-specialised kernel (attention_fwd_sm90_ws.cuh) over all (m-block, head,
+/// batch) work items: persistent (one block per SM looping over items) or one block per item.
+/// *launched is false (and nothing runs) when the tensors cannot be described by TMA maps.
 template <typename Tile>
 tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int head_dim,
-                         cudaStream_t stream, bool* launched) {
+                         bool persistent, cudaStream_t stream, bool* launched) {
     using T = typename Tile::Element;
     *launched = false;
+    AttentionArgs a = args;
+    a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
+                                      Tile::kBlockM);
+    const int64_t items = static_cast<int64_t>(a.num_m_blocks) * q_heads * batch;
+    if (items > INT32_MAX) return TW_OK;
     const int kv_heads = q_heads / args.group;
     CUtensorMap tm_q, tm_k, tm_v;
     if (!encode_tensor_map<T>(&tm_q, args.q, head_dim, args.q_len, q_heads, batch, args.q_strides,
@@ -130,12 +137,14 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
                                        Tile::kSmemBytes));
         configured_devices.fetch_or(bit, std::memory_order_relaxed);
     }
-    AttentionArgs a = args;
-    a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
-                                      Tile::kBlockM);
-    const dim3 grid(static_cast<unsigned>(a.num_m_blocks), static_cast<unsigned>(q_heads),
-                    static_cast<unsigned>(batch));
-    kernel<<<grid, Tile::kThreads, Tile::kSmemBytes, stream>>>(a, tm_q, tm_k, tm_v);
+    int blocks = static_cast<int>(items);
+    if (persistent) {
+        int sms = 0;
+        TWC_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        blocks = static_cast<int>(std::min<int64_t>(items, sms));  // one block fits per SM
+    }
+    kernel<<<blocks, Tile::kThreads, Tile::kSmemBytes, stream>>>(a, static_cast<int>(items), tm_q,
+                                                                 tm_k, tm_v);
     TWC_CHECK(cudaGetLastError());
     *launched = true;
     return TW_OK;
@@ -154,32 +163,31 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
 ///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 ///  kHopperWs:         FlashAttention-3's structure: a TMA producer warp, 2 ring slots of K and of
 ///                     V on mbarriers, two consumer warpgroups x 64 rows in ping-pong, S_(t+1)
-///                     overlapped with the softmax of t; one block per SM. Key tiles: 176 (D=128)
-///                     or 192 (D=64) without a causal mask, 128 with one. Tensors TMA cannot
-///                     describe (zero strides) fall back to kHopperWgmmaSingleStage.
-///  kHopperWs128:      the same with 128-key tiles in every case.
+///                     overlapped with the softmax of t; persistent (one block per SM, looping
+///                     over work items, the next item's loads overlapping this one's end).
+///                     Tensors TMA cannot describe (zero strides) fall back to
+///                     kHopperWgmmaSingleStage.
+///  kHopperWsBlockPerItem: the same kernel with one block per work item.
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWs128) {
-        // Without a causal mask, wider key tiles (FlashAttention-3's choice at D=128 is 176)
-        // spread each tile's fixed costs over more keys; with one, 128 keeps the diagonal tiles'
-        // masked waste small.
-        const bool wide = config == FwdConfig::kHopperWs && !args.causal;
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsBlockPerItem) {
+        // Key tiles: 128 at D=128 (176, FlashAttention-3's choice, measured 1-2% slower here:
+        // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one.
+        const bool persistent = config == FwdConfig::kHopperWs;
         bool launched = false;
         tw_status s = TW_OK;
-        if (d64) {
-            s = wide ? launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64,
-                                                                       stream, &launched)
-                     : launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64,
-                                                                       stream, &launched);
+        if (!d64) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128, persistent,
+                                                           stream, &launched);
+        } else if (!args.causal) {
+            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64, persistent,
+                                                          stream, &launched);
         } else {
-            s = wide ? launch_ws_tile<Sm90WsTile<T, 128, 176, 2>>(args, q_heads, batch, 128,
-                                                                        stream, &launched)
-                     : launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128,
-                                                                        stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64, persistent,
+                                                          stream, &launched);
         }
         if (s != TW_OK || launched) return s;
         config = FwdConfig::kHopperWgmmaSingleStage;  // not expressible as TMA maps

@@ -52,8 +52,8 @@ struct Sm90WsTile {
     // hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
     static constexpr int kProducerRegs = 32;
     static constexpr int kConsumerRegs = 232;
-    // mbarriers: Q full, then K full, V full, K empty, V empty per slot (8 bytes each).
-    static constexpr int kBarrierBytes = 8 * (1 + 4 * kStages);
+    // mbarriers: Q full, Q empty, then K full, V full, K empty, V empty per slot (8 bytes each).
+    static constexpr int kBarrierBytes = 8 * (2 + 4 * kStages);
     // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
     static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
@@ -119,15 +119,51 @@ __device__ __forceinline__ void setmaxnreg_inc() {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
 
-// Named barrier ids (0 is __syncthreads): the consumers' turns, then one per consumer warpgroup.
+// Named barrier ids (0 is __syncthreads): the consumers' turns (kTurnBarrier + consumer index).
 constexpr int kTurnBarrier = 1;
-constexpr int kConsumerBarrier = 3;
 
 }  // namespace sm90
 
+/// One work item of the persistent kernel: a block of BM query rows of one (batch, head), the
+/// K/V range it needs, and whether its key tiles need masking.
+struct WsWorkItem {
+    int m0, h, hk, b;
+    int kv_end;     // keys >= kv_end are padding (per-sequence valid length)
+    int n_tiles;    // key tiles to visit (causal: up to the diagonal)
+    int n_unmasked; // tiles before this one need no mask
+};
+
+template <int BM, int BN>
+__device__ __forceinline__ WsWorkItem ws_work_item(const AttentionArgs& args, int item) {
+    // Items run (batch, head)-major so that blocks working at the same time share K/V in L2;
+    // with a causal mask the longest m-blocks of each head come first.
+    const int mi = item % args.num_m_blocks;
+    const int bh = item / args.num_m_blocks;
+    WsWorkItem w;
+    w.m0 = (args.causal ? args.num_m_blocks - 1 - mi : mi) * BM;
+    w.h = bh % args.q_heads;
+    w.b = bh / args.q_heads;
+    w.hk = w.h / args.group;
+    w.kv_end = args.kv_len;
+    if (args.kv_valid_lengths != nullptr) {
+        w.kv_end = min(max(args.kv_valid_lengths[w.b], 0), args.kv_len);
+    }
+    const int causal_offset = args.kv_len - args.q_len;
+    int n_end = w.kv_end;
+    int n_full = w.kv_end;
+    if (args.causal) {
+        n_end = min(n_end, max(w.m0 + BM + causal_offset, 0));
+        n_full = min(n_full, max(w.m0 + causal_offset + 1, 0));
+    }
+    w.n_tiles = (n_end + BN - 1) / BN;
+    w.n_unmasked = min(n_full / BN, w.n_tiles);
+    return w;
+}
+
 template <typename T, typename Tile>
 __global__ void __launch_bounds__(Tile::kThreads, 1)
-    attention_fwd_sm90_ws_kernel(const AttentionArgs args, const __grid_constant__ CUtensorMap tm_q,
+    attention_fwd_sm90_ws_kernel(const AttentionArgs args, const int num_items,
+                                 const __grid_constant__ CUtensorMap tm_q,
                                  const __grid_constant__ CUtensorMap tm_k,
                                  const __grid_constant__ CUtensorMap tm_v) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900 && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -146,43 +182,30 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     extern __shared__ __align__(128) unsigned char smem_raw[];
     const uint32_t raw_addr = smem_addr(smem_raw);
     const uint32_t base = (raw_addr + 1023) & ~1023u;
-    unsigned char* const smem = smem_raw + (base - raw_addr);
     const uint32_t q_addr = base;
     auto k_addr = [&](int s) { return base + Tile::kQBytes + s * Tile::kTileBytes; };
     auto v_addr = [&](int s) { return base + Tile::kQBytes + (kStages + s) * Tile::kTileBytes; };
     const uint32_t bars = base + Tile::kQBytes + 2 * kStages * Tile::kTileBytes;
     const uint32_t q_full = bars;
-    auto k_full = [&](int s) { return bars + 8 * (1 + s); };
-    auto v_full = [&](int s) { return bars + 8 * (1 + kStages + s); };
-    auto k_empty = [&](int s) { return bars + 8 * (1 + 2 * kStages + s); };
-    auto v_empty = [&](int s) { return bars + 8 * (1 + 3 * kStages + s); };
+    const uint32_t q_empty = bars + 8;
+    auto k_full = [&](int s) { return bars + 8 * (2 + s); };
+    auto v_full = [&](int s) { return bars + 8 * (2 + kStages + s); };
+    auto k_empty = [&](int s) { return bars + 8 * (2 + 2 * kStages + s); };
+    auto v_empty = [&](int s) { return bars + 8 * (2 + 3 * kStages + s); };
 
     const int tid = threadIdx.x;
     const int lane = tid & 31;
     // Warp-uniform role (a shuffle makes the compiler see it as uniform, keeping setmaxnreg and
     // the warpgroup-collective wgmma in uniform branches).
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-    const int m_block = args.causal ? args.num_m_blocks - 1 - blockIdx.x : blockIdx.x;
-    const int h = blockIdx.y;
-    const int b = blockIdx.z;
-    const int hk = h / args.group;
-    const int m0 = m_block * BM;
-
-    int kv_end = args.kv_len;
-    if (args.kv_valid_lengths != nullptr) {
-        kv_end = min(max(args.kv_valid_lengths[b], 0), args.kv_len);
-    }
-    const int causal_offset = args.kv_len - args.q_len;
-    int n_end = kv_end;
-    if (args.causal) n_end = min(n_end, max(m0 + BM + causal_offset, 0));
-    const int n_tiles = (n_end + BN - 1) / BN;
 
     if (tid == 0) {
-        mbar_init(q_full, 1);
+        mbar_init(q_full, 1);  // the producer's arrive.expect_tx (+ the TMA bytes)
+        mbar_init(q_empty, kConsumerWarps);  // one arrival per consumer warp
         for (int s = 0; s < kStages; ++s) {
-            mbar_init(k_full(s), 1);  // the producer's arrive.expect_tx (+ the TMA bytes)
+            mbar_init(k_full(s), 1);
             mbar_init(v_full(s), 1);
-            mbar_init(k_empty(s), kConsumerWarps);  // one arrival per consumer warp
+            mbar_init(k_empty(s), kConsumerWarps);
             mbar_init(v_empty(s), kConsumerWarps);
         }
         fence_barrier_init();
@@ -193,52 +216,61 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
         // ---- producer ----------------------------------------------------------------------
         setmaxnreg_dec<Tile::kProducerRegs>();
         if (tid >= 32) return;
-        if (lane == 0) {
-            mbar_arrive_expect_tx(q_full, Tile::kQBytes);
-#pragma unroll
-            for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
-                tma_load_4d(q_addr + cb * BM * 128, &tm_q, q_full, cb * 64, m0, h, b);
-            }
-        }
-        const bool zero_fill_v = args.kv_valid_lengths != nullptr && kv_end < args.kv_len;
-        for (int t = 0; t < n_tiles; ++t) {
-            const int s = t % kStages;
-            const uint32_t phase = (t / kStages) & 1;
-            const int n0 = t * BN;
+        int slot_iter = 0;  // K/V tiles loaded so far: ring slot and phase run across items
+        int item_iter = 0;
+        for (int item = blockIdx.x; item < num_items; item += gridDim.x, ++item_iter) {
+            const WsWorkItem w = ws_work_item<BM, BN>(args, item);
             if (lane == 0) {
-                mbar_wait(k_empty(s), phase ^ 1);
-                mbar_arrive_expect_tx(k_full(s), Tile::kTileBytes);
+                // Q of the previous item is free once both consumers finished their last S.
+                mbar_wait(q_empty, (item_iter & 1) ^ 1);
+                mbar_arrive_expect_tx(q_full, Tile::kQBytes);
 #pragma unroll
                 for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
-                    tma_load_4d(k_addr(s) + cb * BN * 128, &tm_k, k_full(s), cb * 64, n0, hk, b);
+                    tma_load_4d(q_addr + cb * BM * 128, &tm_q, q_full, cb * 64, w.m0, w.h, w.b);
                 }
             }
-            if (zero_fill_v && n0 + BN > kv_end) {
-                // The V tile straddling the valid length: rows >= kv_end become zeros.
-                mbar_wait(v_empty(s), phase ^ 1);
-                const T* v = static_cast<const T*>(args.v) + b * args.v_strides[0] +
-                             hk * args.v_strides[1];
+            const bool zero_fill_v = args.kv_valid_lengths != nullptr && w.kv_end < args.kv_len;
+            for (int t = 0; t < w.n_tiles; ++t, ++slot_iter) {
+                const int s = slot_iter % kStages;
+                const uint32_t phase = (slot_iter / kStages) & 1;
+                const int n0 = t * BN;
+                if (lane == 0) {
+                    mbar_wait(k_empty(s), phase ^ 1);
+                    mbar_arrive_expect_tx(k_full(s), Tile::kTileBytes);
+#pragma unroll
+                    for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
+                        tma_load_4d(k_addr(s) + cb * BN * 128, &tm_k, k_full(s), cb * 64, n0, w.hk,
+                                    w.b);
+                    }
+                }
+                if (zero_fill_v && n0 + BN > w.kv_end) {
+                    // The V tile straddling the valid length: rows >= kv_end become zeros.
+                    mbar_wait(v_empty(s), phase ^ 1);
+                    const T* v = static_cast<const T*>(args.v) + w.b * args.v_strides[0] +
+                                 w.hk * args.v_strides[1];
 #pragma unroll 4
-                for (int idx = lane; idx < BN * kChunks; idx += 32) {
-                    const int row = idx / kChunks;
-                    const int chunk = idx % kChunks;
-                    const bool ok = n0 + row < kv_end;
-                    const T* src = ok ? v + (n0 + row) * args.v_strides[2] + chunk * 8 : v;
-                    cp_async_16(v_addr(s) + block_swizzle<BN>(row, chunk), src, ok ? 16 : 0);
-                }
-                asm volatile("cp.async.wait_all;\n" ::: "memory");
-                wgmma::fence_proxy_async();  // generic-proxy writes, read next by wgmma
-                __syncwarp();
-                if (lane == 0) mbar_arrive(v_full(s));
-            } else if (lane == 0) {
-                mbar_wait(v_empty(s), phase ^ 1);
-                mbar_arrive_expect_tx(v_full(s), Tile::kTileBytes);
+                    for (int idx = lane; idx < BN * kChunks; idx += 32) {
+                        const int row = idx / kChunks;
+                        const int chunk = idx % kChunks;
+                        const bool ok = n0 + row < w.kv_end;
+                        const T* src = ok ? v + (n0 + row) * args.v_strides[2] + chunk * 8 : v;
+                        cp_async_16(v_addr(s) + block_swizzle<BN>(row, chunk), src, ok ? 16 : 0);
+                    }
+                    asm volatile("cp.async.wait_all;\n" ::: "memory");
+                    wgmma::fence_proxy_async();  // generic-proxy writes, read next by wgmma
+                    __syncwarp();
+                    if (lane == 0) mbar_arrive(v_full(s));
+                } else if (lane == 0) {
+                    mbar_wait(v_empty(s), phase ^ 1);
+                    mbar_arrive_expect_tx(v_full(s), Tile::kTileBytes);
 #pragma unroll
-                for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
-                    tma_load_4d(v_addr(s) + cb * BN * 128, &tm_v, v_full(s), cb * 64, n0, hk, b);
+                    for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
+                        tma_load_4d(v_addr(s) + cb * BN * 128, &tm_v, v_full(s), cb * 64, n0, w.hk,
+                                    w.b);
+                    }
                 }
+                __syncwarp();
             }
-            __syncwarp();
         }
         return;
     }
@@ -247,204 +279,203 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     setmaxnreg_inc<Tile::kConsumerRegs>();
     const int cwg = wg - 1;              // consumer warpgroup: query rows [64 cwg, 64 cwg + 64)
     const int cwarp = (tid >> 5) & 3;    // warp within it: 16 rows each
-    const int row0 = m0 + cwg * 64 + cwarp * 16 + (lane >> 2);  // this lane's first query row
+    const int row_in_block = cwg * 64 + cwarp * 16 + (lane >> 2);  // this lane's first row
     const int col_in_tile = 2 * (lane & 3);
     const float scale_log2 = args.scale_log2;
+    const int causal_offset = args.kv_len - args.q_len;
     const uint32_t q_wg_addr = q_addr + cwg * 64 * 128;
 
-    int n_full = kv_end;
-    if (args.causal) n_full = min(n_full, max(m0 + causal_offset + 1, 0));
-    const int n_unmasked = min(n_full / BN, n_tiles);
-
-    float acc_o[D / 2];
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) acc_o[i] = 0.f;
-    float row_max[2] = {-INFINITY, -INFINITY};
-    float row_sum[2] = {0.f, 0.f};
-
-    // Turns: warpgroup c waits on barrier kTurnBarrier + c and hands over through the other one.
-    // Each consumer takes n_tiles turns; consumer 1 opens consumer 0's first turn and skips its
-    // own last hand-over, so every barrier phase gets exactly 256 threads.
+    // Turns: warpgroup c waits on barrier kTurnBarrier + c and hands over through the other one,
+    // every turn, across work items. Consumer 1 opens consumer 0's first turn; consumer 0
+    // absorbs consumer 1's last hand-over after its last item, so every barrier phase gets
+    // exactly 256 threads.
     auto turn_begin = [&] { named_sync(kTurnBarrier + cwg, 256); };
-    auto turn_end = [&](int t) {
-        if (cwg == 0 || t + 1 < n_tiles) named_arrive(kTurnBarrier + (cwg ^ 1), 256);
-    };
+    auto turn_end = [&] { named_arrive(kTurnBarrier + (cwg ^ 1), 256); };
     // Slot release: lane 0 of each consumer warp, after this warp's wgmma reading it completed.
     auto release = [&](uint32_t bar) {
         if (lane == 0) mbar_arrive(bar);
     };
+    if (cwg == 1) named_arrive(kTurnBarrier, 256);  // consumer 0 goes first
 
-    auto issue_s = [&](float (&acc_s)[BN / 2], const int s) {
-        wgmma::fence();
+    int slot_iter = 0;
+    int item_iter = 0;
+    for (int item = blockIdx.x; item < num_items; item += gridDim.x, ++item_iter) {
+        const WsWorkItem w = ws_work_item<BM, BN>(args, item);
+        const int row0 = w.m0 + row_in_block;
+        float acc_o[D / 2];
 #pragma unroll
-        for (int kk = 0; kk < kKSteps; ++kk) {
-            const uint32_t in_row = (kk & 3) * 32;
-            const uint64_t da = make_desc(q_wg_addr + in_row + (kk >> 2) * (BM * 128), 16, 1024);
-            const uint64_t db = make_desc(k_addr(s) + in_row + (kk >> 2) * (BN * 128), 16, 1024);
-            Wgmma<T>::ss(acc_s, da, db, kk > 0);
-        }
-        wgmma::commit();
-    };
-    auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int s) {
-        wgmma::fence();
-#pragma unroll
-        for (int kk = 0; kk < kPVSteps; ++kk) {
-            Wgmma<T>::rs(acc_o, pa[kk], make_desc(v_addr(s) + kk * 2048, BN * 128, 1024));
-        }
-        wgmma::commit();
-    };
+        for (int i = 0; i < D / 2; ++i) acc_o[i] = 0.f;
+        float row_max[2] = {-INFINITY, -INFINITY};
+        float row_sum[2] = {0.f, 0.f};
 
-    // Mask, online softmax statistics and P = exp2(...) in place in S; alpha is the factor O
-    // must be scaled by before P V of this tile (applied by the caller: O may be in flight).
-    auto softmax = [&](float (&acc_s)[BN / 2], const int t, float (&alpha)[2]) {
-        if (t >= n_unmasked) {
-            const int n0 = t * BN;
+        auto issue_s = [&](float (&acc_s)[BN / 2], const int s) {
+            wgmma::fence();
 #pragma unroll
-            for (int j = 0; j < kSTiles; ++j) {
+            for (int kk = 0; kk < kKSteps; ++kk) {
+                const uint32_t in_row = (kk & 3) * 32;
+                const uint64_t da =
+                    make_desc(q_wg_addr + in_row + (kk >> 2) * (BM * 128), 16, 1024);
+                const uint64_t db =
+                    make_desc(k_addr(s) + in_row + (kk >> 2) * (BN * 128), 16, 1024);
+                Wgmma<T>::ss(acc_s, da, db, kk > 0);
+            }
+            wgmma::commit();
+        };
+        auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int s) {
+            wgmma::fence();
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int key = n0 + j * 8 + col_in_tile + (e & 1);
-                    const int qi = row0 + ((e >> 1) << 3);
-                    if (key >= kv_end || (args.causal && key > qi + causal_offset)) {
-                        acc_s[4 * j + e] = -INFINITY;
+            for (int kk = 0; kk < kPVSteps; ++kk) {
+                Wgmma<T>::rs(acc_o, pa[kk], make_desc(v_addr(s) + kk * 2048, BN * 128, 1024));
+            }
+            wgmma::commit();
+        };
+        // Mask, online softmax statistics and P = exp2(...) in place in S; alpha is the factor
+        // O must be scaled by before P V of this tile (applied by the caller: O may be in flight).
+        auto softmax = [&](float (&acc_s)[BN / 2], const int t, float (&alpha)[2]) {
+            if (t >= w.n_unmasked) {
+                const int n0 = t * BN;
+#pragma unroll
+                for (int j = 0; j < kSTiles; ++j) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int key = n0 + j * 8 + col_in_tile + (e & 1);
+                        const int qi = row0 + ((e >> 1) << 3);
+                        if (key >= w.kv_end || (args.causal && key > qi + causal_offset)) {
+                            acc_s[4 * j + e] = -INFINITY;
+                        }
                     }
                 }
             }
-        }
-        float tile_max[2] = {-INFINITY, -INFINITY};
+            float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
-            tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
-            tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
+            for (int j = 0; j < kSTiles; ++j) {
+                tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
+                tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
+            }
+            float shift[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                float m = tile_max[r];
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+                m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+                const float new_max = fmaxf(row_max[r], m);
+                shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
+                alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
+                row_max[r] = new_max;
+                row_sum[r] *= alpha[r];
+            }
+#pragma unroll
+            for (int j = 0; j < kSTiles; ++j) {
+                float* sv = acc_s + 4 * j;
+                sv[0] = fast_exp2(fmaf(sv[0], scale_log2, -shift[0]));
+                sv[1] = fast_exp2(fmaf(sv[1], scale_log2, -shift[0]));
+                sv[2] = fast_exp2(fmaf(sv[2], scale_log2, -shift[1]));
+                sv[3] = fast_exp2(fmaf(sv[3], scale_log2, -shift[1]));
+                row_sum[0] += sv[0] + sv[1];
+                row_sum[1] += sv[2] + sv[3];
+            }
+        };
+        auto rescale_o = [&](const float (&alpha)[2]) {
+            if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
+#pragma unroll
+                for (int j = 0; j < kOTiles; ++j) {
+                    acc_o[4 * j] *= alpha[0];
+                    acc_o[4 * j + 1] *= alpha[0];
+                    acc_o[4 * j + 2] *= alpha[1];
+                    acc_o[4 * j + 3] *= alpha[1];
+                }
+            }
+        };
+        // S accumulator tiles 2kk and 2kk + 1 form the A operand of P V's k16 step kk.
+        auto pack_p = [&](const float (&acc_s)[BN / 2], uint32_t (&pa)[kPVSteps][4]) {
+#pragma unroll
+            for (int j = 0; j < kSTiles; ++j) {
+                pa[j >> 1][(j & 1) * 2] = Elem<T>::pack(acc_s[4 * j], acc_s[4 * j + 1]);
+                pa[j >> 1][(j & 1) * 2 + 1] = Elem<T>::pack(acc_s[4 * j + 2], acc_s[4 * j + 3]);
+            }
+        };
+
+        mbar_wait(q_full, item_iter & 1);
+        if (w.n_tiles > 0) {
+            float acc_s[BN / 2];
+            float alpha[2];
+            uint32_t pa[kPVSteps][4];
+            auto slot = [&](int t) { return (slot_iter + t) % kStages; };
+            auto phase = [&](int t) { return static_cast<uint32_t>((slot_iter + t) / kStages) & 1; };
+            // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
+            mbar_wait(k_full(slot(0)), phase(0));
+            turn_begin();
+            issue_s(acc_s, slot(0));
+            turn_end();
+            wgmma::wait<0>();
+            release(k_empty(slot(0)));
+            if (w.n_tiles == 1) release(q_empty);  // last S of this item: Q may be refilled
+            softmax(acc_s, 0, alpha);
+            pack_p(acc_s, pa);
+            for (int t = 1; t < w.n_tiles; ++t) {
+                mbar_wait(k_full(slot(t)), phase(t));
+                turn_begin();
+                issue_s(acc_s, slot(t));
+                rescale_o(alpha);
+                mbar_wait(v_full(slot(t - 1)), phase(t - 1));
+                issue_pv(pa, slot(t - 1));
+                turn_end();
+                wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
+                release(k_empty(slot(t)));
+                if (t + 1 == w.n_tiles) release(q_empty);
+                softmax(acc_s, t, alpha);
+                wgmma::wait<0>();
+                release(v_empty(slot(t - 1)));
+                pack_p(acc_s, pa);
+            }
+            const int last = w.n_tiles - 1;
+            rescale_o(alpha);
+            mbar_wait(v_full(slot(last)), phase(last));
+            issue_pv(pa, slot(last));
+            wgmma::wait<0>();
+            release(v_empty(slot(last)));
+            slot_iter += w.n_tiles;
+        } else {
+            release(q_empty);
         }
-        float shift[2];
+
+        // Epilogue: O / l straight from the accumulators (each quad of lanes writes 16 bytes of
+        // a row per n8 block; O is written once, so staging it through shared memory buys
+        // little in this compute-bound kernel), then lse = m + ln l.
+        float inv[2];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-            float m = tile_max[r];
-            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-            const float new_max = fmaxf(row_max[r], m);
-            shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
-            alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
-            row_max[r] = new_max;
-            row_sum[r] *= alpha[r];
+            row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+            row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+            inv[r] = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
         }
-#pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
-            float* sv = acc_s + 4 * j;
-            sv[0] = fast_exp2(fmaf(sv[0], scale_log2, -shift[0]));
-            sv[1] = fast_exp2(fmaf(sv[1], scale_log2, -shift[0]));
-            sv[2] = fast_exp2(fmaf(sv[2], scale_log2, -shift[1]));
-            sv[3] = fast_exp2(fmaf(sv[3], scale_log2, -shift[1]));
-            row_sum[0] += sv[0] + sv[1];
-            row_sum[1] += sv[2] + sv[3];
-        }
-    };
-    auto rescale_o = [&](const float (&alpha)[2]) {
-        if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
-#pragma unroll
-            for (int j = 0; j < kOTiles; ++j) {
-                acc_o[4 * j] *= alpha[0];
-                acc_o[4 * j + 1] *= alpha[0];
-                acc_o[4 * j + 2] *= alpha[1];
-                acc_o[4 * j + 3] *= alpha[1];
-            }
-        }
-    };
-    // S accumulator tiles 2kk and 2kk + 1 form the A operand of P V's k16 step kk.
-    auto pack_p = [&](const float (&acc_s)[BN / 2], uint32_t (&pa)[kPVSteps][4]) {
-#pragma unroll
-        for (int j = 0; j < kSTiles; ++j) {
-            pa[j >> 1][(j & 1) * 2] = Elem<T>::pack(acc_s[4 * j], acc_s[4 * j + 1]);
-            pa[j >> 1][(j & 1) * 2 + 1] = Elem<T>::pack(acc_s[4 * j + 2], acc_s[4 * j + 3]);
-        }
-    };
-
-    mbar_wait(q_full, 0);
-    if (n_tiles > 0) {
-        if (cwg == 1) named_arrive(kTurnBarrier, 256);  // consumer 0 goes first
-        float acc_s[BN / 2];
-        float alpha[2];
-        uint32_t pa[kPVSteps][4];
-        // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
-        mbar_wait(k_full(0), 0);
-        turn_begin();
-        issue_s(acc_s, 0);
-        turn_end(0);
-        wgmma::wait<0>();
-        release(k_empty(0));
-        softmax(acc_s, 0, alpha);
-        pack_p(acc_s, pa);
-        for (int t = 1; t < n_tiles; ++t) {
-            const int s = t % kStages;
-            const int sp = (t - 1) % kStages;
-            mbar_wait(k_full(s), (t / kStages) & 1);
-            turn_begin();
-            issue_s(acc_s, s);
-            rescale_o(alpha);
-            mbar_wait(v_full(sp), ((t - 1) / kStages) & 1);
-            issue_pv(pa, sp);
-            turn_end(t);
-            wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
-            release(k_empty(s));
-            softmax(acc_s, t, alpha);
-            wgmma::wait<0>();
-            release(v_empty(sp));
-            pack_p(acc_s, pa);
-        }
-        const int sl = (n_tiles - 1) % kStages;
-        rescale_o(alpha);
-        mbar_wait(v_full(sl), ((n_tiles - 1) / kStages) & 1);
-        issue_pv(pa, sl);
-        wgmma::wait<0>();
-        release(v_empty(sl));
-    }
-
-    // Epilogue: every warp of this warpgroup is past its last wgmma, so its 64 Q rows (read by
-    // no one else) can stage O: each warp writes its 16 rows in the same swizzled layout, then
-    // stores them to global memory as 16-byte rows.
-    named_sync(kConsumerBarrier + cwg, 128);
-    float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
-        row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
-        inv[r] = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
-    }
-    const int brow = cwg * 64 + cwarp * 16;  // the warp's first row in the block
-#pragma unroll
-    for (int j = 0; j < kOTiles; ++j) {
-        const int r = brow + (lane >> 2);
-        *reinterpret_cast<uint32_t*>(smem + block_swizzle<BM>(r, j) + col_in_tile * 2) =
-            Elem<T>::pack(acc_o[4 * j] * inv[0], acc_o[4 * j + 1] * inv[0]);
-        *reinterpret_cast<uint32_t*>(smem + block_swizzle<BM>(r + 8, j) + col_in_tile * 2) =
-            Elem<T>::pack(acc_o[4 * j + 2] * inv[1], acc_o[4 * j + 3] * inv[1]);
-    }
-    __syncwarp();
-    T* o = static_cast<T*>(args.o) + b * args.o_strides[0] + h * args.o_strides[1];
-#pragma unroll
-    for (int it = 0; it < 16 * kChunks / 32; ++it) {
-        const int idx = it * 32 + lane;
-        const int r = idx / kChunks;
-        const int c = idx % kChunks;
-        const int qi = m0 + brow + r;
-        if (qi < args.q_len) {
-            *reinterpret_cast<uint4*>(o + qi * args.o_strides[2] + c * 8) =
-                *reinterpret_cast<const uint4*>(smem + block_swizzle<BM>(brow + r, c));
-        }
-    }
-    if (args.lse != nullptr && (lane & 3) == 0) {
-        float* lse = args.lse + (static_cast<int64_t>(b) * args.q_heads + h) * args.q_len;
+        T* o = static_cast<T*>(args.o) + w.b * args.o_strides[0] + w.h * args.o_strides[1];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
             const int qi = row0 + 8 * r;
             if (qi < args.q_len) {
-                lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
-                                                 logf(row_sum[r])
-                                           : -INFINITY;
+                T* orow = o + qi * args.o_strides[2] + col_in_tile;
+#pragma unroll
+                for (int j = 0; j < kOTiles; ++j) {
+                    *reinterpret_cast<uint32_t*>(orow + j * 8) =
+                        Elem<T>::pack(acc_o[4 * j + 2 * r] * inv[r], acc_o[4 * j + 2 * r + 1] * inv[r]);
+                }
+            }
+        }
+        if (args.lse != nullptr && (lane & 3) == 0) {
+            float* lse = args.lse + (static_cast<int64_t>(w.b) * args.q_heads + w.h) * args.q_len;
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int qi = row0 + 8 * r;
+                if (qi < args.q_len) {
+                    lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
+                                                     logf(row_sum[r])
+                                               : -INFINITY;
+                }
             }
         }
     }
+    if (cwg == 0) named_sync(kTurnBarrier, 256);  // consumer 1's last hand-over
 #else
     __trap();  // launched only on compute capability 9.x, where the sm_90a image exists
 #endif
