@@ -105,8 +105,8 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
  * 3 = sm90a wgmma, 2 warpgroups per block, 4 = sm90a wgmma, 1 warpgroup per block, 5 = sm90a
  * wgmma, 1 warpgroup per block with single K and V buffers, 6 = sm90a warp-specialised
  * (FlashAttention-3 structure: TMA producer, 2 consumer warpgroups in ping-pong, intra-warpgroup
- * overlap, persistent blocks; tensors with a zero stride run config 5 instead), 7 = as 6 with one
- * block per work item (3-7 need compute capability 9.x: TW_ERR_UNSUPPORTED elsewhere). Process-wide; TW_ERR_INVALID_ARGUMENT
+ * overlap; tensors with a zero stride run config 5 instead), 7 = as 6 with persistent blocks in
+ * every case (3-7 need compute capability 9.x: TW_ERR_UNSUPPORTED elsewhere). Process-wide; TW_ERR_INVALID_ARGUMENT
  * for other values.
  */
 TW_API tw_status tw_cuda_attention_set_config(int config);

@@ -26,8 +26,8 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, persistent
-    kHopperWsBlockPerItem = 7  // sm90a: as 6 with one block per work item (not persistent)
+    kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, overlap
+    kHopperWsPersistent = 7  // sm90a: as 6, always persistent (one block per SM)
 };
 constexpr int kFwdConfigs = 7;
 
@@ -163,20 +163,24 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
 ///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 ///  kHopperWs:         FlashAttention-3's structure: a TMA producer warp, 2 ring slots of K and of
 ///                     V on mbarriers, two consumer warpgroups x 64 rows in ping-pong, S_(t+1)
-///                     overlapped with the softmax of t; persistent (one block per SM, looping
-///                     over work items, the next item's loads overlapping this one's end).
-///                     Tensors TMA cannot describe (zero strides) fall back to
-///                     kHopperWgmmaSingleStage.
-///  kHopperWsBlockPerItem: the same kernel with one block per work item.
+///                     overlapped with the softmax of t. Persistent (one block per SM looping over
+///                     work items, the next item's loads overlapping this one's end) at D=64
+///                     without a causal mask, else one block per work item. Tensors TMA cannot
+///                     describe (zero strides) fall back to kHopperWgmmaSingleStage.
+///  kHopperWsPersistent: the same kernel, always persistent.
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsBlockPerItem) {
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsPersistent) {
         // Key tiles: 128 at D=128 (176, FlashAttention-3's choice, measured 1-2% slower here:
-        // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one.
-        const bool persistent = config == FwdConfig::kHopperWs;
+        // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one. Persistent
+        // blocks pay off only at D=64 without a causal mask (+8%); with one, the static
+        // round-robin assignment of unequal items unbalances the SMs (-15%), and at D=128 the
+        // hardware's block scheduling is as good (NOTES.md v12).
+        const bool persistent =
+            config == FwdConfig::kHopperWsPersistent || (d64 && !args.causal);
         bool launched = false;
         tw_status s = TW_OK;
         if (!d64) {
