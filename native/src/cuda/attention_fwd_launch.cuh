@@ -27,7 +27,7 @@ enum class FwdConfig {
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
     kHopperWs = 6,     // sm90a: TMA producer + 2 consumer warpgroups, ping-pong, overlap
-    kHopperWsPersistent = 7  // sm90a: as 6, always persistent (one block per SM)
+    kHopperWs2Stages = 7  // sm90a: as 6 with 2 ring slots of K and V
 };
 constexpr int kFwdConfigs = 7;
 
@@ -173,24 +173,34 @@ template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsPersistent) {
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWs2Stages) {
         // Key tiles: 128 at D=128 (176, FlashAttention-3's choice, measured 1-2% slower here:
         // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one. Persistent
         // blocks pay off only at D=64 without a causal mask (+8%); with one, the static
         // round-robin assignment of unequal items unbalances the SMs (-15%), and at D=128 the
         // hardware's block scheduling is as good (NOTES.md v12).
-        const bool persistent =
-            config == FwdConfig::kHopperWsPersistent || (d64 && !args.causal);
+        const bool persistent = d64 && !args.causal;
         bool launched = false;
         tw_status s = TW_OK;
-        if (!d64) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128, persistent,
+        if (config == FwdConfig::kHopperWs2Stages) {
+            if (!d64) {
+                s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128,
+                                                               persistent, stream, &launched);
+            } else if (!args.causal) {
+                s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64, persistent,
+                                                              stream, &launched);
+            } else {
+                s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64, persistent,
+                                                              stream, &launched);
+            }
+        } else if (!d64) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 3>>(args, q_heads, batch, 128, persistent,
                                                            stream, &launched);
         } else if (!args.causal) {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64, persistent,
+            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 4>>(args, q_heads, batch, 64, persistent,
                                                           stream, &launched);
         } else {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64, persistent,
+            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 4>>(args, q_heads, batch, 64, persistent,
                                                           stream, &launched);
         }
         if (s != TW_OK || launched) return s;

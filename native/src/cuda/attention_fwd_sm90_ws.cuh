@@ -57,7 +57,8 @@ struct Sm90WsTile {
     // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
     static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
-    static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192, "wgmma N, k16 steps of P V");
+    static_assert(kBlockN % 32 == 0 && kBlockN >= 64 && kBlockN <= 192,
+                  "wgmma N, k16 steps of P V, 4 reduction chains of n8 tiles");
     static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
 };
 
@@ -346,16 +347,25 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                     }
                 }
             }
-            float tile_max[2] = {-INFINITY, -INFINITY};
+            // Row maxima and sums in 4 independent chains per row: one long serial chain left
+            // the warp waiting on each instruction's latency (ncu, NOTES.md v13).
+            float part_max[2][4];
 #pragma unroll
-            for (int j = 0; j < kSTiles; ++j) {
-                tile_max[0] = fmaxf(tile_max[0], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
-                tile_max[1] = fmaxf(tile_max[1], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
+            for (int j = 0; j < 4; ++j) {
+                part_max[0][j] = fmaxf(acc_s[4 * j], acc_s[4 * j + 1]);
+                part_max[1][j] = fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]);
+            }
+#pragma unroll
+            for (int j = 4; j < kSTiles; ++j) {
+                part_max[0][j & 3] = fmaxf(part_max[0][j & 3], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
+                part_max[1][j & 3] =
+                    fmaxf(part_max[1][j & 3], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
             }
             float shift[2];
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
-                float m = tile_max[r];
+                float m = fmaxf(fmaxf(part_max[r][0], part_max[r][1]),
+                                fmaxf(part_max[r][2], part_max[r][3]));
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
                 const float new_max = fmaxf(row_max[r], m);
@@ -364,6 +374,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 row_max[r] = new_max;
                 row_sum[r] *= alpha[r];
             }
+            float part_sum[2][4] = {};
 #pragma unroll
             for (int j = 0; j < kSTiles; ++j) {
                 float* sv = acc_s + 4 * j;
@@ -371,8 +382,12 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 sv[1] = fast_exp2(fmaf(sv[1], scale_log2, -shift[0]));
                 sv[2] = fast_exp2(fmaf(sv[2], scale_log2, -shift[1]));
                 sv[3] = fast_exp2(fmaf(sv[3], scale_log2, -shift[1]));
-                row_sum[0] += sv[0] + sv[1];
-                row_sum[1] += sv[2] + sv[3];
+                part_sum[0][j & 3] += sv[0] + sv[1];
+                part_sum[1][j & 3] += sv[2] + sv[3];
+            }
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                row_sum[r] += (part_sum[r][0] + part_sum[r][1]) + (part_sum[r][2] + part_sum[r][3]);
             }
         };
         auto rescale_o = [&](const float (&alpha)[2]) {
