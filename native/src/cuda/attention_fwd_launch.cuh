@@ -26,9 +26,10 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
+    kHopperWs = 6,  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
+    kHopperWsWide = 7  // EXPERIMENT: 176-key tiles at D=128 without causal
 };
-constexpr int kFwdConfigs = 6;
+constexpr int kFwdConfigs = 7;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -170,7 +171,7 @@ template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs) {
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsWide) {
         // Key tiles: 128 at D=128 (176, FlashAttention-3's choice, measured 1-2% slower here:
         // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one. Two ring slots
         // (three measured 2% slower at D=128, four no faster at D=64: v13). Persistent blocks pay
@@ -180,7 +181,10 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
         const bool persistent = d64 && !args.causal;
         bool launched = false;
         tw_status s = TW_OK;
-        if (!d64) {
+        if (!d64 && config == FwdConfig::kHopperWsWide && !args.causal) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 176, 2>>(args, q_heads, batch, 128, persistent,
+                                                           stream, &launched);
+        } else if (!d64) {
             s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128, persistent,
                                                            stream, &launched);
         } else if (!args.causal) {

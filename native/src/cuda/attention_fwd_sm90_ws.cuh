@@ -50,15 +50,14 @@ struct Sm90WsTile {
     // 65536 registers per SM: 128 * 32 + 256 * 232 = 63488. The producer needs few (addresses,
     // loop counters; at 24 its zero-fill loop spilled with 176- and 192-key tiles); the consumers
     // hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
-    static constexpr int kProducerRegs = 32;
-    static constexpr int kConsumerRegs = 232;
+    static constexpr int kProducerRegs = 24;
+    static constexpr int kConsumerRegs = 240;
     // mbarriers: Q full, Q empty, then K full, V full, K empty, V empty per slot (8 bytes each).
     static constexpr int kBarrierBytes = 8 * (2 + 4 * kStages);
     // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
     static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
-    static_assert(kBlockN % 32 == 0 && kBlockN >= 64 && kBlockN <= 192,
-                  "wgmma N, k16 steps of P V, 4 reduction chains of n8 tiles");
+    static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192, "wgmma N, k16 steps of P V");
     static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
 };
 
@@ -249,7 +248,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                     mbar_wait(v_empty(s), phase ^ 1);
                     const T* v = static_cast<const T*>(args.v) + w.b * args.v_strides[0] +
                                  w.hk * args.v_strides[1];
-#pragma unroll 4
+#pragma unroll 1
                     for (int idx = lane; idx < BN * kChunks; idx += 32) {
                         const int row = idx / kChunks;
                         const int chunk = idx % kChunks;
