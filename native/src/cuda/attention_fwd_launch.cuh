@@ -26,10 +26,9 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6,  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
-    kHopperWsWide = 7  // EXPERIMENT: 176-key tiles at D=128 without causal
+    kHopperWs = 6  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
 };
-constexpr int kFwdConfigs = 7;
+constexpr int kFwdConfigs = 6;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -163,7 +162,8 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
 ///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 ///  kHopperWs:         FlashAttention-3's structure (attention_fwd_sm90_ws.cuh): a TMA producer
 ///                     warp, 2 ring slots of K and of V on mbarriers, two consumer warpgroups x 64
-///                     rows in ping-pong, S_(t+1) overlapped with the softmax of t; persistent
+///                     rows in ping-pong, S_(t+1) overlapped with the softmax of t; 176-key (D=128)
+///                     or 192-key (D=64) tiles without a causal mask, 128 with one; persistent
 ///                     blocks at D=64 without a causal mask. Tensors TMA cannot describe (a zero
 ///                     stride) run kHopperWgmmaSmall (D=64) or kHopperWgmmaSingleStage (D=128).
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
@@ -171,17 +171,18 @@ template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsWide) {
-        // Key tiles: 128 at D=128 (176, FlashAttention-3's choice, measured 1-2% slower here:
-        // NOTES.md v11); at D=64 192 without a causal mask (+2-5%), 128 with one. Two ring slots
-        // (three measured 2% slower at D=128, four no faster at D=64: v13). Persistent blocks pay
-        // off only at D=64 without a causal mask (+8%); with one, the static round-robin
-        // assignment of unequal items unbalances the SMs (-15%), and at D=128 the hardware's
-        // block scheduling is as good (v12).
+    if (config == FwdConfig::kHopperWs) {
+        // Key tiles without a causal mask: 176 at D=128 (FlashAttention-3's choice; +1.5-2% over
+        // 128 with 240 consumer registers, NOTES.md v14) and 192 at D=64 (+2-5%, v11); with one,
+        // 128 keeps the diagonal tiles' masked work small. Two ring slots (three measured 2%
+        // slower at D=128, four no faster at D=64: v13). Persistent blocks pay off only at D=64
+        // without a causal mask (+8%); with one, the static round-robin assignment of unequal
+        // items unbalances the SMs (-15%), and at D=128 the hardware's block scheduling is as
+        // good (v12).
         const bool persistent = d64 && !args.causal;
         bool launched = false;
         tw_status s = TW_OK;
-        if (!d64 && config == FwdConfig::kHopperWsWide && !args.causal) {
+        if (!d64 && !args.causal) {
             s = launch_ws_tile<Sm90WsTile<T, 128, 176, 2>>(args, q_heads, batch, 128, persistent,
                                                            stream, &launched);
         } else if (!d64) {

@@ -4,21 +4,25 @@
 // attention_fwd_sm80.cuh (online softmax, log2 domain) and the same wgmma operand layouts as
 // attention_fwd_sm90.cuh (128-byte-swizzled 64-column blocks, P from registers, V read N-major).
 //
+// Work items: a 128-row block of queries of one (batch, head). The grid has one block per item,
+// or (persistent) one block per SM looping over items i, i + gridDim.x, ...: the K/V ring and the
+// Q buffer carry over, so the next item's loads overlap this item's last tiles and epilogue.
+//
 // Roles in a block of 3 warpgroups (384 threads, one block per SM):
 //   warpgroup 0, the producer: drops to kProducerRegs registers (setmaxnreg); one thread issues
-//     cp.async.bulk.tensor (TMA) copies of Q once and of K_t, V_t into kStages ring slots; each
-//     copy completes on the slot's "full" mbarrier (arrive.expect_tx + complete_tx bytes). Before
-//     refilling a slot it waits on the slot's "empty" mbarrier. Its other three warps exit.
+//     cp.async.bulk.tensor (TMA) copies of Q (per item, once its "Q empty" mbarrier says both
+//     consumers are done with the previous Q) and of K_t, V_t into kStages ring slots; each copy
+//     completes on its "full" mbarrier (arrive.expect_tx + complete_tx bytes). Before refilling a
+//     slot it waits on the slot's "empty" mbarrier. Its other three warps exit.
 //   warpgroups 1 and 2, the consumers: raise their limit to kConsumerRegs registers; each owns 64
-//     query rows (128-row block). They wait on "full", issue wgmma, and each of their 8 warps
-//     arrives on "empty" once its wgmma reading the slot has completed. No block-wide barrier
-//     after the prologue.
+//     query rows. They wait on "full", issue wgmma, and each of their 8 warps arrives on "empty"
+//     once its wgmma reading the slot has completed. No block-wide barrier after the prologue.
 // Ping-pong: the two consumers take turns issuing their GEMMs through two named barriers (bar.sync
 // on "my turn", bar.arrive on "your turn", 256 threads each), so one warpgroup's softmax runs
 // while the other's GEMMs occupy the tensor cores.
-// Intra-warpgroup overlap: in turn t a consumer issues S_t = Q K_t^T, rescales O
-// by tile t-1's factor, issues O += P_(t-1) V_(t-1), and computes the softmax of S_t while that
-// P V still runs; P_t is packed into the A-operand registers only after P V_(t-1) completed.
+// Intra-warpgroup overlap: in turn t a consumer issues S_t = Q K_t^T, rescales O by tile t-1's
+// factor, issues O += P_(t-1) V_(t-1), and computes the softmax of S_t while that P V still
+// runs; P_t is packed into the A-operand registers only after P V_(t-1) completed.
 //
 // Key padding (kv_valid_lengths): keys at or past a sequence's valid length are masked to -inf in
 // S, but V rows there still meet P = 0 in P V, and 0 * NaN would poison O; so the one V tile that
@@ -47,9 +51,9 @@ struct Sm90WsTile {
     static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // 65536 registers per SM: 128 * 32 + 256 * 232 = 63488. The producer needs few (addresses,
-    // loop counters; at 24 its zero-fill loop spilled with 176- and 192-key tiles); the consumers
-    // hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
+    // 65536 registers per SM: 128 * 24 + 256 * 240 = 64512. The producer needs few (addresses,
+    // loop counters; its zero-fill loop stays rolled to fit); the consumers hold O (D / 2),
+    // S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
     static constexpr int kProducerRegs = 24;
     static constexpr int kConsumerRegs = 240;
     // mbarriers: Q full, Q empty, then K full, V full, K empty, V empty per slot (8 bytes each).

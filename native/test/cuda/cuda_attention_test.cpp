@@ -137,7 +137,7 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
-    expect_status(tw_cuda_attention_set_config(8), TW_ERR_INVALID_ARGUMENT, "config", "config 8");
+    expect_status(tw_cuda_attention_set_config(7), TW_ERR_INVALID_ARGUMENT, "config", "config 7");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
 
