@@ -26,9 +26,10 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
+    kHopperWs = 6,  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
+    kHopperWsPersistent = 7  // EXPERIMENT: persistent everywhere (D=128: 128-key tiles, 2 Q slots)
 };
-constexpr int kFwdConfigs = 6;
+constexpr int kFwdConfigs = 7;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -115,7 +116,7 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
     a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
                                       Tile::kBlockM);
     const int64_t items = static_cast<int64_t>(a.num_m_blocks) * q_heads * batch;
-    if (items > INT32_MAX) return TW_OK;
+    if (items > INT32_MAX / 2) return TW_OK;  // item indices stay far from int overflow
     const int kv_heads = q_heads / args.group;
     CUtensorMap tm_q, tm_k, tm_v;
     if (!encode_tensor_map<T>(&tm_q, args.q, head_dim, args.q_len, q_heads, batch, args.q_strides,
@@ -136,11 +137,11 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
                                        Tile::kSmemBytes));
         configured_devices.fetch_or(bit, std::memory_order_relaxed);
     }
-    int blocks = static_cast<int>(items);
+    int blocks = static_cast<int>((items + 1) / 2);  // a block takes items in pairs
     if (persistent) {
         int sms = 0;
         TWC_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        blocks = static_cast<int>(std::min<int64_t>(items, sms));  // one block fits per SM
+        blocks = std::min(blocks, sms);  // one block fits per SM
     }
     kernel<<<blocks, Tile::kThreads, Tile::kSmemBytes, stream>>>(a, static_cast<int>(items), tm_q,
                                                                  tm_k, tm_v);
@@ -171,7 +172,7 @@ template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs) {
+    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsPersistent) {
         // Key tiles without a causal mask: 176 at D=128 (FlashAttention-3's choice; +1.5-2% over
         // 128 with 240 consumer registers, NOTES.md v14) and 192 at D=64 (+2-5%, v11); with one,
         // 128 keeps the diagonal tiles' masked work small. Two ring slots (three measured 2%
@@ -179,21 +180,24 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
         // without a causal mask (+8%); with one, the static round-robin assignment of unequal
         // items unbalances the SMs (-15%), and at D=128 the hardware's block scheduling is as
         // good (v12).
-        const bool persistent = d64 && !args.causal;
+        const bool persistent = config == FwdConfig::kHopperWsPersistent || (d64 && !args.causal);
         bool launched = false;
         tw_status s = TW_OK;
-        if (!d64 && !args.causal) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 176, 2>>(args, q_heads, batch, 128, persistent,
-                                                           stream, &launched);
+        if (config == FwdConfig::kHopperWsPersistent && !d64) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2, 2>>(args, q_heads, batch, 128, persistent,
+                                                              stream, &launched);
+        } else if (!d64 && !args.causal) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 176, 2, 1>>(args, q_heads, batch, 128, persistent,
+                                                              stream, &launched);
         } else if (!d64) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2>>(args, q_heads, batch, 128, persistent,
-                                                           stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2, 2>>(args, q_heads, batch, 128, persistent,
+                                                              stream, &launched);
         } else if (!args.causal) {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2>>(args, q_heads, batch, 64, persistent,
-                                                          stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2, 2>>(args, q_heads, batch, 64, persistent,
+                                                             stream, &launched);
         } else {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2>>(args, q_heads, batch, 64, persistent,
-                                                          stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2, 2>>(args, q_heads, batch, 64, persistent,
+                                                             stream, &launched);
         }
         if (s != TW_OK || launched) return s;
         // Not expressible as TMA maps: the best cp.async kernel for the head dim.

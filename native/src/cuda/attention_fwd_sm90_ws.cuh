@@ -4,9 +4,10 @@
 // attention_fwd_sm80.cuh (online softmax, log2 domain) and the same wgmma operand layouts as
 // attention_fwd_sm90.cuh (128-byte-swizzled 64-column blocks, P from registers, V read N-major).
 //
-// Work items: a 128-row block of queries of one (batch, head). The grid has one block per item,
-// or (persistent) one block per SM looping over items i, i + gridDim.x, ...: the K/V ring and the
-// Q buffer carry over, so the next item's loads overlap this item's last tiles and epilogue.
+// Work items: a 128-row block of queries of one (batch, head). A block takes items in pairs
+// (2c, 2c + 1) for c = blockIdx.x, blockIdx.x + gridDim.x, ...: one pair per block, or
+// (persistent) one block per SM looping over pairs. The K/V ring and the Q slots carry over, so
+// the next item's loads overlap this item's last tiles and epilogue.
 //
 // Roles in a block of 3 warpgroups (384 threads, one block per SM):
 //   warpgroup 0, the producer: drops to kProducerRegs registers (setmaxnreg); one thread issues
@@ -36,7 +37,7 @@
 
 namespace twcuda {
 
-template <typename T, int kHeadDim_, int kBlockN_, int kStages_>
+template <typename T, int kHeadDim_, int kBlockN_, int kStages_, int kQSlots_>
 struct Sm90WsTile {
     using Element = T;
     static constexpr int kHeadDim = kHeadDim_;
@@ -47,19 +48,24 @@ struct Sm90WsTile {
     static constexpr int kBlockN = kBlockN_;
     // Ring slots for K and for V (each slot one [kBlockN, D] tile).
     static constexpr int kStages = kStages_;
+    // Q buffers: with two, a block's next work item's Q loads while this item still runs.
+    static constexpr int kQSlots = kQSlots_;
     static constexpr int kChunks = kHeadDim / 8;
     static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // 65536 registers per SM: 128 * 24 + 256 * 240 = 64512. The producer needs few (addresses,
-    // loop counters; its zero-fill loop stays rolled to fit); the consumers hold O (D / 2),
-    // S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
+    // The block's 384 x 168 = 64512 registers, redistributed: 128 * 24 + 256 * 240. The producer
+    // needs few (addresses, loop counters: ptxas spills one 4-byte value of its per-item loop,
+    // none with 32, but the consumers' 240 measured 1.5-2% faster than 232 with 176-key tiles);
+    // the consumers hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
     static constexpr int kProducerRegs = 24;
     static constexpr int kConsumerRegs = 240;
-    // mbarriers: Q full, Q empty, then K full, V full, K empty, V empty per slot (8 bytes each).
-    static constexpr int kBarrierBytes = 8 * (2 + 4 * kStages);
-    // Q, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
-    static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
+    // mbarriers (8 bytes each): Q full and Q empty per Q slot, then K full, V full, K empty,
+    // V empty per ring slot.
+    static constexpr int kBarrierBytes = 8 * (2 * kQSlots + 4 * kStages);
+    // Q slots, K slots, V slots, barriers; 1024 bytes of slack to align the base for the swizzle.
+    static constexpr int kSmemBytes =
+        kQSlots * kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
     static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192, "wgmma N, k16 steps of P V");
     static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
@@ -139,12 +145,14 @@ struct WsWorkItem {
 
 template <int BM, int BN>
 __device__ __forceinline__ WsWorkItem ws_work_item(const AttentionArgs& args, int item) {
-    // Items run (batch, head)-major so that blocks working at the same time share K/V in L2;
-    // with a causal mask the longest m-blocks of each head come first.
-    const int mi = item % args.num_m_blocks;
+    // Items run (batch, head)-major so that blocks working at the same time share K/V in L2.
+    // A block takes items in pairs (2c, 2c + 1); with a causal mask each head's m-blocks are
+    // ordered longest, shortest, second longest, second shortest, ... so that every pair holds
+    // about the same number of key tiles and the blocks stay balanced.
+    const int r = item % args.num_m_blocks;
     const int bh = item / args.num_m_blocks;
     WsWorkItem w;
-    w.m0 = (args.causal ? args.num_m_blocks - 1 - mi : mi) * BM;
+    w.m0 = (args.causal ? ((r & 1) ? r >> 1 : args.num_m_blocks - 1 - (r >> 1)) : r) * BM;
     w.h = bh % args.q_heads;
     w.b = bh / args.q_heads;
     w.hk = w.h / args.group;
@@ -186,16 +194,24 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     extern __shared__ __align__(128) unsigned char smem_raw[];
     const uint32_t raw_addr = smem_addr(smem_raw);
     const uint32_t base = (raw_addr + 1023) & ~1023u;
-    const uint32_t q_addr = base;
-    auto k_addr = [&](int s) { return base + Tile::kQBytes + s * Tile::kTileBytes; };
-    auto v_addr = [&](int s) { return base + Tile::kQBytes + (kStages + s) * Tile::kTileBytes; };
-    const uint32_t bars = base + Tile::kQBytes + 2 * kStages * Tile::kTileBytes;
-    const uint32_t q_full = bars;
-    const uint32_t q_empty = bars + 8;
-    auto k_full = [&](int s) { return bars + 8 * (2 + s); };
-    auto v_full = [&](int s) { return bars + 8 * (2 + kStages + s); };
-    auto k_empty = [&](int s) { return bars + 8 * (2 + 2 * kStages + s); };
-    auto v_empty = [&](int s) { return bars + 8 * (2 + 3 * kStages + s); };
+    constexpr int kQSlots = Tile::kQSlots;
+    const uint32_t kv_base = base + kQSlots * Tile::kQBytes;
+    auto q_addr = [&](int s) { return base + s * Tile::kQBytes; };
+    auto k_addr = [&](int s) { return kv_base + s * Tile::kTileBytes; };
+    auto v_addr = [&](int s) { return kv_base + (kStages + s) * Tile::kTileBytes; };
+    const uint32_t bars = kv_base + 2 * kStages * Tile::kTileBytes;
+    auto q_full = [&](int s) { return bars + 8 * s; };
+    auto q_empty = [&](int s) { return bars + 8 * (kQSlots + s); };
+    const uint32_t kv_bars = bars + 16 * kQSlots;
+    auto k_full = [&](int s) { return kv_bars + 8 * s; };
+    auto v_full = [&](int s) { return kv_bars + 8 * (kStages + s); };
+    auto k_empty = [&](int s) { return kv_bars + 8 * (2 * kStages + s); };
+    auto v_empty = [&](int s) { return kv_bars + 8 * (3 * kStages + s); };
+    // A block visits items in pairs: chunk c = blockIdx.x, blockIdx.x + gridDim.x, ... covers
+    // items 2c and 2c + 1 (see ws_work_item); `visit` is the running count of items it took.
+    auto item_of = [&](int visit) {
+        return 2 * (blockIdx.x + (visit >> 1) * gridDim.x) + (visit & 1);
+    };
 
     const int tid = threadIdx.x;
     const int lane = tid & 31;
@@ -204,8 +220,10 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
 
     if (tid == 0) {
-        mbar_init(q_full, 1);  // the producer's arrive.expect_tx (+ the TMA bytes)
-        mbar_init(q_empty, kConsumerWarps);  // one arrival per consumer warp
+        for (int s = 0; s < kQSlots; ++s) {
+            mbar_init(q_full(s), 1);  // the producer's arrive.expect_tx (+ the TMA bytes)
+            mbar_init(q_empty(s), kConsumerWarps);  // one arrival per consumer warp
+        }
         for (int s = 0; s < kStages; ++s) {
             mbar_init(k_full(s), 1);
             mbar_init(v_full(s), 1);
@@ -221,16 +239,17 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
         setmaxnreg_dec<Tile::kProducerRegs>();
         if (tid >= 32) return;
         int slot_iter = 0;  // K/V tiles loaded so far: ring slot and phase run across items
-        int item_iter = 0;
-        for (int item = blockIdx.x; item < num_items; item += gridDim.x, ++item_iter) {
-            const WsWorkItem w = ws_work_item<BM, BN>(args, item);
+        for (int visit = 0; item_of(visit) < num_items; ++visit) {
+            const WsWorkItem w = ws_work_item<BM, BN>(args, item_of(visit));
             if (lane == 0) {
-                // Q of the previous item is free once both consumers finished their last S.
-                mbar_wait(q_empty, (item_iter & 1) ^ 1);
-                mbar_arrive_expect_tx(q_full, Tile::kQBytes);
+                // A Q slot is free once both consumers finished the last S of its previous item.
+                const int qs = visit % kQSlots;
+                mbar_wait(q_empty(qs), ((visit / kQSlots) & 1) ^ 1);
+                mbar_arrive_expect_tx(q_full(qs), Tile::kQBytes);
 #pragma unroll
                 for (int cb = 0; cb < Tile::kColBlocks; ++cb) {
-                    tma_load_4d(q_addr + cb * BM * 128, &tm_q, q_full, cb * 64, w.m0, w.h, w.b);
+                    tma_load_4d(q_addr(qs) + cb * BM * 128, &tm_q, q_full(qs), cb * 64, w.m0, w.h,
+                                w.b);
                 }
             }
             const bool zero_fill_v = args.kv_valid_lengths != nullptr && w.kv_end < args.kv_len;
@@ -287,7 +306,6 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     const int col_in_tile = 2 * (lane & 3);
     const float scale_log2 = args.scale_log2;
     const int causal_offset = args.kv_len - args.q_len;
-    const uint32_t q_wg_addr = q_addr + cwg * 64 * 128;
 
     // Turns: warpgroup c waits on barrier kTurnBarrier + c and hands over through the other one,
     // every turn, across work items. Consumer 1 opens consumer 0's first turn; consumer 0
@@ -302,9 +320,10 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     if (cwg == 1) named_arrive(kTurnBarrier, 256);  // consumer 0 goes first
 
     int slot_iter = 0;
-    int item_iter = 0;
-    for (int item = blockIdx.x; item < num_items; item += gridDim.x, ++item_iter) {
-        const WsWorkItem w = ws_work_item<BM, BN>(args, item);
+    for (int visit = 0; item_of(visit) < num_items; ++visit) {
+        const WsWorkItem w = ws_work_item<BM, BN>(args, item_of(visit));
+        const int qs = visit % kQSlots;
+        const uint32_t q_wg_addr = q_addr(qs) + cwg * 64 * 128;
         const int row0 = w.m0 + row_in_block;
         float acc_o[D / 2];
 #pragma unroll
@@ -413,7 +432,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             }
         };
 
-        mbar_wait(q_full, item_iter & 1);
+        mbar_wait(q_full(qs), (visit / kQSlots) & 1);
         if (w.n_tiles > 0) {
             float acc_s[BN / 2];
             float alpha[2];
@@ -427,7 +446,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             turn_end();
             wgmma::wait<0>();
             release(k_empty(slot(0)));
-            if (w.n_tiles == 1) release(q_empty);  // last S of this item: Q may be refilled
+            if (w.n_tiles == 1) release(q_empty(qs));  // last S of this item: Q may be refilled
             softmax(acc_s, 0, alpha);
             pack_p(acc_s, pa);
             for (int t = 1; t < w.n_tiles; ++t) {
@@ -440,7 +459,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 turn_end();
                 wgmma::wait<1>();  // S_t done, P_(t-1) V_(t-1) may still run
                 release(k_empty(slot(t)));
-                if (t + 1 == w.n_tiles) release(q_empty);
+                if (t + 1 == w.n_tiles) release(q_empty(qs));
                 softmax(acc_s, t, alpha);
                 wgmma::wait<0>();
                 release(v_empty(slot(t - 1)));
@@ -454,7 +473,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             release(v_empty(slot(last)));
             slot_iter += w.n_tiles;
         } else {
-            release(q_empty);
+            release(q_empty(qs));
         }
 
         // Epilogue: O / l straight from the accumulators (each quad of lanes writes 16 bytes of

@@ -137,7 +137,7 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
-    expect_status(tw_cuda_attention_set_config(7), TW_ERR_INVALID_ARGUMENT, "config", "config 7");
+    expect_status(tw_cuda_attention_set_config(8), TW_ERR_INVALID_ARGUMENT, "config", "config 8");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
 
@@ -332,7 +332,7 @@ void test_numerics() {
         // the K/V ring and the Q buffer carrying over from item to item; varlen, GQA.
         {TW_F16, 8, 20, 4, 300, 260, 64, false, true, false, true},
     };
-    for (int config = 0; config <= 6; ++config) {
+    for (int config = 0; config <= 7; ++config) {
         tw_cuda_attention_set_config(config);
         for (const Case& c : cases) run_case(c, rng, config);
     }
