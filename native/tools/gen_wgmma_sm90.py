@@ -5,7 +5,7 @@ kernels use (one accumulator register per operand, so the lists are long and wri
 Usage: python3 native/tools/gen_wgmma_sm90.py > native/src/cuda/wgmma_sm90.cuh
 """
 
-SS_N = (64, 128, 176, 192)  # N of S = Q K^T (keys per tile), both operands in shared memory
+SS_N = (64, 128, 192)  # N of S = Q K^T (keys per tile), both operands in shared memory
 RS_N = (64, 128)  # N of O += P V (the head dim), P from registers
 TYPES = (("f16", "f16"), ("bf16", "bf16"))
 

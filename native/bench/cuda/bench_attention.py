@@ -109,7 +109,7 @@ def main():
     lines, failures = [], []
     # 0 = the library's own choice; the others force one kernel (tilewise_cuda.h).
     names = {0: "tilewise", 1: "tilewise-sm80-w4", 2: "tilewise-sm80-r32", 3: "tilewise-wgmma",
-             4: "tilewise-wgmma-small", 5: "tilewise-wgmma-single", 6: "tilewise-ws", 7: "tilewise-ws-persistent"}
+             4: "tilewise-wgmma-small", 5: "tilewise-wgmma-single", 6: "tilewise-ws"}
     wanted = [0, 2]
     sizes = [4096] if quick else [1024, 4096, 16384]
     for arg in sys.argv[2:]:

@@ -26,10 +26,9 @@ enum class FwdConfig {
     kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
     kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
-    kHopperWs = 6,  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
-    kHopperWsPersistent = 7  // EXPERIMENT: persistent everywhere (D=128: 128-key tiles, 2 Q slots)
+    kHopperWs = 6  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
 };
-constexpr int kFwdConfigs = 7;
+constexpr int kFwdConfigs = 6;
 
 template <typename Tile, bool kHopper = false>
 tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStream_t stream) {
@@ -104,12 +103,12 @@ bool encode_tensor_map(CUtensorMap* map, const void* base, int64_t head_dim, int
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-/// Launches the warp-specialised kernel (attention_fwd_sm90_ws.cuh) over all (m-block, head,
-/// batch) work items: persistent (one block per SM looping over items) or one block per item.
-/// *launched is false (and nothing runs) when the tensors cannot be described by TMA maps.
+/// Launches the warp-specialised kernel (attention_fwd_sm90_ws.cuh): persistent, one block per
+/// SM looping over the (m-block, head, batch) work items in pairs. *launched is false (and
+/// nothing runs) when the tensors cannot be described by TMA maps.
 template <typename Tile>
 tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int head_dim,
-                         bool persistent, cudaStream_t stream, bool* launched) {
+                         cudaStream_t stream, bool* launched) {
     using T = typename Tile::Element;
     *launched = false;
     AttentionArgs a = args;
@@ -137,12 +136,10 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
                                        Tile::kSmemBytes));
         configured_devices.fetch_or(bit, std::memory_order_relaxed);
     }
-    int blocks = static_cast<int>((items + 1) / 2);  // a block takes items in pairs
-    if (persistent) {
-        int sms = 0;
-        TWC_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-        blocks = std::min(blocks, sms);  // one block fits per SM
-    }
+    int sms = 0;
+    TWC_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    // One block fits per SM; a block takes items in pairs.
+    const int blocks = static_cast<int>(std::min<int64_t>((items + 1) / 2, sms));
     kernel<<<blocks, Tile::kThreads, Tile::kSmemBytes, stream>>>(a, static_cast<int>(items), tm_q,
                                                                  tm_k, tm_v);
     TWC_CHECK(cudaGetLastError());
@@ -163,41 +160,31 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
 ///                     turn (80 KiB at D=128): 2 blocks per SM at D=128, 3 at D=64.
 ///  kHopperWs:         FlashAttention-3's structure (attention_fwd_sm90_ws.cuh): a TMA producer
 ///                     warp, 2 ring slots of K and of V on mbarriers, two consumer warpgroups x 64
-///                     rows in ping-pong, S_(t+1) overlapped with the softmax of t; 176-key (D=128)
-///                     or 192-key (D=64) tiles without a causal mask, 128 with one; persistent
-///                     blocks at D=64 without a causal mask. Tensors TMA cannot describe (a zero
-///                     stride) run kHopperWgmmaSmall (D=64) or kHopperWgmmaSingleStage (D=128).
+///                     rows in ping-pong, S_(t+1) overlapped with the softmax of t, persistent
+///                     blocks; 128-key tiles (192 at D=64 without a causal mask). Tensors TMA
+///                     cannot describe (a zero stride) run kHopperWgmmaSmall (D=64) or
+///                     kHopperWgmmaSingleStage (D=128).
 /// The sm90a kernels need compute capability 9.x, which the caller checks.
 template <typename T>
 tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfig config,
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
-    if (config == FwdConfig::kHopperWs || config == FwdConfig::kHopperWsPersistent) {
-        // Key tiles without a causal mask: 176 at D=128 (FlashAttention-3's choice; +1.5-2% over
-        // 128 with 240 consumer registers, NOTES.md v14) and 192 at D=64 (+2-5%, v11); with one,
-        // 128 keeps the diagonal tiles' masked work small. Two ring slots (three measured 2%
-        // slower at D=128, four no faster at D=64: v13). Persistent blocks pay off only at D=64
-        // without a causal mask (+8%); with one, the static round-robin assignment of unequal
-        // items unbalances the SMs (-15%), and at D=128 the hardware's block scheduling is as
-        // good (v12).
-        const bool persistent = config == FwdConfig::kHopperWsPersistent || (d64 && !args.causal);
+    if (config == FwdConfig::kHopperWs) {
+        // Key tiles: 128, and 192 at D=64 without a causal mask (+2-5%, NOTES.md v11). Two ring
+        // slots (three measured 2% slower at D=128, four no faster at D=64: v13), two Q slots.
+        // Persistent blocks taking items in pairs (causal: longest with shortest) beat one block
+        // per item by 0-9% (v15), and 176-key tiles without persistence (v14) by 1%.
         bool launched = false;
         tw_status s = TW_OK;
-        if (config == FwdConfig::kHopperWsPersistent && !d64) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2, 2>>(args, q_heads, batch, 128, persistent,
-                                                              stream, &launched);
-        } else if (!d64 && !args.causal) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 176, 2, 1>>(args, q_heads, batch, 128, persistent,
-                                                              stream, &launched);
-        } else if (!d64) {
-            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2, 2>>(args, q_heads, batch, 128, persistent,
-                                                              stream, &launched);
+        if (!d64) {
+            s = launch_ws_tile<Sm90WsTile<T, 128, 128, 2, 2>>(args, q_heads, batch, 128, stream,
+                                                              &launched);
         } else if (!args.causal) {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2, 2>>(args, q_heads, batch, 64, persistent,
-                                                             stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 64, 192, 2, 2>>(args, q_heads, batch, 64, stream,
+                                                             &launched);
         } else {
-            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2, 2>>(args, q_heads, batch, 64, persistent,
-                                                             stream, &launched);
+            s = launch_ws_tile<Sm90WsTile<T, 64, 128, 2, 2>>(args, q_heads, batch, 64, stream,
+                                                             &launched);
         }
         if (s != TW_OK || launched) return s;
         // Not expressible as TMA maps: the best cp.async kernel for the head dim.

@@ -35,9 +35,6 @@ struct Wgmma<__half> {
     __device__ __forceinline__ static void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_f16_n128(d, a, b, acc);
     }
-    __device__ __forceinline__ static void ss(float (&d)[88], uint64_t a, uint64_t b, int acc) {
-        wgmma::ss_f16_n176(d, a, b, acc);
-    }
     __device__ __forceinline__ static void ss(float (&d)[96], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_f16_n192(d, a, b, acc);
     }
@@ -56,9 +53,6 @@ struct Wgmma<__nv_bfloat16> {
     }
     __device__ __forceinline__ static void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_bf16_n128(d, a, b, acc);
-    }
-    __device__ __forceinline__ static void ss(float (&d)[88], uint64_t a, uint64_t b, int acc) {
-        wgmma::ss_bf16_n176(d, a, b, acc);
     }
     __device__ __forceinline__ static void ss(float (&d)[96], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_bf16_n192(d, a, b, acc);

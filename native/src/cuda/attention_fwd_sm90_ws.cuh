@@ -4,10 +4,10 @@
 // attention_fwd_sm80.cuh (online softmax, log2 domain) and the same wgmma operand layouts as
 // attention_fwd_sm90.cuh (128-byte-swizzled 64-column blocks, P from registers, V read N-major).
 //
-// Work items: a 128-row block of queries of one (batch, head). A block takes items in pairs
-// (2c, 2c + 1) for c = blockIdx.x, blockIdx.x + gridDim.x, ...: one pair per block, or
-// (persistent) one block per SM looping over pairs. The K/V ring and the Q slots carry over, so
-// the next item's loads overlap this item's last tiles and epilogue.
+// Work items: a 128-row block of queries of one (batch, head). Persistent blocks, one per SM, take
+// the items in pairs (2c, 2c + 1) for c = blockIdx.x, blockIdx.x + gridDim.x, ...; the K/V ring
+// and the two Q slots carry over, so the next item's loads overlap this item's last tiles and
+// epilogue (no block launch, no pipeline refill between items).
 //
 // Roles in a block of 3 warpgroups (384 threads, one block per SM):
 //   warpgroup 0, the producer: drops to kProducerRegs registers (setmaxnreg); one thread issues
@@ -54,10 +54,10 @@ struct Sm90WsTile {
     static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // The block's 384 x 168 = 64512 registers, redistributed: 128 * 24 + 256 * 240. The producer
-    // needs few (addresses, loop counters: ptxas spills one 4-byte value of its per-item loop,
-    // none with 32, but the consumers' 240 measured 1.5-2% faster than 232 with 176-key tiles);
-    // the consumers hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
+    // The block's 384 x 168 = 64512 registers, redistributed: 128 * 24 + 256 * 240 (FlashAttention-3's
+    // split). The producer needs few (addresses, loop counters: ptxas spills one 4-byte value of
+    // its per-item loop, none with 32 and consumers at 232); the consumers hold O (D / 2),
+    // S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
     static constexpr int kProducerRegs = 24;
     static constexpr int kConsumerRegs = 240;
     // mbarriers (8 bytes each): Q full and Q empty per Q slot, then K full, V full, K empty,

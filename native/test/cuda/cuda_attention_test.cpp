@@ -137,7 +137,7 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
-    expect_status(tw_cuda_attention_set_config(8), TW_ERR_INVALID_ARGUMENT, "config", "config 8");
+    expect_status(tw_cuda_attention_set_config(7), TW_ERR_INVALID_ARGUMENT, "config", "config 7");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
 
@@ -328,11 +328,13 @@ void test_numerics() {
         {TW_BF16, 3, 2, 2, 1, 517, 128, true, true, false, true},      // decode step, varlen
         {TW_F16, 2, 2, 2, 333, 333, 128, true, true, false, false},
         {TW_BF16, 1, 2, 1, 1000, 1000, 64, true, false, true, false},
-        // 480 work items: config 6's persistent blocks (D=64, no causal mask) loop over several,
-        // the K/V ring and the Q buffer carrying over from item to item; varlen, GQA.
+        // 480 and 360 work items: config 6's persistent blocks loop over several pairs, the K/V
+        // ring and the Q slots carrying over from item to item; varlen, GQA; causal pairs of
+        // m-blocks (longest with shortest) straddling heads (5 m-blocks per head).
         {TW_F16, 8, 20, 4, 300, 260, 64, false, true, false, true},
+        {TW_BF16, 6, 12, 4, 520, 520, 128, true, true, false, true},
     };
-    for (int config = 0; config <= 7; ++config) {
+    for (int config = 0; config <= 6; ++config) {
         tw_cuda_attention_set_config(config);
         for (const Case& c : cases) run_case(c, rng, config);
     }
