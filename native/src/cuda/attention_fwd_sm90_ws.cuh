@@ -31,7 +31,8 @@
 // warp with cp.async zero-fill instead of TMA. Rows past kv_len and q_len are zero-filled by TMA.
 #pragma once
 
-#include <cuda.h>  // CUtensorMap (the type only: maps are encoded through the runtime's entry point)
+// CUtensorMap (the type only: maps are encoded through the runtime's driver entry point).
+#include <cuda.h>
 
 #include "attention_fwd_sm90.cuh"
 
@@ -54,10 +55,10 @@ struct Sm90WsTile {
     static constexpr int kColBlocks = kHeadDim / 64;  // TMA boxes per tile (128-byte inner box)
     static constexpr int kTileBytes = kBlockN * kHeadDim * static_cast<int>(sizeof(T));
     static constexpr int kQBytes = kBlockM * kHeadDim * static_cast<int>(sizeof(T));
-    // The block's 384 x 168 = 64512 registers, redistributed: 128 * 24 + 256 * 240 (FlashAttention-3's
-    // split). The producer needs few (addresses, loop counters: ptxas spills one 4-byte value of
-    // its per-item loop, none with 32 and consumers at 232); the consumers hold O (D / 2),
-    // S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
+    // The block's 384 x 168 = 64512 registers, redistributed: 128 * 24 + 256 * 240
+    // (FlashAttention-3's split). The producer needs few (addresses, loop counters: ptxas spills
+    // one 4-byte value of its per-item loop, none with 32 and consumers at 232); the consumers
+    // hold O (D / 2), S (kBlockN / 2) and P (kBlockN / 4) fp32/packed registers.
     static constexpr int kProducerRegs = 24;
     static constexpr int kConsumerRegs = 240;
     // mbarriers (8 bytes each): Q full and Q empty per Q slot, then K full, V full, K empty,
@@ -67,7 +68,8 @@ struct Sm90WsTile {
     static constexpr int kSmemBytes =
         kQSlots * kQBytes + 2 * kStages * kTileBytes + kBarrierBytes + 1024;
     static_assert(kHeadDim % 64 == 0, "column blocks of 64");
-    static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192, "wgmma N, k16 steps of P V");
+    static_assert(kBlockN % 16 == 0 && kBlockN >= 64 && kBlockN <= 192,
+                  "wgmma N, k16 steps of P V");
     static_assert(kSmemBytes <= 227 * 1024, "shared memory per block");
 };
 
@@ -379,7 +381,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             }
 #pragma unroll
             for (int j = 4; j < kSTiles; ++j) {
-                part_max[0][j & 3] = fmaxf(part_max[0][j & 3], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
+                part_max[0][j & 3] =
+                    fmaxf(part_max[0][j & 3], fmaxf(acc_s[4 * j], acc_s[4 * j + 1]));
                 part_max[1][j & 3] =
                     fmaxf(part_max[1][j & 3], fmaxf(acc_s[4 * j + 2], acc_s[4 * j + 3]));
             }
@@ -438,7 +441,9 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             float alpha[2];
             uint32_t pa[kPVSteps][4];
             auto slot = [&](int t) { return (slot_iter + t) % kStages; };
-            auto phase = [&](int t) { return static_cast<uint32_t>((slot_iter + t) / kStages) & 1; };
+            auto phase = [&](int t) {
+                return static_cast<uint32_t>((slot_iter + t) / kStages) & 1;
+            };
             // Turn 0: S_0 alone. Turn t: S_t, then P_(t-1) V_(t-1); softmax of S_t under P V.
             mbar_wait(k_full(slot(0)), phase(0));
             turn_begin();
@@ -495,7 +500,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
 #pragma unroll
                 for (int j = 0; j < kOTiles; ++j) {
                     *reinterpret_cast<uint32_t*>(orow + j * 8) =
-                        Elem<T>::pack(acc_o[4 * j + 2 * r] * inv[r], acc_o[4 * j + 2 * r + 1] * inv[r]);
+                        Elem<T>::pack(acc_o[4 * j + 2 * r] * inv[r],
+                                      acc_o[4 * j + 2 * r + 1] * inv[r]);
                 }
             }
         }
