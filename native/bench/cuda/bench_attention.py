@@ -10,7 +10,7 @@ For every case (dtype x head dim x sequence length x causal):
 and prints one line per (case, implementation):
   cuda-attention impl=<name> dtype=<t> B= H= N= D= causal= ms=<median> tflops=<x>
 
-Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick] [--configs=0,2]
+Usage: bench_attention.py <path to libtilewise_cuda.so> [--quick] [--configs=0,2] [--sizes=1024,4096]
 """
 import ctypes
 import math
@@ -109,19 +109,20 @@ def main():
     lines, failures = [], []
     # 0 = the library's own choice; the others force one kernel (tilewise_cuda.h).
     names = {0: "tilewise", 1: "tilewise-sm80-w4", 2: "tilewise-sm80-r32", 3: "tilewise-wgmma",
-             4: "tilewise-wgmma-small", 5: "tilewise-wgmma-single"}
+             4: "tilewise-wgmma-small", 5: "tilewise-wgmma-single", 6: "tilewise-ws"}
     wanted = [0, 2]
+    sizes = [4096] if quick else [1024, 4096, 16384]
     for arg in sys.argv[2:]:
         if arg.startswith("--configs="):
             wanted = [int(c) for c in arg.split("=", 1)[1].split(",")]
+        if arg.startswith("--sizes="):
+            sizes = [int(n) for n in arg.split("=", 1)[1].split(",")]
     configs = [(names[c], c) for c in wanted]
     for dtype in (torch.float16, torch.bfloat16):
         tname = "fp16" if dtype == torch.float16 else "bf16"
         tol = 5e-3 if dtype == torch.float16 else 2.5e-2
         for D in (64, 128):
-            for N in (1024, 4096, 16384):
-                if quick and N != 4096:
-                    continue
+            for N in sizes:
                 H = 16
                 B = max(1, tokens_heads // (H * N))
                 for causal in (False, True):

@@ -5,6 +5,7 @@
 # demo. Everything lands in $OUT (default ./out).
 #
 # Usage (from the repository root): native/bench/cuda/run_h200.sh [stage dir] [--quick]
+#   (TW_BENCH_CONFIGS=0,2,... picks the Tilewise configs timed; TW_SKIP_JAVA=1 skips the Java demo)
 #   stage dir: optional folder with jre/ (jlink image with include/) and java/ (demo classes).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -33,11 +34,12 @@ LIB=$(find "$BUILD" -name libtilewise_cuda.so | head -1)
 echo "== resource usage / instruction mix"
 cuobjdump --dump-resource-usage "$LIB" 2>&1 | grep -E "Function|REG" | sed 's/_ZN6twcuda20attention_fwd_kernel//' | cut -c1-200
 cuobjdump --dump-sass "$LIB" > "$OUT/sass.txt" 2>&1
-for op in HGMMA HMMA LDSM LDGSTS MUFU.EX2 LDL STL; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done
+for op in HGMMA HMMA LDSM LDGSTS UTMALDG SYNCS USETMAXREG MUFU.EX2 LDL STL; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done
 
 echo "== C ABI test (float64 reference)"
 CONFIGS=--configs=${TW_BENCH_CONFIGS:-0,2}
-if ! "$BUILD/src/cuda/cuda_attention_test" > "$OUT/ctest.txt" 2>&1; then
+# (timeout: a kernel that deadlocks must not eat the whole device call)
+if ! timeout 240 "$BUILD/src/cuda/cuda_attention_test" > "$OUT/ctest.txt" 2>&1; then
   # A failing (or faulting) kernel would poison the benchmark's CUDA context: time the rest only.
   echo "C ABI test FAILED: benchmarking the sm80 kernel only"; CONFIGS=--configs=2
 fi
@@ -46,7 +48,7 @@ grep -E "FAIL|passed|device|failure" "$OUT/ctest.txt" | head -30
 echo "== benchmark"
 python3 "$ROOT/native/bench/cuda/bench_attention.py" "$LIB" "$CONFIGS" "${@:2}" 2>&1 | tee "$OUT/bench.txt" | grep -E "^(check.*FAIL|device|skip|correctness)" 
 
-if [[ -n "$STAGE" && -x "$STAGE/jre/bin/java" && -d "$STAGE/java" ]]; then
+if [[ -z "${TW_SKIP_JAVA:-}" && -n "$STAGE" && -x "$STAGE/jre/bin/java" && -d "$STAGE/java" ]]; then
   echo "== Java on the GPU"
   # libtilewise (the CPU operator) where LibUtils looks for it: native/<platform>/ on the class path.
   mkdir -p "$STAGE/java/native/linux-x86_64"

@@ -101,11 +101,13 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
 
 /**
  * Selects the kernel of later attention calls, for benchmarks and tests only: 0 = automatic
- * (default: on compute capability 9.x config 5 at head_dim 128 and 4 at 64, else config 2), 1 = sm80, 4 warps x 16 query rows, 2 = sm80, 4 warps x 32 query rows,
- * 3 = sm90a wgmma, 2 warpgroups per block, 4 = sm90a wgmma, 1 warpgroup per block, 5 = sm90a
- * wgmma, 1 warpgroup per block with single K and V buffers (3-5 need compute capability 9.x:
- * TW_ERR_UNSUPPORTED elsewhere). Process-wide; TW_ERR_INVALID_ARGUMENT
- * for other values.
+ * (default: on compute capability 9.x config 6, else config 2), 1 = sm80, 4 warps x 16 query
+ * rows, 2 = sm80, 4 warps x 32 query rows, 3 = sm90a wgmma, 2 warpgroups per block, 4 = sm90a
+ * wgmma, 1 warpgroup per block, 5 = sm90a wgmma, 1 warpgroup per block with single K and V
+ * buffers, 6 = sm90a warp-specialised (FlashAttention-3 structure: TMA producer, 2 consumer
+ * warpgroups in ping-pong, intra-warpgroup overlap; tensors with a zero stride run config 4 or 5
+ * instead) (3-6 need compute capability 9.x: TW_ERR_UNSUPPORTED elsewhere). Process-wide;
+ * TW_ERR_INVALID_ARGUMENT for other values.
  */
 TW_API tw_status tw_cuda_attention_set_config(int config);
 

@@ -86,13 +86,10 @@ tw_status device_major(int* major) {
 FwdConfig choose_config(const tw_cuda_attention_params& p) {
     const int selected = selected_config.load(std::memory_order_relaxed);
     if (selected != static_cast<int>(FwdConfig::kAuto)) return static_cast<FwdConfig>(selected);
-    // Measured on an H200 (native/bench/cuda/NOTES.md, v7): on Hopper the wgmma kernels win
-    // (D=128: one warpgroup, single K/V buffers, 2 blocks per SM; D=64: one warpgroup, 3 blocks
-    // per SM); elsewhere the sm80 kernel with 32 query rows per warp.
+    // Measured on an H200 (native/bench/cuda/NOTES.md, v14): on Hopper the warp-specialised
+    // TMA kernel wins at both head dims; elsewhere the sm80 kernel with 32 query rows per warp.
     int major = 0;
-    if (device_major(&major) == TW_OK && major == 9) {
-        return p.head_dim == 64 ? FwdConfig::kHopperWgmmaSmall : FwdConfig::kHopperWgmmaSingleStage;
-    }
+    if (device_major(&major) == TW_OK && major == 9) return FwdConfig::kHopperWs;
     return FwdConfig::kWarps4Rows32;
 }
 

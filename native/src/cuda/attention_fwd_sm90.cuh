@@ -35,6 +35,9 @@ struct Wgmma<__half> {
     __device__ __forceinline__ static void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_f16_n128(d, a, b, acc);
     }
+    __device__ __forceinline__ static void ss(float (&d)[96], uint64_t a, uint64_t b, int acc) {
+        wgmma::ss_f16_n192(d, a, b, acc);
+    }
     __device__ __forceinline__ static void rs(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
         wgmma::rs_f16_n64_tb(d, a, b);
     }
@@ -50,6 +53,9 @@ struct Wgmma<__nv_bfloat16> {
     }
     __device__ __forceinline__ static void ss(float (&d)[64], uint64_t a, uint64_t b, int acc) {
         wgmma::ss_bf16_n128(d, a, b, acc);
+    }
+    __device__ __forceinline__ static void ss(float (&d)[96], uint64_t a, uint64_t b, int acc) {
+        wgmma::ss_bf16_n192(d, a, b, acc);
     }
     __device__ __forceinline__ static void rs(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
         wgmma::rs_bf16_n64_tb(d, a, b);

@@ -137,7 +137,7 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
-    expect_status(tw_cuda_attention_set_config(6), TW_ERR_INVALID_ARGUMENT, "config", "config 6");
+    expect_status(tw_cuda_attention_set_config(7), TW_ERR_INVALID_ARGUMENT, "config", "config 7");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
 
@@ -206,6 +206,17 @@ void run_case(const Case& c, std::mt19937& rng, int config) {
         std::uniform_int_distribution<int> len(0, static_cast<int>(NK));
         for (auto& l : lens) l = len(rng);
         lens[0] = 0;  // one fully padded sequence: zeros, never NaN
+        // Padding keys hold NaN values: masked keys must contribute exactly nothing (P = 0 must
+        // never meet a NaN in P V; kernels zero-fill or skip such rows).
+        for (int64_t b = 0; b < B; ++b) {
+            for (int64_t h = 0; h < HK; ++h) {
+                for (int64_t j = lens[b]; j < NK; ++j) {
+                    for (int64_t d = 0; d < D; ++d) {
+                        vb[b * p.v_strides[0] + h * p.v_strides[1] + j * p.v_strides[2] + d] = 0xffff;
+                    }
+                }
+            }
+        }
     }
 
     const size_t q_bytes = qb.size() * 2, kv_bytes = kb.size() * 2;
@@ -317,8 +328,13 @@ void test_numerics() {
         {TW_BF16, 3, 2, 2, 1, 517, 128, true, true, false, true},      // decode step, varlen
         {TW_F16, 2, 2, 2, 333, 333, 128, true, true, false, false},
         {TW_BF16, 1, 2, 1, 1000, 1000, 64, true, false, true, false},
+        // 480 and 360 work items: config 6's persistent blocks loop over several pairs, the K/V
+        // ring and the Q slots carrying over from item to item; varlen, GQA; causal pairs of
+        // m-blocks (longest with shortest) straddling heads (5 m-blocks per head).
+        {TW_F16, 8, 20, 4, 300, 260, 64, false, true, false, true},
+        {TW_BF16, 6, 12, 4, 520, 520, 128, true, true, false, true},
     };
-    for (int config = 0; config <= 5; ++config) {
+    for (int config = 0; config <= 6; ++config) {
         tw_cuda_attention_set_config(config);
         for (const Case& c : cases) run_case(c, rng, config);
     }
