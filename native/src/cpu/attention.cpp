@@ -7,6 +7,7 @@
 // raises the maximum from m to m', the old acc and l are rescaled by exp(m - m'). At the end
 // O = acc / l and lse = m + log(l). Memory is O(block) per thread; no q_len x kv_len buffer exists.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -179,7 +180,35 @@ tw_status validate(const tw_attention_params* p) {
     return ok();
 }
 
+/// Workspaces up to this size stay with their thread between calls (the encoder's bf16 K/V pairs
+/// take 6 MB); larger ones, from long sequences where one call dwarfs the page faults of a fresh
+/// allocation, are freed after the call.
+constexpr size_t kRetainedWorkspaceBytes = size_t(32) << 20;
+
+struct Workspace {
+    void* data = nullptr;
+    size_t bytes = 0;
+    ~Workspace() { std::free(data); }
+};
+thread_local Workspace workspace;
+
 }  // namespace
+
+void* attention_workspace(size_t bytes) {
+    if (bytes <= workspace.bytes) return workspace.data;
+    std::free(workspace.data);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    workspace.data = std::aligned_alloc(64, rounded);
+    workspace.bytes = workspace.data ? rounded : 0;
+    return workspace.data;
+}
+
+void attention_workspace_trim() {
+    if (workspace.bytes <= kRetainedWorkspaceBytes) return;
+    std::free(workspace.data);
+    workspace.data = nullptr;
+    workspace.bytes = 0;
+}
 
 tw_status attention_portable(const tw_attention_params& p) {
     PortableTask task{&p, (p.q_len + kPortableQueryRows - 1) / kPortableQueryRows};

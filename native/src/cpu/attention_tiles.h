@@ -63,7 +63,7 @@ struct FlashAttention {
     const float* k_f32;
     const float* v_f32;
     int64_t k_f32_strides[3], v_f32_strides[3];
-    float* kv_f32_copy;  // owned copy behind k_f32 / v_f32, or nullptr
+    float* kv_f32_copy;  // converted copy behind k_f32 / v_f32 (in the workspace), or nullptr
     int64_t query_tiles, splits, group;
     int64_t dp;          // head_dim rounded up to even (bf16 pairs)
     float* partials;     // split-KV partial results, or nullptr
@@ -656,64 +656,50 @@ struct FlashAttention {
             return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
                             scratch_bytes());
         }
-        partials = nullptr;
-        if (splits > 1) {
-            const size_t bytes = sizeof(float) * size_t(tasks * splits * partial_floats());
-            partials = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-            if (partials == nullptr) {
-                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", bytes);
+        // Per-call buffers (split-KV partials, converted K and V) come from one workspace the
+        // calling thread keeps between calls: a fresh allocation per call page-faults on first
+        // touch, which cost more than the conversion itself at encoder sizes.
+        const int64_t heads = p.batch * p.kv_heads;
+        kv_pairs = (p.kv_len + 1) / 2;
+        const bool convert_f32 = !bf16_dot && (p.dtype != TW_F32 || round_bf16);
+        auto padded = [](size_t bytes) { return (bytes + 63) / 64 * 64; };
+        const size_t partial_bytes =
+            splits > 1 ? padded(sizeof(float) * size_t(tasks * splits * partial_floats())) : 0;
+        const size_t kv_f32_bytes = convert_f32 ? padded(2 * sizeof(float) * size_t(heads * p.kv_len * D)) : 0;
+        const size_t k_pair_bytes = bf16_dot ? padded(sizeof(uint16_t) * size_t(heads * p.kv_len * dp)) : 0;
+        const size_t v_pair_bytes = bf16_dot ? padded(sizeof(uint32_t) * size_t(heads * kv_pairs * D)) : 0;
+        const size_t workspace_bytes = partial_bytes + kv_f32_bytes + k_pair_bytes + v_pair_bytes;
+        char* workspace = nullptr;
+        if (workspace_bytes > 0) {
+            workspace = static_cast<char*>(tw::attention_workspace(workspace_bytes));
+            if (workspace == nullptr) {
+                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of workspace",
+                                workspace_bytes);
             }
         }
-        k_pairs = nullptr;
-        v_pairs = nullptr;
-        kv_pairs = (p.kv_len + 1) / 2;
-        kv_f32_copy = nullptr;
+        partials = splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
+        kv_f32_copy = convert_f32 ? reinterpret_cast<float*>(workspace + partial_bytes) : nullptr;
+        k_pairs = bf16_dot ? reinterpret_cast<uint16_t*>(workspace + partial_bytes + kv_f32_bytes) : nullptr;
+        v_pairs = bf16_dot ? reinterpret_cast<uint32_t*>(workspace + partial_bytes + kv_f32_bytes +
+                                                         k_pair_bytes)
+                           : nullptr;
         k_f32 = static_cast<const float*>(p.k);
         v_f32 = static_cast<const float*>(p.v);
         std::memcpy(k_f32_strides, p.k_strides, sizeof(k_f32_strides));
         std::memcpy(v_f32_strides, p.v_strides, sizeof(v_f32_strides));
-        if (!bf16_dot && (p.dtype != TW_F32 || round_bf16)) {
-            const int64_t heads = p.batch * p.kv_heads;
-            const size_t bytes = 2 * sizeof(float) * size_t(heads * p.kv_len * D);
-            kv_f32_copy = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-            if (kv_f32_copy == nullptr) {
-                std::free(partials);
-                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes for K and V",
-                                bytes);
-            }
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        if (convert_f32) {
             k_f32 = kv_f32_copy;
             v_f32 = kv_f32_copy + heads * p.kv_len * D;
             const int64_t strides[3] = {p.kv_heads * p.kv_len * D, p.kv_len * D, D};
             std::memcpy(k_f32_strides, strides, sizeof(strides));
             std::memcpy(v_f32_strides, strides, sizeof(strides));
-            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
             tw::parallel_for(heads * chunks, &FlashAttention::convert_f32_entry, this);
         }
-        if (bf16_dot) {
-            const int64_t heads = p.batch * p.kv_heads;
-            const size_t k_bytes = sizeof(uint16_t) * size_t(heads * p.kv_len * dp);
-            const size_t v_bytes = sizeof(uint32_t) * size_t(heads * kv_pairs * D);
-            k_pairs = static_cast<uint16_t*>(std::aligned_alloc(64, (k_bytes + 63) / 64 * 64));
-            v_pairs = static_cast<uint32_t*>(std::aligned_alloc(64, (v_bytes + 63) / 64 * 64));
-            if (k_pairs == nullptr || v_pairs == nullptr) {
-                std::free(k_pairs);
-                std::free(v_pairs);
-                std::free(partials);
-                return tw::fail(TW_ERR_OUT_OF_MEMORY,
-                                "attention: cannot allocate %zu bytes for bf16 K and V",
-                                k_bytes + v_bytes);
-            }
-            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
-            tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
-        }
+        if (bf16_dot) tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
         tw::parallel_for(tasks * splits, &FlashAttention::task_entry, this);
-        if (partials) {
-            tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
-            std::free(partials);
-        }
-        std::free(k_pairs);
-        std::free(v_pairs);
-        std::free(kv_f32_copy);
+        if (partials) tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
+        if (workspace) tw::attention_workspace_trim();
         return tw::ok();
     }
 
