@@ -289,38 +289,59 @@ struct FlashAttention {
 
     // ---- data movement ------------------------------------------------------------------------
 
-    float load_scalar(const void* base, int64_t index) const {
-        switch (p.dtype) {
-            case TW_F16: return tw::fp16_to_float(static_cast<const uint16_t*>(base)[index]);
-            case TW_BF16: return tw::bf16_to_float(static_cast<const uint16_t*>(base)[index]);
-            default: return static_cast<const float*>(base)[index];
-        }
-    }
-
-    float rounded(float x) const { return round_bf16 ? tw::bf16_to_float(tw::float_to_bf16(x)) : x; }
-
-    /// Qᵀ tile, pre-scaled by scale·log2(e); lanes past the last query are zero.
+    /// Qᵀ tile, pre-scaled by scale·log2(e), for the ceil(nq / W) query vectors the tile uses
+    /// (lanes past the last query are zero). Blocks of W queries x W head dims are loaded as rows
+    /// (masked at the ends of D, converted from the storage type) and transposed in registers.
     void pack_queries(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t nq) const {
         const int64_t D = p.head_dim;
-        const float factor = p.scale * kLog2e;
-        if (bf16_dot) {
-            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2, pre-scaled before
-            // rounding so the scores come out of the dot products in log2 units.
-            uint16_t* qt = reinterpret_cast<uint16_t*>(t.qt);
-            std::memset(qt, 0, sizeof(uint16_t) * dp * Br);
-            for (int64_t i = 0; i < nq; ++i) {
-                const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
-                for (int64_t d = 0; d < D; ++d) {
-                    qt[((d / 2) * Br + i) * 2 + (d & 1)] =
-                        tw::float_to_bf16(load_scalar(p.q, base + d) * factor);
+        const V factor = S::set1(p.scale * kLog2e);
+        const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i0 * p.q_strides[2];
+        for (int64_t ig = 0; ig < nq; ig += W) {
+            const int64_t rows = std::min<int64_t>(W, nq - ig);
+            const int64_t row_base = q_base + ig * p.q_strides[2];
+            V block[W];
+            if (bf16_dot) {
+                // Pairs along head_dim: pair row d/2, lane i holds (d, d+1) of query i, pre-scaled
+                // before rounding so the scores come out of the dot products in log2 units. A block
+                // covers 2W dims; an odd D leaves a zero in the high half of its last pair.
+                uint32_t* qt = reinterpret_cast<uint32_t*>(t.qt);
+                for (int64_t d0 = 0; d0 < D; d0 += 2 * W) {
+                    const int low = int(std::min<int64_t>(W, D - d0));
+                    const int high = int(std::min<int64_t>(W, std::max<int64_t>(D - d0 - W, 0)));
+                    for (int r = 0; r < W; ++r) {
+                        if (r >= rows) {
+                            block[r] = S::zero();
+                            continue;
+                        }
+                        const int64_t offset = row_base + r * p.q_strides[2] + d0;
+                        const V first = S::mul(S::load_row(p.q, p.dtype, offset, low), factor);
+                        const V second =
+                            high > 0 ? S::mul(S::load_row(p.q, p.dtype, offset + W, high), factor)
+                                     : S::zero();
+                        block[r] = S::to_pairs(first, second);
+                    }
+                    S::transpose(block);
+                    const int pairs = (low + high + 1) / 2;
+                    for (int c = 0; c < pairs; ++c) {
+                        S::store(reinterpret_cast<float*>(qt + (d0 / 2 + c) * Br + ig), block[c]);
+                    }
                 }
+                continue;
             }
-            return;
-        }
-        std::memset(t.qt, 0, sizeof(float) * D * Br);
-        for (int64_t i = 0; i < nq; ++i) {
-            const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
-            for (int64_t d = 0; d < D; ++d) t.qt[d * Br + i] = rounded(load_scalar(p.q, base + d)) * factor;
+            for (int64_t d0 = 0; d0 < D; d0 += W) {
+                const int count = int(std::min<int64_t>(W, D - d0));
+                for (int r = 0; r < W; ++r) {
+                    if (r >= rows) {
+                        block[r] = S::zero();
+                        continue;
+                    }
+                    V x = S::load_row(p.q, p.dtype, row_base + r * p.q_strides[2] + d0, count);
+                    if (round_bf16) x = S::round_to_bf16(x);  // emulated bf16: round, then scale
+                    block[r] = S::mul(x, factor);
+                }
+                S::transpose(block);
+                for (int c = 0; c < count; ++c) S::store(t.qt + (d0 + c) * Br + ig, block[c]);
+            }
         }
     }
 
@@ -482,35 +503,33 @@ struct FlashAttention {
         write_output(b, h, i0, nq, t.m, t.l, t.ot);
     }
 
-    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros.
+    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros. Blocks of W head
+    /// dims x W queries are scaled by 1/l (a lane vector), transposed in registers and stored as
+    /// query rows (masked at the ends of D, converted to the storage type).
     void write_output(int64_t b, int64_t h, int64_t i0, int64_t nq, const float* m, const float* l,
                       const float* ot) const {
         const int64_t D = p.head_dim;
-        const float neg_inf = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < nq; ++i) {
-            const bool empty = (m[i] == neg_inf);
-            const float inv_l = empty ? 0.0f : 1.0f / l[i];
-            const int64_t o = b * p.o_strides[0] + h * p.o_strides[1] + (i0 + i) * p.o_strides[2];
-            switch (p.dtype) {
-                case TW_F32: {
-                    float* out = static_cast<float*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = ot[d * Br + i] * inv_l;
-                    break;
+        const int64_t o_base = b * p.o_strides[0] + h * p.o_strides[1] + i0 * p.o_strides[2];
+        for (int64_t ig = 0; ig < nq; ig += W) {
+            const int64_t rows = std::min<int64_t>(W, nq - ig);
+            const V inv_l = S::inverse_or_zero(S::load(l + ig), S::load(m + ig));
+            for (int64_t d0 = 0; d0 < D; d0 += W) {
+                const int count = int(std::min<int64_t>(W, D - d0));
+                V block[W];
+                for (int c = 0; c < W; ++c) {
+                    block[c] = c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l) : S::zero();
                 }
-                case TW_F16: {
-                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_fp16(ot[d * Br + i] * inv_l);
-                    break;
-                }
-                default: {
-                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_bf16(ot[d * Br + i] * inv_l);
-                    break;
+                S::transpose(block);
+                for (int r = 0; r < rows; ++r) {
+                    S::store_row(p.o, p.dtype, o_base + (ig + r) * p.o_strides[2] + d0, block[r], count);
                 }
             }
-            if (p.lse) {
+        }
+        if (p.lse) {
+            const float neg_inf = -std::numeric_limits<float>::infinity();
+            for (int64_t i = 0; i < nq; ++i) {
                 p.lse[(b * p.q_heads + h) * p.q_len + i0 + i] =
-                    empty ? neg_inf : (m[i] + std::log2(l[i])) * kLn2;
+                    m[i] == neg_inf ? neg_inf : (m[i] + std::log2(l[i])) * kLn2;
             }
         }
     }
