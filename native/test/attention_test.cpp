@@ -411,6 +411,40 @@ void hidden_nan_values_do_not_leak() {
     }
 }
 
+/// Keys past a valid length are never read into a result, even when the valid length is odd and
+/// bf16 compute multiplies keys in pairs: a NaN in the value of the first hidden key stays out.
+/// Both bf16 K/V layouts: converted per task (one query tile) and once per call (several tiles).
+void values_past_valid_length_do_not_leak() {
+    const int64_t D = 32;
+    for (int64_t N : {100, 300}) {
+        for (tw_dtype compute : {TW_F32, TW_BF16}) {
+            std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
+            for (auto* x : {&q, &k, &v})
+                for (auto& e : *x) e = twtest::uniform(-1, 1);
+            const int32_t valid = 69;  // odd: key 69 shares a bf16 pair with key 68
+            for (int64_t d = 0; d < D; ++d) v[valid * D + d] = NAN;
+            tw_attention_params p{};
+            p.dtype = TW_F32; p.compute = compute;
+            p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = N; p.head_dim = D;
+            p.q = q.data(); p.k = k.data(); p.v = v.data(); p.o = o.data();
+            for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+                s[0] = N * D; s[1] = N * D; s[2] = D;
+            }
+            p.scale = 0.125f;
+            p.kv_valid_lengths = &valid;
+            TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+            int64_t nan_rows = 0;
+            for (int64_t i = 0; i < N; ++i) {
+                bool any_nan = false;
+                for (int64_t d = 0; d < D; ++d) any_nan |= !std::isfinite(o[i * D + d]);
+                nan_rows += any_nan;
+            }
+            TW_CHECK(nan_rows == 0, "isa %d N=%lld compute=%d: %lld rows see the hidden NaN value",
+                     tw_isa_active(), (long long)N, compute, (long long)nan_rows);
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -421,6 +455,7 @@ int main() {
         std::printf("isa %d: %zu cases\n", isa, all.size());
         for (const Case& c : all) run_case(c);
         hidden_nan_values_do_not_leak();
+        values_past_valid_length_do_not_leak();
     }
     return twtest::finish("attention_test");
 }

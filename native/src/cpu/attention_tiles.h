@@ -497,7 +497,11 @@ struct FlashAttention {
                 scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
             }
             const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
-            if (bf16_dot && !masked) {
+            // The call-wide V pairs hold the key after an odd visible end (valid length, causal
+            // limit) in the odd half of the last pair: its zero probability times a NaN or Inf
+            // value would be NaN, so that tile takes the fp32 product of its own rows instead.
+            const bool pair_past_end = bf16_dot && !local_pairs && (nk & 1) && j0 + nk < p.kv_len;
+            if (bf16_dot && !masked && !pair_past_end) {
                 const int64_t pairs = (nk + 1) / 2;
                 for (int64_t j2 = 0; j2 < pairs; ++j2) {
                     const float* even = t.st + (2 * j2) * Br;
@@ -517,7 +521,8 @@ struct FlashAttention {
                                     v_f32_strides[2]);
             } else {
                 // Masked tiles under bf16 compute: pair dot products cannot skip single masked
-                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product.
+                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product; so
+                // does a tile whose last pair reaches past the visible keys.
                 for (int64_t j = 0; j < nk; ++j) {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
                                        t.vc + j * D);
