@@ -17,14 +17,17 @@
 // pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W queries are one vector and
 // the online softmax needs no horizontal reduction; the accumulator is Oᵀ (head_dim rows of query
 // lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows are
-// read in place through their strides (fp32) or converted once per key tile (fp16/bf16 data, bf16
-// compute). Only Oᵀ is transposed, once per query tile, when the result is written.
+// read in place through their strides (fp32) or converted once per call (fp16/bf16 data, emulated
+// bf16 compute). Q and O are transposed once per query tile, W x W blocks at a time in registers
+// (pack_queries, write_output): at encoder lengths (N = 128) these per-tile costs are a large part
+// of the whole, so they are vector code too.
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
 // packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows. K and V
 // are converted to those layouts once per call (O(N·D) memory, half of fp32 K and V), not once per
-// query tile: converting in the loop nest cost as much as the dot products themselves.
+// query tile: converting in the loop nest cost as much as the dot products themselves. Where a
+// task is the only reader of its K/V head (short sequences), it converts them itself instead.
 
 #include <algorithm>
 #include <cmath>
