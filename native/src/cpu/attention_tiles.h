@@ -311,6 +311,18 @@ struct FlashAttention {
 
     // ---- data movement ------------------------------------------------------------------------
 
+    /// Prefetches `count` rows of `bytes` bytes (none if count <= 0) at element `offset` of `base`,
+    /// `stride` elements apart: the next block's strided Q or O rows, one block ahead, so their
+    /// cache misses overlap the current block's transpose instead of following it.
+    void prefetch_rows(const void* base, int64_t offset, int64_t stride, int64_t count,
+                       int64_t bytes) const {
+        const int64_t elem = p.dtype == TW_F32 ? 4 : 2;
+        const char* row = static_cast<const char*>(base) + offset * elem;
+        for (int64_t r = 0; r < count; ++r, row += stride * elem) {
+            for (int64_t byte = 0; byte < bytes; byte += 64) S::prefetch(row + byte);
+        }
+    }
+
     /// Qᵀ tile, pre-scaled by scale·log2(e), for the ceil(nq / W) query vectors the tile uses
     /// (lanes past the last query are zero). Blocks of W queries x W head dims are loaded as rows
     /// (masked at the ends of D, converted from the storage type) and transposed in registers.
@@ -318,9 +330,12 @@ struct FlashAttention {
         const int64_t D = p.head_dim;
         const V factor = S::set1(p.scale * kLog2e);
         const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i0 * p.q_strides[2];
+        const int64_t row_bytes = D * (p.dtype == TW_F32 ? 4 : 2);
         for (int64_t ig = 0; ig < nq; ig += W) {
             const int64_t rows = std::min<int64_t>(W, nq - ig);
             const int64_t row_base = q_base + ig * p.q_strides[2];
+            prefetch_rows(p.q, row_base + W * p.q_strides[2], p.q_strides[2],
+                          std::min<int64_t>(W, nq - ig - W), row_bytes);
             V block[W];
             if (bf16_dot) {
                 // Pairs along head_dim: pair row d/2, lane i holds (d, d+1) of query i, pre-scaled
@@ -551,8 +566,11 @@ struct FlashAttention {
                       const float* ot) const {
         const int64_t D = p.head_dim;
         const int64_t o_base = b * p.o_strides[0] + h * p.o_strides[1] + i0 * p.o_strides[2];
+        const int64_t row_bytes = D * (p.dtype == TW_F32 ? 4 : 2);
         for (int64_t ig = 0; ig < nq; ig += W) {
             const int64_t rows = std::min<int64_t>(W, nq - ig);
+            prefetch_rows(p.o, o_base + (ig + W) * p.o_strides[2], p.o_strides[2],
+                          std::min<int64_t>(W, nq - ig - W), row_bytes);
             const V inv_l = S::inverse_or_zero(S::load(l + ig), S::load(m + ig));
             for (int64_t d0 = 0; d0 < D; d0 += W) {
                 const int count = int(std::min<int64_t>(W, D - d0));
