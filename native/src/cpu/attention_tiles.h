@@ -323,6 +323,19 @@ struct FlashAttention {
         }
     }
 
+    /// Prefetches the fp32 K and V rows of keys [j0, j0 + nk) of K/V head (b, g).
+    void prefetch_kv_f32(int64_t b, int64_t g, int64_t j0, int64_t nk) const {
+        const int64_t bytes = 4 * p.head_dim;
+        auto rows = [&](const float* base, const int64_t* strides) {
+            const char* row = reinterpret_cast<const char*>(base + b * strides[0] + g * strides[1] + j0 * strides[2]);
+            for (int64_t r = 0; r < nk; ++r, row += 4 * strides[2]) {
+                for (int64_t byte = 0; byte < bytes; byte += 64) S::prefetch(row + byte);
+            }
+        };
+        rows(k_f32, k_f32_strides);
+        rows(v_f32, v_f32_strides);
+    }
+
     /// Qᵀ tile, pre-scaled by scale·log2(e), for the ceil(nq / W) query vectors the tile uses
     /// (lanes past the last query are zero). Blocks of W queries x W head dims are loaded as rows
     /// (masked at the ends of D, converted from the storage type) and transposed in registers.
@@ -481,6 +494,11 @@ struct FlashAttention {
         const int64_t kv_begin = std::min(kv_end, split * per_split);
         kv_end = std::min(kv_end, kv_begin + per_split);
 
+        // Keys far apart in memory (sequence-major layouts, fused QKV buffers) arrive as one cache
+        // miss per row: ask for a key tile's K and V rows one step ahead (encoder shape: -3%).
+        // Contiguous rows ([B, H, N, D]) are left to the hardware prefetcher (N=8192: +2-3% with).
+        const bool prefetch_kv = !bf16_dot && (k_f32_strides[2] != D || v_f32_strides[2] != D);
+        if (prefetch_kv) prefetch_kv_f32(b, g, kv_begin, std::min<int64_t>(Bc, kv_end - kv_begin));
         pack_queries(t, b, h, i0, nq);
         std::memset(t.ot, 0, sizeof(float) * D * Br);
         for (int i = 0; i < Br; ++i) {
@@ -507,6 +525,9 @@ struct FlashAttention {
         }
         for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
             const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
+            if (prefetch_kv && j0 + Bc < kv_end) {
+                prefetch_kv_f32(b, g, j0 + Bc, std::min<int64_t>(Bc, kv_end - j0 - Bc));
+            }
             key_rows(b, g, j0, nk, k_head, key0, rows, pair_rows);
             if (bf16_dot) {
                 scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
