@@ -8,6 +8,10 @@
 //                             read in place from one fused projection [B, N, 3, H, D], o written as
 //                             [B, N, H, D]; where per-tile and per-call fixed costs dominate
 // Both modes time fp32 and bf16 compute on fp32 data. TILEWISE_THREADS sets the pool size.
+// min_cpu_ms is the process CPU time of the least-disturbed call. With more than one worker it
+// under-counts: the pool's workers stay running (spinning) after a call, and Linux folds a running
+// thread's time into the process clock only at scheduler ticks, so a call of a few ms can miss most
+// of the workers' share. Per-core figures for kernel work: TILEWISE_THREADS=1.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
