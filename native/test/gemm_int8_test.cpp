@@ -52,7 +52,7 @@ void quantize_reference(const float* row, int64_t k, tw_activation_quant mode, i
 
 struct Problem {
     Shape s;
-    std::vector<float> x, w, bias, residual;
+    std::vector<float> x, w, bias, residual, gamma, beta;
     int64_t ldx, ldw, ldr;
     // Test-side weight quantization.
     std::vector<int32_t> wq;
@@ -73,6 +73,10 @@ struct Problem {
         for (auto& v : bias) v = rng.uniform(-0.5f, 0.5f);
         residual.resize(s.m * ldr);
         for (auto& v : residual) v = rng.normal(1.0f);
+        gamma.resize(s.n);
+        for (auto& v : gamma) v = rng.uniform(0.5f, 1.5f);
+        beta.resize(s.n);
+        for (auto& v : beta) v = rng.normal(0.1f);
         wq.resize(s.n * s.k);
         wscale.resize(s.n);
         for (int64_t n = 0; n < s.n; ++n) {
@@ -152,11 +156,24 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
     lp.ld_residual = ld_res;
     lp.y = y.data();
     lp.ldy = ldy;
+    lp.ln_gamma = p.gamma.data();
+    lp.ln_beta = p.beta.data();
+    lp.ln_eps = 1e-5f;
     tw_status st = tw_linear(&lp);
     TW_CHECK(st == TW_OK, "%s: %s", label, tw_last_error());
 
     double worst_exact = 0, err2 = 0, ref2 = 0;
     std::vector<int32_t> q;
+    std::vector<double> exact_row(s.n), full_row(s.n);
+    // Row-wise LayerNorm of a reference row, in float64.
+    auto normalize = [&](std::vector<double>& row) {
+        double mean = 0, var = 0;
+        for (double v : row) mean += v;
+        mean /= static_cast<double>(s.n);
+        for (double v : row) var += (v - mean) * (v - mean);
+        var /= static_cast<double>(s.n);
+        for (int64_t n = 0; n < s.n; ++n) row[n] = (row[n] - mean) / std::sqrt(var + 1e-5) * p.gamma[n] + p.beta[n];
+    };
     for (int64_t m = 0; m < s.m; ++m) {
         float sx;
         int32_t zx;
@@ -173,12 +190,18 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
             for (int64_t k = 0; k < s.k; ++k) full += static_cast<double>(p.x[m * p.ldx + k]) * p.w[n * p.ldw + k];
             full += with_bias ? p.bias[n] : 0.0;
             const double r = res_copy[m * p.ldr + n];
-            exact = apply_epilogue(exact, epilogue, r);
-            full = apply_epilogue(full, epilogue, r);
+            exact_row[n] = apply_epilogue(exact, epilogue, r);
+            full_row[n] = apply_epilogue(full, epilogue, r);
+        }
+        if (epilogue & TW_EPILOGUE_LAYERNORM) {
+            normalize(exact_row);
+            normalize(full_row);
+        }
+        for (int64_t n = 0; n < s.n; ++n) {
             const double got = y[m * ldy + n];
-            worst_exact = std::max(worst_exact, std::fabs(got - exact) / (1.0 + std::fabs(exact)));
-            err2 += (got - full) * (got - full);
-            ref2 += full * full;
+            worst_exact = std::max(worst_exact, std::fabs(got - exact_row[n]) / (1.0 + std::fabs(exact_row[n])));
+            err2 += (got - full_row[n]) * (got - full_row[n]);
+            ref2 += full_row[n] * full_row[n];
         }
         for (int64_t n = s.n; n < ldy; ++n) {
             if (!y_is_residual) TW_CHECK(y[m * ldy + n] == -7.0f, "%s: wrote past n at row %lld", label, (long long)m);
@@ -224,6 +247,62 @@ void test_weight_only(const Problem& p, tw_packed_weights* packed, int epilogue,
     }
     TW_CHECK(worst < 2e-6, "%s: weight-only error %g m=%lld n=%lld k=%lld", label, worst,
              (long long)s.m, (long long)s.n, (long long)s.k);
+}
+
+/// The quantized copy of Y (for a following int8 layer) against the documented quantization of
+/// the same call's fp32 output, with and without storing y, with a channel multiplier, after a
+/// GELU or a LayerNorm epilogue.
+void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epilogue, const char* label) {
+    const Shape s = p.s;
+    std::vector<float> mult(s.n);
+    Random rng(static_cast<uint64_t>(s.m * 131 + s.n));
+    for (auto& v : mult) v = rng.uniform(0.25f, 4.0f);
+    const int64_t ldq = tw_quantized_row_stride(s.n) + 3;
+    for (bool store_y : {true, false}) {
+        std::vector<float> plain(s.m * s.n), y(s.m * s.n, -7.0f);
+        std::vector<uint8_t> q(s.m * ldq, 0xAB);
+        std::vector<float> scales(s.m, -1.0f);
+        std::vector<int32_t> zeros(s.m, -1);
+        tw_quantized_rows rows{s.m, s.n, q.data(), ldq, scales.data(), zeros.data(), 0};
+        tw_linear_params lp{};
+        lp.m = s.m;
+        lp.x = p.x.data();
+        lp.ldx = p.ldx;
+        lp.act_quant = TW_QUANT_ASYMMETRIC;
+        lp.w = packed;
+        lp.bias = p.bias.data();
+        lp.epilogue = epilogue;
+        lp.ln_gamma = p.gamma.data();
+        lp.ln_beta = p.beta.data();
+        lp.ln_eps = 1e-5f;
+        lp.y = plain.data();
+        lp.ldy = s.n;
+        TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+        lp.y = store_y ? y.data() : nullptr;
+        lp.yq = &rows;
+        lp.yq_mode = TW_QUANT_ASYMMETRIC;
+        lp.yq_channel_scale = mult.data();
+        TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+        TW_CHECK(rows.qmax == tw_int8_activation_qmax(), "%s: qmax %d", label, rows.qmax);
+        if (store_y) TW_CHECK(y == plain, "%s: y with a quantized copy differs from y alone", label);
+        std::vector<float> scaled(s.n);
+        std::vector<int32_t> ref;
+        int worst_code = 0;
+        for (int64_t m = 0; m < s.m; ++m) {
+            for (int64_t n = 0; n < s.n; ++n) scaled[n] = plain[m * s.n + n] * mult[n];
+            float sx;
+            int32_t zx;
+            quantize_reference(scaled.data(), s.n, TW_QUANT_ASYMMETRIC, rows.qmax, ref, sx, zx);
+            TW_CHECK(std::fabs(scales[m] - sx) <= 1e-6f * std::fabs(sx) && zeros[m] == zx,
+                     "%s: row %lld scale %g/%g zero %d/%d", label, (long long)m, scales[m], sx, zeros[m], zx);
+            for (int64_t n = 0; n < s.n; ++n) {
+                worst_code = std::max(worst_code, std::abs(static_cast<int>(q[m * ldq + n]) - ref[n]));
+            }
+        }
+        // Codes may differ by one where a value sits on a rounding boundary (fused multiply order).
+        TW_CHECK(worst_code <= 1, "%s: quantized output codes differ by %d (store_y=%d)", label, worst_code,
+                 store_y);
+    }
 }
 
 void test_prequantized(const Problem& p, tw_packed_weights* packed, const char* label) {
@@ -327,7 +406,32 @@ void test_bad_arguments() {
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "residual missing");
     lp.epilogue = 8;
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "unknown epilogue");
+    lp.epilogue = TW_EPILOGUE_LAYERNORM;
+    lp.ln_eps = -1.0f;
+    TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "negative LayerNorm eps");
+    TW_CHECK(std::strstr(tw_last_error(), "ln_eps") != nullptr, "message names ln_eps: %s", tw_last_error());
+    lp.ln_eps = 0.0f;
     lp.epilogue = 0;
+    {
+        uint8_t codes[2 * 8];
+        float scales[2];
+        int32_t zeros[2];
+        tw_quantized_rows out{2, 2, codes, 8, scales, zeros, 0};
+        lp.yq = &out;
+        lp.yq_mode = TW_QUANT_NONE;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "yq without a quantization mode");
+        lp.yq_mode = TW_QUANT_ASYMMETRIC;
+        out.m = 3;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "yq rows != m");
+        TW_CHECK(std::strstr(tw_last_error(), "yq") != nullptr, "message names yq: %s", tw_last_error());
+        out.m = 2;
+        lp.y = nullptr;
+        TW_CHECK(tw_linear(&lp) == TW_OK, "y may be null with yq: %s", tw_last_error());
+        lp.yq = nullptr;
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "y null without yq");
+        lp.y = y;
+        lp.yq_mode = TW_QUANT_NONE;
+    }
     lp.act_quant = static_cast<tw_activation_quant>(9);
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "unknown quantization");
     lp.act_quant = TW_QUANT_SYMMETRIC;
@@ -394,11 +498,17 @@ int main() {
                     test_dynamic(p, packed, mode, TW_EPILOGUE_GELU, true, false, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL, true, true, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, true, false, label);
-                    cases += 5;
+                    // Dense + residual + LayerNorm in one call, in place over the residual too.
+                    // (n = 1 rows normalise to beta exactly; the exact-reference bound still holds.)
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM, true, true, label);
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_LAYERNORM, false, false, label);
+                    cases += 7;
                 }
                 test_weight_only(p, packed, TW_EPILOGUE_NONE, label);
                 test_weight_only(p, packed, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, label);
                 test_prequantized(p, packed, label);
+                test_quantized_output(p, packed, TW_EPILOGUE_GELU, label);
+                test_quantized_output(p, packed, TW_EPILOGUE_LAYERNORM, label);
                 tw_packed_weights_free(packed);
             }
             std::printf("%s / %s: %d dynamic cases over %zu shapes\n", isa_name(isa), kernel_name(kernel),

@@ -15,7 +15,9 @@
  *  - TW_BF16 / TW_F16 weights: stored at 16 bits, fp32 accumulation (AVX512-BF16 dot products on
  *    bf16-rounded activations where the CPU has them, else weights widened to fp32 and FMA).
  * Epilogue flags, applied in this order after the bias: TW_EPILOGUE_GELU (exact, erf form), then
- * TW_EPILOGUE_RESIDUAL (adds residual[m, n]).
+ * TW_EPILOGUE_RESIDUAL (adds residual[m, n]), then TW_EPILOGUE_LAYERNORM (each finished row of Y is
+ * layer-normalised in place with ln_gamma, ln_beta, ln_eps, as tw_layernorm does, while it is still
+ * in cache: a post-LayerNorm Transformer's "dense + residual + LayerNorm" in one pass).
  *
  * Matrices are row-major with a row stride in elements (ld >= the row length). Every entry point
  * validates its arguments and returns a tw_status; tw_last_error() names the problem.
@@ -42,7 +44,12 @@ typedef enum tw_activation_quant {
 } tw_activation_quant;
 
 /** Epilogue flags (combinable). */
-enum { TW_EPILOGUE_NONE = 0, TW_EPILOGUE_GELU = 1, TW_EPILOGUE_RESIDUAL = 2 };
+enum {
+    TW_EPILOGUE_NONE = 0,
+    TW_EPILOGUE_GELU = 1,
+    TW_EPILOGUE_RESIDUAL = 2,
+    TW_EPILOGUE_LAYERNORM = 4
+};
 
 /** Largest K the int8 kernels accept (int32 accumulators cannot overflow below it). */
 #define TW_INT8_MAX_K 65536
@@ -109,6 +116,17 @@ typedef struct tw_linear_params {
     int64_t ld_residual;
     float* y; /* [m, n], row stride ldy; must not overlap x (it may be the residual) */
     int64_t ldy;
+    const float* ln_gamma; /* [n] or NULL (ones), with TW_EPILOGUE_LAYERNORM */
+    const float* ln_beta;  /* [n] or NULL (zeros), with TW_EPILOGUE_LAYERNORM */
+    float ln_eps;          /* >= 0, with TW_EPILOGUE_LAYERNORM */
+    /* Optional quantized copy of Y for a following int8 layer: each finished row (after the whole
+       epilogue) is multiplied by yq_channel_scale (if set; the next layer's SmoothQuant 1/s) and
+       quantized with yq_mode (SYMMETRIC or ASYMMETRIC) into *yq (m rows of n values; its qmax is
+       set to tw_int8_activation_qmax()). With yq set, y may be NULL: the fp32 rows then only pass
+       through per-thread scratch and are never written to memory. */
+    tw_quantized_rows* yq;
+    tw_activation_quant yq_mode;
+    const float* yq_channel_scale;
 } tw_linear_params;
 
 TW_API tw_status tw_linear(const tw_linear_params* p);

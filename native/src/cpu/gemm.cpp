@@ -4,12 +4,14 @@
 // Parallel decomposition: Y is cut into tasks of kBlockRows rows x kBlockPanels panels; each task
 // runs one kernel variant's block function, whose loop nest walks the panels and row micro-tiles.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "gemm_kernels.h"
+#include "layernorm_kernels.h"
 #include "half.h"
 #include "runtime.h"
 
@@ -83,16 +85,97 @@ tw_status check_shape(int64_t n, int64_t k, int64_t ld, const void* w, tw_packed
 struct TaskGrid {
     const GemmArgs* a;
     BlockFn fn;
-    int64_t row_blocks, panel_blocks;
+    int64_t rows_per_block, row_blocks, panel_blocks;
+    bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
+    std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
+    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm rows, or null
+    QuantizeFn quantize;                                               // for a.yq
+    int32_t qmax;
 };
+
+/// A per-thread buffer for output rows that are quantized but never stored (y == nullptr). Separate
+/// from thread_scratch(), which the int8 driver uses for the whole call's quantized input.
+float* row_scratch(size_t floats) {
+    struct Buffer {
+        float* data = nullptr;
+        size_t size = 0;
+        ~Buffer() { std::free(data); }
+    };
+    thread_local Buffer buffer;
+    if (buffer.size < floats) {
+        std::free(buffer.data);
+        buffer.size = 0;
+        buffer.data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+        if (buffer.data != nullptr) buffer.size = floats;
+    }
+    return buffer.data;
+}
+
+/// The arguments restricted to rows [m0, m1), renumbered from 0.
+GemmArgs rows_of(const GemmArgs& a, int64_t m0, int64_t m1) {
+    GemmArgs r = a;
+    r.m = m1 - m0;
+    if (r.x) r.x += m0 * a.ldx;
+    if (r.xq) r.xq += m0 * a.ldq;
+    if (r.x_scale) r.x_scale += m0;
+    if (r.x_zero) r.x_zero += m0;
+    if (r.xb) r.xb += m0 * a.ldb;
+    if (r.residual) r.residual += m0 * a.ld_residual;
+    if (r.y) r.y += m0 * a.ldy;
+    return r;
+}
 
 void grid_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<TaskGrid*>(ctx);
+    const GemmArgs& a = *t.a;
     const int64_t rb = task % t.row_blocks;
     const int64_t pb = task / t.row_blocks;
-    const int64_t m0 = rb * kBlockRows;
-    const int64_t p0 = pb * kBlockPanels;
-    t.fn(*t.a, m0, std::min(t.a->m, m0 + kBlockRows), p0, std::min(t.a->w->panels, p0 + kBlockPanels));
+    const int64_t m0 = rb * t.rows_per_block;
+    const int64_t m1 = std::min(a.m, m0 + t.rows_per_block);
+    if (!t.whole_rows) {
+        const int64_t p0 = pb * kBlockPanels;
+        t.fn(a, m0, m1, p0, std::min(a.w->panels, p0 + kBlockPanels));
+        return;
+    }
+    // Whole rows: every panel, then LayerNorm and quantization while the rows are in L1/L2.
+    GemmArgs r = rows_of(a, m0, m1);
+    const int64_t rows = m1 - m0, n = a.w->n;
+    if (r.y == nullptr) {
+        r.ldy = n;
+        r.y = row_scratch(static_cast<size_t>(rows * n));
+        if (r.y == nullptr) {
+            t.out_of_memory->store(true);
+            return;
+        }
+    }
+    t.fn(r, 0, rows, 0, a.w->panels);
+    if (t.normalize != nullptr) {
+        tw_layernorm_params ln{};
+        ln.m = rows;
+        ln.k = n;
+        ln.x = r.y;
+        ln.ldx = r.ldy;
+        ln.gamma = a.ln_gamma;
+        ln.beta = a.ln_beta;
+        ln.eps = a.ln_eps;
+        ln.y = r.y;
+        ln.ldy = r.ldy;
+        t.normalize(ln, 0, rows);
+    }
+    if (a.yq != nullptr) {
+        tw_quantized_rows& q = *a.yq;
+        t.quantize(r.y, r.ldy, a.yq_mult, 0, rows, n, a.yq_mode, t.qmax, q.q + m0 * q.ldq, q.ldq,
+                   q.scales + m0, q.zero_points + m0);
+    }
+}
+
+/// The LayerNorm row function of the active ISA.
+void (*layernorm_rows_for_isa())(const tw_layernorm_params&, int64_t, int64_t) {
+#if defined(TILEWISE_X86)
+    if (active_isa() == TW_ISA_AVX512) return layernorm_rows_avx512;
+    if (active_isa() == TW_ISA_AVX2) return layernorm_rows_avx2;
+#endif
+    return layernorm_rows_portable;
 }
 
 bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
@@ -103,11 +186,33 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
-void run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+    std::atomic<bool> out_of_memory{false};
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
-    TaskGrid grid{&a, fn, (a.m + kBlockRows - 1) / kBlockRows,
-                  (a.w->panels + kBlockPanels - 1) / kBlockPanels};
+    TaskGrid grid{&a, fn, kBlockRows, (a.m + kBlockRows - 1) / kBlockRows,
+                  (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
+                  nullptr, 0};
+    if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
+        // One task per block of whole rows; smaller blocks when there are few rows, so that every
+        // worker still gets about four tasks (8-row multiples: the micro-tile height).
+        const int64_t workers = num_workers();
+        const int64_t wanted = (a.m + 4 * workers - 1) / (4 * workers);
+        grid.rows_per_block = std::max<int64_t>(8, std::min(kBlockRows, (wanted + 7) / 8 * 8));
+        grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
+        grid.panel_blocks = 1;
+        grid.whole_rows = true;
+        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = layernorm_rows_for_isa();
+        if (a.yq != nullptr) {
+            grid.quantize = active_quantizer();
+            grid.qmax = a.yq->qmax;
+        }
+    }
     parallel_for(grid.row_blocks * grid.panel_blocks, grid_task, &grid);
+    if (out_of_memory.load()) {
+        return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld output rows of scratch",
+                    static_cast<long long>(grid.rows_per_block));
+    }
+    return ok();
 }
 
 float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
@@ -263,12 +368,32 @@ tw_status tw_linear(const tw_linear_params* p) {
     const tw_packed_weights& w = *p->w;
     const int64_t m = p->m;
     if (m < 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
-    if (p->y == nullptr || p->ldy < w.n) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "y must not be null and ldy (%lld) >= n (%lld)",
+    if ((p->y == nullptr && p->yq == nullptr) || (p->y != nullptr && p->ldy < w.n)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "y must not be null (unless yq is set) and ldy (%lld) >= n (%lld)",
                         static_cast<long long>(p->ldy), static_cast<long long>(w.n));
     }
-    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
+    if (p->yq != nullptr) {
+        const tw_quantized_rows& q = *p->yq;
+        if (p->yq_mode != TW_QUANT_SYMMETRIC && p->yq_mode != TW_QUANT_ASYMMETRIC) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq needs yq_mode SYMMETRIC or ASYMMETRIC, got %d",
+                            static_cast<int>(p->yq_mode));
+        }
+        if (q.m != m || q.k != w.n || q.ldq < tw_quantized_row_stride(w.n) || q.q == nullptr ||
+            q.scales == nullptr || q.zero_points == nullptr) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "yq m=%lld k=%lld ldq=%lld does not match the output m=%lld n=%lld (or a "
+                            "buffer is null)",
+                            static_cast<long long>(q.m), static_cast<long long>(q.k),
+                            static_cast<long long>(q.ldq), static_cast<long long>(m),
+                            static_cast<long long>(w.n));
+        }
+    }
+    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
+    }
+    if ((p->epilogue & TW_EPILOGUE_LAYERNORM) && (!(p->ln_eps >= 0.0f) || !std::isfinite(p->ln_eps))) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "a LayerNorm epilogue needs a finite ln_eps >= 0");
     }
     if ((p->epilogue & TW_EPILOGUE_RESIDUAL) && (p->residual == nullptr || p->ld_residual < w.n)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
@@ -283,7 +408,22 @@ tw_status tw_linear(const tw_linear_params* p) {
     a.ld_residual = p->ld_residual;
     a.y = p->y;
     a.ldy = p->ldy;
-    const int64_t y_bytes = ((m - 1) * p->ldy + w.n) * 4;
+    a.ln_gamma = p->ln_gamma;
+    a.ln_beta = p->ln_beta;
+    a.ln_eps = p->ln_eps;
+    const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + w.n) * 4;
+    if (p->yq != nullptr) {
+        tw_quantized_rows& q = *p->yq;
+        q.qmax = tw_int8_activation_qmax();
+        const int64_t q_bytes = (m - 1) * q.ldq + w.n;
+        if ((p->y != nullptr && tw::overlaps(q.q, q_bytes, p->y, y_bytes)) ||
+            (p->x != nullptr && p->xq == nullptr && tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq overlaps x or y");
+        }
+        a.yq = p->yq;
+        a.yq_mode = p->yq_mode;
+        a.yq_mult = p->yq_channel_scale;
+    }
     if (p->xq != nullptr) {
         const tw_quantized_rows& q = *p->xq;
         if (w.format != TW_I8) {

@@ -100,8 +100,7 @@ tw_status half_linear(const GemmArgs& args) {
         if (isa == TW_ISA_AVX512) fn = f16_block_avx512;
         if (isa == TW_ISA_AVX2) fn = f16_block_avx2;
 #endif
-        run_gemm_blocks(a, fn);
-        return ok();
+        return run_gemm_blocks(a, fn);
     }
     BlockFn fn = bf16_block_portable;
 #if defined(TILEWISE_X86)
@@ -119,8 +118,7 @@ tw_status half_linear(const GemmArgs& args) {
         fn = bf16_dot_block_avx512;
     }
 #endif
-    run_gemm_blocks(a, fn);
-    return ok();
+    return run_gemm_blocks(a, fn);
 }
 
 }  // namespace tw

@@ -49,16 +49,6 @@ BlockFn block_for(Int8Kernel kernel) {
     }
 }
 
-QuantizeFn quantizer() {
-#if defined(TILEWISE_X86)
-    switch (active_isa()) {
-        case TW_ISA_AVX512: return quantize_rows_avx512;
-        case TW_ISA_AVX2: return quantize_rows_avx2;
-        default: break;
-    }
-#endif
-    return quantize_rows_portable;
-}
 
 int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 127 : 255; }
 
@@ -86,6 +76,17 @@ void quantize_task(void* ctx, int64_t task, int) {
 }
 
 }  // namespace
+
+QuantizeFn active_quantizer() {
+#if defined(TILEWISE_X86)
+    switch (active_isa()) {
+        case TW_ISA_AVX512: return quantize_rows_avx512;
+        case TW_ISA_AVX2: return quantize_rows_avx2;
+        default: break;
+    }
+#endif
+    return quantize_rows_portable;
+}
 
 bool force_int8_kernel(Int8Kernel kernel) {
     if (!kernel_supported(kernel)) return false;
@@ -199,8 +200,7 @@ tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
                     "at most %d (quantize with tw_int8_activation_qmax())",
                     qmax, qmax_for(kernel));
     }
-    run_gemm_blocks(a, block_for(kernel));
-    return ok();
+    return run_gemm_blocks(a, block_for(kernel));
 }
 
 tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale) {
@@ -214,14 +214,13 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
                                      static_cast<long long>(a.m));
     auto* scales = reinterpret_cast<float*>(base + q_bytes);
     auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
-    QuantizeTask qt{quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
+    QuantizeTask qt{active_quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
     parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
     a.xq = base;
     a.ldq = ldq;
     a.x_scale = scales;
     a.x_zero = zeros;
-    run_gemm_blocks(a, block_for(kernel));
-    return ok();
+    return run_gemm_blocks(a, block_for(kernel));
 }
 
 tw_status int8_weight_only_linear(const GemmArgs& a) {
@@ -230,8 +229,7 @@ tw_status int8_weight_only_linear(const GemmArgs& a) {
     if (active_isa() == TW_ISA_AVX512) fn = int8_wo_block_avx512;
     if (active_isa() == TW_ISA_AVX2) fn = int8_wo_block_avx2;
 #endif
-    run_gemm_blocks(a, fn);
-    return ok();
+    return run_gemm_blocks(a, fn);
 }
 
 }  // namespace tw
@@ -260,7 +258,7 @@ tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output buffers must not be null");
     }
     out->qmax = tw_int8_activation_qmax();
-    tw::QuantizeTask qt{tw::quantizer(), x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
+    tw::QuantizeTask qt{tw::active_quantizer(), x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
                         out->scales, out->zero_points};
     tw::parallel_for((out->m + tw::kQuantizeRowsPerTask - 1) / tw::kQuantizeRowsPerTask,
                      tw::quantize_task, &qt);

@@ -58,13 +58,21 @@ struct GemmArgs {
     int64_t ld_residual;
     float* y;
     int64_t ldy;
+    const float* ln_gamma;  // TW_EPILOGUE_LAYERNORM: [n] or nullptr
+    const float* ln_beta;   // [n] or nullptr
+    float ln_eps;
+    tw_quantized_rows* yq;  // quantized copy of Y, or nullptr (then y may be nullptr too)
+    tw_activation_quant yq_mode;
+    const float* yq_mult;  // [n] or nullptr
 };
 
 /// Computes rows [m0, m1) x panels [p0, p1) of Y. One per kernel variant.
 using BlockFn = void (*)(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
-/// Runs `fn` over all (row block, panel block) tasks on the worker pool.
-void run_gemm_blocks(const GemmArgs& a, BlockFn fn);
+/// Runs `fn` over all (row block, panel block) tasks on the worker pool. With
+/// TW_EPILOGUE_LAYERNORM or a quantized output a task spans whole rows (every panel), then
+/// normalises and/or quantizes them while they are in cache.
+tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn);
 
 /// 0.5 x (1 + erf(x / sqrt 2)).
 float gelu_scalar(float x);
@@ -74,6 +82,9 @@ float gelu_scalar(float x);
 using QuantizeFn = void (*)(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
                             int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
                             int64_t ldq, float* scales, int32_t* zeros);
+
+/// The row quantizer of the active ISA.
+QuantizeFn active_quantizer();
 
 /// Per-row quantization parameters from the row's min and max, shared by every ISA so that all
 /// variants produce identical codes. Returns the multiplier 1 / scale.

@@ -138,51 +138,122 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpack
     twjni::check(env, tw_unpack_weights(w, dst, k));
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
+namespace {
+
+/// The epilogue arguments shared by both linear entry points, checked and unwrapped into `p`.
+/// Returns false after throwing.
+bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogue, jobject residual,
+                   jobject ln_gamma, jobject ln_beta, jfloat ln_eps, tw_linear_params& p) {
+    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
+        throw_illegal_argument(env, "epilogue flags " + std::to_string(epilogue) + " are unknown");
+        return false;
+    }
+    const int64_t y_bytes = matrix_bytes(env, "y", m, n, 4);
+    if (y_bytes < 0) return false;
+    p.bias = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
+    if (env->ExceptionCheck()) return false;
+    if (epilogue & TW_EPILOGUE_RESIDUAL) {
+        p.residual = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
+        if (p.residual == nullptr) return false;
+        p.ld_residual = n;
+    }
+    if (epilogue & TW_EPILOGUE_LAYERNORM) {
+        p.ln_gamma = static_cast<const float*>(
+            twjni::direct_address(env, ln_gamma, n * 4, "LayerNorm gamma", true));
+        if (env->ExceptionCheck()) return false;
+        p.ln_beta = static_cast<const float*>(
+            twjni::direct_address(env, ln_beta, n * 4, "LayerNorm beta", true));
+        if (env->ExceptionCheck()) return false;
+        p.ln_eps = ln_eps;
+    }
+    p.epilogue = epilogue;
+    p.m = m;
+    return true;
+}
+
+/// Rows of u8 codes with their scales and zero points, checked against m x k (row stride from
+/// tw_quantized_row_stride). Returns false after throwing.
+bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject codes, jobject scales,
+                    jobject zeros, bool optional, tw_quantized_rows& out) {
+    if (optional && codes == nullptr && scales == nullptr && zeros == nullptr) return true;
+    const int64_t ldq = tw_quantized_row_stride(k);
+    const int64_t bytes = matrix_bytes(env, what, m, ldq, 1);
+    if (bytes < 0) return false;
+    const std::string name(what);
+    out.q = static_cast<uint8_t*>(twjni::direct_address(env, codes, bytes, (name + " codes").c_str()));
+    if (out.q == nullptr) return false;
+    out.scales = static_cast<float*>(twjni::direct_address(env, scales, m * 4, (name + " scales").c_str()));
+    if (out.scales == nullptr) return false;
+    out.zero_points = static_cast<int32_t*>(
+        twjni::direct_address(env, zeros, m * 4, (name + " zero points").c_str()));
+    if (out.zero_points == nullptr) return false;
+    out.m = m;
+    out.k = k;
+    out.ldq = ldq;
+    return true;
+}
+
+}  // namespace
+
+JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
     JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject channel_scale,
-    jobject bias, jint epilogue, jobject residual, jobject y) {
+    jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta, jfloat ln_eps,
+    jobject y, jobject yq_codes, jobject yq_scales, jobject yq_zeros, jint yq_mode,
+    jobject yq_channel_scale) {
     const tw_packed_weights* w = lookup(env, handle);
-    if (w == nullptr) return;
+    if (w == nullptr) return 0;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
     if (act_quant < TW_QUANT_NONE || act_quant > TW_QUANT_ASYMMETRIC) {
         throw_illegal_argument(env, "activation quantization " + std::to_string(act_quant) + " is unknown");
-        return;
-    }
-    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL)) {
-        throw_illegal_argument(env, "epilogue flags " + std::to_string(epilogue) + " are unknown");
-        return;
-    }
-    const int64_t x_bytes = matrix_bytes(env, "x", m, k, 4);
-    const int64_t y_bytes = x_bytes < 0 ? -1 : matrix_bytes(env, "y", m, n, 4);
-    if (y_bytes < 0) return;
-    auto* xp = static_cast<const float*>(twjni::direct_address(env, x, x_bytes, "x"));
-    if (xp == nullptr) return;
-    auto* yp = static_cast<float*>(twjni::direct_address(env, y, y_bytes, "y"));
-    if (yp == nullptr) return;
-    auto* bp = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
-    if (env->ExceptionCheck()) return;
-    auto* cp = static_cast<const float*>(
-        twjni::direct_address(env, channel_scale, k * 4, "channel scale", true));
-    if (env->ExceptionCheck()) return;
-    const float* rp = nullptr;
-    if (epilogue & TW_EPILOGUE_RESIDUAL) {
-        rp = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
-        if (rp == nullptr) return;
+        return 0;
     }
     tw_linear_params p{};
-    p.m = m;
-    p.x = xp;
+    if (!fill_epilogue(env, m, n, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p)) return 0;
+    const int64_t x_bytes = matrix_bytes(env, "x", m, k, 4);
+    if (x_bytes < 0) return 0;
+    p.x = static_cast<const float*>(twjni::direct_address(env, x, x_bytes, "x"));
+    if (p.x == nullptr) return 0;
     p.ldx = k;
-    p.act_quant = static_cast<tw_activation_quant>(act_quant);
-    p.x_channel_scale = cp;
-    p.w = w;
-    p.bias = bp;
-    p.epilogue = epilogue;
-    p.residual = rp;
-    p.ld_residual = n;
-    p.y = yp;
+    tw_quantized_rows out{};
+    if (!quantized_rows(env, "yq", m, n, yq_codes, yq_scales, yq_zeros, true, out)) return 0;
+    if (out.q != nullptr) {
+        p.yq = &out;
+        p.yq_mode = static_cast<tw_activation_quant>(yq_mode);
+        p.yq_channel_scale = static_cast<const float*>(
+            twjni::direct_address(env, yq_channel_scale, n * 4, "yq channel scale", true));
+        if (env->ExceptionCheck()) return 0;
+    }
+    p.y = static_cast<float*>(twjni::direct_address(env, y, n * m * 4, "y", p.yq != nullptr));
+    if (env->ExceptionCheck()) return 0;
     p.ldy = n;
+    p.act_quant = static_cast<tw_activation_quant>(act_quant);
+    p.x_channel_scale = static_cast<const float*>(
+        twjni::direct_address(env, channel_scale, k * 4, "channel scale", true));
+    if (env->ExceptionCheck()) return 0;
+    p.w = w;
+    twjni::check(env, tw_linear(&p));
+    return out.qmax;
+}
+
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linearFromQuantized(
+    JNIEnv* env, jobject, jlong handle, jlong m, jobject x_codes, jobject x_scales, jobject x_zeros,
+    jint qmax, jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta,
+    jfloat ln_eps, jobject y) {
+    const tw_packed_weights* w = lookup(env, handle);
+    if (w == nullptr) return;
+    int64_t n, k;
+    tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
+    tw_linear_params p{};
+    if (!fill_epilogue(env, m, n, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p)) return;
+    tw_quantized_rows in{};
+    if (!quantized_rows(env, "x", m, k, x_codes, x_scales, x_zeros, false, in)) return;
+    in.qmax = qmax;
+    p.xq = &in;
+    p.y = static_cast<float*>(twjni::direct_address(env, y, n * m * 4, "y"));
+    if (p.y == nullptr) return;
+    p.ldy = n;
+    p.w = w;
     twjni::check(env, tw_linear(&p));
 }
 

@@ -11,10 +11,12 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
+import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -47,6 +49,7 @@ public final class BertEncoder extends AbstractBlock {
     private final BertEmbeddings embeddings;
     private final List<BertLayer> layers;
     private final LinearBlock pooler;
+    private volatile ComputePrecision attentionPrecision = ComputePrecision.DATA;
 
     /**
      * Creates an encoder with uninitialised parameters; load a checkpoint into it or call {@link
@@ -112,7 +115,7 @@ public final class BertEncoder extends AbstractBlock {
                 checkIdRange(
                         "token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
             }
-            AttentionOptions attention = attentionOptions(attentionMask, shape);
+            AttentionOptions attention = attentionOptions(attentionMask, shape, attentionPrecision);
             NDArray hidden = embeddings.apply(inputIds, tokenTypeIds);
             for (BertLayer layer : layers) {
                 NDArray next = layer.apply(hidden, attention);
@@ -129,6 +132,36 @@ public final class BertEncoder extends AbstractBlock {
             }
             return scope.ret(out);
         }
+    }
+
+    /**
+     * Returns the precision of the attention dot products.
+     *
+     * @return {@link ComputePrecision#DATA} (fp32, the default) or {@link ComputePrecision#BF16}
+     */
+    public ComputePrecision getAttentionPrecision() {
+        return attentionPrecision;
+    }
+
+    /**
+     * Sets the precision of the attention dot products: {@link ComputePrecision#BF16} roughly
+     * doubles the attention's arithmetic rate on CPUs with AVX512-BF16, at bf16's 8-bit mantissa
+     * (low-precision conversions choose it there, see {@link
+     * io.github.tilewise.djl.encoder.linear.LinearOperatorFactory#attentionPrecision}).
+     *
+     * @param precision the precision; null means {@link ComputePrecision#DATA}
+     */
+    public void setAttentionPrecision(ComputePrecision precision) {
+        this.attentionPrecision = precision == null ? ComputePrecision.DATA : precision;
+    }
+
+    /**
+     * Returns the encoder layers, first to last.
+     *
+     * @return the layers (unmodifiable)
+     */
+    public List<BertLayer> getLayers() {
+        return layers;
     }
 
     /**
@@ -149,15 +182,40 @@ public final class BertEncoder extends AbstractBlock {
     }
 
     /**
-     * Substitutes the arithmetic of the linear projections, e.g. by INT8 kernels: the factory is
-     * asked once per projection and may return null to keep a layer as it is.
+     * Substitutes the arithmetic of the linear projections, e.g. by INT8 kernels. Per layer the
+     * factory is first offered the query, key and value projections together ({@link
+     * LinearOperatorFactory#createShared}); where it fuses them they become the parts of one {@link
+     * SharedInputLinear}. Then it is asked once per remaining projection and may return null to
+     * keep a layer as it is. The factory may also choose the attention's precision ({@link
+     * LinearOperatorFactory#attentionPrecision}).
      *
      * @param factory makes an operator from a layer's fp32 weights
      * @return the number of layers that got a new operator
      */
     public int replaceLinearOperators(LinearOperatorFactory factory) {
+        ComputePrecision attention = factory.attentionPrecision();
+        if (attention != null) {
+            setAttentionPrecision(attention);
+        }
         int replaced = 0;
+        List<LinearBlock> shared = new ArrayList<>();
+        for (BertLayer layer : layers) {
+            List<LinearBlock> qkv = layer.getAttentionProjections();
+            LinearOperator fused = factory.createShared(qkv);
+            if (fused != null) {
+                int[] widths = qkv.stream().mapToInt(LinearBlock::getOutFeatures).toArray();
+                SharedInputLinear group = new SharedInputLinear(fused, widths);
+                for (int i = 0; i < qkv.size(); i++) {
+                    qkv.get(i).setOperator(group.part(i));
+                }
+                shared.addAll(qkv);
+                replaced += qkv.size();
+            }
+        }
         for (LinearBlock layer : getLinearBlocks()) {
+            if (shared.contains(layer)) {
+                continue;
+            }
             LinearOperator op = factory.create(layer);
             if (op != null) {
                 layer.setOperator(op);
@@ -305,9 +363,12 @@ public final class BertEncoder extends AbstractBlock {
      * key valid lengths, which let the kernel skip padded tiles; any other mask is passed as a key
      * padding mask.
      */
-    static AttentionOptions attentionOptions(NDArray mask, Shape shape) {
+    static AttentionOptions attentionOptions(
+            NDArray mask, Shape shape, ComputePrecision precision) {
         AttentionOptions.Builder options =
-                AttentionOptions.builder().optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
+                AttentionOptions.builder()
+                        .optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM)
+                        .optComputePrecision(precision);
         if (mask == null) {
             return options.build();
         }

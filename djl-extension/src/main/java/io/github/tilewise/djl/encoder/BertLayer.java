@@ -13,6 +13,7 @@ import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.FusedAttention;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.List;
 
 /**
@@ -95,14 +96,38 @@ public final class BertLayer extends AbstractBlock {
         NDManager parent = x.getManager();
         try (NDManager scope = parent.newSubManager()) {
             x.tempAttach(scope);
-            NDArray q = query.apply(x, null).reshape(headShape);
-            NDArray k = key.apply(x, null).reshape(headShape);
-            NDArray v = value.apply(x, null).reshape(headShape);
-            NDArray context = FusedAttention.forward(q, k, v, attention).reshape(shape);
-            NDArray a = attentionNorm.apply(attentionOutput.apply(context, x));
-            NDArray y = outputNorm.apply(output.apply(intermediate.apply(a, null), a));
+            NDArray context = attend(x, headShape, attention).reshape(shape);
+            NDArray a = attentionNorm.applyAfter(attentionOutput, context, x);
+            NDArray y = outputNorm.applyAfter(intermediate, output, a, a);
             return scope.ret(y);
         }
+    }
+
+    /**
+     * Self-attention of {@code x}: one packed projection when the query, key and value operators
+     * are the parts of one {@link SharedInputLinear} (a converter fused them), else three.
+     */
+    private NDArray attend(NDArray x, Shape headShape, AttentionOptions attention) {
+        SharedInputLinear qkv =
+                SharedInputLinear.of(query.getOperator(), key.getOperator(), value.getOperator());
+        if (qkv != null) {
+            return FusedAttention.forwardPackedQkv(
+                    qkv.forwardAll(x), config.getNumHeads(), attention);
+        }
+        NDArray q = query.apply(x, null).reshape(headShape);
+        NDArray k = key.apply(x, null).reshape(headShape);
+        NDArray v = value.apply(x, null).reshape(headShape);
+        return FusedAttention.forward(q, k, v, attention);
+    }
+
+    /**
+     * Returns the query, key and value projections, which read the same input (a converter may
+     * compute them as one {@link SharedInputLinear}).
+     *
+     * @return query, key, value
+     */
+    public List<LinearBlock> getAttentionProjections() {
+        return List.of(query, key, value);
     }
 
     /**

@@ -2,18 +2,33 @@ package io.github.tilewise.djl.encoder;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.util.PairList;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
+import io.github.tilewise.djl.jni.LibUtils;
+import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.SharedMemory;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
 
 /**
- * Layer normalisation over the last axis, {@code y = (x − mean) / √(var + eps) · γ + β}, in fp32
- * (PyTorch's {@code layer_norm}). Parameters {@code gamma} and {@code beta} map to a checkpoint's
- * {@code <name>.weight} and {@code <name>.bias}.
+ * Layer normalisation over the last axis, {@code y = (x − mean) / √(var + eps) · γ + β}, in fp32.
+ * Parameters {@code gamma} and {@code beta} map to a checkpoint's {@code <name>.weight} and {@code
+ * <name>.bias}.
+ *
+ * <p>With the native library loaded, fp32 CPU inputs run on Tilewise's LayerNorm kernel ({@code
+ * tw_layernorm}: one pass per row on the worker pool, where PyTorch's {@code layer_norm} runs on
+ * the single intra-op thread the encoder leaves it); otherwise on PyTorch's {@code layer_norm}. The
+ * kernel reads private copies of γ and β, refreshed whenever the parameter arrays are replaced.
  */
 public final class LayerNormBlock extends AbstractBlock {
 
@@ -24,6 +39,7 @@ public final class LayerNormBlock extends AbstractBlock {
     private final float eps;
     private final Parameter gamma;
     private final Parameter beta;
+    private NativeAffine nativeAffine;
 
     /**
      * Creates the block.
@@ -50,9 +66,128 @@ public final class LayerNormBlock extends AbstractBlock {
      * @return the normalised array, attached to {@code x}'s manager
      */
     public NDArray apply(NDArray x) {
+        if (LibUtils.isLoaded()
+                && x.getDataType() == DataType.FLOAT32
+                && ai.djl.Device.Type.CPU.equals(x.getDevice().getDeviceType())
+                && x.getShape().dimension() >= 1
+                && x.getShape().get(x.getShape().dimension() - 1) == size) {
+            return applyNative(x);
+        }
         return x.getNDArrayInternal()
                 .layerNorm(x, new Shape(size), gamma.getArray(), beta.getArray(), eps)
                 .singletonOrThrow();
+    }
+
+    /**
+     * Computes {@code LayerNorm(linear(x, residual))}: in one pass when the layer's operator can
+     * fuse the normalisation ({@link NormalizingLinearOperator}), else as two steps.
+     *
+     * @param linear the layer before the normalisation, of output width {@code size}
+     * @param x its input
+     * @param residual added to its output before the normalisation, or null
+     * @return the normalised output, attached to {@code x}'s manager
+     */
+    public NDArray applyAfter(LinearBlock linear, NDArray x, NDArray residual) {
+        LinearOperator op = linear.getOperator();
+        if (op instanceof NormalizingLinearOperator
+                && ((NormalizingLinearOperator) op).fusesLayerNorm()
+                && linear.getOutFeatures() == size
+                && LibUtils.isLoaded()) {
+            NativeAffine affine = nativeAffine();
+            return ((NormalizingLinearOperator) op)
+                    .forwardNormalized(x, residual, affine.gamma, affine.beta, eps);
+        }
+        NDArray y = linear.apply(x, residual);
+        NDArray normalized = apply(y);
+        y.close();
+        return normalized;
+    }
+
+    /**
+     * Computes {@code LayerNorm(second(first(x)) + residual)}, e.g. a Transformer's feed-forward
+     * block: in one chained pass when {@code first}'s operator can hand its output to {@code
+     * second}'s directly ({@link NormalizingLinearOperator#forwardChainNormalized}), else step by
+     * step.
+     *
+     * @param first the first layer
+     * @param second the second layer, of output width {@code size}
+     * @param x the first layer's input
+     * @param residual added to the second layer's output before the normalisation, or null
+     * @return the normalised output, attached to {@code x}'s manager
+     */
+    public NDArray applyAfter(LinearBlock first, LinearBlock second, NDArray x, NDArray residual) {
+        LinearOperator op = first.getOperator();
+        if (op instanceof NormalizingLinearOperator
+                && first.getOutFeatures() == second.getInFeatures()
+                && second.getOutFeatures() == size
+                && LibUtils.isLoaded()) {
+            NativeAffine affine = nativeAffine();
+            NDArray y =
+                    ((NormalizingLinearOperator) op)
+                            .forwardChainNormalized(
+                                    x,
+                                    second.getOperator(),
+                                    residual,
+                                    affine.gamma,
+                                    affine.beta,
+                                    eps);
+            if (y != null) {
+                return y;
+            }
+        }
+        NDArray hidden = first.apply(x, null);
+        NDArray y = applyAfter(second, hidden, residual);
+        hidden.close();
+        return y;
+    }
+
+    private NDArray applyNative(NDArray x) {
+        NativeAffine affine = nativeAffine();
+        long rows = x.getShape().size() / size;
+        NDManager target = x.getManager();
+        NDArray y = target.create(x.getShape(), DataType.FLOAT32);
+        try (NDManager scope = target.newSubManager()) {
+            ByteBuffer xb = SharedMemory.of(x, "x", scope);
+            ByteBuffer yb = SharedMemory.of(y, "y", null);
+            LowPrecisionNative.get()
+                    .layerNorm(rows, size, xb, null, affine.gamma, affine.beta, eps, yb);
+        } catch (RuntimeException | Error e) {
+            y.close();
+            throw e;
+        }
+        return y;
+    }
+
+    /** γ and β as direct buffers, copied again when the parameter arrays are replaced. */
+    private synchronized NativeAffine nativeAffine() {
+        NDArray g = gamma.getArray();
+        NDArray b = beta.getArray();
+        if (nativeAffine == null || nativeAffine.gammaSource != g || nativeAffine.betaSource != b) {
+            nativeAffine = new NativeAffine(g, b);
+        }
+        return nativeAffine;
+    }
+
+    /** Private copies of the parameters for the native kernel, with the arrays they came from. */
+    private static final class NativeAffine {
+        final NDArray gammaSource;
+        final NDArray betaSource;
+        final ByteBuffer gamma;
+        final ByteBuffer beta;
+
+        NativeAffine(NDArray g, NDArray b) {
+            gammaSource = g;
+            betaSource = b;
+            gamma = direct(g.toFloatArray());
+            beta = direct(b.toFloatArray());
+        }
+
+        private static ByteBuffer direct(float[] values) {
+            ByteBuffer buffer =
+                    ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            buffer.asFloatBuffer().put(values);
+            return buffer;
+        }
     }
 
     void collectCheckpointParameters(List<CheckpointParameter> out) {

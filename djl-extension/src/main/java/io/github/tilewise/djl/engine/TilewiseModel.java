@@ -5,6 +5,7 @@ import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.util.ClassLoaderUtils;
+import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
@@ -22,6 +23,7 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Collectors;
 
@@ -37,9 +39,10 @@ import java.util.stream.Collectors;
  * converted by {@link LowPrecisionConverter}; the model property {@code linearWeightBytes} then
  * reports their resident size), {@code sensitiveLayers} (comma-separated layer names kept in
  * INT8_WEIGHT_ONLY under int8, in fp32 otherwise), {@code smoothQuant} and {@code calibrationFile}
- * (SmoothQuant for int8, on by default with built-in calibration texts). When a block was set
- * before {@code load}, its parameters are read from DJL {@code .params} files instead, as for any
- * DJL model.
+ * (SmoothQuant for int8, on by default with built-in calibration texts), and {@code
+ * attentionPrecision} ({@code fp32} or {@code bf16}; by default bf16 when {@code precision} is not
+ * fp32 and the CPU has AVX512-BF16, else fp32). When a block was set before {@code load}, its
+ * parameters are read from DJL {@code .params} files instead, as for any DJL model.
  */
 public final class TilewiseModel extends BaseModel {
 
@@ -98,6 +101,10 @@ public final class TilewiseModel extends BaseModel {
         if (precision != null) {
             convertPrecision(encoder, precision, options);
         }
+        String attention = option(options, "attentionPrecision", null);
+        if (attention != null) {
+            encoder.getEncoder().setAttentionPrecision(attentionPrecision(attention));
+        }
         block = encoder;
         EncoderConfig config = checkpoint.getConfig();
         properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxPositions()));
@@ -146,6 +153,21 @@ public final class TilewiseModel extends BaseModel {
         ConversionReport report = builder.build().convert(encoder);
         properties.put("precision", p.label());
         properties.put("linearWeightBytes", Long.toString(report.getResidentBytes()));
+    }
+
+    private static ComputePrecision attentionPrecision(String name) throws MalformedModelException {
+        switch (name.trim().toLowerCase(Locale.ROOT)) {
+            case "bf16":
+                return ComputePrecision.BF16;
+            case "fp32":
+            case "data":
+                return ComputePrecision.DATA;
+            default:
+                throw new MalformedModelException(
+                        "Criteria argument attentionPrecision: unknown value '"
+                                + name
+                                + "', expected fp32 or bf16");
+        }
     }
 
     /**

@@ -29,6 +29,7 @@ public final class LibUtils {
 
     private static final Logger logger = LoggerFactory.getLogger(LibUtils.class);
     private static final String LIB_NAME = "libtilewise.so";
+    private static final int RETAINED_BYTES = 1 << 30;
 
     private static final String failure;
 
@@ -112,6 +113,7 @@ public final class LibUtils {
                 TilewiseNative.INSTANCE.setIsa(wanted);
             }
         }
+        retainFreedMemory();
         String threads = System.getProperty("tilewise.threads");
         if (threads != null && !threads.isBlank()) {
             try {
@@ -120,6 +122,25 @@ public final class LibUtils {
                 throw new IllegalArgumentException(
                         "-Dtilewise.threads must be an integer, got '" + threads + "'", e);
             }
+        }
+    }
+
+    /**
+     * Unless {@code -Dtilewise.retainFreedMemory=false}: lets glibc keep up to {@value
+     * #RETAINED_BYTES} bytes of freed blocks for reuse. Encoder forwards allocate and free tens of
+     * MB of activations per layer; by default glibc returns such blocks to the OS at once, and the
+     * next call page-faults on every fresh page (about 10% of the CPU time of a MiniLM batch here).
+     * The setting is process-wide, which is why it is logged and can be turned off.
+     */
+    private static void retainFreedMemory() {
+        if (!Boolean.parseBoolean(System.getProperty("tilewise.retainFreedMemory", "true"))) {
+            return;
+        }
+        if (TilewiseNative.INSTANCE.retainFreedMemory(RETAINED_BYTES)) {
+            logger.info(
+                    "Tilewise: glibc keeps up to {} MiB of freed memory for reuse"
+                            + " (-Dtilewise.retainFreedMemory=false turns this off)",
+                    RETAINED_BYTES >> 20);
         }
     }
 

@@ -38,6 +38,12 @@ public final class LowPrecisionNative {
     /** {@code TW_EPILOGUE_RESIDUAL}: adds the residual last. */
     public static final int EPILOGUE_RESIDUAL = 2;
 
+    /**
+     * Epilogue flag: layer-normalises each finished output row in place (after the residual), with
+     * {@code lnGamma}, {@code lnBeta} and {@code lnEps}.
+     */
+    public static final int EPILOGUE_LAYERNORM = 4;
+
     /** Largest K of int8 weights ({@code TW_INT8_MAX_K}). */
     public static final long MAX_K = 65536;
 
@@ -111,11 +117,23 @@ public final class LowPrecisionNative {
      * @param channelScale {@code k} fp32 multipliers of x's columns before quantization
      *     (SmoothQuant's {@code 1/s}; dynamic int8 only), or null
      * @param bias {@code n} fp32, or null
-     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} flags
+     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} | {@link
+     *     #EPILOGUE_LAYERNORM} flags
      * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
-     * @param y {@code m·n} fp32 output (may be the residual)
+     * @param lnGamma {@code n} fp32 LayerNorm scale (with {@link #EPILOGUE_LAYERNORM}), or null
+     * @param lnBeta {@code n} fp32 LayerNorm shift, or null
+     * @param lnEps the LayerNorm epsilon (finite, at least 0)
+     * @param y {@code m·n} fp32 output (may be the residual); null when {@code yqCodes} is set and
+     *     only the quantized copy is wanted
+     * @param yqCodes {@code m} rows of {@link #quantizedRowStride}{@code (n)} u8 codes receiving a
+     *     quantized copy of y, or null
+     * @param yqScales {@code m} fp32 scales of the copy, or null
+     * @param yqZeros {@code m} int32 zero points of the copy, or null
+     * @param yqMode {@link #QUANT_SYMMETRIC} or {@link #QUANT_ASYMMETRIC}, with {@code yqCodes}
+     * @param yqChannelScale {@code n} fp32 multipliers applied before quantizing, or null
+     * @return the largest code of the quantized copy (0 without one)
      */
-    public native void linear(
+    public native int linear(
             long handle,
             long m,
             ByteBuffer x,
@@ -124,7 +142,60 @@ public final class LowPrecisionNative {
             ByteBuffer bias,
             int epilogue,
             ByteBuffer residual,
+            ByteBuffer lnGamma,
+            ByteBuffer lnBeta,
+            float lnEps,
+            ByteBuffer y,
+            ByteBuffer yqCodes,
+            ByteBuffer yqScales,
+            ByteBuffer yqZeros,
+            int yqMode,
+            ByteBuffer yqChannelScale);
+
+    /**
+     * One linear layer on rows already quantized to u8 (by {@link #linear}'s quantized output or
+     * {@code tw_quantize_rows}): {@code x[m, k] ≈ scale[m]·(code[m, k] − zero[m])}.
+     *
+     * @param handle packed TW_I8 weights {@code [n, k]}
+     * @param m rows
+     * @param xCodes {@code m} rows of {@link #quantizedRowStride}{@code (k)} u8 codes
+     * @param xScales {@code m} fp32 scales
+     * @param xZeros {@code m} int32 zero points
+     * @param qmax the largest code used (as returned by {@link #linear})
+     * @param bias {@code n} fp32, or null
+     * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} | {@link
+     *     #EPILOGUE_LAYERNORM} flags
+     * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
+     * @param lnGamma {@code n} fp32 LayerNorm scale, or null
+     * @param lnBeta {@code n} fp32 LayerNorm shift, or null
+     * @param lnEps the LayerNorm epsilon
+     * @param y {@code m·n} fp32 output
+     */
+    public native void linearFromQuantized(
+            long handle,
+            long m,
+            ByteBuffer xCodes,
+            ByteBuffer xScales,
+            ByteBuffer xZeros,
+            int qmax,
+            ByteBuffer bias,
+            int epilogue,
+            ByteBuffer residual,
+            ByteBuffer lnGamma,
+            ByteBuffer lnBeta,
+            float lnEps,
             ByteBuffer y);
+
+    /**
+     * Returns the row stride of quantized activations of width {@code k} ({@code k} rounded up to
+     * the kernels' group of 4).
+     *
+     * @param k the row width
+     * @return bytes per quantized row
+     */
+    public static long quantizedRowStride(long k) {
+        return (k + 3) / 4 * 4;
+    }
 
     /**
      * Runs the fused LayerNorm {@code y = LN(x + residual)·γ + β} ({@code tw_layernorm}).

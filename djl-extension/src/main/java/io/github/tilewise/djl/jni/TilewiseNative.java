@@ -70,4 +70,14 @@ public final class TilewiseNative {
      * @return the count
      */
     public native int numThreads();
+
+    /**
+     * Asks the C library (glibc's {@code mallopt}) to serve blocks up to {@code bytes} from its
+     * heap and to keep up to {@code bytes} of freed heap mapped, so that per-call activations reuse
+     * memory instead of page-faulting on fresh pages.
+     *
+     * @param bytes the threshold in bytes (positive)
+     * @return true if applied, false where the C library does not support it
+     */
+    public native boolean retainFreedMemory(int bytes);
 }

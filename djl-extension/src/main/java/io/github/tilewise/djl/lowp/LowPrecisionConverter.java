@@ -3,12 +3,14 @@ package io.github.tilewise.djl.lowp;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -55,6 +57,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
     private final Calibration calibration;
     private final double autoSensitiveError;
     private final float smoothQuantAlpha;
+    private final ComputePrecision attentionPrecision;
     private final Map<String, Double> measuredErrors = new LinkedHashMap<>();
 
     private LowPrecisionConverter(Builder b) {
@@ -65,6 +68,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         this.calibration = b.calibration;
         this.autoSensitiveError = b.autoSensitiveError;
         this.smoothQuantAlpha = b.smoothQuantAlpha;
+        this.attentionPrecision = b.attentionPrecision;
     }
 
     /**
@@ -83,7 +87,11 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
      * @return what was done
      */
     public ConversionReport convert(TextEncoderBlock block) {
-        return convert(block.getLinearBlocks());
+        block.getEncoder().replaceLinearOperators(this);
+        List<LinearBlock> rest = new ArrayList<>(block.getLinearBlocks());
+        rest.removeAll(block.getEncoder().getLinearBlocks());
+        convert(rest);
+        return report(block.getLinearBlocks());
     }
 
     /**
@@ -93,16 +101,22 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
      * @return what was done
      */
     public ConversionReport convert(BertEncoder encoder) {
-        return convert(encoder.getLinearBlocks());
+        encoder.replaceLinearOperators(this);
+        return report(encoder.getLinearBlocks());
     }
 
-    private ConversionReport convert(List<LinearBlock> layers) {
-        List<ConversionReport.Layer> out = new ArrayList<>();
+    private void convert(List<LinearBlock> layers) {
         for (LinearBlock layer : layers) {
             LinearOperator op = create(layer);
             if (op != null) {
                 layer.setOperator(op);
             }
+        }
+    }
+
+    private static ConversionReport report(List<LinearBlock> layers) {
+        List<ConversionReport.Layer> out = new ArrayList<>();
+        for (LinearBlock layer : layers) {
             out.add(describe(layer));
         }
         return new ConversionReport(out);
@@ -117,10 +131,21 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
     static ConversionReport.Layer describe(LinearBlock layer) {
         long fp32 = 4L * layer.getOutFeatures() * (layer.getInFeatures() + 1L);
         LinearOperator op = layer.getOperator();
+        // A part of a fused projection reports its share of the fused weights.
+        double share = 1;
+        SharedInputLinear group = SharedInputLinear.groupOf(op);
+        if (group != null) {
+            share = layer.getOutFeatures() / (double) group.totalWidth();
+            op = group.getFused();
+        }
         if (op instanceof LowPrecisionLinear) {
             LowPrecisionLinear l = (LowPrecisionLinear) op;
             return new ConversionReport.Layer(
-                    layer.getName(), l.getPrecision(), l.describe(), l.getByteSize(), fp32);
+                    layer.getName(),
+                    l.getPrecision(),
+                    layer.getOperator().describe(),
+                    Math.round(l.getByteSize() * share),
+                    fp32);
         }
         return new ConversionReport.Layer(
                 layer.getName(), Precision.FP32, op.describe(), fp32, fp32);
@@ -180,15 +205,63 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         return converter.convert(layer, p, smoothingFor(layer, p));
     }
 
+    /**
+     * The attention precision of converted encoders: the one set with {@link
+     * Builder#optAttentionPrecision}, else bf16 dot products where the CPU has them natively
+     * (AVX512-BF16) and the linear layers leave fp32, else the data's precision.
+     */
+    @Override
+    public ComputePrecision attentionPrecision() {
+        if (attentionPrecision != null) {
+            return attentionPrecision;
+        }
+        return precision != Precision.FP32 && Precision.BF16.isNativelySupported()
+                ? ComputePrecision.BF16
+                : ComputePrecision.DATA;
+    }
+
+    /**
+     * Fuses an encoder layer's query, key and value projections into one operator when all three
+     * get the same low precision: the input is quantized once and the GEMM is three times wider.
+     * SmoothQuant scales come from the shared input's calibration statistics and the stacked
+     * weights.
+     */
+    @Override
+    public LinearOperator createShared(List<LinearBlock> layers) {
+        Precision p = precisionOf(layers.get(0));
+        for (LinearBlock layer : layers) {
+            if (precisionOf(layer) != p) {
+                return null;
+            }
+        }
+        if (p == Precision.FP32 || layers.size() < 2) {
+            return null;
+        }
+        LinearConverter converter = LinearConverters.forPrecision(p).orElse(null);
+        if (converter == null) {
+            return create(layers.get(0)); // warns once, returns null
+        }
+        String name = layers.get(0).getName().replaceAll("\\.[^.]*$", "") + ".qkv";
+        try (NDManager manager = layers.get(0).getWeight().getManager().newSubManager()) {
+            LinearBlock stacked = LinearBlock.concatenate(name, layers, manager);
+            return converter.convert(stacked, p, smoothingFor(stacked, layers.get(0).getName(), p));
+        }
+    }
+
     private float[] smoothingFor(LinearBlock layer, Precision p) {
+        return smoothingFor(layer, layer.getName(), p);
+    }
+
+    /** SmoothQuant scales of a layer whose input was recorded under {@code inputName}. */
+    private float[] smoothingFor(LinearBlock layer, String inputName, Precision p) {
         if (smoothQuantAlpha <= 0
                 || calibration == null
                 || p != Precision.INT8
-                || !calibration.getWidths().containsKey(layer.getName())) {
+                || !calibration.getWidths().containsKey(inputName)) {
             return null;
         }
         return smoothQuantScales(
-                calibration.getChannelAbsMax(layer.getName()),
+                calibration.getChannelAbsMax(inputName),
                 layer.getWeightAsFloats(),
                 layer.getOutFeatures(),
                 layer.getInFeatures(),
@@ -289,6 +362,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         private Calibration calibration;
         private double autoSensitiveError;
         private float smoothQuantAlpha;
+        private ComputePrecision attentionPrecision;
 
         Builder() {}
 
@@ -370,6 +444,19 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
          */
         public Builder optSmoothQuant(float alpha) {
             this.smoothQuantAlpha = alpha;
+            return this;
+        }
+
+        /**
+         * Sets the precision of the converted encoder's attention dot products (default: {@link
+         * ComputePrecision#BF16} when the precision is not FP32 and the CPU has AVX512-BF16, else
+         * {@link ComputePrecision#DATA}).
+         *
+         * @param attention the attention precision
+         * @return this builder
+         */
+        public Builder optAttentionPrecision(ComputePrecision attention) {
+            this.attentionPrecision = attention;
             return this;
         }
 

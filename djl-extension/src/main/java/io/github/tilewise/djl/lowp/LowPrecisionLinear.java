@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
 import io.github.tilewise.djl.jni.LowPrecisionNative;
 import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
@@ -28,7 +29,7 @@ import java.nio.ByteBuffer;
  * io.github.tilewise.djl.encoder.linear.LinearBlock}. Owns its {@link PackedWeights}: {@link
  * #close()} frees them.
  */
-public final class LowPrecisionLinear implements LinearOperator {
+public final class LowPrecisionLinear implements NormalizingLinearOperator {
 
     private final PackedWeights weights;
     private final ByteBuffer bias;
@@ -90,38 +91,40 @@ public final class LowPrecisionLinear implements LinearOperator {
 
     @Override
     public NDArray forward(NDArray x, NDArray residual) {
-        if (x == null || x.isReleased()) {
-            throw new IllegalArgumentException("x is " + (x == null ? "null" : "closed"));
+        return run(x, residual, false, null, null, 0f);
+    }
+
+    /** True when the activation is fused (none or GELU), so the LayerNorm can follow in-kernel. */
+    @Override
+    public boolean fusesLayerNorm() {
+        return activation == LinearActivation.NONE || activation == LinearActivation.GELU;
+    }
+
+    @Override
+    public NDArray forwardNormalized(
+            NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps) {
+        if (!fusesLayerNorm()) {
+            throw new IllegalStateException(
+                    "the " + activation + " activation runs after the kernel: no fused LayerNorm");
         }
-        if (residual != null && residual.isReleased()) {
-            throw new IllegalArgumentException("residual is closed");
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw new IllegalArgumentException("LayerNorm eps must be finite and >= 0, got " + eps);
         }
+        return run(x, residual, true, gamma, beta, eps);
+    }
+
+    private NDArray run(
+            NDArray x,
+            NDArray residual,
+            boolean layerNorm,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps) {
         int in = weights.getInFeatures();
         int out = weights.getOutFeatures();
+        Shape ys = checkInputs(x, residual, in, out);
         Shape xs = x.getShape();
-        if (x.getDataType() != DataType.FLOAT32
-                || xs.dimension() < 1
-                || xs.get(xs.dimension() - 1) != in) {
-            throw new IllegalArgumentException(
-                    "x must be FLOAT32 [..., " + in + "], got " + x.getDataType() + " " + xs);
-        }
-        Shape ys = xs.slice(0, xs.dimension() - 1).add(out);
-        if (residual != null
-                && (residual.getDataType() != DataType.FLOAT32
-                        || !residual.getShape().equals(ys))) {
-            throw new IllegalArgumentException(
-                    "residual must be FLOAT32 "
-                            + ys
-                            + ", got "
-                            + residual.getDataType()
-                            + " "
-                            + residual.getShape());
-        }
         long m = xs.size() / in;
-        if (m * Math.max(in, out) * 4L > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(
-                    "x " + xs + " is too large for one call (over 2 GiB): split the batch");
-        }
         NDManager target = x.getManager();
         boolean fuseGelu = activation == LinearActivation.GELU;
         boolean fuseResidual =
@@ -143,7 +146,8 @@ public final class LowPrecisionLinear implements LinearOperator {
             ByteBuffer yb = SharedMemory.of(y, "y", null);
             int epilogue =
                     (fuseGelu ? LowPrecisionNative.EPILOGUE_GELU : 0)
-                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0);
+                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0)
+                            | (layerNorm ? LowPrecisionNative.EPILOGUE_LAYERNORM : 0);
             int quant =
                     weights.getPrecision() == Precision.INT8
                             ? quantization.code()
@@ -160,7 +164,15 @@ public final class LowPrecisionLinear implements LinearOperator {
                                 bias,
                                 epilogue,
                                 rb,
-                                yb);
+                                gamma,
+                                beta,
+                                eps,
+                                yb,
+                                null,
+                                null,
+                                null,
+                                0,
+                                null);
             } finally {
                 weights.release();
             }
@@ -173,6 +185,164 @@ public final class LowPrecisionLinear implements LinearOperator {
         }
         if (residual != null && !fuseResidual) {
             y.addi(residual);
+        }
+        return y;
+    }
+
+    /**
+     * Checks {@code x [..., in]} and the residual against the output shape {@code [..., out]}.
+     *
+     * @return the output shape
+     */
+    private static Shape checkInputs(NDArray x, NDArray residual, int in, int out) {
+        if (x == null || x.isReleased()) {
+            throw new IllegalArgumentException("x is " + (x == null ? "null" : "closed"));
+        }
+        if (residual != null && residual.isReleased()) {
+            throw new IllegalArgumentException("residual is closed");
+        }
+        Shape xs = x.getShape();
+        if (x.getDataType() != DataType.FLOAT32
+                || xs.dimension() < 1
+                || xs.get(xs.dimension() - 1) != in) {
+            throw new IllegalArgumentException(
+                    "x must be FLOAT32 [..., " + in + "], got " + x.getDataType() + " " + xs);
+        }
+        Shape ys = xs.slice(0, xs.dimension() - 1).add(out);
+        checkResidual(residual, ys);
+        if (xs.size() / in * Math.max(in, out) * 4L > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(
+                    "x " + xs + " is too large for one call (over 2 GiB): split the batch");
+        }
+        return ys;
+    }
+
+    private static void checkResidual(NDArray residual, Shape ys) {
+        if (residual != null
+                && (residual.isReleased()
+                        || residual.getDataType() != DataType.FLOAT32
+                        || !residual.getShape().equals(ys))) {
+            throw new IllegalArgumentException(
+                    "residual must be an open FLOAT32 "
+                            + ys
+                            + (residual.isReleased()
+                                    ? " (it is closed)"
+                                    : ", got "
+                                            + residual.getDataType()
+                                            + " "
+                                            + residual.getShape()));
+        }
+    }
+
+    /**
+     * Two INT8 layers in a row, {@code LayerNorm(next(act(x·Wᵀ + b)) + residual)}, with the hidden
+     * activations handed over as int8 rows: this layer's kernel quantizes each finished row for
+     * {@code next} (with next's SmoothQuant scales) while it is in cache, so the fp32 hidden
+     * activations are never written to memory, and {@code next} runs on the codes. Null when the
+     * pair does not qualify (both INT8 with fused activations, matching widths).
+     */
+    @Override
+    public NDArray forwardChainNormalized(
+            NDArray x,
+            LinearOperator next,
+            NDArray residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps) {
+        if (!(next instanceof LowPrecisionLinear)) {
+            return null;
+        }
+        LowPrecisionLinear second = (LowPrecisionLinear) next;
+        if (getPrecision() != Precision.INT8
+                || second.getPrecision() != Precision.INT8
+                || !fusesLayerNorm()
+                || !second.fusesLayerNorm()
+                || second.weights.getInFeatures() != weights.getOutFeatures()) {
+            return null;
+        }
+        if (!(eps >= 0) || Float.isInfinite(eps)) {
+            throw new IllegalArgumentException("LayerNorm eps must be finite and >= 0, got " + eps);
+        }
+        int in = weights.getInFeatures();
+        int hidden = weights.getOutFeatures();
+        int out = second.weights.getOutFeatures();
+        checkInputs(x, null, in, hidden);
+        Shape xs = x.getShape();
+        Shape ys = xs.slice(0, xs.dimension() - 1).add(out);
+        checkResidual(residual, ys);
+        if (xs.size() / in * Math.max(hidden, out) * 4L > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(
+                    "x " + xs + " is too large for one call (over 2 GiB): split the batch");
+        }
+        long m = xs.size() / in;
+        NDManager target = x.getManager();
+        NDArray y = target.create(ys, DataType.FLOAT32);
+        try (NDManager scope = target.newSubManager()) {
+            long ldq = LowPrecisionNative.quantizedRowStride(hidden);
+            NDArray codes = scope.create(new Shape(m, ldq), DataType.UINT8);
+            NDArray scales = scope.create(new Shape(m), DataType.FLOAT32);
+            NDArray zeros = scope.create(new Shape(m), DataType.INT32);
+            ByteBuffer cb = SharedMemory.of(codes, "codes", null);
+            ByteBuffer sb = SharedMemory.of(scales, "scales", null);
+            ByteBuffer zb = SharedMemory.of(zeros, "zeros", null);
+            ByteBuffer xb = SharedMemory.of(x, "x", scope);
+            ByteBuffer rb = residual == null ? null : SharedMemory.of(residual, "residual", scope);
+            ByteBuffer yb = SharedMemory.of(y, "y", null);
+            int qmax;
+            long first = weights.acquire();
+            try {
+                qmax =
+                        LowPrecisionNative.get()
+                                .linear(
+                                        first,
+                                        m,
+                                        xb,
+                                        quantization.code(),
+                                        inverseInputScales,
+                                        bias,
+                                        activation == LinearActivation.GELU
+                                                ? LowPrecisionNative.EPILOGUE_GELU
+                                                : 0,
+                                        null,
+                                        null,
+                                        null,
+                                        0f,
+                                        null,
+                                        cb,
+                                        sb,
+                                        zb,
+                                        second.quantization.code(),
+                                        second.inverseInputScales);
+            } finally {
+                weights.release();
+            }
+            long handle = second.weights.acquire();
+            try {
+                LowPrecisionNative.get()
+                        .linearFromQuantized(
+                                handle,
+                                m,
+                                cb,
+                                sb,
+                                zb,
+                                qmax,
+                                second.bias,
+                                (rb != null ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0)
+                                        | (second.activation == LinearActivation.GELU
+                                                ? LowPrecisionNative.EPILOGUE_GELU
+                                                : 0)
+                                        | LowPrecisionNative.EPILOGUE_LAYERNORM,
+                                rb,
+                                gamma,
+                                beta,
+                                eps,
+                                yb);
+            } finally {
+                second.weights.release();
+            }
+        } catch (RuntimeException | Error e) {
+            y.close();
+            throw e;
         }
         return y;
     }

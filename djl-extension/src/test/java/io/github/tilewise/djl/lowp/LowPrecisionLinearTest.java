@@ -2,6 +2,9 @@ package io.github.tilewise.djl.lowp;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
@@ -9,6 +12,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -264,6 +268,212 @@ class LowPrecisionLinearTest {
                     layer.forward(view.duplicate(), null).toFloatArray(),
                     layer.forward(view, null).toFloatArray(),
                     1e-6f);
+        }
+    }
+
+    /**
+     * The fused "linear + residual + LayerNorm" equals the layer's own output normalised in
+     * float64, for every precision, fused activation and awkward widths; a non-fused activation and
+     * a bad epsilon are refused.
+     */
+    @Test
+    void fusedLayerNormMatchesFloat64Normalisation() {
+        Random random = new Random(17);
+        for (Precision precision : Precision.values()) {
+            if (!precision.isPacked()) {
+                continue;
+            }
+            for (int out : new int[] {1, 37, 384}) {
+                for (LinearActivation act :
+                        new LinearActivation[] {LinearActivation.NONE, LinearActivation.GELU}) {
+                    int in = 29;
+                    int rows = out == 384 ? 70 : 13;
+                    float[] gamma = gaussian(random, out, 1f);
+                    float[] beta = gaussian(random, out, 0.3f);
+                    try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                            LowPrecisionLinear layer =
+                                    LowPrecisionLinear.builder()
+                                            .setWeights(
+                                                    PackedWeights.pack(
+                                                            gaussian(random, out * in, 0.2f),
+                                                            out,
+                                                            in,
+                                                            precision))
+                                            .optBias(gaussian(random, out, 0.5f))
+                                            .optActivation(act)
+                                            .build()) {
+                        NDArray x =
+                                manager.create(
+                                        gaussian(random, rows * in, 1f), new Shape(rows, in));
+                        NDArray residual =
+                                manager.create(
+                                        gaussian(random, rows * out, 1f), new Shape(rows, out));
+                        float[] plain = layer.forward(x, residual).toFloatArray();
+                        float[] fused =
+                                layer.forwardNormalized(
+                                                x,
+                                                residual,
+                                                PackedWeights.directFloats(gamma),
+                                                PackedWeights.directFloats(beta),
+                                                1e-5f)
+                                        .toFloatArray();
+                        double worst = 0;
+                        for (int r = 0; r < rows; r++) {
+                            double mean = 0;
+                            double var = 0;
+                            for (int j = 0; j < out; j++) {
+                                mean += plain[r * out + j];
+                            }
+                            mean /= out;
+                            for (int j = 0; j < out; j++) {
+                                double d = plain[r * out + j] - mean;
+                                var += d * d;
+                            }
+                            var /= out;
+                            for (int j = 0; j < out; j++) {
+                                double ref =
+                                        (plain[r * out + j] - mean)
+                                                        / Math.sqrt(var + 1e-5)
+                                                        * gamma[j]
+                                                + beta[j];
+                                worst =
+                                        Math.max(
+                                                worst,
+                                                Math.abs(fused[r * out + j] - ref)
+                                                        / (1 + Math.abs(ref)));
+                            }
+                        }
+                        assertTrue(
+                                worst < 1e-4,
+                                precision + " out=" + out + " " + act + ": error " + worst);
+                    }
+                }
+            }
+        }
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear relu =
+                        LowPrecisionLinear.builder()
+                                .setWeights(
+                                        PackedWeights.pack(
+                                                gaussian(random, 8 * 4, 0.2f),
+                                                8,
+                                                4,
+                                                Precision.INT8))
+                                .optActivation(LinearActivation.RELU)
+                                .build()) {
+            NDArray x = manager.create(gaussian(random, 8, 1f), new Shape(2, 4));
+            assertFalse(relu.fusesLayerNorm());
+            assertThrows(
+                    IllegalStateException.class,
+                    () -> relu.forwardNormalized(x, null, null, null, 1e-5f));
+        }
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                LowPrecisionLinear layer =
+                        LowPrecisionLinear.builder()
+                                .setWeights(
+                                        PackedWeights.pack(
+                                                gaussian(random, 8 * 4, 0.2f),
+                                                8,
+                                                4,
+                                                Precision.BF16))
+                                .build()) {
+            NDArray x = manager.create(gaussian(random, 8, 1f), new Shape(2, 4));
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> layer.forwardNormalized(x, null, null, null, -1f));
+            assertTrue(e.getMessage().contains("eps"), e.getMessage());
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () ->
+                            layer.forwardNormalized(
+                                    x, null, PackedWeights.directFloats(new float[3]), null, 0f),
+                    "a gamma of the wrong width is refused");
+        }
+    }
+
+    /**
+     * Two INT8 layers chained through int8 rows (the hidden activations never stored in fp32) equal
+     * the two layers run one after the other, with SmoothQuant scales on the second, a GELU between
+     * them, a residual and the LayerNorm; pairs that do not qualify give null.
+     */
+    @Test
+    void chainedInt8LayersMatchTheTwoStepComputation() {
+        Random random = new Random(23);
+        for (int[] widths : new int[][] {{40, 96, 40}, {384, 1536, 384}, {7, 13, 5}}) {
+            int in = widths[0];
+            int hidden = widths[1];
+            int out = widths[2];
+            int rows = widths[1] > 1000 ? 70 : 9;
+            float[] scales = new float[hidden];
+            for (int i = 0; i < hidden; i++) {
+                scales[i] = 0.5f + random.nextFloat();
+            }
+            float[] w2 = gaussian(random, out * hidden, 0.1f);
+            float[] w2s = w2.clone();
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < hidden; i++) {
+                    w2s[o * hidden + i] *= scales[i];
+                }
+            }
+            float[] gamma = gaussian(random, out, 1f);
+            float[] beta = gaussian(random, out, 0.3f);
+            try (NDManager manager = NDManager.newBaseManager("PyTorch");
+                    LowPrecisionLinear first =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(
+                                            PackedWeights.pack(
+                                                    gaussian(random, hidden * in, 0.2f),
+                                                    hidden,
+                                                    in,
+                                                    Precision.INT8))
+                                    .optBias(gaussian(random, hidden, 0.5f))
+                                    .optActivation(LinearActivation.GELU)
+                                    .build();
+                    LowPrecisionLinear second =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(
+                                            PackedWeights.pack(w2s, out, hidden, Precision.INT8))
+                                    .optBias(gaussian(random, out, 0.5f))
+                                    .optInputScales(scales)
+                                    .build();
+                    LowPrecisionLinear bf16 =
+                            LowPrecisionLinear.builder()
+                                    .setWeights(PackedWeights.pack(w2, out, hidden, Precision.BF16))
+                                    .build()) {
+                NDArray x = manager.create(gaussian(random, rows * in, 1f), new Shape(rows, in));
+                NDArray residual =
+                        manager.create(gaussian(random, rows * out, 1f), new Shape(rows, out));
+                ByteBuffer g = PackedWeights.directFloats(gamma);
+                ByteBuffer b = PackedWeights.directFloats(beta);
+                float[] chained =
+                        first.forwardChainNormalized(x, second, residual, g, b, 1e-5f)
+                                .toFloatArray();
+                float[] stepwise =
+                        second.forwardNormalized(first.forward(x, null), residual, g, b, 1e-5f)
+                                .toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < chained.length; i++) {
+                    worst =
+                            Math.max(
+                                    worst,
+                                    Math.abs(chained[i] - stepwise[i])
+                                            / (1 + Math.abs(stepwise[i])));
+                }
+                assertTrue(worst < 2e-3, in + "x" + hidden + "x" + out + ": differ by " + worst);
+                assertNull(first.forwardChainNormalized(x, bf16, null, g, b, 1e-5f));
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                first.forwardChainNormalized(
+                                        x,
+                                        second,
+                                        manager.zeros(new Shape(rows, out + 1)),
+                                        g,
+                                        b,
+                                        1e-5f),
+                        "a residual of the wrong shape is refused");
+            }
         }
     }
 

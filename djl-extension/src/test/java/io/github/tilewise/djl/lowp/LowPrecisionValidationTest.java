@@ -115,7 +115,24 @@ class LowPrecisionValidationTest {
         try {
             ByteBuffer x = floats(3 * 5);
             ByteBuffer y = floats(3 * 8);
-            jni.linear(handle, 3, x, LowPrecisionNative.QUANT_ASYMMETRIC, null, null, 0, null, y);
+            jni.linear(
+                    handle,
+                    3,
+                    x,
+                    LowPrecisionNative.QUANT_ASYMMETRIC,
+                    null,
+                    null,
+                    0,
+                    null,
+                    null,
+                    null,
+                    0f,
+                    y,
+                    null,
+                    null,
+                    null,
+                    0,
+                    null);
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -128,13 +145,27 @@ class LowPrecisionValidationTest {
                                     null,
                                     0,
                                     null,
-                                    y));
+                                    null,
+                                    null,
+                                    0f,
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 9, null, null, 0, null, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 9, null, null, 0, null, null, null, 0f, y, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, floats(7), 0, null, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, floats(7), 0, null, null, null, 0f, y,
+                                    null, null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
                     () ->
@@ -147,19 +178,54 @@ class LowPrecisionValidationTest {
                                     null,
                                     LowPrecisionNative.EPILOGUE_RESIDUAL,
                                     null,
-                                    y));
+                                    null,
+                                    null,
+                                    0f,
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, null, 64, null, y));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, null, 64, null, null, null, 0f, y, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle + 8, 3, x, 0, null, null, 0, null, y));
+                    () ->
+                            jni.linear(
+                                    handle + 8,
+                                    3,
+                                    x,
+                                    0,
+                                    null,
+                                    null,
+                                    0,
+                                    null,
+                                    null,
+                                    null,
+                                    0f,
+                                    y,
+                                    null,
+                                    null,
+                                    null,
+                                    0,
+                                    null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(0, 3, x, 0, null, null, 0, null, y));
+                    () ->
+                            jni.linear(
+                                    0, 3, x, 0, null, null, 0, null, null, null, 0f, y, null, null,
+                                    null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> jni.linear(handle, 3, x, 0, null, null, 0, null, x));
+                    () ->
+                            jni.linear(
+                                    handle, 3, x, 0, null, null, 0, null, null, null, 0f, x, null,
+                                    null, null, 0, null));
             assertThrows(
                     IllegalArgumentException.class,
                     () -> jni.layerNorm(3, 5, x, null, floats(4), null, 1e-5f, x));

@@ -2,6 +2,7 @@ package io.github.tilewise.djl.encoder.linear;
 
 import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -12,6 +13,7 @@ import ai.djl.util.PairList;
 import io.github.tilewise.djl.encoder.ParameterValues;
 import java.io.DataInputStream;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * A linear layer {@code y = act(x·Wᵀ + b) + residual} whose arithmetic is pluggable.
@@ -141,6 +143,48 @@ public final class LinearBlock extends AbstractBlock {
         ParameterValues.replace(name, weight, w, new Shape(outFeatures, inFeatures));
         ParameterValues.replace(name, bias, b, new Shape(outFeatures));
         replaceOperator(null);
+    }
+
+    /**
+     * Builds a layer computing several layers at once: weights stacked along the output axis,
+     * biases concatenated, e.g. {@code [Wq; Wk; Wv]} for an encoder's query, key and value. The new
+     * layer's arrays live on {@code manager}; close it when the layer is no longer needed.
+     *
+     * @param name the new layer's name, e.g. {@code encoder.layer.0.attention.self.qkv}
+     * @param parts layers with one input width and one activation
+     * @param manager where the concatenated arrays are created
+     * @return the concatenated layer
+     * @throws IllegalArgumentException if the parts differ in input width or activation
+     */
+    public static LinearBlock concatenate(String name, List<LinearBlock> parts, NDManager manager) {
+        if (parts.isEmpty()) {
+            throw new IllegalArgumentException(name + ": nothing to concatenate");
+        }
+        LinearBlock first = parts.get(0);
+        int out = 0;
+        NDList weights = new NDList();
+        NDList biases = new NDList();
+        for (LinearBlock part : parts) {
+            if (part.inFeatures != first.inFeatures || part.activation != first.activation) {
+                throw new IllegalArgumentException(
+                        name
+                                + ": "
+                                + part.name
+                                + " differs from "
+                                + first.name
+                                + " in input or activation");
+            }
+            out += part.outFeatures;
+            weights.add(part.getWeight());
+            biases.add(part.getBias());
+        }
+        LinearBlock block = new LinearBlock(name, first.inFeatures, out, first.activation);
+        NDArray w = NDArrays.concat(weights, 0);
+        NDArray b = NDArrays.concat(biases, 0);
+        w.attach(manager);
+        b.attach(manager);
+        block.setParameters(w, b);
+        return block;
     }
 
     /**

@@ -1,5 +1,8 @@
 package io.github.tilewise.djl.encoder.linear;
 
+import io.github.tilewise.djl.attention.ComputePrecision;
+import java.util.List;
+
 /**
  * Makes the {@link LinearOperator} of one layer from its fp32 weights: how a converter (e.g. to
  * INT8) plugs into an encoder. See {@link
@@ -18,4 +21,27 @@ public interface LinearOperatorFactory {
      * @return the new operator, or null
      */
     LinearOperator create(LinearBlock layer);
+
+    /**
+     * Returns one operator for several layers that read the same input (an encoder layer's query,
+     * key and value projections), computing {@code x·[W₀ W₁ …]ᵀ} with their outputs concatenated,
+     * or null (the default) to have {@link #create} asked for each layer instead. The concatenated
+     * weights are available as {@link LinearBlock#concatenate}.
+     *
+     * @param layers the layers, in concatenation order, with their parameters loaded
+     * @return the fused operator, or null
+     */
+    default LinearOperator createShared(List<LinearBlock> layers) {
+        return null;
+    }
+
+    /**
+     * Returns the precision the encoder's attention should compute in once the factory's operators
+     * are in place, or null (the default) to leave it as it is.
+     *
+     * @return the attention precision, or null
+     */
+    default ComputePrecision attentionPrecision() {
+        return null;
+    }
 }
