@@ -3,10 +3,12 @@
 // this one is for kernel work.
 //
 // Usage:
-//   attention_bench [N ...]   B=1 H=8 D=64, [B, H, N, D] fp32, causal and not (default N: 2048 8192)
-//   attention_bench --encoder the MiniLM encoder's attention: B=32 H=12 N=128 D=32, non-causal, q/k/v
-//                             read in place from one fused projection [B, N, 3, H, D], o written as
-//                             [B, N, H, D]; where per-tile and per-call fixed costs dominate
+//   attention_bench [N ...]    B=1 H=8 D=64, [B, H, N, D] fp32, causal and not (default: N = 2048
+//                              and 8192)
+//   attention_bench --encoder  the MiniLM encoder's attention: B=32 H=12 N=128 D=32, non-causal,
+//                              q/k/v read in place from one fused projection [B, N, 3, H, D], o
+//                              written as [B, N, H, D]; where per-tile and per-call fixed costs
+//                              dominate
 // Both modes time fp32 and bf16 compute on fp32 data. TILEWISE_THREADS sets the pool size.
 // min_cpu_ms is the process CPU time of the least-disturbed call. With more than one worker it
 // under-counts: the pool's workers stay running (spinning) after a call, and Linux folds a running
@@ -119,12 +121,12 @@ int bench_encoder() {
         Timing t;
         if (!time_calls(p, 30, &t)) return 1;
         const double flops = 4.0 * B * H * N * N * D;
-        std::printf("attention-native shape=encoder layout=fused-qkv isa=%d compute=%s B=%lld H=%lld "
-                    "N=%lld D=%lld causal=0 ms=%.2f gflops=%.1f min_cpu_ms=%.2f "
+        std::printf("attention-native shape=encoder layout=fused-qkv isa=%d compute=%s B=%lld "
+                    "H=%lld N=%lld D=%lld causal=0 ms=%.2f gflops=%.1f min_cpu_ms=%.2f "
                     "gflops_per_core=%.1f\n",
-                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)B, (long long)H,
-                    (long long)N, (long long)D, t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
-                    flops / t.min_cpu_ms / 1e6);
+                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)B,
+                    (long long)H, (long long)N, (long long)D, t.median_ms,
+                    flops / t.median_ms / 1e6, t.min_cpu_ms, flops / t.min_cpu_ms / 1e6);
     }
     return 0;
 }
@@ -132,7 +134,9 @@ int bench_encoder() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (const char* threads = std::getenv("TILEWISE_THREADS")) tw_set_num_threads(std::atoi(threads));
+    if (const char* threads = std::getenv("TILEWISE_THREADS")) {
+        tw_set_num_threads(std::atoi(threads));
+    }
     if (argc == 2 && std::strcmp(argv[1], "--encoder") == 0) return bench_encoder();
     std::vector<int64_t> lengths;
     for (int i = 1; i < argc; ++i) {

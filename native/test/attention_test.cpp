@@ -59,7 +59,8 @@ struct Tensors {
 /// Index of (b, h, s, 0) in the test's own copies of q, k, v and in o ([B, S, H, D] for fused_qkv).
 int64_t offset(const Case& c, int64_t heads, int64_t len, int64_t b, int64_t h, int64_t s) {
     const int64_t D = c.head_dim;
-    return c.seq_major || c.fused_qkv ? ((b * len + s) * heads + h) * D : ((b * heads + h) * len + s) * D;
+    return c.seq_major || c.fused_qkv ? ((b * len + s) * heads + h) * D
+                                      : ((b * heads + h) * len + s) * D;
 }
 
 bool visible(const Case& c, const Tensors& t, int64_t b, int64_t i, int64_t j) {
@@ -193,7 +194,8 @@ void run_case(const Case& c) {
             std::memcpy(&qkv32[(token * 3 + 2) * HD], &t.v[token * HD], sizeof(float) * HD);
         }
         if (c.dtype == TW_F32) {
-            p.q = qkv32.data(); p.k = qkv32.data() + HD; p.v = qkv32.data() + 2 * HD; p.o = o32.data();
+            p.q = qkv32.data(); p.k = qkv32.data() + HD; p.v = qkv32.data() + 2 * HD;
+            p.o = o32.data();
         } else {
             qkvh = to_half(qkv32, c.dtype);
             p.q = qkvh.data(); p.k = qkvh.data() + HD; p.v = qkvh.data() + 2 * HD; p.o = o16.data();

@@ -23,7 +23,8 @@ constexpr int64_t kPortableKeyBlock = 64;   // scores held at once per row
 
 /// n elements of a row at base + offset as fp32, rounded to bf16 when `round_bf16`. The storage
 /// type is switched on once per row, not per element.
-void load_row(const void* base, tw_dtype dtype, int64_t offset, int64_t n, bool round_bf16, float* dst) {
+void load_row(const void* base, tw_dtype dtype, int64_t offset, int64_t n, bool round_bf16,
+              float* dst) {
     const uint16_t* half = static_cast<const uint16_t*>(base) + offset;
     switch (dtype) {
         case TW_F16:
@@ -32,7 +33,9 @@ void load_row(const void* base, tw_dtype dtype, int64_t offset, int64_t n, bool 
         case TW_BF16:
             for (int64_t d = 0; d < n; ++d) dst[d] = bf16_to_float(half[d]);
             break;
-        default: std::memcpy(dst, static_cast<const float*>(base) + offset, sizeof(float) * n); break;
+        default:
+            std::memcpy(dst, static_cast<const float*>(base) + offset, sizeof(float) * n);
+            break;
     }
     if (round_bf16) {
         for (int64_t d = 0; d < n; ++d) dst[d] = bf16_to_float(float_to_bf16(dst[d]));
@@ -83,7 +86,8 @@ void portable_task(void* ctx, int64_t task, int) {
     const int64_t D = p.head_dim;
     const bool bf16_compute = p.compute == TW_BF16;
 
-    float* scratch = static_cast<float*>(thread_scratch(sizeof(float) * (3 * D + kPortableKeyBlock)));
+    float* scratch =
+        static_cast<float*>(thread_scratch(sizeof(float) * (3 * D + kPortableKeyBlock)));
     if (scratch == nullptr) return;  // the caller checked this size up front
     float* q = scratch;
     float* acc = q + D;
@@ -227,7 +231,8 @@ void attention_workspace_trim() {
 tw_status attention_portable(const tw_attention_params& p) {
     const size_t scratch_bytes = sizeof(float) * (3 * p.head_dim + kPortableKeyBlock);
     if (thread_scratch(scratch_bytes) == nullptr) {
-        return fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch", scratch_bytes);
+        return fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
+                    scratch_bytes);
     }
     PortableTask task{&p, (p.q_len + kPortableQueryRows - 1) / kPortableQueryRows};
     parallel_for(p.batch * p.q_heads * task.row_blocks, portable_task, &task);

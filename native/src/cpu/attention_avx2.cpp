@@ -140,7 +140,7 @@ struct Avx2 {
         }
         for (int k = 0; k < 4; ++k) {
             t[k] = _mm256_permute2f128_ps(rows[k], rows[4 + k], 0x20);      // low lanes: column k
-            t[4 + k] = _mm256_permute2f128_ps(rows[k], rows[4 + k], 0x31);  // high lanes: column 4+k
+            t[4 + k] = _mm256_permute2f128_ps(rows[k], rows[4 + k], 0x31);  // high: column 4+k
         }
         for (int i = 0; i < W; ++i) rows[i] = t[i];
     }

@@ -174,7 +174,8 @@ struct Avx512 {
 
     /// 1/l per lane, 0 on lanes whose running max is still -inf (rows that saw no key).
     static V inverse_or_zero(V l, V m) {
-        const __mmask16 seen = _mm512_cmp_ps_mask(m, _mm512_set1_ps(-__builtin_inff()), _CMP_NEQ_UQ);
+        const __mmask16 seen =
+            _mm512_cmp_ps_mask(m, _mm512_set1_ps(-__builtin_inff()), _CMP_NEQ_UQ);
         return _mm512_maskz_div_ps(seen, _mm512_set1_ps(1.0f), l);
     }
 

@@ -96,7 +96,8 @@ struct FlashAttention {
     };
 
     size_t local_pair_bytes() const {
-        return sizeof(uint16_t) * size_t(p.kv_len * dp) + sizeof(uint32_t) * size_t(kv_pairs * p.head_dim);
+        return sizeof(uint16_t) * size_t(p.kv_len * dp) +
+               sizeof(uint32_t) * size_t(kv_pairs * p.head_dim);
     }
 
     size_t scratch_bytes() const {
@@ -316,6 +317,7 @@ struct FlashAttention {
     /// cache misses overlap the current block's transpose instead of following it.
     void prefetch_rows(const void* base, int64_t offset, int64_t stride, int64_t count,
                        int64_t bytes) const {
+        if (count <= 0) return;
         const int64_t elem = p.dtype == TW_F32 ? 4 : 2;
         const char* row = static_cast<const char*>(base) + offset * elem;
         for (int64_t r = 0; r < count; ++r, row += stride * elem) {
@@ -327,7 +329,8 @@ struct FlashAttention {
     void prefetch_kv_f32(int64_t b, int64_t g, int64_t j0, int64_t nk) const {
         const int64_t bytes = 4 * p.head_dim;
         auto rows = [&](const float* base, const int64_t* strides) {
-            const char* row = reinterpret_cast<const char*>(base + b * strides[0] + g * strides[1] + j0 * strides[2]);
+            const float* first = base + b * strides[0] + g * strides[1] + j0 * strides[2];
+            const char* row = reinterpret_cast<const char*>(first);
             for (int64_t r = 0; r < nk; ++r, row += 4 * strides[2]) {
                 for (int64_t byte = 0; byte < bytes; byte += 64) S::prefetch(row + byte);
             }
@@ -397,8 +400,8 @@ struct FlashAttention {
 
     /// K rows of a tile as pointers for the score micro-kernel: fp32 rows or bf16 pair rows (from
     /// k_head, the bf16 row of key `key0`).
-    void key_rows(int64_t b, int64_t g, int64_t j0, int64_t nk, const uint16_t* k_head, int64_t key0,
-                  const float** rows, const uint32_t** pair_rows) const {
+    void key_rows(int64_t b, int64_t g, int64_t j0, int64_t nk, const uint16_t* k_head,
+                  int64_t key0, const float** rows, const uint32_t** pair_rows) const {
         if (bf16_dot) {
             const uint16_t* k = k_head + (j0 - key0) * dp;
             for (int64_t j = 0; j < nk; ++j) {
@@ -580,9 +583,9 @@ struct FlashAttention {
         write_output(b, h, i0, nq, t.m, t.l, t.ot);
     }
 
-    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros. Blocks of W head
-    /// dims x W queries are scaled by 1/l (a lane vector), transposed in registers and stored as
-    /// query rows (masked at the ends of D, converted to the storage type).
+    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros. Blocks of W
+    /// head dims x W queries are scaled by 1/l (a lane vector), transposed in registers and
+    /// stored as query rows (masked at the ends of D, converted to the storage type).
     void write_output(int64_t b, int64_t h, int64_t i0, int64_t nq, const float* m, const float* l,
                       const float* ot) const {
         const int64_t D = p.head_dim;
@@ -597,11 +600,13 @@ struct FlashAttention {
                 const int count = int(std::min<int64_t>(W, D - d0));
                 V block[W];
                 for (int c = 0; c < W; ++c) {
-                    block[c] = c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l) : S::zero();
+                    block[c] = c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l)
+                                         : S::zero();
                 }
                 S::transpose(block);
                 for (int r = 0; r < rows; ++r) {
-                    S::store_row(p.o, p.dtype, o_base + (ig + r) * p.o_strides[2] + d0, block[r], count);
+                    S::store_row(p.o, p.dtype, o_base + (ig + r) * p.o_strides[2] + d0, block[r],
+                                 count);
                 }
             }
         }
@@ -762,7 +767,8 @@ struct FlashAttention {
             splits = std::max<int64_t>(splits, 1);
         }
         kv_pairs = (p.kv_len + 1) / 2;
-        local_pairs = bf16_dot && query_tiles * group == 1 && local_pair_bytes() <= size_t(kLocalPairBytes);
+        local_pairs = bf16_dot && query_tiles * group == 1 &&
+                      local_pair_bytes() <= size_t(kLocalPairBytes);
         if (tw::thread_scratch(scratch_bytes()) == nullptr) {
             return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
                             scratch_bytes());
@@ -775,25 +781,27 @@ struct FlashAttention {
         auto padded = [](size_t bytes) { return (bytes + 63) / 64 * 64; };
         const size_t partial_bytes =
             splits > 1 ? padded(sizeof(float) * size_t(tasks * splits * partial_floats())) : 0;
-        const size_t kv_f32_bytes = convert_f32 ? padded(2 * sizeof(float) * size_t(heads * p.kv_len * D)) : 0;
         const bool global_pairs = bf16_dot && !local_pairs;
-        const size_t k_pair_bytes = global_pairs ? padded(sizeof(uint16_t) * size_t(heads * p.kv_len * dp)) : 0;
-        const size_t v_pair_bytes = global_pairs ? padded(sizeof(uint32_t) * size_t(heads * kv_pairs * D)) : 0;
+        const size_t kv_f32_bytes =
+            convert_f32 ? padded(2 * sizeof(float) * size_t(heads * p.kv_len * D)) : 0;
+        const size_t k_pair_bytes =
+            global_pairs ? padded(sizeof(uint16_t) * size_t(heads * p.kv_len * dp)) : 0;
+        const size_t v_pair_bytes =
+            global_pairs ? padded(sizeof(uint32_t) * size_t(heads * kv_pairs * D)) : 0;
         const size_t workspace_bytes = partial_bytes + kv_f32_bytes + k_pair_bytes + v_pair_bytes;
         char* workspace = nullptr;
         if (workspace_bytes > 0) {
             workspace = static_cast<char*>(tw::attention_workspace(workspace_bytes));
             if (workspace == nullptr) {
-                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of workspace",
-                                workspace_bytes);
+                return tw::fail(TW_ERR_OUT_OF_MEMORY,
+                                "attention: cannot allocate %zu bytes of workspace", workspace_bytes);
             }
         }
         partials = splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
         kv_f32_copy = convert_f32 ? reinterpret_cast<float*>(workspace + partial_bytes) : nullptr;
-        k_pairs = global_pairs ? reinterpret_cast<uint16_t*>(workspace + partial_bytes + kv_f32_bytes) : nullptr;
-        v_pairs = global_pairs ? reinterpret_cast<uint32_t*>(workspace + partial_bytes + kv_f32_bytes +
-                                                         k_pair_bytes)
-                           : nullptr;
+        char* pair_base = workspace + partial_bytes + kv_f32_bytes;
+        k_pairs = global_pairs ? reinterpret_cast<uint16_t*>(pair_base) : nullptr;
+        v_pairs = global_pairs ? reinterpret_cast<uint32_t*>(pair_base + k_pair_bytes) : nullptr;
         k_f32 = static_cast<const float*>(p.k);
         v_f32 = static_cast<const float*>(p.v);
         std::memcpy(k_f32_strides, p.k_strides, sizeof(k_f32_strides));
