@@ -1,10 +1,25 @@
 // Native timing of the fused attention (no JVM): median of repeated calls, GFLOP/s counted as
 // 4·B·H·Nq·Nk·D (half for causal). The Java benchmark in integration-tests compares against peers;
-// this one is for kernel work. Usage: attention_bench [N ...] (default 2048 8192).
+// this one is for kernel work.
+//
+// Usage:
+//   attention_bench [N ...]    B=1 H=8 D=64, [B, H, N, D] fp32, causal and not (default: N = 2048
+//                              and 8192)
+//   attention_bench --encoder  the MiniLM encoder's attention: B=32 H=12 N=128 D=32, non-causal,
+//                              q/k/v read in place from one fused projection [B, N, 3, H, D], o
+//                              written as [B, N, H, D]; where per-tile and per-call fixed costs
+//                              dominate
+// Both modes time fp32 and bf16 compute on fp32 data. TILEWISE_THREADS sets the pool size.
+// min_cpu_ms is the process CPU time of the least-disturbed call. With more than one worker it
+// under-counts: the pool's workers stay running (spinning) after a call, and Linux folds a running
+// thread's time into the process clock only at scheduler ticks, so a call of a few ms can miss most
+// of the workers' share. Per-core figures for kernel work: TILEWISE_THREADS=1.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -12,24 +27,55 @@
 
 #include "tilewise/tilewise.h"
 
-static double cpu_time_ms() {
+namespace {
+
+double cpu_time_ms() {
     timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-int main(int argc, char** argv) {
-    std::vector<int64_t> lengths;
-    for (int i = 1; i < argc; ++i) lengths.push_back(std::atoll(argv[i]));
-    if (lengths.empty()) lengths = {2048, 8192};
-    if (const char* threads = std::getenv("TILEWISE_THREADS")) tw_set_num_threads(std::atoi(threads));
+struct Timing {
+    double median_ms;   // wall clock
+    double min_cpu_ms;  // process CPU time of the least-disturbed call
+};
+
+/// Times `reps` calls after one warm-up; false (error printed) if a call fails.
+bool time_calls(const tw_attention_params& p, int reps, Timing* timing) {
+    std::vector<double> ms, cpu_ms;
+    for (int r = 0; r < reps + 1; ++r) {
+        const double c0 = cpu_time_ms();
+        auto t0 = std::chrono::steady_clock::now();
+        if (tw_attention_forward(&p) != TW_OK) {
+            std::fprintf(stderr, "error: %s\n", tw_last_error());
+            return false;
+        }
+        auto t1 = std::chrono::steady_clock::now();
+        if (r > 0) {
+            ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            cpu_ms.push_back(cpu_time_ms() - c0);
+        }
+    }
+    std::sort(ms.begin(), ms.end());
+    std::sort(cpu_ms.begin(), cpu_ms.end());
+    timing->median_ms = ms[ms.size() / 2];
+    // CPU time shows the kernel's own rate even when other processes share the cores.
+    timing->min_cpu_ms = cpu_ms.front();
+    return true;
+}
+
+void fill(std::vector<float>& x, std::mt19937& rng) {
+    std::uniform_real_distribution<float> dist(-1, 1);
+    for (auto& e : x) e = dist(rng);
+}
+
+/// B=1 H=8 D=64 over the given lengths, [B, H, N, D] layout (the original bench lines).
+int bench_lengths(const std::vector<int64_t>& lengths) {
     const int64_t B = 1, H = 8, D = 64;
     std::mt19937 rng(1);
-    std::uniform_real_distribution<float> dist(-1, 1);
     for (int64_t N : lengths) {
         std::vector<float> q(B * H * N * D), k(q.size()), v(q.size()), o(q.size());
-        for (auto* x : {&q, &k, &v})
-            for (auto& e : *x) e = dist(rng);
+        for (auto* x : {&q, &k, &v}) fill(*x, rng);
         for (int causal = 0; causal <= 1; ++causal) {
             for (tw_dtype compute : {TW_F32, TW_BF16}) {
                 tw_attention_params p{};
@@ -41,33 +87,66 @@ int main(int argc, char** argv) {
                 }
                 p.scale = 0.125f;
                 p.causal = causal;
-                const int reps = N >= 8192 ? 5 : 20;
-                std::vector<double> ms, cpu_ms;
-                for (int r = 0; r < reps + 1; ++r) {
-                    const double c0 = cpu_time_ms();
-                    auto t0 = std::chrono::steady_clock::now();
-                    if (tw_attention_forward(&p) != TW_OK) {
-                        std::fprintf(stderr, "error: %s\n", tw_last_error());
-                        return 1;
-                    }
-                    auto t1 = std::chrono::steady_clock::now();
-                    if (r > 0) {
-                        ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-                        cpu_ms.push_back(cpu_time_ms() - c0);
-                    }
-                }
-                std::sort(ms.begin(), ms.end());
-                std::sort(cpu_ms.begin(), cpu_ms.end());
-                const double median = ms[ms.size() / 2];
+                Timing t;
+                if (!time_calls(p, N >= 8192 ? 5 : 20, &t)) return 1;
                 const double flops = 4.0 * B * H * N * N * D / (causal ? 2 : 1);
-                // CPU time shows the kernel's own rate even when other processes share the cores.
-                const double cpu = cpu_ms.front();  // the least-disturbed run
                 std::printf("attention-native isa=%d compute=%s N=%lld causal=%d ms=%.2f gflops=%.1f "
                             "min_cpu_ms=%.2f gflops_per_core=%.1f\n",
                             tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)N,
-                            causal, median, flops / median / 1e6, cpu, flops / cpu / 1e6);
+                            causal, t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
+                            flops / t.min_cpu_ms / 1e6);
             }
         }
     }
     return 0;
+}
+
+/// The all-MiniLM-L6 encoder's attention as the encoder calls it: B=32 sequences of 128 tokens,
+/// 12 heads of 32, q/k/v strided views of the fused QKV projection output.
+int bench_encoder() {
+    const int64_t B = 32, H = 12, N = 128, D = 32;
+    std::mt19937 rng(1);
+    std::vector<float> qkv(B * N * 3 * H * D), o(B * N * H * D);
+    fill(qkv, rng);
+    for (tw_dtype compute : {TW_F32, TW_BF16}) {
+        tw_attention_params p{};
+        p.dtype = TW_F32; p.compute = compute;
+        p.batch = B; p.q_heads = p.kv_heads = H; p.q_len = p.kv_len = N; p.head_dim = D;
+        p.q = qkv.data(); p.k = qkv.data() + H * D; p.v = qkv.data() + 2 * H * D; p.o = o.data();
+        for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides}) {
+            s[0] = N * 3 * H * D; s[1] = D; s[2] = 3 * H * D;
+        }
+        p.o_strides[0] = N * H * D; p.o_strides[1] = D; p.o_strides[2] = H * D;
+        p.scale = 1.0f / std::sqrt(float(D));
+        Timing t;
+        if (!time_calls(p, 30, &t)) return 1;
+        const double flops = 4.0 * B * H * N * N * D;
+        std::printf("attention-native shape=encoder layout=fused-qkv isa=%d compute=%s B=%lld "
+                    "H=%lld N=%lld D=%lld causal=0 ms=%.2f gflops=%.1f min_cpu_ms=%.2f "
+                    "gflops_per_core=%.1f\n",
+                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)B,
+                    (long long)H, (long long)N, (long long)D, t.median_ms,
+                    flops / t.median_ms / 1e6, t.min_cpu_ms, flops / t.min_cpu_ms / 1e6);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (const char* threads = std::getenv("TILEWISE_THREADS")) {
+        tw_set_num_threads(std::atoi(threads));
+    }
+    if (argc == 2 && std::strcmp(argv[1], "--encoder") == 0) return bench_encoder();
+    std::vector<int64_t> lengths;
+    for (int i = 1; i < argc; ++i) {
+        const int64_t n = std::atoll(argv[i]);
+        if (n < 1) {
+            std::fprintf(stderr, "usage: attention_bench [--encoder | N ...]\n");
+            return 2;
+        }
+        lengths.push_back(n);
+    }
+    if (lengths.empty()) lengths = {2048, 8192};
+    return bench_lengths(lengths);
 }

@@ -1,8 +1,9 @@
 // Fused attention against a float64 reference, for every ISA level this CPU runs, on fresh random
 // data: odd lengths, head dims up to 256, causal (bottom-right aligned), valid lengths, key padding,
-// bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts, fp16/bf16 data
-// and bf16 compute. Half-precision results must be within 2x the error of the naive computation in
-// the same precision (FlashAttention's rule) plus a small absolute slack.
+// bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts and the fused
+// QKV layout, fp16/bf16 data and bf16 compute. Half-precision results must be within 2x the error
+// of the naive computation in the same precision (FlashAttention's rule) plus a small absolute
+// slack.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -22,6 +23,9 @@ struct Case {
     bool padding_mask = false;
     int bias = 0;  // 0 none, 1 full [B,H,Nq,Nk], 2 broadcast [1,1,Nq,Nk], 3 per-key [B,1,1,Nk]
     bool seq_major = false;  // [B, S, H, D] instead of [B, H, S, D]
+    // q, k, v read in place from one fused projection output [B, S, 3, H, D] (as an encoder's QKV
+    // linear produces it), o written as [B, S, H, D]; needs q_len == kv_len, q_heads == kv_heads.
+    bool fused_qkv = false;
     tw_dtype dtype = TW_F32;
     tw_dtype compute = TW_F32;
 
@@ -29,10 +33,10 @@ struct Case {
         char text[256];
         std::snprintf(text, sizeof(text),
                       "B=%lld H=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%d lens=%d mask=%d "
-                      "bias=%d bshd=%d dtype=%d compute=%d",
+                      "bias=%d bshd=%d qkv=%d dtype=%d compute=%d",
                       (long long)batch, (long long)q_heads, (long long)kv_heads, (long long)q_len,
                       (long long)kv_len, (long long)head_dim, causal, valid_lengths, padding_mask,
-                      bias, seq_major, dtype, compute);
+                      bias, seq_major, fused_qkv, dtype, compute);
         return text;
     }
 };
@@ -52,9 +56,11 @@ struct Tensors {
     int64_t bias_strides[4] = {0, 0, 0, 0};
 };
 
+/// Index of (b, h, s, 0) in the test's own copies of q, k, v and in o ([B, S, H, D] for fused_qkv).
 int64_t offset(const Case& c, int64_t heads, int64_t len, int64_t b, int64_t h, int64_t s) {
     const int64_t D = c.head_dim;
-    return c.seq_major ? ((b * len + s) * heads + h) * D : ((b * heads + h) * len + s) * D;
+    return c.seq_major || c.fused_qkv ? ((b * len + s) * heads + h) * D
+                                      : ((b * heads + h) * len + s) * D;
 }
 
 bool visible(const Case& c, const Tensors& t, int64_t b, int64_t i, int64_t j) {
@@ -176,20 +182,44 @@ void run_case(const Case& c) {
     p.q_len = c.q_len;
     p.kv_len = c.kv_len;
     p.head_dim = D;
-    if (c.dtype == TW_F32) {
-        p.q = t.q.data(); p.k = t.k.data(); p.v = t.v.data(); p.o = o32.data();
+    std::vector<float> qkv32;
+    std::vector<uint16_t> qkvh;
+    if (c.fused_qkv) {
+        // [B, S, 3, H, D] from the [B, S, H, D] copies: q, k, v rows interleaved per token.
+        const int64_t HD = c.q_heads * D, tokens = c.batch * c.q_len;
+        qkv32.resize(tokens * 3 * HD);
+        for (int64_t token = 0; token < tokens; ++token) {
+            std::memcpy(&qkv32[(token * 3 + 0) * HD], &t.q[token * HD], sizeof(float) * HD);
+            std::memcpy(&qkv32[(token * 3 + 1) * HD], &t.k[token * HD], sizeof(float) * HD);
+            std::memcpy(&qkv32[(token * 3 + 2) * HD], &t.v[token * HD], sizeof(float) * HD);
+        }
+        if (c.dtype == TW_F32) {
+            p.q = qkv32.data(); p.k = qkv32.data() + HD; p.v = qkv32.data() + 2 * HD;
+            p.o = o32.data();
+        } else {
+            qkvh = to_half(qkv32, c.dtype);
+            p.q = qkvh.data(); p.k = qkvh.data() + HD; p.v = qkvh.data() + 2 * HD; p.o = o16.data();
+        }
+        for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides}) {
+            s[0] = c.q_len * 3 * HD; s[1] = D; s[2] = 3 * HD;
+        }
+        p.o_strides[0] = c.q_len * HD; p.o_strides[1] = D; p.o_strides[2] = HD;
     } else {
-        qh = to_half(t.q, c.dtype); kh = to_half(t.k, c.dtype); vh = to_half(t.v, c.dtype);
-        p.q = qh.data(); p.k = kh.data(); p.v = vh.data(); p.o = o16.data();
+        if (c.dtype == TW_F32) {
+            p.q = t.q.data(); p.k = t.k.data(); p.v = t.v.data(); p.o = o32.data();
+        } else {
+            qh = to_half(t.q, c.dtype); kh = to_half(t.k, c.dtype); vh = to_half(t.v, c.dtype);
+            p.q = qh.data(); p.k = kh.data(); p.v = vh.data(); p.o = o16.data();
+        }
+        auto strides = [&](int64_t heads, int64_t len, int64_t* s) {
+            if (c.seq_major) { s[0] = len * heads * D; s[1] = D; s[2] = heads * D; }
+            else { s[0] = heads * len * D; s[1] = len * D; s[2] = D; }
+        };
+        strides(c.q_heads, c.q_len, p.q_strides);
+        strides(c.kv_heads, c.kv_len, p.k_strides);
+        strides(c.kv_heads, c.kv_len, p.v_strides);
+        strides(c.q_heads, c.q_len, p.o_strides);
     }
-    auto strides = [&](int64_t heads, int64_t len, int64_t* s) {
-        if (c.seq_major) { s[0] = len * heads * D; s[1] = D; s[2] = heads * D; }
-        else { s[0] = heads * len * D; s[1] = len * D; s[2] = D; }
-    };
-    strides(c.q_heads, c.q_len, p.q_strides);
-    strides(c.kv_heads, c.kv_len, p.k_strides);
-    strides(c.kv_heads, c.kv_len, p.v_strides);
-    strides(c.q_heads, c.q_len, p.o_strides);
     p.scale = float(1.0 / std::sqrt(double(D)));
     p.causal = c.causal;
     p.kv_valid_lengths = c.valid_lengths ? t.lengths.data() : nullptr;
@@ -293,6 +323,24 @@ std::vector<Case> cases() {
         }
     }
     list.insert(list.end(), half.begin(), half.end());
+    // The encoder's layout (q, k, v strided views of one fused QKV buffer) with head dims that are
+    // not multiples of the vector width (the Qᵀ/Oᵀ transposes mask their ends; 25 leaves half a
+    // bf16 pair) and query counts that are not multiples of 16 or 8 (partial transpose blocks), in
+    // every storage type and compute precision. Valid lengths give batch 0 rows without keys.
+    for (int64_t d : {24, 25, 32, 40, 72}) {
+        for (int64_t n : {13, 100, 128}) {
+            for (auto [dtype, compute] : {std::pair{TW_F32, TW_F32}, std::pair{TW_F16, TW_F32},
+                                          std::pair{TW_BF16, TW_F32}, std::pair{TW_F32, TW_BF16},
+                                          std::pair{TW_BF16, TW_BF16}}) {
+                Case c{2, 3, 3, n, n, d};
+                c.fused_qkv = true;
+                c.valid_lengths = n == 100;
+                c.dtype = dtype;
+                c.compute = compute;
+                list.push_back(c);
+            }
+        }
+    }
     // And random shapes.
     for (int i = 0; i < 12; ++i) {
         Case c{twtest::uniform_int(1, 3), 0, twtest::uniform_int(1, 3), twtest::uniform_int(1, 150),
@@ -365,6 +413,40 @@ void hidden_nan_values_do_not_leak() {
     }
 }
 
+/// Keys past a valid length are never read into a result, even when the valid length is odd and
+/// bf16 compute multiplies keys in pairs: a NaN in the value of the first hidden key stays out.
+/// Both bf16 K/V layouts: converted per task (one query tile) and once per call (several tiles).
+void values_past_valid_length_do_not_leak() {
+    const int64_t D = 32;
+    for (int64_t N : {100, 300}) {
+        for (tw_dtype compute : {TW_F32, TW_BF16}) {
+            std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
+            for (auto* x : {&q, &k, &v})
+                for (auto& e : *x) e = twtest::uniform(-1, 1);
+            const int32_t valid = 69;  // odd: key 69 shares a bf16 pair with key 68
+            for (int64_t d = 0; d < D; ++d) v[valid * D + d] = NAN;
+            tw_attention_params p{};
+            p.dtype = TW_F32; p.compute = compute;
+            p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = N; p.head_dim = D;
+            p.q = q.data(); p.k = k.data(); p.v = v.data(); p.o = o.data();
+            for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+                s[0] = N * D; s[1] = N * D; s[2] = D;
+            }
+            p.scale = 0.125f;
+            p.kv_valid_lengths = &valid;
+            TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+            int64_t nan_rows = 0;
+            for (int64_t i = 0; i < N; ++i) {
+                bool any_nan = false;
+                for (int64_t d = 0; d < D; ++d) any_nan |= !std::isfinite(o[i * D + d]);
+                nan_rows += any_nan;
+            }
+            TW_CHECK(nan_rows == 0, "isa %d N=%lld compute=%d: %lld rows see the hidden NaN value",
+                     tw_isa_active(), (long long)N, compute, (long long)nan_rows);
+        }
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -375,6 +457,7 @@ int main() {
         std::printf("isa %d: %zu cases\n", isa, all.size());
         for (const Case& c : all) run_case(c);
         hidden_nan_values_do_not_leak();
+        values_past_valid_length_do_not_leak();
     }
     return twtest::finish("attention_test");
 }

@@ -7,6 +7,7 @@
 // raises the maximum from m to m', the old acc and l are rescaled by exp(m - m'). At the end
 // O = acc / l and lse = m + log(l). Memory is O(block) per thread; no q_len x kv_len buffer exists.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -20,19 +21,38 @@ namespace {
 constexpr int64_t kPortableQueryRows = 16;  // query rows per task: enough tasks for load balance
 constexpr int64_t kPortableKeyBlock = 64;   // scores held at once per row
 
-float load_element(const void* base, tw_dtype dtype, int64_t index) {
+/// n elements of a row at base + offset as fp32, rounded to bf16 when `round_bf16`. The storage
+/// type is switched on once per row, not per element.
+void load_row(const void* base, tw_dtype dtype, int64_t offset, int64_t n, bool round_bf16,
+              float* dst) {
+    const uint16_t* half = static_cast<const uint16_t*>(base) + offset;
     switch (dtype) {
-        case TW_F16: return fp16_to_float(static_cast<const uint16_t*>(base)[index]);
-        case TW_BF16: return bf16_to_float(static_cast<const uint16_t*>(base)[index]);
-        default: return static_cast<const float*>(base)[index];
+        case TW_F16:
+            for (int64_t d = 0; d < n; ++d) dst[d] = fp16_to_float(half[d]);
+            break;
+        case TW_BF16:
+            for (int64_t d = 0; d < n; ++d) dst[d] = bf16_to_float(half[d]);
+            break;
+        default:
+            std::memcpy(dst, static_cast<const float*>(base) + offset, sizeof(float) * n);
+            break;
+    }
+    if (round_bf16) {
+        for (int64_t d = 0; d < n; ++d) dst[d] = bf16_to_float(float_to_bf16(dst[d]));
     }
 }
 
-void store_element(void* base, tw_dtype dtype, int64_t index, float value) {
+/// n fp32 values stored as a row at base + offset in `dtype` (rounded to nearest even).
+void store_row(void* base, tw_dtype dtype, int64_t offset, int64_t n, const float* src) {
+    uint16_t* half = static_cast<uint16_t*>(base) + offset;
     switch (dtype) {
-        case TW_F16: static_cast<uint16_t*>(base)[index] = float_to_fp16(value); break;
-        case TW_BF16: static_cast<uint16_t*>(base)[index] = float_to_bf16(value); break;
-        default: static_cast<float*>(base)[index] = value; break;
+        case TW_F16:
+            for (int64_t d = 0; d < n; ++d) half[d] = float_to_fp16(src[d]);
+            break;
+        case TW_BF16:
+            for (int64_t d = 0; d < n; ++d) half[d] = float_to_bf16(src[d]);
+            break;
+        default: std::memcpy(static_cast<float*>(base) + offset, src, sizeof(float) * n); break;
     }
 }
 
@@ -66,19 +86,19 @@ void portable_task(void* ctx, int64_t task, int) {
     const int64_t D = p.head_dim;
     const bool bf16_compute = p.compute == TW_BF16;
 
-    float* scratch = static_cast<float*>(thread_scratch(sizeof(float) * (2 * D + kPortableKeyBlock)));
+    float* scratch =
+        static_cast<float*>(thread_scratch(sizeof(float) * (3 * D + kPortableKeyBlock)));
+    if (scratch == nullptr) return;  // the caller checked this size up front
     float* q = scratch;
     float* acc = q + D;
-    float* scores = acc + D;
+    float* row = acc + D;  // one K or V row as fp32
+    float* scores = row + D;
     const float neg_inf = -std::numeric_limits<float>::infinity();
 
     for (int64_t i = rb * kPortableQueryRows; i < std::min(p.q_len, (rb + 1) * kPortableQueryRows); ++i) {
         const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i * p.q_strides[2];
-        for (int64_t d = 0; d < D; ++d) {
-            float x = load_element(p.q, p.dtype, q_base + d);
-            q[d] = bf16_compute ? bf16_to_float(float_to_bf16(x)) : x;
-            acc[d] = 0.0f;
-        }
+        load_row(p.q, p.dtype, q_base, D, bf16_compute, q);
+        for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
         float m = neg_inf, l = 0.0f;
         for (int64_t j0 = 0; j0 < p.kv_len; j0 += kPortableKeyBlock) {
             const int64_t j1 = std::min(p.kv_len, j0 + kPortableKeyBlock);
@@ -90,12 +110,9 @@ void portable_task(void* ctx, int64_t task, int) {
                     continue;
                 }
                 const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1] + j * p.k_strides[2];
+                load_row(p.k, p.dtype, k_base, D, bf16_compute, row);
                 float dot = 0.0f;
-                for (int64_t d = 0; d < D; ++d) {
-                    float k = load_element(p.k, p.dtype, k_base + d);
-                    if (bf16_compute) k = bf16_to_float(float_to_bf16(k));
-                    dot += q[d] * k;
-                }
+                for (int64_t d = 0; d < D; ++d) dot += q[d] * row[d];
                 float s = dot * p.scale + add;
                 scores[j - j0] = s;
                 // NaN scores propagate: a NaN maximum makes the whole row NaN, as in the naive form.
@@ -112,13 +129,15 @@ void portable_task(void* ctx, int64_t task, int) {
                 const float w = std::exp(s - new_m);
                 l += w;
                 const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1] + j * p.v_strides[2];
-                for (int64_t d = 0; d < D; ++d) acc[d] += w * load_element(p.v, p.dtype, v_base + d);
+                load_row(p.v, p.dtype, v_base, D, false, row);
+                for (int64_t d = 0; d < D; ++d) acc[d] += w * row[d];
             }
             m = new_m;
         }
         const int64_t o_base = b * p.o_strides[0] + h * p.o_strides[1] + i * p.o_strides[2];
         const float inv_l = (l > 0.0f) ? 1.0f / l : 0.0f;
-        for (int64_t d = 0; d < D; ++d) store_element(p.o, p.dtype, o_base + d, acc[d] * inv_l);
+        for (int64_t d = 0; d < D; ++d) acc[d] *= inv_l;
+        store_row(p.o, p.dtype, o_base, D, acc);
         if (p.lse) {
             p.lse[(b * p.q_heads + h) * p.q_len + i] = (l > 0.0f) ? m + std::log(l) : neg_inf;
         }
@@ -179,9 +198,42 @@ tw_status validate(const tw_attention_params* p) {
     return ok();
 }
 
+/// Workspaces up to this size stay with their thread between calls (the encoder's bf16 K/V pairs
+/// take 6 MB); larger ones, from long sequences where one call dwarfs the page faults of a fresh
+/// allocation, are freed after the call.
+constexpr size_t kRetainedWorkspaceBytes = size_t(32) << 20;
+
+struct Workspace {
+    void* data = nullptr;
+    size_t bytes = 0;
+    ~Workspace() { std::free(data); }
+};
+thread_local Workspace workspace;
+
 }  // namespace
 
+void* attention_workspace(size_t bytes) {
+    if (bytes <= workspace.bytes) return workspace.data;
+    std::free(workspace.data);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    workspace.data = std::aligned_alloc(64, rounded);
+    workspace.bytes = workspace.data ? rounded : 0;
+    return workspace.data;
+}
+
+void attention_workspace_trim() {
+    if (workspace.bytes <= kRetainedWorkspaceBytes) return;
+    std::free(workspace.data);
+    workspace.data = nullptr;
+    workspace.bytes = 0;
+}
+
 tw_status attention_portable(const tw_attention_params& p) {
+    const size_t scratch_bytes = sizeof(float) * (3 * p.head_dim + kPortableKeyBlock);
+    if (thread_scratch(scratch_bytes) == nullptr) {
+        return fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
+                    scratch_bytes);
+    }
     PortableTask task{&p, (p.q_len + kPortableQueryRows - 1) / kPortableQueryRows};
     parallel_for(p.batch * p.q_heads * task.row_blocks, portable_task, &task);
     return ok();

@@ -123,6 +123,94 @@ struct Avx2 {
         return _mm256_blendv_ps(_mm256_castsi256_ps(truncated), x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     }
 
+    /// In-register transpose of an 8x8 block: lane c of rows[r] becomes lane r of rows[c].
+    static void transpose(V* rows) {
+        V t[W];
+        for (int i = 0; i < W; i += 2) {
+            t[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);      // per 128-bit lane: a0 b0 a1 b1
+            t[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);  //                    a2 b2 a3 b3
+        }
+        for (int j = 0; j < W; j += 4) {  // rows[j + k], 128-bit lane L: column 4L+k of rows j..j+3
+            const __m256d lo0 = _mm256_castps_pd(t[j]), lo1 = _mm256_castps_pd(t[j + 2]);
+            const __m256d hi0 = _mm256_castps_pd(t[j + 1]), hi1 = _mm256_castps_pd(t[j + 3]);
+            rows[j] = _mm256_castpd_ps(_mm256_unpacklo_pd(lo0, lo1));
+            rows[j + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(lo0, lo1));
+            rows[j + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(hi0, hi1));
+            rows[j + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(hi0, hi1));
+        }
+        for (int k = 0; k < 4; ++k) {
+            t[k] = _mm256_permute2f128_ps(rows[k], rows[4 + k], 0x20);      // low lanes: column k
+            t[4 + k] = _mm256_permute2f128_ps(rows[k], rows[4 + k], 0x31);  // high: column 4+k
+        }
+        for (int i = 0; i < W; ++i) rows[i] = t[i];
+    }
+
+    /// 8 bf16 pairs of 16 consecutive values x = (a, b): lane k holds bf16(x[2k]) low and
+    /// bf16(x[2k+1]) high. Unused on this ISA (no pair dot product): kept scalar and simple.
+    static V to_pairs(V a, V b) {
+        alignas(32) float x[2 * W];
+        alignas(32) uint32_t pairs[W];
+        _mm256_store_ps(x, a);
+        _mm256_store_ps(x + W, b);
+        for (int k = 0; k < W; ++k) {
+            pairs[k] = static_cast<uint32_t>(float_to_bf16(x[2 * k])) |
+                       (static_cast<uint32_t>(float_to_bf16(x[2 * k + 1])) << 16);
+        }
+        return _mm256_load_ps(reinterpret_cast<const float*>(pairs));
+    }
+
+    /// Stores the first `count` lanes of x at base + offset in `dtype`, rounded to nearest even
+    /// (bf16: integer arithmetic, NaN kept NaN as in float_to_bf16).
+    static void store_row(void* base, tw_dtype dtype, int64_t offset, V x, int count) {
+        if (dtype == TW_F32) {
+            float* dst = static_cast<float*>(base) + offset;
+            if (count == W) {
+                _mm256_storeu_ps(dst, x);
+            } else {
+                const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes), x);
+            }
+            return;
+        }
+        __m128i half;
+        if (dtype == TW_F16) {
+            half = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        } else {
+            const __m256i bits = _mm256_castps_si256(x);
+            const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+            const __m256i rounded = _mm256_srli_epi32(
+                _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+            const __m256i quiet_nan =
+                _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40));
+            const __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+            const __m256i value = _mm256_blendv_epi8(rounded, quiet_nan, is_nan);
+            // 32 -> 16 bits: packus works within 128-bit lanes, the permute restores the order.
+            half = _mm256_castsi256_si128(
+                _mm256_permute4x64_epi64(_mm256_packus_epi32(value, value), 0x08));
+        }
+        uint16_t* dst = static_cast<uint16_t*>(base) + offset;
+        if (count == W) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), half);
+        } else {
+            alignas(16) uint16_t tmp[W];
+            _mm_store_si128(reinterpret_cast<__m128i*>(tmp), half);
+            std::memcpy(dst, tmp, sizeof(uint16_t) * count);
+        }
+    }
+
+    /// 1/l per lane, 0 on lanes whose running max is still -inf (rows that saw no key).
+    static V inverse_or_zero(V l, V m) {
+        const V seen = _mm256_cmp_ps(m, _mm256_set1_ps(-__builtin_inff()), _CMP_NEQ_UQ);
+        return _mm256_and_ps(seen, _mm256_div_ps(_mm256_set1_ps(1.0f), l));
+    }
+
+    /// Starts bringing the cache line of `address` in (prefetcht0). An asm statement, not
+    /// __builtin_prefetch: GCC treats that builtin as free of side effects and drops calls to
+    /// functions that do nothing else.
+    static void prefetch(const void* address) {
+        asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(address)));
+    }
+
     static void convert_row_f32(const void* base, tw_dtype dtype, int64_t offset, int64_t n,
                                 bool round_bf16, float* dst) {
         int64_t d = 0;

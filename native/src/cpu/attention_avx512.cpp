@@ -103,6 +103,89 @@ struct Avx512 {
         return _mm512_mask_blend_ps(is_nan, _mm512_castsi512_ps(truncated), x);
     }
 
+    /// In-register transpose of a 16x16 block: lane c of rows[r] becomes lane r of rows[c].
+    /// Three shuffle stages: 32-bit interleave, 64-bit interleave, then 128-bit lanes (twice).
+    static void transpose(V* rows) {
+        V t[W];
+        for (int i = 0; i < W; i += 2) {
+            t[i] = _mm512_unpacklo_ps(rows[i], rows[i + 1]);      // per 128-bit lane: a0 b0 a1 b1
+            t[i + 1] = _mm512_unpackhi_ps(rows[i], rows[i + 1]);  //                    a2 b2 a3 b3
+        }
+        for (int j = 0; j < W; j += 4) {  // rows[j + k], 128-bit lane L: column 4L+k of rows j..j+3
+            const __m512d lo0 = _mm512_castps_pd(t[j]), lo1 = _mm512_castps_pd(t[j + 2]);
+            const __m512d hi0 = _mm512_castps_pd(t[j + 1]), hi1 = _mm512_castps_pd(t[j + 3]);
+            rows[j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+            rows[j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+            rows[j + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+            rows[j + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+        }
+        for (int k = 0; k < 4; ++k) {  // lanes 0 and 2 (0x88) or 1 and 3 (0xdd) of two vectors
+            t[k] = _mm512_shuffle_f32x4(rows[k], rows[4 + k], 0x88);
+            t[4 + k] = _mm512_shuffle_f32x4(rows[k], rows[4 + k], 0xdd);
+            t[8 + k] = _mm512_shuffle_f32x4(rows[8 + k], rows[12 + k], 0x88);
+            t[12 + k] = _mm512_shuffle_f32x4(rows[8 + k], rows[12 + k], 0xdd);
+        }
+        for (int k = 0; k < 4; ++k) {
+            rows[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+            rows[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
+            rows[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+            rows[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
+        }
+    }
+
+    /// 16 bf16 pairs of 32 consecutive values x = (a, b), as the bits of a vector: lane k holds
+    /// bf16(x[2k]) in its low half and bf16(x[2k+1]) in its high half. Needs AVX512-BF16.
+    static V to_pairs(V a, V b) { return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(b, a)); }
+
+    /// Stores the first `count` lanes of x at base + offset in `dtype`, rounded to nearest even.
+    /// The bf16 rounding is integer arithmetic (any AVX-512 CPU), NaN kept NaN as in float_to_bf16.
+    static void store_row(void* base, tw_dtype dtype, int64_t offset, V x, int count) {
+        const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
+        if (dtype == TW_F32) {
+            float* dst = static_cast<float*>(base) + offset;
+            // Masked stores are slow on some CPUs (AMD Zen 4/5): only partial rows use one.
+            if (count == W) {
+                _mm512_storeu_ps(dst, x);
+            } else {
+                _mm512_mask_storeu_ps(dst, mask, x);
+            }
+            return;
+        }
+        __m256i half;
+        if (dtype == TW_F16) {
+            half = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        } else {
+            const __m512i bits = _mm512_castps_si512(x);
+            const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+            __m512i rounded = _mm512_srli_epi32(
+                _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+            const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+            rounded = _mm512_mask_or_epi32(rounded, is_nan, _mm512_srli_epi32(bits, 16),
+                                           _mm512_set1_epi32(0x40));
+            half = _mm512_cvtepi32_epi16(rounded);
+        }
+        uint16_t* dst = static_cast<uint16_t*>(base) + offset;
+        if (count == W) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), half);
+        } else {
+            _mm256_mask_storeu_epi16(dst, mask, half);
+        }
+    }
+
+    /// 1/l per lane, 0 on lanes whose running max is still -inf (rows that saw no key).
+    static V inverse_or_zero(V l, V m) {
+        const __mmask16 seen =
+            _mm512_cmp_ps_mask(m, _mm512_set1_ps(-__builtin_inff()), _CMP_NEQ_UQ);
+        return _mm512_maskz_div_ps(seen, _mm512_set1_ps(1.0f), l);
+    }
+
+    /// Starts bringing the cache line of `address` in (prefetcht0). An asm statement, not
+    /// __builtin_prefetch: GCC treats that builtin as free of side effects and drops calls to
+    /// functions that do nothing else.
+    static void prefetch(const void* address) {
+        asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(address)));
+    }
+
     static void convert_row_f32(const void* base, tw_dtype dtype, int64_t offset, int64_t n,
                                 bool round_bf16, float* dst) {
         for (int64_t d = 0; d < n; d += W) {

@@ -17,14 +17,17 @@
 // pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W queries are one vector and
 // the online softmax needs no horizontal reduction; the accumulator is Oᵀ (head_dim rows of query
 // lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows are
-// read in place through their strides (fp32) or converted once per key tile (fp16/bf16 data, bf16
-// compute). Only Oᵀ is transposed, once per query tile, when the result is written.
+// read in place through their strides (fp32) or converted once per call (fp16/bf16 data, emulated
+// bf16 compute). Q and O are transposed once per query tile, W x W blocks at a time in registers
+// (pack_queries, write_output): at encoder lengths (N = 128) these per-tile costs are a large part
+// of the whole, so they are vector code too.
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
 // packed as pairs of consecutive keys and V as interleaved pairs of consecutive key rows. K and V
 // are converted to those layouts once per call (O(N·D) memory, half of fp32 K and V), not once per
-// query tile: converting in the loop nest cost as much as the dot products themselves.
+// query tile: converting in the loop nest cost as much as the dot products themselves. Where a
+// task is the only reader of its K/V head (short sequences), it converts them itself instead.
 
 #include <algorithm>
 #include <cmath>
@@ -63,13 +66,20 @@ struct FlashAttention {
     const float* k_f32;
     const float* v_f32;
     int64_t k_f32_strides[3], v_f32_strides[3];
-    float* kv_f32_copy;  // owned copy behind k_f32 / v_f32, or nullptr
+    float* kv_f32_copy;  // converted copy behind k_f32 / v_f32 (in the workspace), or nullptr
     int64_t query_tiles, splits, group;
     int64_t dp;          // head_dim rounded up to even (bf16 pairs)
     float* partials;     // split-KV partial results, or nullptr
     uint16_t* k_pairs;   // bf16 K rows [B][Hkv][kv_len][dp], or nullptr
     uint32_t* v_pairs;   // bf16 V pairs [B][Hkv][kv_pairs][D] of rows (2j, 2j+1), or nullptr
     int64_t kv_pairs;    // ceil(kv_len / 2)
+    // bf16 K/V pairs converted by each task for its own keys, into its scratch, instead of once
+    // per call into the workspace, when only one task reads each K/V head (one query tile, no
+    // grouped heads: encoders at short lengths) and the pairs are small: the task then finds them
+    // in L1/L2 rather than re-reading a call-wide copy from memory (encoder shape: -8%). With
+    // several tiles per head the shared copy wins (N=512: +6% when converted per tile).
+    bool local_pairs;
+    static constexpr int64_t kLocalPairBytes = 256 * 1024;
 
     // Per-task scratch, carved from tw::thread_scratch.
     struct Tiles {
@@ -81,13 +91,20 @@ struct FlashAttention {
         float* vc;      // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
         uint16_t* pb;   // P as bf16 pairs [Bc/2][Br][2]
         float* tmp;     // [Br] bias gather
+        uint16_t* kl;   // local_pairs: this task's bf16 K rows [kv_len][dp]
+        uint32_t* vl;   // local_pairs: this task's bf16 V pairs [kv_pairs][D]
     };
+
+    size_t local_pair_bytes() const {
+        return sizeof(uint16_t) * size_t(p.kv_len * dp) +
+               sizeof(uint32_t) * size_t(kv_pairs * p.head_dim);
+    }
 
     size_t scratch_bytes() const {
         const int64_t D = p.head_dim;
         const size_t floats = size_t(dp) * Br + size_t(Bc) * Br + size_t(D) * Br + 3 * size_t(Br) +
                               2 * size_t(Bc) * size_t(dp) + size_t(Bc) * Br / 2 + 64;
-        return floats * sizeof(float) + 6 * 64;
+        return floats * sizeof(float) + 8 * 64 + (local_pairs ? local_pair_bytes() : 0);
     }
 
     Tiles carve(void* base) const {
@@ -104,7 +121,13 @@ struct FlashAttention {
         t.l = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
         t.tmp = reinterpret_cast<float*>(c); c = align(c + sizeof(float) * Br);
         t.vc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
-        t.pb = reinterpret_cast<uint16_t*>(c);
+        t.pb = reinterpret_cast<uint16_t*>(c); c = align(c + sizeof(uint16_t) * Bc * Br);
+        t.kl = nullptr;
+        t.vl = nullptr;
+        if (local_pairs) {
+            t.kl = reinterpret_cast<uint16_t*>(c); c = align(c + sizeof(uint16_t) * p.kv_len * dp);
+            t.vl = reinterpret_cast<uint32_t*>(c);
+        }
         return t;
     }
 
@@ -289,46 +312,98 @@ struct FlashAttention {
 
     // ---- data movement ------------------------------------------------------------------------
 
-    float load_scalar(const void* base, int64_t index) const {
-        switch (p.dtype) {
-            case TW_F16: return tw::fp16_to_float(static_cast<const uint16_t*>(base)[index]);
-            case TW_BF16: return tw::bf16_to_float(static_cast<const uint16_t*>(base)[index]);
-            default: return static_cast<const float*>(base)[index];
+    /// Prefetches `count` rows of `bytes` bytes (none if count <= 0) at element `offset` of `base`,
+    /// `stride` elements apart: the next block's strided Q or O rows, one block ahead, so their
+    /// cache misses overlap the current block's transpose instead of following it.
+    void prefetch_rows(const void* base, int64_t offset, int64_t stride, int64_t count,
+                       int64_t bytes) const {
+        if (count <= 0) return;
+        const int64_t elem = p.dtype == TW_F32 ? 4 : 2;
+        const char* row = static_cast<const char*>(base) + offset * elem;
+        for (int64_t r = 0; r < count; ++r, row += stride * elem) {
+            for (int64_t byte = 0; byte < bytes; byte += 64) S::prefetch(row + byte);
         }
     }
 
-    float rounded(float x) const { return round_bf16 ? tw::bf16_to_float(tw::float_to_bf16(x)) : x; }
+    /// Prefetches the fp32 K and V rows of keys [j0, j0 + nk) of K/V head (b, g).
+    void prefetch_kv_f32(int64_t b, int64_t g, int64_t j0, int64_t nk) const {
+        const int64_t bytes = 4 * p.head_dim;
+        auto rows = [&](const float* base, const int64_t* strides) {
+            const float* first = base + b * strides[0] + g * strides[1] + j0 * strides[2];
+            const char* row = reinterpret_cast<const char*>(first);
+            for (int64_t r = 0; r < nk; ++r, row += 4 * strides[2]) {
+                for (int64_t byte = 0; byte < bytes; byte += 64) S::prefetch(row + byte);
+            }
+        };
+        rows(k_f32, k_f32_strides);
+        rows(v_f32, v_f32_strides);
+    }
 
-    /// Qᵀ tile, pre-scaled by scale·log2(e); lanes past the last query are zero.
+    /// Qᵀ tile, pre-scaled by scale·log2(e), for the ceil(nq / W) query vectors the tile uses
+    /// (lanes past the last query are zero). Blocks of W queries x W head dims are loaded as rows
+    /// (masked at the ends of D, converted from the storage type) and transposed in registers.
     void pack_queries(const Tiles& t, int64_t b, int64_t h, int64_t i0, int64_t nq) const {
         const int64_t D = p.head_dim;
-        const float factor = p.scale * kLog2e;
-        if (bf16_dot) {
-            // Pairs along head_dim: element (d, i) at [(d/2)·Br + i]·2 + d%2, pre-scaled before
-            // rounding so the scores come out of the dot products in log2 units.
-            uint16_t* qt = reinterpret_cast<uint16_t*>(t.qt);
-            std::memset(qt, 0, sizeof(uint16_t) * dp * Br);
-            for (int64_t i = 0; i < nq; ++i) {
-                const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
-                for (int64_t d = 0; d < D; ++d) {
-                    qt[((d / 2) * Br + i) * 2 + (d & 1)] =
-                        tw::float_to_bf16(load_scalar(p.q, base + d) * factor);
+        const V factor = S::set1(p.scale * kLog2e);
+        const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i0 * p.q_strides[2];
+        const int64_t row_bytes = D * (p.dtype == TW_F32 ? 4 : 2);
+        for (int64_t ig = 0; ig < nq; ig += W) {
+            const int64_t rows = std::min<int64_t>(W, nq - ig);
+            const int64_t row_base = q_base + ig * p.q_strides[2];
+            prefetch_rows(p.q, row_base + W * p.q_strides[2], p.q_strides[2],
+                          std::min<int64_t>(W, nq - ig - W), row_bytes);
+            V block[W];
+            if (bf16_dot) {
+                // Pairs along head_dim: pair row d/2, lane i holds (d, d+1) of query i, pre-scaled
+                // before rounding so the scores come out of the dot products in log2 units. A block
+                // covers 2W dims; an odd D leaves a zero in the high half of its last pair.
+                uint32_t* qt = reinterpret_cast<uint32_t*>(t.qt);
+                for (int64_t d0 = 0; d0 < D; d0 += 2 * W) {
+                    const int low = int(std::min<int64_t>(W, D - d0));
+                    const int high = int(std::min<int64_t>(W, std::max<int64_t>(D - d0 - W, 0)));
+                    for (int r = 0; r < W; ++r) {
+                        if (r >= rows) {
+                            block[r] = S::zero();
+                            continue;
+                        }
+                        const int64_t offset = row_base + r * p.q_strides[2] + d0;
+                        const V first = S::mul(S::load_row(p.q, p.dtype, offset, low), factor);
+                        const V second =
+                            high > 0 ? S::mul(S::load_row(p.q, p.dtype, offset + W, high), factor)
+                                     : S::zero();
+                        block[r] = S::to_pairs(first, second);
+                    }
+                    S::transpose(block);
+                    const int pairs = (low + high + 1) / 2;
+                    for (int c = 0; c < pairs; ++c) {
+                        S::store(reinterpret_cast<float*>(qt + (d0 / 2 + c) * Br + ig), block[c]);
+                    }
                 }
+                continue;
             }
-            return;
-        }
-        std::memset(t.qt, 0, sizeof(float) * D * Br);
-        for (int64_t i = 0; i < nq; ++i) {
-            const int64_t base = b * p.q_strides[0] + h * p.q_strides[1] + (i0 + i) * p.q_strides[2];
-            for (int64_t d = 0; d < D; ++d) t.qt[d * Br + i] = rounded(load_scalar(p.q, base + d)) * factor;
+            for (int64_t d0 = 0; d0 < D; d0 += W) {
+                const int count = int(std::min<int64_t>(W, D - d0));
+                for (int r = 0; r < W; ++r) {
+                    if (r >= rows) {
+                        block[r] = S::zero();
+                        continue;
+                    }
+                    V x = S::load_row(p.q, p.dtype, row_base + r * p.q_strides[2] + d0, count);
+                    if (round_bf16) x = S::round_to_bf16(x);  // emulated bf16: round, then scale
+                    block[r] = S::mul(x, factor);
+                }
+                S::transpose(block);
+                for (int c = 0; c < count; ++c) S::store(t.qt + (d0 + c) * Br + ig, block[c]);
+            }
         }
     }
 
-    /// K rows of a tile as pointers for the score micro-kernel: fp32 rows or bf16 pair rows.
-    void key_rows(int64_t b, int64_t g, int64_t j0, int64_t nk, const float** rows,
-                  const uint32_t** pair_rows) const {
+    /// K rows of a tile as pointers for the score micro-kernel: fp32 rows or bf16 pair rows (from
+    /// k_head, the bf16 row of key `key0`).
+    void key_rows(int64_t b, int64_t g, int64_t j0, int64_t nk, const uint16_t* k_head,
+                  int64_t key0, const float** rows, const uint32_t** pair_rows) const {
         if (bf16_dot) {
-            const uint16_t* k = k_pairs + ((b * p.kv_heads + g) * p.kv_len + j0) * dp;
+            const uint16_t* k = k_head + (j0 - key0) * dp;
             for (int64_t j = 0; j < nk; ++j) {
                 pair_rows[j] = reinterpret_cast<const uint32_t*>(k + j * dp);
             }
@@ -422,6 +497,11 @@ struct FlashAttention {
         const int64_t kv_begin = std::min(kv_end, split * per_split);
         kv_end = std::min(kv_end, kv_begin + per_split);
 
+        // Keys far apart in memory (sequence-major layouts, fused QKV buffers) arrive as one cache
+        // miss per row: ask for a key tile's K and V rows one step ahead (encoder shape: -3%).
+        // Contiguous rows ([B, H, N, D]) are left to the hardware prefetcher (N=8192: +2-3% with).
+        const bool prefetch_kv = !bf16_dot && (k_f32_strides[2] != D || v_f32_strides[2] != D);
+        if (prefetch_kv) prefetch_kv_f32(b, g, kv_begin, std::min<int64_t>(Bc, kv_end - kv_begin));
         pack_queries(t, b, h, i0, nq);
         std::memset(t.ot, 0, sizeof(float) * D * Br);
         for (int i = 0; i < Br; ++i) {
@@ -433,9 +513,25 @@ struct FlashAttention {
         const float* rows[Bc];
         const uint32_t* pair_rows[Bc];
         V alpha[NV];
+        // bf16 pairs: K row of key `key0` and V pair of keys (key0, key0 + 1); key0 is even.
+        const uint16_t* k_head = nullptr;
+        const uint32_t* v_head = nullptr;
+        int64_t key0 = 0;
+        if (bf16_dot && local_pairs) {
+            convert_pairs(b, g, kv_begin, kv_end, t.kl, t.vl);
+            k_head = t.kl;
+            v_head = t.vl;
+            key0 = kv_begin;
+        } else if (bf16_dot) {
+            k_head = k_pairs + bg * p.kv_len * dp;
+            v_head = v_pairs + bg * kv_pairs * D;
+        }
         for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
             const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
-            key_rows(b, g, j0, nk, rows, pair_rows);
+            if (prefetch_kv && j0 + Bc < kv_end) {
+                prefetch_kv_f32(b, g, j0 + Bc, std::min<int64_t>(Bc, kv_end - j0 - Bc));
+            }
+            key_rows(b, g, j0, nk, k_head, key0, rows, pair_rows);
             if (bf16_dot) {
                 scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
                                      pair_rows, t.st);
@@ -443,7 +539,11 @@ struct FlashAttention {
                 scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
             }
             const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
-            if (bf16_dot && !masked) {
+            // The call-wide V pairs hold the key after an odd visible end (valid length, causal
+            // limit) in the odd half of the last pair: its zero probability times a NaN or Inf
+            // value would be NaN, so that tile takes the fp32 product of its own rows instead.
+            const bool pair_past_end = bf16_dot && !local_pairs && (nk & 1) && j0 + nk < p.kv_len;
+            if (bf16_dot && !masked && !pair_past_end) {
                 const int64_t pairs = (nk + 1) / 2;
                 for (int64_t j2 = 0; j2 < pairs; ++j2) {
                     const float* even = t.st + (2 * j2) * Br;
@@ -453,7 +553,7 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                const uint32_t* vil = v_pairs + (bg * kv_pairs + j0 / 2) * D;  // j0 is even
+                const uint32_t* vil = v_head + (j0 - key0) / 2 * D;  // j0 is even
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (!bf16_dot) {
@@ -463,7 +563,8 @@ struct FlashAttention {
                                     v_f32_strides[2]);
             } else {
                 // Masked tiles under bf16 compute: pair dot products cannot skip single masked
-                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product.
+                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product; so
+                // does a tile whose last pair reaches past the visible keys.
                 for (int64_t j = 0; j < nk; ++j) {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
                                        t.vc + j * D);
@@ -482,35 +583,38 @@ struct FlashAttention {
         write_output(b, h, i0, nq, t.m, t.l, t.ot);
     }
 
-    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros.
+    /// O rows from Oᵀ: O[i][d] = Oᵀ[d][i] / l[i]; rows that saw no key get zeros. Blocks of W
+    /// head dims x W queries are scaled by 1/l (a lane vector), transposed in registers and
+    /// stored as query rows (masked at the ends of D, converted to the storage type).
     void write_output(int64_t b, int64_t h, int64_t i0, int64_t nq, const float* m, const float* l,
                       const float* ot) const {
         const int64_t D = p.head_dim;
-        const float neg_inf = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < nq; ++i) {
-            const bool empty = (m[i] == neg_inf);
-            const float inv_l = empty ? 0.0f : 1.0f / l[i];
-            const int64_t o = b * p.o_strides[0] + h * p.o_strides[1] + (i0 + i) * p.o_strides[2];
-            switch (p.dtype) {
-                case TW_F32: {
-                    float* out = static_cast<float*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = ot[d * Br + i] * inv_l;
-                    break;
+        const int64_t o_base = b * p.o_strides[0] + h * p.o_strides[1] + i0 * p.o_strides[2];
+        const int64_t row_bytes = D * (p.dtype == TW_F32 ? 4 : 2);
+        for (int64_t ig = 0; ig < nq; ig += W) {
+            const int64_t rows = std::min<int64_t>(W, nq - ig);
+            prefetch_rows(p.o, o_base + (ig + W) * p.o_strides[2], p.o_strides[2],
+                          std::min<int64_t>(W, nq - ig - W), row_bytes);
+            const V inv_l = S::inverse_or_zero(S::load(l + ig), S::load(m + ig));
+            for (int64_t d0 = 0; d0 < D; d0 += W) {
+                const int count = int(std::min<int64_t>(W, D - d0));
+                V block[W];
+                for (int c = 0; c < W; ++c) {
+                    block[c] = c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l)
+                                         : S::zero();
                 }
-                case TW_F16: {
-                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_fp16(ot[d * Br + i] * inv_l);
-                    break;
-                }
-                default: {
-                    uint16_t* out = static_cast<uint16_t*>(p.o) + o;
-                    for (int64_t d = 0; d < D; ++d) out[d] = tw::float_to_bf16(ot[d * Br + i] * inv_l);
-                    break;
+                S::transpose(block);
+                for (int r = 0; r < rows; ++r) {
+                    S::store_row(p.o, p.dtype, o_base + (ig + r) * p.o_strides[2] + d0, block[r],
+                                 count);
                 }
             }
-            if (p.lse) {
+        }
+        if (p.lse) {
+            const float neg_inf = -std::numeric_limits<float>::infinity();
+            for (int64_t i = 0; i < nq; ++i) {
                 p.lse[(b * p.q_heads + h) * p.q_len + i0 + i] =
-                    empty ? neg_inf : (m[i] + std::log2(l[i])) * kLn2;
+                    m[i] == neg_inf ? neg_inf : (m[i] + std::log2(l[i])) * kLn2;
             }
         }
     }
@@ -577,7 +681,28 @@ struct FlashAttention {
         }
     }
 
-    /// Converts one chunk of keys of one K/V head to the bf16 pair layouts.
+    /// Converts keys [j_begin, j_end) of K/V head (b, g) to the bf16 pair layouts: K row j at
+    /// k_dst + (j - j_begin)·dp (odd D padded with a zero), V rows (j, j+1) interleaved at
+    /// v_dst + (j - j_begin)/2·D, the odd half zero past j_end. j_begin is even.
+    void convert_pairs(int64_t b, int64_t g, int64_t j_begin, int64_t j_end, uint16_t* k_dst,
+                       uint32_t* v_dst) const {
+        const int64_t D = p.head_dim;
+        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
+        const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
+        for (int64_t j = j_begin; j < j_end; ++j) {
+            uint16_t* dst = k_dst + (j - j_begin) * dp;
+            S::convert_row_bf16(p.k, p.dtype, k_base + j * p.k_strides[2], D, dst);
+            if (dp != D) dst[D] = 0;
+        }
+        for (int64_t j = j_begin; j < j_end; j += 2) {
+            const int64_t even = v_base + j * p.v_strides[2];
+            const int64_t odd = (j + 1 < j_end) ? even + p.v_strides[2] : -1;
+            S::interleave_rows_bf16(p.v, p.dtype, even, odd, D, v_dst + (j - j_begin) / 2 * D);
+        }
+    }
+
+    /// Converts one chunk of keys of one K/V head to the call-wide bf16 pair layouts. Chunks hold
+    /// an even number of keys, so a pair never straddles two chunks.
     static void convert_entry(void* ctx, int64_t task, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
         const tw_attention_params& p = self.p;
@@ -585,20 +710,9 @@ struct FlashAttention {
         const int64_t bg = task / chunks;
         const int64_t j_begin = (task % chunks) * kConvertKeys;
         const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
-        const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, D = p.head_dim;
-        const int64_t k_base = b * p.k_strides[0] + g * p.k_strides[1];
-        const int64_t v_base = b * p.v_strides[0] + g * p.v_strides[1];
-        for (int64_t j = j_begin; j < j_end; ++j) {
-            uint16_t* dst = self.k_pairs + (bg * p.kv_len + j) * self.dp;
-            S::convert_row_bf16(p.k, p.dtype, k_base + j * p.k_strides[2], D, dst);
-            if (self.dp != D) dst[D] = 0;
-        }
-        for (int64_t j = j_begin; j < j_end; j += 2) {
-            const int64_t even = v_base + j * p.v_strides[2];
-            const int64_t odd = (j + 1 < p.kv_len) ? even + p.v_strides[2] : -1;
-            S::interleave_rows_bf16(p.v, p.dtype, even, odd, D,
-                                    self.v_pairs + (bg * self.kv_pairs + j / 2) * D);
-        }
+        self.convert_pairs(bg / p.kv_heads, bg % p.kv_heads, j_begin, j_end,
+                           self.k_pairs + (bg * p.kv_len + j_begin) * self.dp,
+                           self.v_pairs + (bg * self.kv_pairs + j_begin / 2) * p.head_dim);
     }
 
     /// Merges the splits of one query tile: weights 2^(m_s - m*) rescale each split's l and Oᵀ.
@@ -652,68 +766,59 @@ struct FlashAttention {
             splits = std::min<int64_t>((4 * workers + tasks - 1) / tasks, (p.kv_len + 4 * Bc - 1) / (4 * Bc));
             splits = std::max<int64_t>(splits, 1);
         }
+        kv_pairs = (p.kv_len + 1) / 2;
+        local_pairs = bf16_dot && query_tiles * group == 1 &&
+                      local_pair_bytes() <= size_t(kLocalPairBytes);
         if (tw::thread_scratch(scratch_bytes()) == nullptr) {
             return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
                             scratch_bytes());
         }
-        partials = nullptr;
-        if (splits > 1) {
-            const size_t bytes = sizeof(float) * size_t(tasks * splits * partial_floats());
-            partials = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-            if (partials == nullptr) {
-                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes", bytes);
+        // Per-call buffers (split-KV partials, converted K and V) come from one workspace the
+        // calling thread keeps between calls: a fresh allocation per call page-faults on first
+        // touch, which cost more than the conversion itself at encoder sizes.
+        const int64_t heads = p.batch * p.kv_heads;
+        const bool convert_f32 = !bf16_dot && (p.dtype != TW_F32 || round_bf16);
+        auto padded = [](size_t bytes) { return (bytes + 63) / 64 * 64; };
+        const size_t partial_bytes =
+            splits > 1 ? padded(sizeof(float) * size_t(tasks * splits * partial_floats())) : 0;
+        const bool global_pairs = bf16_dot && !local_pairs;
+        const size_t kv_f32_bytes =
+            convert_f32 ? padded(2 * sizeof(float) * size_t(heads * p.kv_len * D)) : 0;
+        const size_t k_pair_bytes =
+            global_pairs ? padded(sizeof(uint16_t) * size_t(heads * p.kv_len * dp)) : 0;
+        const size_t v_pair_bytes =
+            global_pairs ? padded(sizeof(uint32_t) * size_t(heads * kv_pairs * D)) : 0;
+        const size_t workspace_bytes = partial_bytes + kv_f32_bytes + k_pair_bytes + v_pair_bytes;
+        char* workspace = nullptr;
+        if (workspace_bytes > 0) {
+            workspace = static_cast<char*>(tw::attention_workspace(workspace_bytes));
+            if (workspace == nullptr) {
+                return tw::fail(TW_ERR_OUT_OF_MEMORY,
+                                "attention: cannot allocate %zu bytes of workspace", workspace_bytes);
             }
         }
-        k_pairs = nullptr;
-        v_pairs = nullptr;
-        kv_pairs = (p.kv_len + 1) / 2;
-        kv_f32_copy = nullptr;
+        partials = splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;
+        kv_f32_copy = convert_f32 ? reinterpret_cast<float*>(workspace + partial_bytes) : nullptr;
+        char* pair_base = workspace + partial_bytes + kv_f32_bytes;
+        k_pairs = global_pairs ? reinterpret_cast<uint16_t*>(pair_base) : nullptr;
+        v_pairs = global_pairs ? reinterpret_cast<uint32_t*>(pair_base + k_pair_bytes) : nullptr;
         k_f32 = static_cast<const float*>(p.k);
         v_f32 = static_cast<const float*>(p.v);
         std::memcpy(k_f32_strides, p.k_strides, sizeof(k_f32_strides));
         std::memcpy(v_f32_strides, p.v_strides, sizeof(v_f32_strides));
-        if (!bf16_dot && (p.dtype != TW_F32 || round_bf16)) {
-            const int64_t heads = p.batch * p.kv_heads;
-            const size_t bytes = 2 * sizeof(float) * size_t(heads * p.kv_len * D);
-            kv_f32_copy = static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-            if (kv_f32_copy == nullptr) {
-                std::free(partials);
-                return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes for K and V",
-                                bytes);
-            }
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        if (convert_f32) {
             k_f32 = kv_f32_copy;
             v_f32 = kv_f32_copy + heads * p.kv_len * D;
             const int64_t strides[3] = {p.kv_heads * p.kv_len * D, p.kv_len * D, D};
             std::memcpy(k_f32_strides, strides, sizeof(strides));
             std::memcpy(v_f32_strides, strides, sizeof(strides));
-            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
             tw::parallel_for(heads * chunks, &FlashAttention::convert_f32_entry, this);
         }
-        if (bf16_dot) {
-            const int64_t heads = p.batch * p.kv_heads;
-            const size_t k_bytes = sizeof(uint16_t) * size_t(heads * p.kv_len * dp);
-            const size_t v_bytes = sizeof(uint32_t) * size_t(heads * kv_pairs * D);
-            k_pairs = static_cast<uint16_t*>(std::aligned_alloc(64, (k_bytes + 63) / 64 * 64));
-            v_pairs = static_cast<uint32_t*>(std::aligned_alloc(64, (v_bytes + 63) / 64 * 64));
-            if (k_pairs == nullptr || v_pairs == nullptr) {
-                std::free(k_pairs);
-                std::free(v_pairs);
-                std::free(partials);
-                return tw::fail(TW_ERR_OUT_OF_MEMORY,
-                                "attention: cannot allocate %zu bytes for bf16 K and V",
-                                k_bytes + v_bytes);
-            }
-            const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
-            tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
-        }
+        if (global_pairs) tw::parallel_for(heads * chunks, &FlashAttention::convert_entry, this);
         tw::parallel_for(tasks * splits, &FlashAttention::task_entry, this);
-        if (partials) {
-            tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
-            std::free(partials);
-        }
-        std::free(k_pairs);
-        std::free(v_pairs);
-        std::free(kv_f32_copy);
+        if (partials) tw::parallel_for(tasks, &FlashAttention::combine_entry, this);
+        if (workspace) tw::attention_workspace_trim();
         return tw::ok();
     }
 
