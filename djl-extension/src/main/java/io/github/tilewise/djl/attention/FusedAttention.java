@@ -164,6 +164,9 @@ public final class FusedAttention {
         AttentionShape shape = AttentionShape.check(q, k, v, opts);
         NDManager target = q.getManager();
         if (!LibUtils.isLoaded()) {
+            // DJL ops would mix engines (and read a foreign array's memory as their own).
+            requireEngineOf(q, k, "k");
+            requireEngineOf(q, v, "v");
             return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
         }
         requirePyTorch(q, "q");
@@ -377,6 +380,20 @@ public final class FusedAttention {
             stride *= extents[i];
         }
         return strides;
+    }
+
+    private static void requireEngineOf(NDArray q, NDArray array, String name) {
+        String expected = q.getManager().getEngine().getEngineName();
+        String engine = array.getManager().getEngine().getEngineName();
+        if (!expected.equals(engine)) {
+            throw new IllegalArgumentException(
+                    name
+                            + " belongs to the "
+                            + engine
+                            + " engine, q to the "
+                            + expected
+                            + " engine: attention needs all arrays on one engine");
+        }
     }
 
     private static void requirePyTorch(NDArray array, String name) {
