@@ -29,9 +29,9 @@ import java.util.Locale;
  * </pre>
  *
  * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads. All
- * seven engine/precision pairs are loaded first and timed in rounds (one call of each per round),
- * so that noise from other processes hits all of them alike. Arguments: {@code [reps]} (default
- * 10).
+ * seven engine/precision pairs are loaded first, then timed in two rounds of blocks (see {@link
+ * #interleavedMedians}), so that a noisy stretch does not fall on one engine alone. Arguments:
+ * {@code [reps]} (default 10).
  */
 public final class EmbedBenchmark {
 
@@ -101,7 +101,6 @@ public final class EmbedBenchmark {
                         p.kernelName(),
                         encoder.getBlock().getEncoder().getAttentionPrecision());
             }
-            // One timed call of every engine per round, so that machine noise hits all alike.
             TokenBatch tokens = batch;
             List<String> names = new ArrayList<>();
             List<Step> steps = new ArrayList<>();
@@ -165,18 +164,30 @@ public final class EmbedBenchmark {
         void run() throws Exception;
     }
 
-    /** Two warm-up calls each, then {@code reps} rounds of one call per step; medians in ms. */
+    /**
+     * Medians in ms over {@code reps} timed calls per step, taken in two rounds of blocks: per
+     * round, each step gets one warm-up call and half of its timed calls in a row, then a pause.
+     * Blocks rather than single interleaved calls, because every engine's pool keeps spinning for a
+     * while after a call and would slow whatever runs right after it; two rounds, so that a noisy
+     * stretch of the machine does not fall on one engine alone.
+     */
     private static double[] interleavedMedians(int reps, List<Step> steps) throws Exception {
-        for (Step step : steps) {
-            step.run();
-            step.run();
-        }
         double[][] t = new double[steps.size()][reps];
-        for (int r = 0; r < reps; r++) {
+        int[] filled = new int[steps.size()];
+        for (int round = 0; round < 2; round++) {
+            int calls = round == 0 ? reps / 2 : reps - reps / 2;
             for (int i = 0; i < steps.size(); i++) {
-                long t0 = System.nanoTime();
-                steps.get(i).run();
-                t[i][r] = (System.nanoTime() - t0) / 1e6;
+                Step step = steps.get(i);
+                step.run();
+                if (round == 0) {
+                    step.run();
+                }
+                for (int r = 0; r < calls; r++) {
+                    long t0 = System.nanoTime();
+                    step.run();
+                    t[i][filled[i]++] = (System.nanoTime() - t0) / 1e6;
+                }
+                Thread.sleep(300);
             }
         }
         double[] medians = new double[steps.size()];
