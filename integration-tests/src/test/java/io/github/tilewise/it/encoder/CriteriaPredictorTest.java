@@ -95,12 +95,22 @@ class CriteriaPredictorTest {
     }
 
     private static List<float[]> embed(Criteria<String, float[]> criteria) throws Exception {
+        return embed(criteria, 1e-5);
+    }
+
+    /**
+     * Embeds the texts as one batch, and text 3 alone, which must agree within {@code tolerance}
+     * (with bf16 attention a padded batch rounds a few key tiles differently).
+     */
+    private static List<float[]> embed(Criteria<String, float[]> criteria, double tolerance)
+            throws Exception {
         try (ZooModel<String, float[]> model = criteria.loadModel();
                 Predictor<String, float[]> predictor = model.newPredictor()) {
             List<float[]> batch = predictor.batchPredict(TEXTS);
             // Single predictions go through the same path and agree with the batch.
             float[] single = predictor.predict(TEXTS.get(3));
-            assertTrue(OrtReference.maxAbsDiff(toDouble(batch.get(3)), single) < 1e-5);
+            double diff = OrtReference.maxAbsDiff(toDouble(batch.get(3)), single);
+            assertTrue(diff < tolerance, "batch vs single differ by " + diff);
             return batch;
         }
     }
@@ -122,7 +132,7 @@ class CriteriaPredictorTest {
                         .optArgument("normalize", "true")
                         .optArgument("attentionPrecision", "bf16")
                         .build();
-        List<float[]> actual = embed(criteria);
+        List<float[]> actual = embed(criteria, 1e-3);
         double minCos = 1;
         for (int i = 0; i < TEXTS.size(); i++) {
             minCos = Math.min(minCos, OrtReference.cosine(expected[i], actual.get(i)));
