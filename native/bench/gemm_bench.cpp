@@ -1,11 +1,14 @@
 // Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
 // Usage: gemm_bench [reps] [M] [threads]. Each line is the median of `reps` timed calls after two warm-ups;
-// the time includes the per-call activation quantization (int8) or bf16 rounding.
+// the time includes the per-call activation quantization (int8) or bf16 rounding, except for the
+// `int8_prequantized` line: rows quantized once beforehand (tw_quantize_rows), as an encoder's
+// chained layers hand them over - the kernel alone.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "tilewise/tilewise_gemm.h"
@@ -30,6 +33,7 @@ int main(int argc, char** argv) {
     const int64_t M = argc > 2 ? std::atoll(argv[2]) : 4096;
     if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
     const Case cases[] = {{"int8", TW_I8, TW_QUANT_ASYMMETRIC},
+                          {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC},
                           {"int8_weight_only", TW_I8, TW_QUANT_NONE},
                           {"bf16", TW_BF16, TW_QUANT_NONE},
                           {"fp16", TW_F16, TW_QUANT_NONE}};
@@ -61,6 +65,18 @@ int main(int argc, char** argv) {
             p.bias = bias.data();
             p.y = y.data();
             p.ldy = N;
+            const int64_t ldq = tw_quantized_row_stride(K);
+            std::vector<uint8_t> codes(M * ldq);
+            std::vector<float> scales(M);
+            std::vector<int32_t> zeros(M);
+            tw_quantized_rows rows{M, K, codes.data(), ldq, scales.data(), zeros.data(), 0};
+            if (std::string(c.name) == "int8_prequantized") {
+                if (tw_quantize_rows(x.data(), K, c.quant, &rows) != TW_OK) {
+                    std::fprintf(stderr, "quantize failed: %s\n", tw_last_error());
+                    return 1;
+                }
+                p.xq = &rows;
+            }
             std::vector<double> times;
             for (int r = 0; r < reps + 2; ++r) {
                 const auto t0 = std::chrono::steady_clock::now();
