@@ -662,14 +662,22 @@ struct FlashAttention {
 
     static constexpr int64_t kConvertKeys = 256;  // keys per conversion task (even: pairs stay whole)
 
+    /// A conversion task's keys: K/V head bg (batch · kv_heads + head), keys [j_begin, j_end).
+    struct KeyChunk {
+        int64_t bg, j_begin, j_end;
+    };
+
+    KeyChunk key_chunk(int64_t task) const {
+        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
+        const int64_t j_begin = (task % chunks) * kConvertKeys;
+        return {task / chunks, j_begin, std::min(p.kv_len, j_begin + kConvertKeys)};
+    }
+
     /// Converts one chunk of keys of one K/V head to fp32 (rounded to bf16 when emulating bf16).
     static void convert_f32_entry(void* ctx, int64_t task, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
         const tw_attention_params& p = self.p;
-        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
-        const int64_t bg = task / chunks;
-        const int64_t j_begin = (task % chunks) * kConvertKeys;
-        const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
+        const auto [bg, j_begin, j_end] = self.key_chunk(task);
         const int64_t b = bg / p.kv_heads, g = bg % p.kv_heads, D = p.head_dim;
         float* k_dst = self.kv_f32_copy;
         float* v_dst = self.kv_f32_copy + p.batch * p.kv_heads * p.kv_len * D;
@@ -706,10 +714,7 @@ struct FlashAttention {
     static void convert_entry(void* ctx, int64_t task, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
         const tw_attention_params& p = self.p;
-        const int64_t chunks = (p.kv_len + kConvertKeys - 1) / kConvertKeys;
-        const int64_t bg = task / chunks;
-        const int64_t j_begin = (task % chunks) * kConvertKeys;
-        const int64_t j_end = std::min(p.kv_len, j_begin + kConvertKeys);
+        const auto [bg, j_begin, j_end] = self.key_chunk(task);
         self.convert_pairs(bg / p.kv_heads, bg % p.kv_heads, j_begin, j_end,
                            self.k_pairs + (bg * p.kv_len + j_begin) * self.dp,
                            self.v_pairs + (bg * self.kv_pairs + j_begin / 2) * p.head_dim);
