@@ -37,6 +37,7 @@ public final class EmbedBenchmark {
 
     private static final int BATCH = 32;
     private static final int SEQ = 128;
+    private static final int WARM_UP_CALLS = 6;
 
     private EmbedBenchmark() {}
 
@@ -166,10 +167,11 @@ public final class EmbedBenchmark {
 
     /**
      * Medians in ms over {@code reps} timed calls per step, taken in two rounds of blocks: per
-     * round, each step gets one warm-up call and half of its timed calls in a row, then a pause.
-     * Blocks rather than single interleaved calls, because every engine's pool keeps spinning for a
-     * while after a call and would slow whatever runs right after it; two rounds, so that a noisy
-     * stretch of the machine does not fall on one engine alone.
+     * round, each step gets its warm-up calls ({@value #WARM_UP_CALLS} in the first round, one in
+     * the second) and half of its timed calls in a row, then a pause. Blocks rather than single
+     * interleaved calls, because every engine's pool keeps spinning for a while after a call and
+     * would slow whatever runs right after it; two rounds, so that a noisy stretch of the machine
+     * does not fall on one engine alone.
      */
     private static double[] interleavedMedians(int reps, List<Step> steps) throws Exception {
         double[][] t = new double[steps.size()][reps];
@@ -178,8 +180,10 @@ public final class EmbedBenchmark {
             int calls = round == 0 ? reps / 2 : reps - reps / 2;
             for (int i = 0; i < steps.size(); i++) {
                 Step step = steps.get(i);
-                step.run();
-                if (round == 0) {
+                // Warm-up: a few calls in the first round (the JIT compiles the Java side of a
+                // forward only after it has run many times), one in the second.
+                int warmUp = round == 0 ? WARM_UP_CALLS : 1;
+                for (int w = 0; w < warmUp; w++) {
                     step.run();
                 }
                 for (int r = 0; r < calls; r++) {
