@@ -59,4 +59,22 @@ static inline void* direct_address(JNIEnv* env, jobject buffer, int64_t needed_b
     return address;
 }
 
+/// As direct_address, for a buffer native code writes into: a read-only direct buffer also has an
+/// address, so it is refused here (IllegalArgumentException naming `what`) instead of written.
+static inline void* writable_address(JNIEnv* env, jobject buffer, int64_t needed_bytes,
+                                     const char* what, bool allow_null = false) {
+    if (buffer != nullptr) {
+        jclass cls = env->GetObjectClass(buffer);
+        jmethodID read_only = cls ? env->GetMethodID(cls, "isReadOnly", "()Z") : nullptr;
+        if (read_only == nullptr) return nullptr;  // exception pending
+        if (env->CallBooleanMethod(buffer, read_only)) {
+            throw_illegal_argument(env, std::string(what) + " buffer is read-only");
+            return nullptr;
+        }
+        if (env->ExceptionCheck()) return nullptr;
+    }
+    return direct_address(env, buffer, needed_bytes, what, allow_null);
+}
+
 }  // namespace twjni
+

@@ -28,9 +28,12 @@ int64_t matrix_bytes(JNIEnv* env, const char* what, int64_t rows, int64_t cols) 
     return static_cast<int64_t>(bytes);
 }
 
-/// The float-aligned address of a direct buffer of at least `bytes`, or nullptr after throwing.
-float* floats(JNIEnv* env, jobject buffer, int64_t bytes, const char* what, bool allow_null) {
-    void* address = twjni::direct_address(env, buffer, bytes, what, allow_null);
+/// The float-aligned address of a direct buffer of at least `bytes` (not read-only when native code
+/// writes it: `written`), or nullptr after throwing.
+float* floats(JNIEnv* env, jobject buffer, int64_t bytes, const char* what, bool allow_null,
+              bool written = false) {
+    void* address = written ? twjni::writable_address(env, buffer, bytes, what, allow_null)
+                            : twjni::direct_address(env, buffer, bytes, what, allow_null);
     if (address == nullptr) return nullptr;
     if (reinterpret_cast<uintptr_t>(address) % alignof(float) != 0) {
         throw_illegal_argument(env, std::string(what) + " buffer is not 4-byte aligned");
@@ -57,7 +60,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearF32Native_pack(JNIE
     const int64_t packed_bytes = tw_f32_packed_bytes(n, k);
     const float* wp = floats(env, w, w_bytes, "weight", false);
     if (wp == nullptr) return;
-    float* pp = floats(env, packed, packed_bytes, "packed", false);
+    float* pp = floats(env, packed, packed_bytes, "packed", false, true);
     if (pp == nullptr) return;
     twjni::check(env, tw_f32_pack(n, k, wp, k, pp));
 }
@@ -84,7 +87,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearF32Native_linear(
     if (env->ExceptionCheck()) return;
     p.residual = floats(env, residual, y_bytes, "residual", true);
     if (env->ExceptionCheck()) return;
-    if ((p.y = floats(env, y, y_bytes, "y", false)) == nullptr) return;
+    if ((p.y = floats(env, y, y_bytes, "y", false, true)) == nullptr) return;
     twjni::check(env, tw_f32_linear(&p));
 }
 

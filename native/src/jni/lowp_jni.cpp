@@ -133,7 +133,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpack
     if (w == nullptr) return;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
-    auto* dst = static_cast<float*>(twjni::direct_address(env, out, n * k * 4, "unpacked weights"));
+    auto* dst = static_cast<float*>(twjni::writable_address(env, out, n * k * 4, "unpacked weights"));
     if (dst == nullptr) return;
     twjni::check(env, tw_unpack_weights(w, dst, k));
 }
@@ -172,20 +172,24 @@ bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogu
 }
 
 /// Rows of u8 codes with their scales and zero points, checked against m x k (row stride from
-/// tw_quantized_row_stride). Returns false after throwing.
+/// tw_quantized_row_stride). `output` rows may be absent (all three null) and are written, so
+/// read-only buffers are refused. Returns false after throwing.
 bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject codes, jobject scales,
-                    jobject zeros, bool optional, tw_quantized_rows& out) {
-    if (optional && codes == nullptr && scales == nullptr && zeros == nullptr) return true;
+                    jobject zeros, bool output, tw_quantized_rows& out) {
+    if (output && codes == nullptr && scales == nullptr && zeros == nullptr) return true;
     const int64_t ldq = tw_quantized_row_stride(k);
     const int64_t bytes = matrix_bytes(env, what, m, ldq, 1);
     if (bytes < 0) return false;
     const std::string name(what);
-    out.q = static_cast<uint8_t*>(twjni::direct_address(env, codes, bytes, (name + " codes").c_str()));
+    auto address = [&](jobject buffer, int64_t needed, const std::string& label) {
+        return output ? twjni::writable_address(env, buffer, needed, label.c_str())
+                      : twjni::direct_address(env, buffer, needed, label.c_str());
+    };
+    out.q = static_cast<uint8_t*>(address(codes, bytes, name + " codes"));
     if (out.q == nullptr) return false;
-    out.scales = static_cast<float*>(twjni::direct_address(env, scales, m * 4, (name + " scales").c_str()));
+    out.scales = static_cast<float*>(address(scales, m * 4, name + " scales"));
     if (out.scales == nullptr) return false;
-    out.zero_points = static_cast<int32_t*>(
-        twjni::direct_address(env, zeros, m * 4, (name + " zero points").c_str()));
+    out.zero_points = static_cast<int32_t*>(address(zeros, m * 4, name + " zero points"));
     if (out.zero_points == nullptr) return false;
     out.m = m;
     out.k = k;
@@ -224,7 +228,7 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
             twjni::direct_address(env, yq_channel_scale, n * 4, "yq channel scale", true));
         if (env->ExceptionCheck()) return 0;
     }
-    p.y = static_cast<float*>(twjni::direct_address(env, y, n * m * 4, "y", p.yq != nullptr));
+    p.y = static_cast<float*>(twjni::writable_address(env, y, n * m * 4, "y", p.yq != nullptr));
     if (env->ExceptionCheck()) return 0;
     p.ldy = n;
     p.act_quant = static_cast<tw_activation_quant>(act_quant);
@@ -250,7 +254,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     if (!quantized_rows(env, "x", m, k, x_codes, x_scales, x_zeros, false, in)) return;
     in.qmax = qmax;
     p.xq = &in;
-    p.y = static_cast<float*>(twjni::direct_address(env, y, n * m * 4, "y"));
+    p.y = static_cast<float*>(twjni::writable_address(env, y, n * m * 4, "y"));
     if (p.y == nullptr) return;
     p.ldy = n;
     p.w = w;
@@ -268,7 +272,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerN
     if (bytes < 0) return;
     auto* xp = static_cast<const float*>(twjni::direct_address(env, x, bytes, "x"));
     if (xp == nullptr) return;
-    auto* yp = static_cast<float*>(twjni::direct_address(env, y, bytes, "y"));
+    auto* yp = static_cast<float*>(twjni::writable_address(env, y, bytes, "y"));
     if (yp == nullptr) return;
     auto* rp = static_cast<const float*>(twjni::direct_address(env, residual, bytes, "residual", true));
     if (env->ExceptionCheck()) return;

@@ -39,7 +39,7 @@ public final class LayerNormBlock extends AbstractBlock {
     private final float eps;
     private final Parameter gamma;
     private final Parameter beta;
-    private NativeAffine nativeAffine;
+    private volatile NativeAffine nativeAffine;
 
     /**
      * Creates the block.
@@ -159,13 +159,16 @@ public final class LayerNormBlock extends AbstractBlock {
     }
 
     /** γ and β as direct buffers, copied again when the parameter arrays are replaced. */
-    private synchronized NativeAffine nativeAffine() {
+    private NativeAffine nativeAffine() {
         NDArray g = gamma.getArray();
         NDArray b = beta.getArray();
-        if (nativeAffine == null || nativeAffine.gammaSource != g || nativeAffine.betaSource != b) {
-            nativeAffine = new NativeAffine(g, b);
+        NativeAffine current = nativeAffine;
+        if (current == null || current.gammaSource != g || current.betaSource != b) {
+            // Racing threads may each build a copy of the same arrays; any of them is right.
+            current = new NativeAffine(g, b);
+            nativeAffine = current;
         }
-        return nativeAffine;
+        return current;
     }
 
     /** Private copies of the parameters for the native kernel, with the arrays they came from. */

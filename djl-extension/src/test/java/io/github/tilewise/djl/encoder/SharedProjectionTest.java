@@ -103,6 +103,11 @@ class SharedProjectionTest {
             for (int i = 0; i < alone.length; i++) {
                 assertEquals(reference[i], alone[i], 1e-4, "key part, element " + i);
             }
+            // A residual that would broadcast is refused, not silently added.
+            NDArray narrow = manager.randomNormal(new Shape(5, 1));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> fusedKey.apply(x, narrow));
+            assertTrue(e.getMessage().contains("residual has shape (5, 1)"), e.getMessage());
 
             // Resetting the operators closes the fused weights once all three parts are gone.
             LowPrecisionLinear weights =

@@ -234,6 +234,37 @@ class LowPrecisionValidationTest {
                     () -> jni.layerNorm(3, 0, x, null, null, null, 1e-5f, x));
             assertThrows(
                     IllegalArgumentException.class, () -> jni.unpackWeights(handle, floats(39)));
+            // Outputs must be writable: a read-only direct buffer has an address too.
+            ByteBuffer readOnly = floats(3 * 8).asReadOnlyBuffer();
+            IllegalArgumentException ro =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    jni.linear(
+                                            handle,
+                                            3,
+                                            x,
+                                            LowPrecisionNative.QUANT_ASYMMETRIC,
+                                            null,
+                                            null,
+                                            0,
+                                            null,
+                                            null,
+                                            null,
+                                            0f,
+                                            readOnly,
+                                            null,
+                                            null,
+                                            null,
+                                            0,
+                                            null));
+            assertTrue(ro.getMessage().contains("read-only"), ro.getMessage());
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> jni.layerNorm(3, 5, x, null, null, null, 1e-5f, x.asReadOnlyBuffer()));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> jni.unpackWeights(handle, floats(40).asReadOnlyBuffer()));
             long[] info = jni.weightsInfo(handle);
             assertEquals(LowPrecisionNative.FORMAT_I8, info[0]);
             assertEquals(8, info[1]);

@@ -2,6 +2,7 @@ package io.github.tilewise.djl.encoder.linear;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -166,6 +167,13 @@ public final class SharedInputLinear {
             slice.addSliceDim(offset, offset + width);
             NDArray mine = all.get(slice);
             all.close();
+            if (residual != null && !residual.getShape().equals(mine.getShape())) {
+                // add() would broadcast a residual of another shape into a wrong answer.
+                Shape expected = mine.getShape();
+                mine.close();
+                throw new IllegalArgumentException(
+                        "residual has shape " + residual.getShape() + ", expected " + expected);
+            }
             if (residual != null) {
                 NDArray sum = mine.add(residual);
                 mine.close();
