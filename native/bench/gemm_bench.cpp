@@ -2,13 +2,13 @@
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
 // Usage: gemm_bench [reps] [M] [threads]. Each line is the median of `reps` timed calls after two warm-ups;
 // the time includes the per-call activation quantization (int8) or bf16 rounding, except for the
-// `int8_prequantized` line: rows quantized once beforehand (tw_quantize_rows), as an encoder's
-// chained layers hand them over - the kernel alone.
+// `int8_prequantized*` lines: rows quantized once beforehand (tw_quantize_rows), as an encoder's
+// chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
+// LayerNorm epilogue (whole-row tasks).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <vector>
 
 #include "tilewise/tilewise_gemm.h"
@@ -19,6 +19,8 @@ struct Case {
     const char* name;
     tw_dtype format;
     tw_activation_quant quant;
+    bool prequantized;  // rows quantized once beforehand (tw_quantize_rows): the kernel alone
+    int epilogue;       // TW_EPILOGUE_* beyond the bias
 };
 
 double median_ms(std::vector<double> v) {
@@ -32,11 +34,14 @@ int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
     const int64_t M = argc > 2 ? std::atoll(argv[2]) : 4096;
     if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
-    const Case cases[] = {{"int8", TW_I8, TW_QUANT_ASYMMETRIC},
-                          {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC},
-                          {"int8_weight_only", TW_I8, TW_QUANT_NONE},
-                          {"bf16", TW_BF16, TW_QUANT_NONE},
-                          {"fp16", TW_F16, TW_QUANT_NONE}};
+    const Case cases[] = {
+        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0},
+        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0},
+        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU},
+        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM},
+        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0},
+        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0},
+        {"fp16", TW_F16, TW_QUANT_NONE, false, 0}};
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
     for (const auto& shape : shapes) {
@@ -70,7 +75,9 @@ int main(int argc, char** argv) {
             std::vector<float> scales(M);
             std::vector<int32_t> zeros(M);
             tw_quantized_rows rows{M, K, codes.data(), ldq, scales.data(), zeros.data(), 0};
-            if (std::string(c.name) == "int8_prequantized") {
+            p.epilogue = c.epilogue;
+            p.ln_eps = 1e-12f;
+            if (c.prequantized) {
                 if (tw_quantize_rows(x.data(), K, c.quant, &rows) != TW_OK) {
                     std::fprintf(stderr, "quantize failed: %s\n", tw_last_error());
                     return 1;

@@ -126,20 +126,21 @@ public final class LibUtils {
     }
 
     /**
-     * Unless {@code -Dtilewise.retainFreedMemory=false}: lets glibc keep up to {@value
-     * #RETAINED_BYTES} bytes of freed blocks for reuse. Encoder forwards allocate and free tens of
-     * MB of activations per layer; by default glibc returns such blocks to the OS at once, and the
-     * next call page-faults on every fresh page (about 10% of the CPU time of a MiniLM batch here).
-     * The setting is process-wide, which is why it is logged and can be turned off.
+     * With {@code -Dtilewise.retainFreedMemory=true}: lets glibc keep up to {@value
+     * #RETAINED_BYTES} bytes of freed blocks for reuse instead of returning them to the OS, so
+     * per-call activations do not page-fault on fresh pages. Off by default: it is process-wide,
+     * and since the encoder's fused low-precision path stopped allocating most per-layer
+     * activations it no longer measurably changes page faults or throughput here (see
+     * docs/BENCHMARKS.md).
      */
     private static void retainFreedMemory() {
-        if (!Boolean.parseBoolean(System.getProperty("tilewise.retainFreedMemory", "true"))) {
+        if (!Boolean.parseBoolean(System.getProperty("tilewise.retainFreedMemory", "false"))) {
             return;
         }
         if (TilewiseNative.INSTANCE.retainFreedMemory(RETAINED_BYTES)) {
             logger.info(
                     "Tilewise: glibc keeps up to {} MiB of freed memory for reuse"
-                            + " (-Dtilewise.retainFreedMemory=false turns this off)",
+                            + " (-Dtilewise.retainFreedMemory=true, process-wide)",
                     RETAINED_BYTES >> 20);
         }
     }
