@@ -36,7 +36,7 @@ void quantize_reference(const float* row, int64_t k, tw_activation_quant mode, i
     if (mode == TW_QUANT_SYMMETRIC) {
         const int32_t half = qmax / 2;
         const float amax = std::max(-lo, hi);
-        zero = half + 1;
+        zero = qmax - half;
         scale = amax > 0 ? amax / static_cast<float>(half) : 1.0f;
     } else {
         scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
@@ -441,7 +441,7 @@ void test_bad_arguments() {
     TW_CHECK(tw_linear(&lp) == TW_OK, "valid call: %s", tw_last_error());
     lp.w = nullptr;
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "null weights");
-    // Codes up to 255 cannot go to the 7-bit maddubs kernel.
+    // Codes up to 255 cannot go to the plain-AVX2 kernel (it takes 0..254).
     if (tw_isa_detected() >= TW_ISA_AVX2 && tw_set_isa(TW_ISA_AVX2) == TW_OK &&
         tw::force_int8_kernel(tw::Int8Kernel::kAvx2Maddubs)) {
         uint8_t q[8] = {0};
@@ -450,9 +450,9 @@ void test_bad_arguments() {
         tw_quantized_rows rows{2, 4, q, 4, s, z, 255};
         lp.w = w;
         lp.xq = &rows;
-        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "8-bit codes on the 7-bit kernel");
-        rows.qmax = 127;
-        TW_CHECK(tw_linear(&lp) == TW_OK, "7-bit codes on the 7-bit kernel: %s", tw_last_error());
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "255 codes on the 254 kernel");
+        rows.qmax = 254;
+        TW_CHECK(tw_linear(&lp) == TW_OK, "254 codes on the 254 kernel: %s", tw_last_error());
         rows.k = 3;
         TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "quantized k mismatch");
         tw::force_int8_kernel(tw::Int8Kernel::kAuto);

@@ -39,7 +39,7 @@ typedef struct tw_packed_weights tw_packed_weights;
 /** Run-time quantization of activation rows. */
 typedef enum tw_activation_quant {
     TW_QUANT_NONE = 0,      /* fp32 activations (weight-only int8, or 16-bit weights) */
-    TW_QUANT_SYMMETRIC = 1, /* per row: scale = max|x| / 127 (63 on 7-bit kernels), zero point 128 (64) */
+    TW_QUANT_SYMMETRIC = 1, /* per row: scale = max|x| / 127, zero point qmax - 127 (128, or 127 when qmax is 254) */
     TW_QUANT_ASYMMETRIC = 2 /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
 } tw_activation_quant;
 
@@ -87,13 +87,13 @@ typedef struct tw_quantized_rows {
     int64_t ldq;
     float* scales;        /* [m] */
     int32_t* zero_points; /* [m] */
-    int32_t qmax;         /* largest code used: 255, or 127 for kernels that need 7-bit activations */
+    int32_t qmax;         /* largest code used: 255, or 254 for the plain-AVX2 kernel */
 } tw_quantized_rows;
 
 /** The smallest row stride of quantized activations for K (K rounded up to the kernels' group of 4). */
 TW_API int64_t tw_quantized_row_stride(int64_t k);
 
-/** The activation code range (255 or 127) the int8 kernels of the active ISA accept. */
+/** The largest activation code (255, or 254 on plain AVX2) the int8 kernels of the active ISA accept. */
 TW_API int32_t tw_int8_activation_qmax(void);
 
 /** Quantizes X [out->m, out->k] (row stride ldx) row by row with `mode` to tw_int8_activation_qmax(). */
@@ -133,7 +133,7 @@ TW_API tw_status tw_linear(const tw_linear_params* p);
 
 /**
  * Names the kernel tw_linear runs for `format` (TW_I8, TW_BF16, TW_F16) and `quant` at the active
- * ISA on this CPU, for logs and fallback messages: "avx512-vnni", "avx-vnni", "avx2-maddubs-7bit",
+ * ISA on this CPU, for logs and fallback messages: "avx512-vnni", "avx-vnni", "avx2-maddubs-sign",
  * "avx512-int8-weight-only", "avx512-bf16-dot", "avx512-bf16-widen", "avx2-fp16-f16c", "portable-...".
  * A static string; "unsupported" for other formats.
  */

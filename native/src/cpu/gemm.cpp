@@ -358,7 +358,7 @@ const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
             switch (tw::selected_int8_kernel()) {
                 case tw::Int8Kernel::kAvx512Vnni: return "avx512-vnni";
                 case tw::Int8Kernel::kAvxVnni: return "avx-vnni";
-                case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-7bit";
+                case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-sign";
                 default: return "portable-int8";
             }
         case TW_BF16:

@@ -50,7 +50,9 @@ BlockFn block_for(Int8Kernel kernel) {
 }
 
 
-int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 127 : 255; }
+/// Largest activation code per kernel: the plain-AVX2 kernel centres codes on 127 (see
+/// gemm_int8_avx2.cpp), so it takes 255 levels, 0..254; the others take 0..255.
+int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 254 : 255; }
 
 /// Rows of activations quantized per parallel task (small: quantization is cheap per row).
 constexpr int64_t kQuantizeRowsPerTask = 32;
@@ -111,9 +113,9 @@ float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, f
     lo = std::min(lo, 0.0f);
     hi = std::max(hi, 0.0f);
     if (mode == TW_QUANT_SYMMETRIC) {
-        const int32_t half = qmax / 2;  // 127 (or 63): codes zero +- half
+        const int32_t half = qmax / 2;  // 127: codes zero +- half within [0, qmax]
         const float amax = std::max(-lo, hi);
-        *zero = half + 1;
+        *zero = qmax - half;  // 128 for qmax 255, 127 for 254
         *scale = amax > 0.0f ? amax / static_cast<float>(half) : 1.0f;
     } else {
         *scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;

@@ -1,12 +1,16 @@
 // INT8 linear layers, AVX2 variants (see gemm_int8.cpp for the math and the dispatch):
 //  - AVX-VNNI: u8 x s8 dot products of 4 with vpdpbusd on ymm (Alder Lake+, Zen 5);
-//  - plain AVX2: vpmaddubsw (u8 x s8 pairs summed into SATURATING int16) + vpmaddwd by ones. With
-//    activations limited to 7 bits (codes <= 127) a pair is at most 2 * 127 * 128 = 32512 < 32767,
-//    so nothing saturates and the result is exact; the driver quantizes to 7 bits for this kernel;
+//  - plain AVX2: vpmaddubsw (u8 x s8 pairs summed into SATURATING int16) + vpmaddwd by ones +
+//    vpaddd. u8 codes up to 255 times int8 weights could saturate a pair (2 * 255 * 127 > 32767), so
+//    the kernel centres the codes, x' = x - 127 in [-127, 127] (codes 0..254: 255 levels, nearly
+//    the 8-bit accuracy of the VNNI kernels; 7-bit codes cost 0.013 of MiniLM's min cosine), and
+//    multiplies |w| (<= 128, unsigned) by sign(x', w) (|.| <= 127, signed) - the "sign trick":
+//    a pair is at most 2 * 128 * 127 = 32512, exact for every int8 weight, -128 included;
 //  - weight-only int8 with fp32 activations; per-row activation quantization.
 // Micro-kernels cover kRows rows x 16 columns (half a packed panel: two ymm per row).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "gemm_avx2_block.h"
@@ -15,10 +19,15 @@
 namespace tw {
 namespace {
 
+/// Codes of the plain-AVX2 kernel are in [0, 2 * kSignKernelCentre]; it computes with x - centre.
+constexpr int kSignKernelCentre = 127;
+
+/// Rows of the plain-AVX2 micro-tile: 5 rows x 2 vectors = 10 accumulators + 2 |w| + the centred
+/// broadcast + ones + centre + a temporary = 16 registers.
+constexpr int kSignRows = 5;
+
 /// Rows per int8 micro-tile: 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast = 15 of 16.
 constexpr int kRows = 6;
-/// The maddubs kernel needs a ones vector and a temporary: 4 rows x 2 = 8 accumulators.
-constexpr int kMaddubsRows = 4;
 /// Weight-only: 8 accumulators + 2 raw + 2 widened weights + broadcast.
 constexpr int kWeightOnlyRows = 4;
 
@@ -29,11 +38,10 @@ inline int32_t load_i32(const uint8_t* p) {
 }
 
 /// Dequantizes 8 int32 sums of row `row`, columns [col, col + 8), and stores them.
-inline void int8_epilogue(const GemmArgs& a, int64_t row, int64_t col, __m256i acc) {
+inline void int8_epilogue(const GemmArgs& a, int64_t row, int64_t col, __m256i acc, int32_t zero) {
     const tw_packed_weights& w = *a.w;
     const __m256i col_sums = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.col_sums + col));
-    const __m256i exact =
-        _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(a.x_zero[row]), col_sums));
+    const __m256i exact = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(zero), col_sums));
     const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(a.x_scale[row]), _mm256_load_ps(w.scales + col));
     finish_store_avx2(a, row, col, w.n, _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale));
 }
@@ -59,36 +67,79 @@ void avx_vnni_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     }
     const int64_t col = p * kPanel + half * 16;
     for (int r = 0; r < R; ++r) {
-        int8_epilogue(a, m + r, col, acc[r][0]);
-        int8_epilogue(a, m + r, col + 8, acc[r][1]);
+        int8_epilogue(a, m + r, col, acc[r][0], a.x_zero[m + r]);
+        int8_epilogue(a, m + r, col + 8, acc[r][1], a.x_zero[m + r]);
     }
 }
 
-template <int R>
-void maddubs_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
+/// Sign-trick step (plain AVX2): acc += dot4(x', w) per int32 lane for signed x' and w, as
+/// vpmaddubsw(|w|, sign(x', w)) - the unsigned operand |w| <= 128, the signed one |x'| <= 127, so a
+/// pair is at most 2 * 128 * 127 = 32512 and never saturates - then vpmaddwd by ones and vpaddd.
+/// `w` is read from memory by vpsignb (only its signs), `abs_w` holds |w|. One asm block with an
+/// early-clobbered temporary, so GCC neither copies the accumulator nor spills it.
+static inline void sign_dot_acc(__m256i& acc, __m256i xs, const int8_t* w, __m256i abs_w,
+                                __m256i ones) {
+    __m256i t;
+    asm("vpsignb %[w], %[xs], %[t]\n\t"
+        "vpmaddubsw %[t], %[aw], %[t]\n\t"
+        "vpmaddwd %[ones], %[t], %[t]\n\t"
+        "vpaddd %[t], %[acc], %[acc]"
+        : [acc] "+x"(acc), [t] "=&x"(t)
+        : [xs] "x"(xs), [w] "m"(*reinterpret_cast<const __m256i*>(w)), [aw] "x"(abs_w),
+          [ones] "x"(ones));
+}
+
+/// R rows x C vectors of 8 columns of the plain-AVX2 kernel, starting at vector `v0` of the panel.
+/// Codes x in [0, 254] are centred as x' = x - 127 in [-127, 127] (vpsubb), so the int32 sums are
+/// sum_k (x - 127) w and the zero-point correction uses (zero - 127).
+template <int R, int C>
+void sign_tile(const GemmArgs& a, int64_t m, int64_t p, int v0) {
     const tw_packed_weights& w = *a.w;
-    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
+    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + v0 * 32;
     const uint8_t* x = a.xq + m * a.ldq;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i acc[R][2];
+    const __m256i centre = _mm256_set1_epi8(kSignKernelCentre);
+    __m256i acc[R][C];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+        for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_si256();
+    }
     for (int64_t g = 0; g < w.k_groups; ++g) {
-        const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
-        const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
+        const int8_t* wg = panel + g * 128;
+        __m256i abs_w[C];
 #pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+            abs_w[c] = _mm256_abs_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * c)));
+        }
+#pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
-            const __m256i xb = _mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g));
-            acc[r][0] = _mm256_add_epi32(
-                acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, w0), ones));
-            acc[r][1] = _mm256_add_epi32(
-                acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(xb, w1), ones));
+            const __m256i xs =
+                _mm256_sub_epi8(_mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g)), centre);
+#pragma GCC unroll 4
+            for (int c = 0; c < C; ++c) sign_dot_acc(acc[r][c], xs, wg + 32 * c, abs_w[c], ones);
         }
     }
-    const int64_t col = p * kPanel + half * 16;
+    const int64_t col = p * kPanel + v0 * 8;
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-        int8_epilogue(a, m + r, col, acc[r][0]);
-        int8_epilogue(a, m + r, col + 8, acc[r][1]);
+#pragma GCC unroll 4
+        for (int c = 0; c < C; ++c) {
+            int8_epilogue(a, m + r, col + 8 * c, acc[r][c], a.x_zero[m + r] - kSignKernelCentre);
+        }
+    }
+}
+
+/// Rows [m, m1) of one panel's vectors [v0, v0 + C) in tiles of R rows, the leftover rows last.
+template <int R, int C>
+void sign_rows(const GemmArgs& a, int64_t m, int64_t m1, int64_t p, int v0) {
+    for (; m + R <= m1; m += R) sign_tile<R, C>(a, m, p, v0);
+    switch (m1 - m) {
+        case 1: sign_tile<1, C>(a, m, p, v0); break;
+        case 2: if constexpr (R > 2) sign_tile<2, C>(a, m, p, v0); break;
+        case 3: if constexpr (R > 3) sign_tile<3, C>(a, m, p, v0); break;
+        case 4: if constexpr (R > 4) sign_tile<4, C>(a, m, p, v0); break;
+        default: break;
     }
 }
 
@@ -146,8 +197,17 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 
 }  // namespace
 
+// Loop nest of one task: panels outer, then the panel's 16-column halves, then row micro-tiles.
+// (Measured on Zen 3, 2 threads: 5 rows x 2 vectors beat 2 x 4, 4 x 2 and 3 x 2 by 5-15%.)
+void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+        // Vectors of this panel that hold real columns (the rest are zero padding).
+        const int vectors = static_cast<int>(std::min<int64_t>(4, (a.w->n - p * kPanel + 7) / 8));
+        for (int v = 0; v < vectors; v += 2) sign_rows<kSignRows, 2>(a, m0, m1, p, v);
+    }
+}
+
 TW_AVX2_BLOCK(int8_block_avx_vnni, avx_vnni_tile, kRows)
-TW_AVX2_BLOCK(int8_block_avx2_maddubs, maddubs_tile, kMaddubsRows)
 TW_AVX2_BLOCK(int8_wo_block_avx2, weight_only_tile, kWeightOnlyRows)
 #undef TW_AVX2_BLOCK
 

@@ -10,7 +10,8 @@ public enum Precision {
     FP32(-1, 4),
     /**
      * int8 weights (symmetric per output channel) and int8 activations quantized per token at run
-     * time; int32 dot products (AVX512-VNNI / AVX-VNNI; 7-bit activations on plain AVX2).
+     * time; int32 dot products (AVX512-VNNI / AVX-VNNI; on plain AVX2 exact vpmaddubsw products of
+     * 255-level activations through the sign trick, about 60% of VNNI's speed per cycle).
      */
     INT8(LowPrecisionNative.FORMAT_I8, 1),
     /** int8 weights widened to fp32 on the fly, fp32 activations: for sensitive layers. */
@@ -89,7 +90,7 @@ public enum Precision {
     /**
      * Returns whether this CPU runs this precision with its intended instructions: INT8 with VNNI
      * dot products (8-bit activations), BF16 with AVX512-BF16. Where it does not, the layer still
-     * runs (7-bit activations, or bf16 weights widened to fp32), and {@link #kernelName()} says
+     * runs (int8 through vpmaddubsw with 255-level activations, or bf16 weights widened to fp32), and {@link #kernelName()} says
      * how.
      *
      * @return true if the native kernel is the intended one
