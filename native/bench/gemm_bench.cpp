@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
         {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0},
         {"bf16", TW_BF16, TW_QUANT_NONE, false, 0},
         {"fp16", TW_F16, TW_QUANT_NONE, false, 0}};
-    const int64_t shapes[][2] = {{384, 384}, {1536, 384}};
+    // MiniLM / BERT-base-like layers: attention output (and the N = K = 384), FFN1, FFN2, fused QKV.
+    const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
     for (const auto& shape : shapes) {
         const int64_t N = shape[0], K = shape[1];

@@ -70,7 +70,7 @@ void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias, tw_a
             float scale;
             int32_t zero;
             if (quant == TW_QUANT_SYMMETRIC) {
-                zero = qmax / 2 + 1;
+                zero = qmax - qmax / 2;  // 128, or 127 when qmax is 254
                 scale = hi > lo ? std::max(-lo, hi) / static_cast<float>(qmax / 2) : 1.0f;  // all-zero row: 1
             } else {
                 scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
