@@ -90,8 +90,8 @@ public enum Precision {
     /**
      * Returns whether this CPU runs this precision with its intended instructions: INT8 with VNNI
      * dot products (8-bit activations), BF16 with AVX512-BF16. Where it does not, the layer still
-     * runs (int8 through vpmaddubsw with 255-level activations, or bf16 weights widened to fp32), and {@link #kernelName()} says
-     * how.
+     * runs (int8 through vpmaddubsw with 255-level activations, or bf16 weights widened to fp32),
+     * and {@link #kernelName()} says how.
      *
      * @return true if the native kernel is the intended one
      */
