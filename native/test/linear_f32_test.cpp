@@ -1,6 +1,7 @@
 // fp32 linear layer against a float64 reference: awkward shapes (rows not a multiple of the
-// 12-row tile, columns not a multiple of the 32-column panel, k = 1), every epilogue, every ISA
-// level the CPU has, strided rows, and the argument checks.
+// 12-row tile or of AVX2's 6-row micro-tile, columns not a multiple of the 32-column panel or of
+// its 16-column half, k = 1), every epilogue, every ISA level the CPU has, strided rows, and the
+// argument checks.
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -61,13 +62,16 @@ void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, bool bias, b
 
 int main() {
     std::mt19937 rng(static_cast<uint32_t>(twtest::rng()()));
-    for (tw_isa isa : {TW_ISA_PORTABLE, TW_ISA_AVX512}) {
+    for (tw_isa isa : {TW_ISA_PORTABLE, TW_ISA_AVX2, TW_ISA_AVX512}) {
         if (tw_set_isa(isa) != TW_OK) {
             std::printf("skipping isa %d: %s\n", int(isa), tw_last_error());
             continue;
         }
-        const int64_t shapes[][3] = {{1, 1, 1},   {13, 33, 7},   {12, 32, 384}, {97, 70, 50},
-                                     {25, 384, 384}, {130, 1536, 384}, {7, 384, 1536}, {200, 17, 3}};
+        // AVX2 splits the 12-row tile into 6-row micro-tiles per 16-column half: 11 and 101 rows
+        // leave 5-row micro-tiles, n = 57 and 24 a partial second and first half.
+        const int64_t shapes[][3] = {{1, 1, 1},     {13, 33, 7},      {12, 32, 384}, {97, 70, 50},
+                                     {25, 384, 384}, {130, 1536, 384}, {7, 384, 1536}, {200, 17, 3},
+                                     {11, 57, 9},    {101, 24, 65}};
         for (const auto& s : shapes) {
             for (int mode = 0; mode < 4; ++mode) {
                 check_case(rng, s[0], s[1], s[2], mode != 0, mode == 2, mode == 3, isa);

@@ -1,31 +1,92 @@
 // 16-bit-weight linear layers, AVX2 variants (see gemm_half.cpp): bf16 weights widened with a
 // shift / mask, fp16 weights with vcvtph2ps (F16C); fp32 activations, FMA, fp32 accumulation.
-// Micro-kernel: kRows rows x 16 columns (half a packed panel: two ymm accumulators per row).
+//
+//   Y[m, c] = epilogue(sum_k X[m, k] · float(W[c, k]))
+//
+// Micro-kernel: R <= kRows rows × 16 columns (half a packed panel, two ymm per row). Per k it widens
+// the half-panel's 16 weights once (two ymm), then broadcasts X[r][k] for each row and issues two
+// FMAs per row: at R = 6 that is 12 FMAs per 2 widenings (bf16: 2 shifts or 2 ands; fp16: 2
+// vcvtph2ps), so the integer / conversion uops stay off the critical path of the two FMA pipes.
+// Registers: 12 accumulators + 2 weights + 1 broadcast (+ the bf16 high-half mask) = 15 (16) of 16.
+// The raw bf16 pair vectors get no registers of their own: the even k is loaded into the weight
+// register and shifted in place, the odd k is a vpand with a memory source. Broadcast and FMAs are
+// asm (GCC 12 otherwise copies or spills the accumulators in the unrolled loop); check the inner
+// loop with objdump after changing anything here.
 #include <immintrin.h>
 
-#include "gemm_avx2_block.h"
 #include "gemm_epilogue_avx2.h"
 
 namespace tw {
 namespace {
 
-/// fp16: 6 rows x 2 ymm = 12 accumulators + 2 weights + 1 broadcast = 15 of 16 registers.
-constexpr int kF16Rows = 6;
-/// bf16 keeps the two raw pair vectors live as well: 4 rows x 2 = 8 accumulators.
-constexpr int kBf16Rows = 4;
+/// Rows per micro-tile: 6 rows × 2 ymm = 12 accumulators, the most that leaves registers for the
+/// two widened weight vectors, the broadcast and the bf16 mask. 12 independent FMA chains also
+/// cover the FMA latency (4 cycles × 2 pipes = 8 chains needed).
+constexpr int kRows = 6;
 
-template <int R>
-inline void fma_rows(__m256 (&acc)[R][2], __m256 w0, __m256 w1, const float* x, int64_t ldx) {
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-        const __m256 xb = _mm256_broadcast_ss(x + r * ldx);
-        fma_acc(acc[r][0], xb, w0);
-        fma_acc(acc[r][1], xb, w1);
-    }
+/// Widens the even k of 8 bf16 pairs: the low 16 bits shifted into the high half. (A VEX shift
+/// cannot take a memory source; the EVEX form that can is AVX-512.)
+inline __m256 bf16_even(const uint8_t* p) {
+    __m256 w;
+    asm("vmovdqu %1, %0\n\t"
+        "vpslld $16, %0, %0"
+        : "=x"(w)
+        : "m"(*reinterpret_cast<const __m256i*>(p)));
+    return w;
 }
 
+/// Widens the odd k of 8 bf16 pairs: the high 16 bits kept in place (vpand with a memory source).
+inline __m256 bf16_odd(const uint8_t* p, __m256i high) {
+    __m256 w;
+    asm("vpand %1, %2, %0" : "=x"(w) : "m"(*reinterpret_cast<const __m256i*>(p)), "x"(high));
+    return w;
+}
+
+/// Widens 8 fp16 weights.
+inline __m256 f16_widen(const uint8_t* p) {
+    __m256 w;
+    asm("vcvtph2ps %1, %0" : "=x"(w) : "m"(*reinterpret_cast<const __m128i*>(p)));
+    return w;
+}
+
+/// acc0 += x · w0, acc1 += x · w1 for one row; the broadcast lives inside the asm so that GCC's
+/// scheduler cannot keep two broadcasts live (it then runs out of the 16 registers and spills).
+/// (The asm works on copies: with the array elements themselves as operands GCC keeps the whole
+/// accumulator array in memory.)
+inline void fma_row(__m256& acc0, __m256& acc1, const float* x, __m256 w0, __m256 w1) {
+    __m256 a0 = acc0, a1 = acc1, t;
+    asm("vbroadcastss %3, %2\n\t"
+        "vfmadd231ps %4, %2, %0\n\t"
+        "vfmadd231ps %5, %2, %1"
+        : "+x"(a0), "+x"(a1), "=&x"(t)
+        : "m"(*x), "x"(w0), "x"(w1));
+    acc0 = a0;
+    acc1 = a1;
+}
+
+/// acc[r] += X[r][kk] · (w0, w1) for the tile's R rows.
 template <int R>
-__attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t col, __m256 (&acc)[R][2]) {
+__attribute__((always_inline)) inline void fma_rows(__m256 (&acc)[kRows][2], __m256 w0, __m256 w1,
+                                                    const float* const (&x)[kRows], int64_t kk) {
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) fma_row(acc[r][0], acc[r][1], x[r] + kk, w0, w1);
+}
+
+/// R rows × 16 columns starting at column `col`: the k loop (`Widen` supplies the two weight
+/// vectors of step kk), then the epilogue.
+template <int R, typename Widen>
+__attribute__((always_inline)) inline void run_tile(const GemmArgs& a, int64_t m, int64_t col,
+                                                    int64_t steps, Widen widen) {
+    const float* x[kRows];
+    __m256 acc[kRows][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+        x[r] = a.x + (m + (r < R ? r : 0)) * a.ldx;
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    widen(acc, x, steps);
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
         finish_store_avx2(a, m + r, col, a.w->n, acc[r][0]);
         finish_store_avx2(a, m + r, col + 8, a.w->n, acc[r][1]);
@@ -37,45 +98,70 @@ void bf16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     const tw_packed_weights& w = *a.w;
     // Within a pair group the 32 columns take 128 bytes; this half's 16 columns are 64 of them.
     const uint8_t* panel = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes + half * 64;
-    const float* x = a.x + m * a.ldx;
-    const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
-    __m256 acc[R][2];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    const int64_t full = w.k / 2;
-    for (int64_t g = 0; g < w.k_groups; ++g) {
-        const __m256i raw0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
-        const __m256i raw1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
-        fma_rows<R>(acc, _mm256_castsi256_ps(_mm256_slli_epi32(raw0, 16)),
-                    _mm256_castsi256_ps(_mm256_slli_epi32(raw1, 16)), x + 2 * g, a.ldx);
-        if (g < full) {
-            fma_rows<R>(acc, _mm256_castsi256_ps(_mm256_and_si256(raw0, high)),
-                        _mm256_castsi256_ps(_mm256_and_si256(raw1, high)), x + 2 * g + 1, a.ldx);
+    run_tile<R>(a, m, p * kPanel + half * 16, w.k, [panel](auto& acc, const auto& x, int64_t k) {
+        const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+        const int64_t full = k / 2;
+        const uint8_t* g = panel;
+        for (int64_t kk = 0; kk < 2 * full; kk += 2, g += 128) {
+            fma_rows<R>(acc, bf16_even(g), bf16_even(g + 32), x, kk);
+            fma_rows<R>(acc, bf16_odd(g, high), bf16_odd(g + 32, high), x, kk + 1);
         }
-    }
-    store_tile<R>(a, m, p * kPanel + half * 16, acc);
+        // Odd k: the last pair's second half is padding (zero weights, and X has no column k).
+        if (k & 1) fma_rows<R>(acc, bf16_even(g), bf16_even(g + 32), x, 2 * full);
+    });
 }
 
 template <int R>
 void f16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     const tw_packed_weights& w = *a.w;
     const uint8_t* panel = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes + half * 32;
-    const float* x = a.x + m * a.ldx;
-    __m256 acc[R][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < w.k; ++i) {
-        const __m256 w0 = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(panel + i * 64)));
-        const __m256 w1 = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(panel + i * 64 + 16)));
-        fma_rows<R>(acc, w0, w1, x + i, a.ldx);
+    run_tile<R>(a, m, p * kPanel + half * 16, w.k, [panel](auto& acc, const auto& x, int64_t k) {
+        const uint8_t* row = panel;
+        for (int64_t kk = 0; kk < k; ++kk, row += 64) {
+            fma_rows<R>(acc, f16_widen(row), f16_widen(row + 16), x, kk);
+        }
+    });
+}
+
+/// Loop nest over one task: panels, then the two 16-column halves (a half-panel, k × 32 bytes
+/// of fp16 or bf16 = 12 KiB at k = 384, stays in L1 while the block's rows stream past it), then
+/// the 6-row micro-tiles, leftover rows last.
+#define TW_HALF_TILES(TILE)                                                                 \
+    [](const GemmArgs& a, int64_t m, int rows, int64_t p, int half) {                       \
+        switch (rows) {                                                                     \
+            case 6: TILE<6>(a, m, p, half); break;                                          \
+            case 5: TILE<5>(a, m, p, half); break;                                          \
+            case 4: TILE<4>(a, m, p, half); break;                                          \
+            case 3: TILE<3>(a, m, p, half); break;                                          \
+            case 2: TILE<2>(a, m, p, half); break;                                          \
+            case 1: TILE<1>(a, m, p, half); break;                                          \
+            default: break;                                                                 \
+        }                                                                                   \
     }
-    store_tile<R>(a, m, p * kPanel + half * 16, acc);
+
+template <typename Tiles>
+inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                      Tiles tiles) {
+    for (int64_t p = p0; p < p1; ++p) {
+        for (int half = 0; half < 2; ++half) {
+            if (p * kPanel + half * 16 >= a.w->n) break;
+            for (int64_t m = m0; m < m1; m += kRows) {
+                tiles(a, m, static_cast<int>(m1 - m < kRows ? m1 - m : kRows), p, half);
+            }
+        }
+    }
 }
 
 }  // namespace
 
-TW_AVX2_BLOCK(bf16_block_avx2, bf16_tile, kBf16Rows)
-TW_AVX2_BLOCK(f16_block_avx2, f16_tile, kF16Rows)
-#undef TW_AVX2_BLOCK
+void bf16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    run_block(a, m0, m1, p0, p1, TW_HALF_TILES(bf16_tile));
+}
+
+void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
+    run_block(a, m0, m1, p0, p1, TW_HALF_TILES(f16_tile));
+}
+
+#undef TW_HALF_TILES
 
 }  // namespace tw

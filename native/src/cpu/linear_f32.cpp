@@ -1,5 +1,5 @@
-// fp32 linear layer: argument checks, weight packing, the parallel loop nest, ISA dispatch, and the
-// portable tile.
+// fp32 linear layer: argument checks, weight packing, the parallel loop nest, ISA dispatch (AVX-512
+// and AVX2 tiles in linear_f32_avx512.cpp / linear_f32_avx2.cpp), and the portable tile.
 //
 //   Y = act(X·Wᵀ + b) + R, W packed as ceil(n/32) panels of [k][32].
 //
@@ -54,6 +54,7 @@ void tile_portable(const tw_f32_linear_params& p, int64_t m0, int rows, int64_t 
 struct Job {
     const tw_f32_linear_params* p;
     LinearF32Tile tile;
+    LinearF32Rows rows;  // if set, used instead of `tile`
     int64_t row_blocks;
     int64_t panel_groups;
     int64_t panels;
@@ -68,6 +69,10 @@ void run_task(void* ctx, int64_t task, int /*worker*/) {
     const int64_t m_end = std::min(p.m, m_begin + kBlockRows);
     const int64_t p_end = std::min(job.panels, (pg + 1) * kPanelsPerTask);
     for (int64_t panel = pg * kPanelsPerTask; panel < p_end; ++panel) {
+        if (job.rows) {
+            job.rows(p, m_begin, m_end, panel);
+            continue;
+        }
         for (int64_t m0 = m_begin; m0 < m_end; m0 += kLinearF32Rows) {
             const int rows = static_cast<int>(std::min<int64_t>(kLinearF32Rows, m_end - m0));
             job.tile(p, m0, rows, panel);
@@ -135,8 +140,13 @@ TW_API tw_status tw_f32_linear(const tw_f32_linear_params* p) {
     }
     tw::Job job;
     job.p = p;
+    job.rows = nullptr;
 #ifdef TILEWISE_X86
-    job.tile = tw::active_isa() == TW_ISA_AVX512 ? tw::linear_f32_tile_avx512 : tw::tile_portable;
+    switch (tw::active_isa()) {
+        case TW_ISA_AVX512: job.tile = tw::linear_f32_tile_avx512; break;
+        case TW_ISA_AVX2: job.rows = tw::linear_f32_rows_avx2; break;
+        default: job.tile = tw::tile_portable; break;
+    }
 #else
     job.tile = tw::tile_portable;
 #endif

@@ -5,9 +5,9 @@ import io.github.tilewise.djl.Tilewise;
 
 /**
  * Chooses the default fp32 implementation of a linear layer: the native kernel ({@link
- * NativeFp32LinearOperator}) where the library is loaded and the CPU runs AVX-512, else PyTorch
- * ({@link Fp32LinearOperator}). The system property {@code tilewise.linear} ({@code auto}, {@code
- * native} or {@code pytorch}) overrides the choice.
+ * NativeFp32LinearOperator}) where the library is loaded and the CPU runs AVX-512 or AVX2 + FMA,
+ * else PyTorch ({@link Fp32LinearOperator}). The system property {@code tilewise.linear} ({@code
+ * auto}, {@code native} or {@code pytorch}) overrides the choice.
  */
 public final class LinearOperators {
 
@@ -33,7 +33,9 @@ public final class LinearOperators {
                 break;
             case "auto":
                 nativeKernel =
-                        Tilewise.isNativeAvailable() && Tilewise.activeIsa() == Tilewise.Isa.AVX512;
+                        Tilewise.isNativeAvailable()
+                                && (Tilewise.activeIsa() == Tilewise.Isa.AVX512
+                                        || Tilewise.activeIsa() == Tilewise.Isa.AVX2);
                 break;
             default:
                 throw new IllegalArgumentException(

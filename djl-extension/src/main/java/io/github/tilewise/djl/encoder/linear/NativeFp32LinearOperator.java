@@ -10,10 +10,10 @@ import java.nio.ByteBuffer;
 
 /**
  * The fp32 linear layer on Tilewise's native kernel: {@code W} packed once into 32-column panels (a
- * native-order copy owned by this operator), an AVX-512 12×32 register tile with bias, exact GELU
- * and the residual fused into its epilogue, run on the Tilewise worker pool. Same arithmetic as
- * {@link Fp32LinearOperator} (fp32 products and sums), without PyTorch's BLAS, which on AMD CPUs
- * runs its AVX2 code and is about half as fast here.
+ * native-order copy owned by this operator), an AVX-512 12×32 register tile (AVX2: 6×16) with bias,
+ * exact GELU and the residual fused into its epilogue, run on the Tilewise worker pool. Same
+ * arithmetic as {@link Fp32LinearOperator} (fp32 products and sums), without PyTorch's BLAS, which
+ * on AMD CPUs runs its AVX2 code and is about half as fast here.
  *
  * <p>Activations other than GELU (the pooler's tanh) are applied with DJL ops after the kernel.
  */
