@@ -19,6 +19,21 @@ static inline void fma_acc(__m256& acc, __m256 x, __m256 w) {
     asm("vfmadd231ps %2, %1, %0" : "+x"(acc) : "x"(x), "x"(w));
 }
 
+/// acc0 += x · w0, acc1 += x · w1 for one row; the broadcast lives inside the asm so that GCC's
+/// scheduler cannot keep two broadcasts live (it then runs out of the 16 registers and spills).
+/// (The asm works on copies: with the array elements themselves as operands GCC keeps the whole
+/// accumulator array in memory.)
+static inline void fma_row(__m256& acc0, __m256& acc1, const float* x, __m256 w0, __m256 w1) {
+    __m256 a0 = acc0, a1 = acc1, t;
+    asm("vbroadcastss %3, %2\n\t"
+        "vfmadd231ps %4, %2, %0\n\t"
+        "vfmadd231ps %5, %2, %1"
+        : "+x"(a0), "+x"(a1), "=&x"(t)
+        : "m"(*x), "x"(w0), "x"(w1));
+    acc0 = a0;
+    acc1 = a1;
+}
+
 /// e^x for x in [-87.3, 88.3] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial,
 /// times 2^n built in the exponent field (n stays within the normal range after the clamp).
 static inline __m256 exp_avx2(__m256 x) {

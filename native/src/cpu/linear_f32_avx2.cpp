@@ -29,21 +29,6 @@ constexpr int kMicroRows = 6;
 /// Columns per micro-tile: half a packed panel, two ymm.
 constexpr int kMicroCols = 16;
 
-/// acc0 += x · w0, acc1 += x · w1 for one row; the broadcast lives inside the asm so that GCC's
-/// scheduler cannot keep two broadcasts live (it then runs out of the 16 registers and spills).
-/// (The asm works on copies: with the array elements themselves as operands GCC keeps the whole
-/// accumulator array in memory.)
-inline void fma_row(__m256& acc0, __m256& acc1, const float* x, __m256 w0, __m256 w1) {
-    __m256 a0 = acc0, a1 = acc1, t;
-    asm("vbroadcastss %3, %2\n\t"
-        "vfmadd231ps %4, %2, %0\n\t"
-        "vfmadd231ps %5, %2, %1"
-        : "+x"(a0), "+x"(a1), "=&x"(t)
-        : "m"(*x), "x"(w0), "x"(w1));
-    acc0 = a0;
-    acc1 = a1;
-}
-
 /// Stores 8 columns of one row through the epilogue; `valid` columns (1..8) are written.
 inline void store8(const tw_f32_linear_params& p, int64_t row, int64_t col, int valid, __m256 v) {
     float* y = p.y + row * p.ldy + col;
