@@ -10,7 +10,6 @@
 // Micro-kernels cover kRows rows x 16 columns (half a packed panel: two ymm per row).
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "gemm_avx2_block.h"
@@ -89,13 +88,14 @@ static inline void sign_dot_acc(__m256i& acc, __m256i xs, const int8_t* w, __m25
           [ones] "x"(ones));
 }
 
-/// R rows x C vectors of 8 columns of the plain-AVX2 kernel, starting at vector `v0` of the panel.
+/// R rows x 16 columns (half selects the panel's first or second 16) of the plain-AVX2 kernel.
 /// Codes x in [0, 254] are centred as x' = x - 127 in [-127, 127] (vpsubb), so the int32 sums are
 /// sum_k (x - 127) w and the zero-point correction uses (zero - 127).
-template <int R, int C>
-void sign_tile(const GemmArgs& a, int64_t m, int64_t p, int v0) {
+template <int R>
+void sign_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
+    constexpr int C = 2;  // vectors of 8 columns
     const tw_packed_weights& w = *a.w;
-    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + v0 * 32;
+    const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
     const uint8_t* x = a.xq + m * a.ldq;
     const __m256i ones = _mm256_set1_epi16(1);
     const __m256i centre = _mm256_set1_epi8(kSignKernelCentre);
@@ -120,26 +120,13 @@ void sign_tile(const GemmArgs& a, int64_t m, int64_t p, int v0) {
             for (int c = 0; c < C; ++c) sign_dot_acc(acc[r][c], xs, wg + 32 * c, abs_w[c], ones);
         }
     }
-    const int64_t col = p * kPanel + v0 * 8;
+    const int64_t col = p * kPanel + half * 16;
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
             int8_epilogue(a, m + r, col + 8 * c, acc[r][c], a.x_zero[m + r] - kSignKernelCentre);
         }
-    }
-}
-
-/// Rows [m, m1) of one panel's vectors [v0, v0 + C) in tiles of R rows, the leftover rows last.
-template <int R, int C>
-void sign_rows(const GemmArgs& a, int64_t m, int64_t m1, int64_t p, int v0) {
-    for (; m + R <= m1; m += R) sign_tile<R, C>(a, m, p, v0);
-    switch (m1 - m) {
-        case 1: sign_tile<1, C>(a, m, p, v0); break;
-        case 2: if constexpr (R > 2) sign_tile<2, C>(a, m, p, v0); break;
-        case 3: if constexpr (R > 3) sign_tile<3, C>(a, m, p, v0); break;
-        case 4: if constexpr (R > 4) sign_tile<4, C>(a, m, p, v0); break;
-        default: break;
     }
 }
 
@@ -197,17 +184,10 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 
 }  // namespace
 
-// Loop nest of one task: panels outer, then the panel's 16-column halves, then row micro-tiles.
-// (Measured on Zen 3, 2 threads: 5 rows x 2 vectors beat 2 x 4, 4 x 2 and 3 x 2 by 5-15%.)
-void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-        // Vectors of this panel that hold real columns (the rest are zero padding).
-        const int vectors = static_cast<int>(std::min<int64_t>(4, (a.w->n - p * kPanel + 7) / 8));
-        for (int v = 0; v < vectors; v += 2) sign_rows<kSignRows, 2>(a, m0, m1, p, v);
-    }
-}
-
 TW_AVX2_BLOCK(int8_block_avx_vnni, avx_vnni_tile, kRows)
+// (Measured on Zen 3, 2 threads: the 5-row sign tile beat 2 rows x 32 columns, 4 x 16 and 3 x 16
+// by 5-15%.)
+TW_AVX2_BLOCK(int8_block_avx2_maddubs, sign_tile, kSignRows)
 TW_AVX2_BLOCK(int8_wo_block_avx2, weight_only_tile, kWeightOnlyRows)
 #undef TW_AVX2_BLOCK
 
