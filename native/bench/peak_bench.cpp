@@ -1,10 +1,15 @@
 // Peak arithmetic rate of this CPU's dot-product instructions, for the "% of peak" figures in
-// docs/BENCHMARKS.md: 16 independent accumulator chains of vpdpbusd (u8 x s8 -> int32, 64 MACs per
-// zmm instruction) and of vdpbf16ps (bf16 pairs -> fp32, 32 MACs), one thread per core, no memory
-// traffic. Usage: peak_bench [threads] (default 2). Prints
+// docs/BENCHMARKS.md: independent accumulator chains, one thread per core, no memory traffic.
+//  - AVX-512: vpdpbusd (u8 x s8 -> int32, 64 MACs per zmm instruction) and vdpbf16ps (bf16 pairs ->
+//    fp32, 32 MACs), 16 chains each;
+//  - AVX2 (what the AVX2 kernels can reach): vfmadd231ps ymm (8 MACs; the fp32, bf16 and fp16
+//    linear kernels), the plain u8 x s8 sequence vpmaddubsw + vpmaddwd + vpaddd (32 MACs, the
+//    saturating one ONNX Runtime uses), and the exact sign-trick sequence of the Tilewise kernel,
+//    vpsignb + vpmaddubsw + vpmaddwd + vpaddd (32 MACs; see gemm_int8_avx2.cpp).
+// Usage: peak_bench [threads] (default 2). Prints
 //   peak instr=<name> threads=<t> gops=<2 x MACs per second / 1e9>
-// Needs AVX512-VNNI / AVX512-BF16; compiled with target attributes, so the binary runs anywhere
-// and reports "unsupported" where the CPU lacks them.
+// Compiled with target attributes, so the binary runs anywhere and reports "unsupported" where the
+// CPU lacks an instruction set.
 #include <immintrin.h>
 
 #include <chrono>
@@ -49,14 +54,76 @@ __attribute__((target("avx512f,avx512bf16"))) long bf16_loop() {
     return static_cast<long>(sum);
 }
 
-void run(const char* name, long (*loop)(), double macs_per_instruction, int threads) {
+// AVX2 loops: 12 chains (the 16 ymm registers also hold the operands and a temporary). The integer
+// sequences are asm so that the compiler cannot share one product among the chains.
+constexpr int kAvx2Chains = 12;
+
+__attribute__((target("avx2,fma"))) long fma_loop() {
+    __m256 acc[kAvx2Chains];
+    for (auto& a : acc) a = _mm256_set1_ps(0.0f);
+    __m256 x = _mm256_set1_ps(1e-7f), w = _mm256_set1_ps(1e-7f);
+    for (long i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 12
+        for (auto& a : acc) a = _mm256_fmadd_ps(x, w, a);
+        asm volatile("" : "+x"(x));
+    }
+    float sum = 0;
+    alignas(32) float lanes[8];
+    for (auto& a : acc) {
+        _mm256_store_ps(lanes, a);
+        sum += lanes[0];
+    }
+    return static_cast<long>(sum);
+}
+
+__attribute__((target("avx2"))) long maddubs_loop(bool sign_trick) {
+    __m256i acc[kAvx2Chains];
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const __m256i x = _mm256_set1_epi8(3), w = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
+    for (long i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 12
+        for (auto& a : acc) {
+            __m256i t;
+            if (sign_trick) {
+                asm volatile(
+                    "vpsignb %[w], %[x], %[t]\n\t"
+                    "vpmaddubsw %[t], %[x], %[t]\n\t"
+                    "vpmaddwd %[ones], %[t], %[t]\n\t"
+                    "vpaddd %[t], %[a], %[a]"
+                    : [a] "+x"(a), [t] "=&x"(t)
+                    : [x] "x"(x), [w] "x"(w), [ones] "x"(ones));
+            } else {
+                asm volatile(
+                    "vpmaddubsw %[w], %[x], %[t]\n\t"
+                    "vpmaddwd %[ones], %[t], %[t]\n\t"
+                    "vpaddd %[t], %[a], %[a]"
+                    : [a] "+x"(a), [t] "=&x"(t)
+                    : [x] "x"(x), [w] "x"(w), [ones] "x"(ones));
+            }
+        }
+    }
+    long sum = 0;
+    alignas(32) int32_t lanes[8];
+    for (auto& a : acc) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), a);
+        sum += lanes[0];
+    }
+    return sum;
+}
+
+long maddubs_plain_loop() { return maddubs_loop(false); }
+long maddubs_sign_loop() { return maddubs_loop(true); }
+
+/// Runs `loop` on `threads` threads; each iteration of it issues `chains` dot-product steps of
+/// `macs_per_step` multiply-accumulates.
+void run(const char* name, long (*loop)(), double macs_per_step, int chains, int threads) {
     std::vector<std::thread> pool;
     std::vector<long> sink(threads);
     const auto t0 = std::chrono::steady_clock::now();
     for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink[t] = loop(); });
     for (auto& th : pool) th.join();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double ops = 2.0 * macs_per_instruction * 16.0 * kIterations * threads;
+    const double ops = 2.0 * macs_per_step * chains * kIterations * threads;
     std::printf("peak instr=%s threads=%d gops=%.1f (checksum %ld)\n", name, threads, ops / s / 1e9,
                 sink[0] & 1);
 }
@@ -67,14 +134,21 @@ int main(int argc, char** argv) {
     const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512vnni")) {
-        run("vpdpbusd-zmm", vnni_loop, 64, threads);
+        run("vpdpbusd-zmm", vnni_loop, 64, 16, threads);
     } else {
         std::printf("peak instr=vpdpbusd-zmm unsupported\n");
     }
     if (__builtin_cpu_supports("avx512bf16")) {
-        run("vdpbf16ps-zmm", bf16_loop, 32, threads);
+        run("vdpbf16ps-zmm", bf16_loop, 32, 16, threads);
     } else {
         std::printf("peak instr=vdpbf16ps-zmm unsupported\n");
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        run("vfmadd231ps-ymm", fma_loop, 8, kAvx2Chains, threads);
+        run("vpmaddubsw+vpmaddwd+vpaddd-ymm", maddubs_plain_loop, 32, kAvx2Chains, threads);
+        run("vpsignb+vpmaddubsw+vpmaddwd+vpaddd-ymm", maddubs_sign_loop, 32, kAvx2Chains, threads);
+    } else {
+        std::printf("peak instr=avx2 unsupported\n");
     }
     return 0;
 }
