@@ -4,7 +4,8 @@
 // the time includes the per-call activation quantization (int8) or bf16 rounding, except for the
 // `int8_prequantized*` lines: rows quantized once beforehand (tw_quantize_rows), as an encoder's
 // chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
-// LayerNorm epilogue (whole-row tasks).
+// LayerNorm epilogue (whole-row tasks). `int8_reduced_range*` lines: weights packed with codes
+// within +-64 (tw_pack_weights_int8_range), which CPUs without VNNI run on the plain vpmaddubsw kernel.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +22,7 @@ struct Case {
     tw_activation_quant quant;
     bool prequantized;  // rows quantized once beforehand (tw_quantize_rows): the kernel alone
     int epilogue;       // TW_EPILOGUE_* beyond the bias
+    int weight_max;     // int8 weight codes within +-weight_max (127: tw_pack_weights)
 };
 
 double median_ms(std::vector<double> v) {
@@ -35,13 +37,15 @@ int main(int argc, char** argv) {
     const int64_t M = argc > 2 ? std::atoll(argv[2]) : 4096;
     if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
     const Case cases[] = {
-        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0},
-        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0},
-        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU},
-        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM},
-        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0},
-        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0},
-        {"fp16", TW_F16, TW_QUANT_NONE, false, 0}};
+        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127},
+        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127},
+        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127},
+        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127},
+        {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX},
+        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX},
+        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127},
+        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
+        {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127}};
     // MiniLM / BERT-base-like layers: attention output (and the N = K = 384), FFN1, FFN2, fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
@@ -58,7 +62,10 @@ int main(int argc, char** argv) {
         for (auto& v : bias) v = rnd();
         for (const Case& c : cases) {
             tw_packed_weights* packed = nullptr;
-            if (tw_pack_weights(c.format, N, K, w.data(), K, &packed) != TW_OK) {
+            const tw_status packed_ok =
+                c.weight_max < 127 ? tw_pack_weights_int8_range(N, K, w.data(), K, c.weight_max, &packed)
+                                   : tw_pack_weights(c.format, N, K, w.data(), K, &packed);
+            if (packed_ok != TW_OK) {
                 std::fprintf(stderr, "pack failed: %s\n", tw_last_error());
                 return 1;
             }

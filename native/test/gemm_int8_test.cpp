@@ -4,11 +4,14 @@
 //    rounding, and stay within quantization error of the float64 product of the unquantized data;
 //  - weight-only int8 against float64 with the dequantized weights;
 //  - pre-quantized rows give the same result as the dynamic path; all ISAs quantize identically;
+//  - the reduced-range kernel (|w| <= 64) with the test's own 64-level codes, exact at the int16
+//    saturation edge; reduced-range packing (tw_pack_weights_int8_range) by its documented properties;
 //  - shapes not divisible by the tiles (rows, 32-column panels) and K not divisible by 4;
 //  - bad arguments are errors with messages, never crashes.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "cpu/gemm_kernels.h"
@@ -54,11 +57,12 @@ struct Problem {
     Shape s;
     std::vector<float> x, w, bias, residual, gamma, beta;
     int64_t ldx, ldw, ldr;
-    // Test-side weight quantization.
+    // Test-side weight quantization, codes in [-weight_max, weight_max].
+    int32_t weight_max;
     std::vector<int32_t> wq;
     std::vector<float> wscale;
 
-    Problem(Shape shape, uint64_t seed) : s(shape) {
+    Problem(Shape shape, uint64_t seed, int32_t wmax = 127) : s(shape), weight_max(wmax) {
         Random rng(seed);
         ldx = s.k + 3;  // strided rows
         ldw = s.k + 1;
@@ -82,7 +86,7 @@ struct Problem {
         for (int64_t n = 0; n < s.n; ++n) {
             float amax = 0;
             for (int64_t k = 0; k < s.k; ++k) amax = std::max(amax, std::fabs(w[n * ldw + k]));
-            wscale[n] = amax > 0 ? amax / 127.0f : 1.0f;
+            wscale[n] = amax > 0 ? amax / static_cast<float>(weight_max) : 1.0f;
             for (int64_t k = 0; k < s.k; ++k) {
                 wq[n * s.k + k] = static_cast<int32_t>(std::nearbyint(w[n * ldw + k] / wscale[n]));
             }
@@ -105,6 +109,7 @@ const char* kernel_name(tw::Int8Kernel k) {
         case tw::Int8Kernel::kAvx512Vnni: return "avx512-vnni";
         case tw::Int8Kernel::kAvxVnni: return "avx-vnni";
         case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs";
+        case tw::Int8Kernel::kAvx2Reduced: return "avx2-reduced";
         default: return "portable";
     }
 }
@@ -209,9 +214,10 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
     }
     TW_CHECK(worst_exact < 2e-5, "%s: m=%lld n=%lld k=%lld differs from the exact int32 reference by %g",
              label, (long long)s.m, (long long)s.n, (long long)s.k, worst_exact);
-    // Quantization error vs the unquantized float64 product: a few percent at 8 bits, more at 7.
+    // Quantization error vs the unquantized float64 product: a few percent at 8 bits, more with
+    // 254 activation codes or 64-level weights.
     const double rel = std::sqrt(err2 / std::max(ref2, 1e-30));
-    const double bound = qmax == 255 ? 0.03 : 0.06;
+    const double bound = qmax == 255 && p.weight_max == 127 ? 0.03 : 0.06;
     TW_CHECK(s.k < 4 || rel < bound, "%s: relative error vs fp64 %g (bound %g) m=%lld n=%lld k=%lld",
              label, rel, bound, (long long)s.m, (long long)s.n, (long long)s.k);
 }
@@ -377,6 +383,147 @@ void test_quantize_identical_across_isas(Random& rng) {
     }
 }
 
+/// Packs the problem's weights: through tw_pack_weights at 127 levels (whose codes test_packing
+/// checks against the test's), else the test's own codes through tw_pack_weights_int8.
+tw_packed_weights* pack(const Problem& p) {
+    tw_packed_weights* packed = nullptr;
+    if (p.weight_max == 127) {
+        TW_CHECK(tw_pack_weights(TW_I8, p.s.n, p.s.k, p.w.data(), p.ldw, &packed) == TW_OK, "%s", tw_last_error());
+        return packed;
+    }
+    std::vector<int8_t> codes(p.wq.begin(), p.wq.end());
+    TW_CHECK(tw_pack_weights_int8(p.s.n, p.s.k, codes.data(), p.s.k, p.wscale.data(), &packed) == TW_OK, "%s",
+             tw_last_error());
+    return packed;
+}
+
+/// The reduced-range kernel at the int16 edge: codes 255 and 0 times weights of +-64 in every
+/// pair (2 * 255 * 64 = 32640), against exact int64 sums.
+void test_reduced_saturation_edge(Random& rng) {
+    const int64_t m = 7, n = 40, k = 66;
+    std::vector<int8_t> wq(n * k);
+    for (int64_t i = 0; i < n * k; ++i) {
+        wq[i] = static_cast<int8_t>(i % 5 == 0 ? (rng.uniform(0, 1) < 0.5f ? 64 : -64) : (i / k % 2 ? 64 : -64));
+    }
+    std::vector<float> scales(n, 1.0f);
+    tw_packed_weights* packed = nullptr;
+    TW_CHECK(tw_pack_weights_int8(n, k, wq.data(), k, scales.data(), &packed) == TW_OK, "%s", tw_last_error());
+    const int64_t ldq = tw_quantized_row_stride(k);
+    std::vector<uint8_t> q(m * ldq, 0);
+    for (int64_t r = 0; r < m; ++r)
+        for (int64_t i = 0; i < k; ++i) q[r * ldq + i] = r == 0 ? 255 : (rng.uniform(0, 1) < 0.8f ? 255 : 0);
+    std::vector<float> xs(m, 1.0f);
+    std::vector<int32_t> zeros(m, 0);
+    tw_quantized_rows rows{m, k, q.data(), ldq, xs.data(), zeros.data(), 255};
+    std::vector<float> y(m * n);
+    tw_linear_params lp{};
+    lp.m = m;
+    lp.xq = &rows;
+    lp.w = packed;
+    lp.y = y.data();
+    lp.ldy = n;
+    TW_CHECK(tw_linear(&lp) == TW_OK, "reduced edge: %s", tw_last_error());
+    int bad = 0;
+    for (int64_t r = 0; r < m; ++r) {
+        for (int64_t c = 0; c < n; ++c) {
+            int64_t acc = 0;
+            for (int64_t i = 0; i < k; ++i) acc += static_cast<int64_t>(q[r * ldq + i]) * wq[c * k + i];
+            if (y[r * n + c] != static_cast<float>(acc)) ++bad;
+        }
+    }
+    TW_CHECK(bad == 0, "reduced-range kernel: %d of %lld sums differ at the saturation edge", bad,
+             static_cast<long long>(m * n));
+    tw_packed_weights_free(packed);
+}
+
+/// tw_pack_weights_int8_range by its documented properties: codes within the range; per channel,
+/// a squared rounding error no larger than the plain max|w| / weight_max scale gives, with a scale
+/// in [0.6, 1] of that one; at 127 the same codes as tw_pack_weights(TW_I8); bad ranges refused.
+void test_pack_range(Random& rng) {
+    const int64_t n = 37, k = 203;
+    std::vector<float> w(n * k);
+    for (auto& v : w) v = rng.normal(0.05f);
+    for (int64_t c = 0; c < n; c += 3) w[c * k + (c % k)] = 0.8f;  // outliers in some channels
+    for (int32_t wmax : {64, 31, 127}) {
+        tw_packed_weights* packed = nullptr;
+        TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, wmax, &packed) == TW_OK, "%s", tw_last_error());
+        std::vector<float> got(n * k);
+        TW_CHECK(tw_unpack_weights(packed, got.data(), k) == TW_OK, "%s", tw_last_error());
+        for (int64_t c = 0; c < n; ++c) {
+            double amax = 0;
+            for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(static_cast<double>(w[c * k + i])));
+            const double plain = amax / wmax;
+            double plain_err = 0, err = 0, scale = 0;
+            for (int64_t i = 0; i < k; ++i) {
+                const double q = std::min<double>(wmax, std::max<double>(-wmax, std::nearbyint(w[c * k + i] / plain)));
+                plain_err += (w[c * k + i] - q * plain) * (w[c * k + i] - q * plain);
+                err += (w[c * k + i] - got[c * k + i]) * (w[c * k + i] - got[c * k + i]);
+                scale = std::max(scale, std::fabs(static_cast<double>(got[c * k + i])));
+            }
+            // The largest dequantized magnitude is scale * (largest code), at most scale * wmax.
+            TW_CHECK(err <= plain_err * (1 + 1e-5) + 1e-12, "weight_max %d channel %lld: error %g > max-abs %g", wmax,
+                     (long long)c, err, plain_err);
+            TW_CHECK(scale <= amax * (1 + 1e-6) && scale >= 0.6 * amax * (1 - 1e-6) - plain,
+                     "weight_max %d channel %lld: largest weight %g outside the clipping range of %g", wmax,
+                     (long long)c, scale, amax);
+        }
+        if (wmax == 127) {
+            tw_packed_weights* ref = nullptr;
+            TW_CHECK(tw_pack_weights(TW_I8, n, k, w.data(), k, &ref) == TW_OK, "%s", tw_last_error());
+            std::vector<float> want(n * k);
+            TW_CHECK(tw_unpack_weights(ref, want.data(), k) == TW_OK, "%s", tw_last_error());
+            TW_CHECK(want == got, "weight_max 127 differs from tw_pack_weights(TW_I8)");
+            tw_packed_weights_free(ref);
+        }
+        tw_packed_weights_free(packed);
+    }
+    tw_packed_weights* none = nullptr;
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 0, &none) == TW_ERR_INVALID_ARGUMENT && none == nullptr,
+             "weight_max 0");
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 128, &none) == TW_ERR_INVALID_ARGUMENT, "weight_max 128");
+    TW_CHECK(std::strstr(tw_last_error(), "weight_max") != nullptr, "message names weight_max: %s", tw_last_error());
+}
+
+/// Which kernel runs: reduced-range weights take the reduced-range kernel exactly where the
+/// full-range ones take the sign trick; forcing it onto full-range weights is an error.
+void test_reduced_selection(Random& rng) {
+    if (tw_isa_detected() < TW_ISA_AVX2 || tw_set_isa(TW_ISA_AVX2) != TW_OK) return;
+    const int64_t n = 8, k = 12;
+    std::vector<float> w(n * k);
+    for (auto& v : w) v = rng.normal(1.0f);
+    tw_packed_weights *full = nullptr, *reduced = nullptr;
+    TW_CHECK(tw_pack_weights(TW_I8, n, k, w.data(), k, &full) == TW_OK, "%s", tw_last_error());
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, TW_INT8_REDUCED_WEIGHT_MAX, &reduced) == TW_OK, "%s",
+             tw_last_error());
+    const std::string full_name = tw_linear_kernel_name_for(full, TW_QUANT_ASYMMETRIC);
+    const std::string reduced_name = tw_linear_kernel_name_for(reduced, TW_QUANT_ASYMMETRIC);
+    TW_CHECK(full_name == tw_linear_kernel_name(TW_I8, TW_QUANT_ASYMMETRIC), "full-range name %s", full_name.c_str());
+    const std::string expected = full_name == "avx2-maddubs-sign" ? "avx2-maddubs-reduced-range" : full_name;
+    TW_CHECK(reduced_name == expected, "reduced-range weights run %s, expected %s", reduced_name.c_str(),
+             expected.c_str());
+    TW_CHECK(std::string(tw_linear_kernel_name_for(reduced, TW_QUANT_NONE)) == "avx2-int8-weight-only",
+             "weight-only name");
+    TW_CHECK(std::string(tw_linear_kernel_name_for(nullptr, TW_QUANT_NONE)) == "unsupported", "null weights name");
+    TW_CHECK(tw::force_int8_kernel(tw::Int8Kernel::kAvx2Reduced), "force reduced");
+    std::vector<float> x(3 * k, 0.5f), y(3 * n);
+    tw_linear_params lp{};
+    lp.m = 3;
+    lp.x = x.data();
+    lp.ldx = k;
+    lp.act_quant = TW_QUANT_ASYMMETRIC;
+    lp.w = full;
+    lp.y = y.data();
+    lp.ldy = n;
+    TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "full-range weights on the reduced kernel");
+    TW_CHECK(std::strstr(tw_last_error(), "reduced-range") != nullptr, "message: %s", tw_last_error());
+    lp.w = reduced;
+    TW_CHECK(tw_linear(&lp) == TW_OK, "reduced weights on the reduced kernel: %s", tw_last_error());
+    tw::force_int8_kernel(tw::Int8Kernel::kAuto);
+    tw_set_isa(tw_isa_detected());
+    tw_packed_weights_free(full);
+    tw_packed_weights_free(reduced);
+}
+
 void test_bad_arguments() {
     tw_packed_weights* w = nullptr;
     const float one = 1.0f;
@@ -469,6 +616,14 @@ int main() {
     Random rng(99);
     test_quantize_identical_across_isas(rng);
     test_bad_arguments();
+    test_pack_range(rng);
+    test_reduced_selection(rng);
+    if (tw_isa_detected() >= TW_ISA_AVX2 && tw_set_isa(TW_ISA_AVX2) == TW_OK &&
+        tw::force_int8_kernel(tw::Int8Kernel::kAvx2Reduced)) {
+        test_reduced_saturation_edge(rng);
+        tw::force_int8_kernel(tw::Int8Kernel::kAuto);
+        tw_set_isa(tw_isa_detected());
+    }
     for (int isa_level = TW_ISA_PORTABLE; isa_level <= TW_ISA_AVX512; ++isa_level) {
         const tw_isa isa = static_cast<tw_isa>(isa_level);
         if (tw_set_isa(isa) != TW_OK) {
@@ -476,7 +631,9 @@ int main() {
             continue;
         }
         std::vector<tw::Int8Kernel> kernels = {tw::Int8Kernel::kPortable};
-        if (isa >= TW_ISA_AVX2) kernels = {tw::Int8Kernel::kAvx2Maddubs, tw::Int8Kernel::kAvxVnni};
+        if (isa >= TW_ISA_AVX2) {
+            kernels = {tw::Int8Kernel::kAvx2Maddubs, tw::Int8Kernel::kAvx2Reduced, tw::Int8Kernel::kAvxVnni};
+        }
         if (isa == TW_ISA_AVX512) kernels.push_back(tw::Int8Kernel::kAvx512Vnni);
         for (tw::Int8Kernel kernel : kernels) {
             if (!tw::force_int8_kernel(kernel)) {
@@ -485,9 +642,10 @@ int main() {
             }
             int cases = 0;
             for (const Shape& s : kShapes) {
-                Problem p(s, seed++);
-                tw_packed_weights* packed = nullptr;
-                TW_CHECK(tw_pack_weights(TW_I8, s.n, s.k, p.w.data(), p.ldw, &packed) == TW_OK, "%s", tw_last_error());
+                // The reduced-range kernel takes weights within TW_INT8_REDUCED_WEIGHT_MAX only.
+                const int32_t wmax = kernel == tw::Int8Kernel::kAvx2Reduced ? TW_INT8_REDUCED_WEIGHT_MAX : 127;
+                Problem p(s, seed++, wmax);
+                tw_packed_weights* packed = pack(p);
                 if (packed == nullptr) continue;
                 test_packing(p, packed);
                 char label[128];

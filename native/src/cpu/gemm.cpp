@@ -227,14 +227,41 @@ tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
     return ok();
 }
 
+/// Clipping ratios tried for reduced-range weights: max|w| times 1, 0.99, ..., 0.60.
+constexpr int kClipSteps = 40;
+
+/// The per-channel scale of int8 weight codes in [-weight_max, weight_max].
+float channel_scale(const float* row, int64_t k, int32_t weight_max) {
+    float amax = 0.0f;
+    for (int64_t j = 0; j < k; ++j) amax = std::max(amax, std::fabs(row[j]));
+    if (amax == 0.0f) return 1.0f;
+    const float limit = static_cast<float>(weight_max);
+    if (weight_max >= 127) return amax / limit;
+    // Fewer levels: the scale with the least squared rounding error over the clipping ratios
+    // (measured on MiniLM at 64 levels: min cosine 0.98801 with the search, 0.98672 without).
+    float best_scale = amax / limit;
+    double best_error = HUGE_VAL;
+    for (int step = 0; step <= kClipSteps; ++step) {
+        const float scale = amax * (1.0f - 0.01f * static_cast<float>(step)) / limit;
+        double error = 0.0;
+        for (int64_t j = 0; j < k; ++j) {
+            const float q = std::min(limit, std::max(-limit, std::nearbyint(row[j] / scale)));
+            const double d = static_cast<double>(row[j]) - static_cast<double>(q) * scale;
+            error += d * d;
+        }
+        if (error < best_error) {
+            best_error = error;
+            best_scale = scale;
+        }
+    }
+    return best_scale;
+}
+
 float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 
-}  // namespace tw
-
-extern "C" {
-
-tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
-                          tw_packed_weights** out) {
+/// tw_pack_weights with int8 codes in [-weight_max, weight_max].
+static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
+                             int32_t weight_max, tw_packed_weights** out) {
     if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
     if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights can be packed as TW_I8, TW_BF16 or TW_F16, not dtype %d",
@@ -255,16 +282,16 @@ tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w,
     for (int64_t i = 0; i < n; ++i) {
         const float* row = w + i * ldw;
         if (format == TW_I8) {
-            // Symmetric per output channel: scale = max|w| / 127, codes in [-127, 127].
-            float amax = 0.0f;
-            for (int64_t j = 0; j < k; ++j) amax = std::max(amax, std::fabs(row[j]));
-            const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+            // Symmetric per output channel, codes in [-weight_max, weight_max].
+            const float scale = tw::channel_scale(row, k, weight_max);
+            const float limit = static_cast<float>(weight_max);
             int32_t sum = 0;
             for (int64_t j = 0; j < k; ++j) {
                 const int32_t q = static_cast<int32_t>(
-                    std::min(127.0f, std::max(-127.0f, std::nearbyint(row[j] / scale))));
+                    std::min(limit, std::max(-limit, std::nearbyint(row[j] / scale))));
                 reinterpret_cast<int8_t*>(bytes)[tw::packed_offset(*p, i, j)] = static_cast<int8_t>(q);
                 sum += q;
+                p->weight_max = std::max(p->weight_max, std::abs(q));
             }
             p->scales[i] = scale;
             p->col_sums[i] = sum;
@@ -277,6 +304,24 @@ tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w,
     }
     *out = p;
     return tw::ok();
+}
+
+}  // namespace tw
+
+extern "C" {
+
+tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
+                          tw_packed_weights** out) {
+    return tw::pack_float_weights(format, n, k, w, ldw, 127, out);
+}
+
+tw_status tw_pack_weights_int8_range(int64_t n, int64_t k, const float* w, int64_t ldw,
+                                     int32_t weight_max, tw_packed_weights** out) {
+    if (weight_max < 1 || weight_max > 127) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight_max is %d: int8 weight codes take 1..127",
+                        static_cast<int>(weight_max));
+    }
+    return tw::pack_float_weights(TW_I8, n, k, w, ldw, weight_max, out);
 }
 
 tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t ldq,
@@ -298,6 +343,7 @@ tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t l
         for (int64_t j = 0; j < k; ++j) {
             data[tw::packed_offset(*p, i, j)] = wq[i * ldq + j];
             sum += wq[i * ldq + j];
+            p->weight_max = std::max(p->weight_max, std::abs(static_cast<int32_t>(wq[i * ldq + j])));
         }
         p->scales[i] = scales[i];
         p->col_sums[i] = sum;
@@ -355,12 +401,7 @@ const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
                        : isa == TW_ISA_AVX2 ? "avx2-int8-weight-only"
                                             : "portable-int8-weight-only";
             }
-            switch (tw::selected_int8_kernel()) {
-                case tw::Int8Kernel::kAvx512Vnni: return "avx512-vnni";
-                case tw::Int8Kernel::kAvxVnni: return "avx-vnni";
-                case tw::Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-sign";
-                default: return "portable-int8";
-            }
+            return tw::int8_kernel_name(tw::selected_int8_kernel());
         case TW_BF16:
             if (tw::bf16_uses_dot_products()) return "avx512-bf16-dot";
             return isa == TW_ISA_AVX512 ? "avx512-bf16-widen"
@@ -372,6 +413,14 @@ const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
                                         : "portable-fp16";
         default: return "unsupported";
     }
+}
+
+const char* tw_linear_kernel_name_for(const tw_packed_weights* w, tw_activation_quant quant) {
+    if (w == nullptr) return "unsupported";
+    if (w->format == TW_I8 && quant != TW_QUANT_NONE) {
+        return tw::int8_kernel_name(tw::int8_kernel_for(*w));
+    }
+    return tw_linear_kernel_name(w->format, quant);
 }
 
 tw_status tw_linear(const tw_linear_params* p) {

@@ -29,6 +29,7 @@ bool kernel_supported(Int8Kernel kernel) {
         case Int8Kernel::kAuto:
         case Int8Kernel::kPortable: return true;
         case Int8Kernel::kAvx2Maddubs:
+        case Int8Kernel::kAvx2Reduced:
             return active_isa() >= TW_ISA_AVX2;
         case Int8Kernel::kAvxVnni:
             return active_isa() >= TW_ISA_AVX2 && cpu_has(TW_CPU_AVX_VNNI);
@@ -44,15 +45,27 @@ BlockFn block_for(Int8Kernel kernel) {
         case Int8Kernel::kAvx512Vnni: return int8_block_avx512_vnni;
         case Int8Kernel::kAvxVnni: return int8_block_avx_vnni;
         case Int8Kernel::kAvx2Maddubs: return int8_block_avx2_maddubs;
+        case Int8Kernel::kAvx2Reduced: return int8_block_avx2_reduced;
 #endif
         default: return int8_block_portable;
     }
 }
 
 
-/// Largest activation code per kernel: the plain-AVX2 kernel centres codes on 127 (see
+/// Largest activation code per kernel: the sign-trick kernel centres codes on 127 (see
 /// gemm_int8_avx2.cpp), so it takes 255 levels, 0..254; the others take 0..255.
 int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 254 : 255; }
+
+/// The reduced-range kernel (forced by a test) refuses weights it could saturate on.
+tw_status check_weight_range(Int8Kernel kernel, const tw_packed_weights& w) {
+    if (kernel == Int8Kernel::kAvx2Reduced && w.weight_max > TW_INT8_REDUCED_WEIGHT_MAX) {
+        return fail(TW_ERR_INVALID_ARGUMENT,
+                    "int8 weights reach |%d|; the reduced-range kernel takes at most %d (pack them "
+                    "with tw_pack_weights_int8_range)",
+                    static_cast<int>(w.weight_max), TW_INT8_REDUCED_WEIGHT_MAX);
+    }
+    return TW_OK;
+}
 
 /// Rows of activations quantized per parallel task (small: quantization is cheap per row).
 constexpr int64_t kQuantizeRowsPerTask = 32;
@@ -105,6 +118,25 @@ Int8Kernel selected_int8_kernel() {
         case TW_ISA_AVX2:
             return cpu_has(TW_CPU_AVX_VNNI) ? Int8Kernel::kAvxVnni : Int8Kernel::kAvx2Maddubs;
         default: return Int8Kernel::kPortable;
+    }
+}
+
+Int8Kernel int8_kernel_for(const tw_packed_weights& w) {
+    const Int8Kernel kernel = selected_int8_kernel();
+    if (kernel == Int8Kernel::kAvx2Maddubs && forced_kernel == Int8Kernel::kAuto &&
+        w.weight_max <= TW_INT8_REDUCED_WEIGHT_MAX) {
+        return Int8Kernel::kAvx2Reduced;
+    }
+    return kernel;
+}
+
+const char* int8_kernel_name(Int8Kernel kernel) {
+    switch (kernel) {
+        case Int8Kernel::kAvx512Vnni: return "avx512-vnni";
+        case Int8Kernel::kAvxVnni: return "avx-vnni";
+        case Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-sign";
+        case Int8Kernel::kAvx2Reduced: return "avx2-maddubs-reduced-range";
+        default: return "portable-int8";
     }
 }
 
@@ -195,7 +227,8 @@ void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p
 }
 
 tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
-    const Int8Kernel kernel = selected_int8_kernel();
+    const Int8Kernel kernel = int8_kernel_for(*a.w);
+    if (tw_status s = check_weight_range(kernel, *a.w)) return s;
     if (qmax > qmax_for(kernel)) {
         return fail(TW_ERR_INVALID_ARGUMENT,
                     "activations were quantized to codes up to %d but this CPU's int8 kernel takes "
@@ -206,7 +239,8 @@ tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
 }
 
 tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale) {
-    const Int8Kernel kernel = selected_int8_kernel();
+    const Int8Kernel kernel = int8_kernel_for(*a.w);
+    if (tw_status s = check_weight_range(kernel, *a.w)) return s;
     const int64_t k = a.w->k;
     const int64_t ldq = tw_quantized_row_stride(k);
     // The calling thread's scratch holds the quantized rows; the block functions never use scratch.
@@ -216,7 +250,10 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
                                      static_cast<long long>(a.m));
     auto* scales = reinterpret_cast<float*>(base + q_bytes);
     auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
-    QuantizeTask qt{active_quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode, qmax_for(kernel), base, ldq, scales, zeros};
+    // Codes to tw_int8_activation_qmax(), as every producer of quantized rows writes them (the
+    // reduced-range kernel takes any code).
+    QuantizeTask qt{active_quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode,
+                    qmax_for(selected_int8_kernel()), base, ldq, scales, zeros};
     parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
     a.xq = base;
     a.ldq = ldq;

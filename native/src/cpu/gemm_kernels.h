@@ -25,6 +25,8 @@ struct tw_packed_weights {
     void* data;           // panels * panel_bytes, 64-byte aligned
     float* scales;        // [panels * kPanel] per-column dequantization scale (I8), else nullptr
     int32_t* col_sums;    // [panels * kPanel] sum_k Wq[n, k] (I8), else nullptr
+    int32_t weight_max;   // max |Wq| over all weights (I8): <= TW_INT8_REDUCED_WEIGHT_MAX lets
+                          // plain AVX2 run the reduced-range kernel
     int64_t bytes;        // everything this handle owns
 };
 
@@ -102,16 +104,23 @@ void quantize_rows_avx512(const float*, int64_t, const float*, int64_t, int64_t,
                           int32_t, uint8_t*, int64_t, float*, int32_t*);
 void int8_block_avx_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void int8_block_avx2_reduced(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void quantize_rows_avx2(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
                         int32_t, uint8_t*, int64_t, float*, int32_t*);
 
-/// Kernel choice for int8 with dynamic activations; tests force each one.
-enum class Int8Kernel { kAuto, kPortable, kAvx2Maddubs, kAvxVnni, kAvx512Vnni };
+/// Kernel choice for int8 with dynamic activations; tests force each one. kAvx2Maddubs is the
+/// exact sign-trick kernel, kAvx2Reduced the plain one for reduced-range weights.
+enum class Int8Kernel { kAuto, kPortable, kAvx2Maddubs, kAvx2Reduced, kAvxVnni, kAvx512Vnni };
 /// Overrides the automatic choice (tests only); kAuto restores it. Returns false if the CPU lacks it.
 bool force_int8_kernel(Int8Kernel kernel);
-/// The kernel the next call will use.
+/// The kernel the next call will use for full-range weights.
 Int8Kernel selected_int8_kernel();
+/// The kernel the next call will use for these weights: the reduced-range kernel instead of the
+/// sign trick where the weights allow it (|Wq| <= TW_INT8_REDUCED_WEIGHT_MAX).
+Int8Kernel int8_kernel_for(const tw_packed_weights& w);
+/// The kernel's name in tw_linear_kernel_name.
+const char* int8_kernel_name(Int8Kernel kernel);
 /// Quantizes then runs the dynamic int8 GEMM (validated arguments, fp32 x).
 tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale);
 /// Runs the int8 GEMM on pre-quantized rows.
