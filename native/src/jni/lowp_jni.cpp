@@ -61,6 +61,18 @@ bool valid_format(JNIEnv* env, jint format) {
     return true;
 }
 
+/// The fp32 weights [n, k] of a direct buffer, validated; nullptr with an exception pending.
+const float* float_weights(JNIEnv* env, jlong n, jlong k, jobject weights) {
+    if (n <= 0 || k <= 0) {
+        throw_illegal_argument(env, "weight shape must be positive, got " + std::to_string(n) +
+                                        " x " + std::to_string(k));
+        return nullptr;
+    }
+    const int64_t bytes = matrix_bytes(env, "weights", n, k, 4);
+    if (bytes < 0) return nullptr;
+    return static_cast<const float*>(twjni::direct_address(env, weights, bytes, "weights"));
+}
+
 }  // namespace
 
 extern "C" {
@@ -68,17 +80,19 @@ extern "C" {
 JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packWeights(
     JNIEnv* env, jobject, jint format, jlong n, jlong k, jobject weights) {
     if (!valid_format(env, format)) return 0;
-    if (n <= 0 || k <= 0) {
-        throw_illegal_argument(env, "weight shape must be positive, got " + std::to_string(n) +
-                                        " x " + std::to_string(k));
-        return 0;
-    }
-    const int64_t bytes = matrix_bytes(env, "weights", n, k, 4);
-    if (bytes < 0) return 0;
-    auto* w = static_cast<const float*>(twjni::direct_address(env, weights, bytes, "weights"));
+    const float* w = float_weights(env, n, k, weights);
     if (w == nullptr) return 0;
     tw_packed_weights* packed = nullptr;
     if (twjni::check(env, tw_pack_weights(static_cast<tw_dtype>(format), n, k, w, k, &packed))) return 0;
+    return register_handle(packed);
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packInt8WeightsInRange(
+    JNIEnv* env, jobject, jlong n, jlong k, jobject weights, jint weight_max) {
+    const float* w = float_weights(env, n, k, weights);
+    if (w == nullptr) return 0;
+    tw_packed_weights* packed = nullptr;
+    if (twjni::check(env, tw_pack_weights_int8_range(n, k, w, k, weight_max, &packed))) return 0;
     return register_handle(packed);
 }
 
@@ -293,6 +307,13 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerN
     p.y = yp;
     p.ldy = k;
     twjni::check(env, tw_layernorm(&p));
+}
+
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelNameFor(
+    JNIEnv* env, jobject, jlong handle, jint act_quant) {
+    const tw_packed_weights* w = lookup(env, handle);
+    if (w == nullptr) return nullptr;
+    return env->NewStringUTF(tw_linear_kernel_name_for(w, static_cast<tw_activation_quant>(act_quant)));
 }
 
 JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelName(

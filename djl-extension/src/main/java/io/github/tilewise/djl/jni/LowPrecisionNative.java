@@ -47,6 +47,13 @@ public final class LowPrecisionNative {
     /** Largest K of int8 weights ({@code TW_INT8_MAX_K}). */
     public static final long MAX_K = 65536;
 
+    /**
+     * {@code TW_INT8_REDUCED_WEIGHT_MAX}: int8 weight codes within ±64 cannot saturate plain AVX2's
+     * vpmaddubsw, so CPUs without VNNI run them on a kernel ~1.3x faster than the exact sign-trick
+     * one that full-range weights need.
+     */
+    public static final int REDUCED_WEIGHT_MAX = 64;
+
     private static final LowPrecisionNative INSTANCE = new LowPrecisionNative();
 
     private LowPrecisionNative() {}
@@ -72,6 +79,19 @@ public final class LowPrecisionNative {
      * @return the handle
      */
     public native long packWeights(int format, long n, long k, ByteBuffer weights);
+
+    /**
+     * Packs fp32 weights {@code [n, k]} as int8 with codes within {@code ±weightMax} ({@code
+     * tw_pack_weights_int8_range}); {@link #REDUCED_WEIGHT_MAX} lets CPUs without VNNI run the
+     * faster reduced-range kernel.
+     *
+     * @param n output channels
+     * @param k input width
+     * @param weights {@code n·k} fp32, row-major
+     * @param weightMax the largest code, 1..127
+     * @return the handle
+     */
+    public native long packInt8WeightsInRange(long n, long k, ByteBuffer weights, int weightMax);
 
     /**
      * Packs already-quantized int8 weights ({@code tw_pack_weights_int8}).
@@ -227,4 +247,15 @@ public final class LowPrecisionNative {
      * @return e.g. {@code avx512-vnni} or {@code avx512-bf16-widen}
      */
     public native String kernelName(int format, int actQuant);
+
+    /**
+     * Names the kernel {@code tw_linear} runs for these weights ({@code
+     * tw_linear_kernel_name_for}): as {@link #kernelName}, except that reduced-range int8 weights
+     * take the reduced-range kernel on CPUs without VNNI.
+     *
+     * @param handle a live handle
+     * @param actQuant {@link #QUANT_NONE}, {@link #QUANT_SYMMETRIC} or {@link #QUANT_ASYMMETRIC}
+     * @return e.g. {@code avx2-maddubs-reduced-range}
+     */
+    public native String kernelNameFor(long handle, int actQuant);
 }

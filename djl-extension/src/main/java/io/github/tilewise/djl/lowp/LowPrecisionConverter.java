@@ -200,7 +200,13 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
                     p
                             + " is not native on this CPU: layers run on the "
                             + p.kernelName()
-                            + " kernel");
+                            + " kernel"
+                            + (p == Precision.INT8
+                                    ? " (those with reduced-range weights, see "
+                                            + Int8WeightRange.PROPERTY
+                                            + ", on a faster one; the conversion report names"
+                                            + " each layer's kernel)"
+                                    : ""));
         }
         return converter.convert(layer, p, smoothingFor(layer, p));
     }

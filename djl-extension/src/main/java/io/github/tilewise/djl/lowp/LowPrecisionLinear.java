@@ -358,7 +358,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
         return weights.getPrecision().label()
                 + (inverseInputScales != null ? "+smoothquant" : "")
                 + "["
-                + weights.getPrecision().kernelName()
+                + weights.kernelName()
                 + "]";
     }
 

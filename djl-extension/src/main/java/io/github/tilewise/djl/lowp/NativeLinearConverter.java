@@ -6,7 +6,8 @@ import io.github.tilewise.djl.jni.LibUtils;
 
 /**
  * The built-in converter: packs a layer's weights into native memory and returns a {@link
- * LowPrecisionLinear} (INT8, INT8_WEIGHT_ONLY, BF16, FP16). Needs the native library.
+ * LowPrecisionLinear} (INT8, INT8_WEIGHT_ONLY, BF16, FP16). INT8 weights get the code range of
+ * {@link Int8WeightRange#configured()}. Needs the native library.
  */
 public final class NativeLinearConverter implements LinearConverter {
 
@@ -36,8 +37,16 @@ public final class NativeLinearConverter implements LinearConverter {
                 }
             }
         }
+        PackedWeights packed =
+                precision == Precision.INT8
+                        ? PackedWeights.packInt8(
+                                w,
+                                out,
+                                in,
+                                Int8WeightRange.configured().weightMaxFor(layer.getName()))
+                        : PackedWeights.pack(w, out, in, precision);
         return LowPrecisionLinear.builder()
-                .setWeights(PackedWeights.pack(w, out, in, precision))
+                .setWeights(packed)
                 .optBias(layer.getBiasAsFloats())
                 .optActivation(layer.getActivation())
                 .optInputScales(smoothing)

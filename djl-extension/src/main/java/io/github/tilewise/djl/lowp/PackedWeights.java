@@ -71,21 +71,38 @@ public final class PackedWeights implements AutoCloseable {
      */
     public static PackedWeights pack(
             float[] weights, int outFeatures, int inFeatures, Precision precision) {
-        checkShape(outFeatures, inFeatures, precision);
-        if (weights == null || weights.length != (long) outFeatures * inFeatures) {
-            throw new IllegalArgumentException(
-                    "weights hold "
-                            + (weights == null ? "null" : weights.length + " floats")
-                            + ", expected "
-                            + outFeatures
-                            + "·"
-                            + inFeatures);
-        }
+        checkWeights(weights, outFeatures, inFeatures, precision);
         ByteBuffer buffer = directFloats(weights);
         return new PackedWeights(
                 precision,
                 LowPrecisionNative.get()
                         .packWeights(precision.formatCode(), outFeatures, inFeatures, buffer));
+    }
+
+    /**
+     * Packs fp32 weights as INT8 with codes within {@code ±weightMax} (symmetric per output
+     * channel; below 127 each channel's scale is the clipping with the least squared rounding
+     * error). See {@link Int8WeightRange} for why fewer codes can be faster.
+     *
+     * @param weights {@code out·in} floats, row {@code o} at offset {@code o·in}
+     * @param outFeatures output channels
+     * @param inFeatures input width
+     * @param weightMax the largest code, 1..127
+     * @return the packed INT8 weights
+     * @throws IllegalArgumentException if the shape does not match, a weight is not finite, or
+     *     weightMax is out of range
+     */
+    public static PackedWeights packInt8(
+            float[] weights, int outFeatures, int inFeatures, int weightMax) {
+        checkWeights(weights, outFeatures, inFeatures, Precision.INT8);
+        if (weightMax < 1 || weightMax > 127) {
+            throw new IllegalArgumentException("weightMax must be in 1..127, got " + weightMax);
+        }
+        return new PackedWeights(
+                Precision.INT8,
+                LowPrecisionNative.get()
+                        .packInt8WeightsInRange(
+                                outFeatures, inFeatures, directFloats(weights), weightMax));
     }
 
     /**
@@ -154,6 +171,20 @@ public final class PackedWeights implements AutoCloseable {
                         .packInt8Weights(outFeatures, inFeatures, c, directFloats(scales)));
     }
 
+    private static void checkWeights(
+            float[] weights, int outFeatures, int inFeatures, Precision precision) {
+        checkShape(outFeatures, inFeatures, precision);
+        if (weights == null || weights.length != (long) outFeatures * inFeatures) {
+            throw new IllegalArgumentException(
+                    "weights hold "
+                            + (weights == null ? "null" : weights.length + " floats")
+                            + ", expected "
+                            + outFeatures
+                            + "·"
+                            + inFeatures);
+        }
+    }
+
     private static void checkShape(int outFeatures, int inFeatures, Precision precision) {
         if (precision == null || !precision.isPacked()) {
             throw new IllegalArgumentException(
@@ -211,6 +242,24 @@ public final class PackedWeights implements AutoCloseable {
      */
     public long getByteSize() {
         return byteSize;
+    }
+
+    /**
+     * Names the native kernel that multiplies by these weights on this CPU: as {@link
+     * Precision#kernelName()}, except that reduced-range INT8 weights run on {@code
+     * avx2-maddubs-reduced-range} where the CPU has no VNNI.
+     *
+     * @return the kernel name
+     * @throws IllegalStateException if closed
+     */
+    public String kernelName() {
+        lock.readLock().lock();
+        try {
+            return LowPrecisionNative.get()
+                    .kernelNameFor(liveHandle(), precision.activationQuantization());
+        } finally {
+            lock.readLock().unlock();
+        }
     }
 
     /**

@@ -65,6 +65,7 @@ class LowPrecisionLinearTest {
                                 random,
                                 isa,
                                 precision,
+                                127,
                                 s[0],
                                 s[1],
                                 s[2],
@@ -78,10 +79,58 @@ class LowPrecisionLinearTest {
         assertTrue(checked >= 3 * 4 * SHAPES.length * 3 / 3, "cases run: " + checked);
     }
 
+    /**
+     * INT8 weights packed within ±64 ({@link PackedWeights#packInt8}): on every ISA the same
+     * float64 checks as full-range INT8, the packing's documented error property, and the kernel
+     * that runs them (the reduced-range one exactly where full-range weights take the sign trick).
+     */
+    @Test
+    void reducedRangeInt8MatchesFloat64OnEveryIsa() {
+        Random random = new Random(7);
+        for (Tilewise.Isa isa : Tilewise.Isa.values()) {
+            if (isa.ordinal() > Tilewise.detectedIsa().ordinal()) {
+                continue;
+            }
+            Tilewise.setIsa(isa);
+            for (int[] s : SHAPES) {
+                runCase(
+                        random,
+                        isa,
+                        Precision.INT8,
+                        64,
+                        s[0],
+                        s[1],
+                        s[2],
+                        LinearActivation.GELU,
+                        random.nextBoolean());
+            }
+            float[] w = gaussian(random, 12 * 20, 0.05f);
+            try (PackedWeights reduced = PackedWeights.packInt8(w, 12, 20, 64);
+                    PackedWeights full = PackedWeights.pack(w, 12, 20, Precision.INT8)) {
+                String fullKernel = full.kernelName();
+                assertEquals(Precision.INT8.kernelName(), fullKernel, isa + " full-range kernel");
+                assertEquals(
+                        fullKernel.equals("avx2-maddubs-sign")
+                                ? "avx2-maddubs-reduced-range"
+                                : fullKernel,
+                        reduced.kernelName(),
+                        isa + " reduced-range kernel");
+            }
+        }
+        float[] w = gaussian(random, 8, 1f);
+        assertThrows(IllegalArgumentException.class, () -> PackedWeights.packInt8(w, 2, 4, 0));
+        assertThrows(IllegalArgumentException.class, () -> PackedWeights.packInt8(w, 2, 4, 128));
+        assertThrows(IllegalArgumentException.class, () -> PackedWeights.packInt8(w, 2, 3, 64));
+        PackedWeights closed = PackedWeights.packInt8(w, 2, 4, 64);
+        closed.close();
+        assertThrows(IllegalStateException.class, closed::kernelName);
+    }
+
     private static void runCase(
             Random random,
             Tilewise.Isa isa,
             Precision precision,
+            int weightMax,
             int rows,
             int out,
             int in,
@@ -95,6 +144,7 @@ class LowPrecisionLinearTest {
                 isa
                         + " "
                         + precision
+                        + (weightMax < 127 ? " weightMax=" + weightMax : "")
                         + " "
                         + rows
                         + "x"
@@ -107,12 +157,19 @@ class LowPrecisionLinearTest {
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
                 LowPrecisionLinear layer =
                         LowPrecisionLinear.builder()
-                                .setWeights(PackedWeights.pack(w, out, in, precision))
+                                .setWeights(
+                                        weightMax < 127
+                                                ? PackedWeights.packInt8(w, out, in, weightMax)
+                                                : PackedWeights.pack(w, out, in, precision))
                                 .optBias(b)
                                 .optActivation(act)
                                 .build()) {
             float[] used = layer.getWeights().toFloatArray();
-            checkPackedWeights(w, used, out, in, precision, label);
+            if (weightMax < 127) {
+                checkReducedRangeWeights(w, used, out, in, weightMax, label);
+            } else {
+                checkPackedWeights(w, used, out, in, precision, label);
+            }
             NDArray xa = manager.create(x, new Shape(rows, in));
             NDArray ra = withResidual ? manager.create(r, new Shape(rows, out)) : null;
             float[] y = layer.forward(xa, ra).toFloatArray();
@@ -156,7 +213,7 @@ class LowPrecisionLinearTest {
             double bound =
                     precision == Precision.FP16
                             ? 2e-3
-                            : precision == Precision.BF16 ? 1.5e-2 : 4e-2;
+                            : precision == Precision.BF16 ? 1.5e-2 : weightMax < 127 ? 6e-2 : 4e-2;
             assertTrue(
                     in < 4 || rel < bound,
                     label + ": relative error " + rel + " vs float64 (bound " + bound + ")");
@@ -188,6 +245,36 @@ class LowPrecisionLinearTest {
                         assertEquals(v, u, Math.abs(v) / 2048f + 6e-8f, label + " fp16 weight");
                 }
             }
+        }
+    }
+
+    /**
+     * Reduced-range weights: per channel, a squared rounding error no larger than the plain {@code
+     * max|w| / weightMax} scale gives, and no weight beyond {@code max|w|}.
+     */
+    private static void checkReducedRangeWeights(
+            float[] w, float[] used, int out, int in, int weightMax, String label) {
+        for (int o = 0; o < out; o++) {
+            double amax = 0;
+            for (int k = 0; k < in; k++) {
+                amax = Math.max(amax, Math.abs(w[o * in + k]));
+            }
+            double step = amax / weightMax;
+            double plainError = 0;
+            double error = 0;
+            for (int k = 0; k < in; k++) {
+                double v = w[o * in + k];
+                double plain =
+                        Math.max(-weightMax, Math.min(weightMax, Math.rint(v / step))) * step;
+                plainError += (v - plain) * (v - plain);
+                error += (v - used[o * in + k]) * (v - used[o * in + k]);
+                assertTrue(
+                        Math.abs(used[o * in + k]) <= amax * (1 + 1e-6),
+                        label + ": weight beyond max|w|");
+            }
+            assertTrue(
+                    error <= plainError * (1 + 1e-5) + 1e-15,
+                    label + ": channel " + o + " error " + error + " > max-abs " + plainError);
         }
     }
 
