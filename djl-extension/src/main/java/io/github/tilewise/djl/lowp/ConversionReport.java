@@ -1,7 +1,9 @@
 package io.github.tilewise.djl.lowp;
 
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * What a conversion did: each linear layer's precision, kernel and resident weight bytes, and the
@@ -117,6 +119,24 @@ public final class ConversionReport {
      */
     public long count(Precision precision) {
         return layers.stream().filter(l -> l.getPrecision() == precision).count();
+    }
+
+    /**
+     * Returns how many layers run on each native kernel: the bracketed name in each low-precision
+     * operator's description, e.g. {@code avx2-maddubs-reduced-range}; fp32 layers are left out.
+     *
+     * @return kernel name to layer count, in encoder order of first use
+     */
+    public Map<String, Long> kernelCounts() {
+        Map<String, Long> counts = new LinkedHashMap<>();
+        for (Layer l : layers) {
+            int open = l.operator.indexOf('[');
+            int close = l.operator.indexOf(']', open + 1);
+            if (open >= 0 && close > open) {
+                counts.merge(l.operator.substring(open + 1, close), 1L, Long::sum);
+            }
+        }
+        return counts;
     }
 
     @Override

@@ -95,11 +95,11 @@ public final class EmbedBenchmark {
                 ConversionReport report = b.build().convert(encoder.getBlock());
                 System.out.printf(
                         Locale.ROOT,
-                        "# %s linear weights %.1f MiB (fp32 %.1f MiB), kernel %s, attention %s%n",
+                        "# %s linear weights %.1f MiB (fp32 %.1f MiB), kernels %s, attention %s%n",
                         p.label(),
                         report.getResidentBytes() / 1048576.0,
                         report.getFp32Bytes() / 1048576.0,
-                        p.kernelName(),
+                        report.kernelCounts(),
                         encoder.getBlock().getEncoder().getAttentionPrecision());
             }
             TokenBatch tokens = batch;
