@@ -93,24 +93,6 @@ struct TaskGrid {
     int32_t qmax;
 };
 
-/// A per-thread buffer for output rows that are quantized but never stored (y == nullptr). Separate
-/// from thread_scratch(), which the int8 driver uses for the whole call's quantized input.
-float* row_scratch(size_t floats) {
-    struct Buffer {
-        float* data = nullptr;
-        size_t size = 0;
-        ~Buffer() { std::free(data); }
-    };
-    thread_local Buffer buffer;
-    if (buffer.size < floats) {
-        std::free(buffer.data);
-        buffer.size = 0;
-        buffer.data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-        if (buffer.data != nullptr) buffer.size = floats;
-    }
-    return buffer.data;
-}
-
 /// The arguments restricted to rows [m0, m1), renumbered from 0.
 GemmArgs rows_of(const GemmArgs& a, int64_t m0, int64_t m1) {
     GemmArgs r = a;
@@ -142,7 +124,8 @@ void grid_task(void* ctx, int64_t task, int) {
     const int64_t rows = m1 - m0, n = a.w->n;
     if (r.y == nullptr) {
         r.ldy = n;
-        r.y = row_scratch(static_cast<size_t>(rows * n));
+        r.y = static_cast<float*>(
+            thread_scratch(static_cast<size_t>(rows * n) * sizeof(float), ScratchSlot::kOutputRows));
         if (r.y == nullptr) {
             t.out_of_memory->store(true);
             return;

@@ -243,7 +243,7 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
     if (tw_status s = check_weight_range(kernel, *a.w)) return s;
     const int64_t k = a.w->k;
     const int64_t ldq = tw_quantized_row_stride(k);
-    // The calling thread's scratch holds the quantized rows; the block functions never use scratch.
+    // The calling thread's task scratch holds the quantized rows; the block functions never use it.
     const size_t q_bytes = static_cast<size_t>((a.m * ldq + 63) / 64 * 64);
     auto* base = static_cast<uint8_t*>(thread_scratch(q_bytes + static_cast<size_t>(a.m) * 8));
     if (base == nullptr) return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld quantized rows",

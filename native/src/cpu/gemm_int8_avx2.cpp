@@ -14,11 +14,11 @@
 // Micro-kernels cover kRows rows x 16 columns (half a packed panel: two ymm per row).
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #include "gemm_avx2_block.h"
 #include "gemm_epilogue_avx2.h"
+#include "runtime.h"
 
 namespace tw {
 namespace {
@@ -185,24 +185,6 @@ inline __m256 widen(__m256i packed) {
     return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(packed, 24 - 8 * J), 24));
 }
 
-/// A per-thread buffer of `floats` floats for one widened half-panel, reused across calls
-/// (64-byte aligned; nullptr if out of memory).
-float* half_panel_buffer(size_t floats) {
-    struct Buffer {
-        float* data = nullptr;
-        size_t size = 0;
-        ~Buffer() { std::free(data); }
-    };
-    thread_local Buffer buffer;
-    if (buffer.size < floats) {
-        std::free(buffer.data);
-        buffer.size = 0;
-        buffer.data = static_cast<float*>(std::aligned_alloc(64, floats * sizeof(float)));
-        if (buffer.data != nullptr) buffer.size = floats;
-    }
-    return buffer.data;
-}
-
 /// Widens columns [16 * half, 16 * half + 16) of panel p to fp32 rows: out[kk * 16 + c] is
 /// Wq[col + c, kk] for every padded step kk (the padding steps are zero weights).
 void widen_half_panel(const tw_packed_weights& w, int64_t p, int half, float* out) {
@@ -258,7 +240,8 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t col, const float* wf
 /// about 2% of the FMAs.
 void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const tw_packed_weights& w = *a.w;
-    float* wf = half_panel_buffer(static_cast<size_t>(w.k_groups * 4 * 16));
+    auto* wf = static_cast<float*>(thread_scratch(static_cast<size_t>(w.k_groups * 4 * 16) * sizeof(float),
+                                                ScratchSlot::kWidenedWeights));
     if (wf == nullptr) {  // no memory for the widened panel: the portable kernel needs none
         int8_wo_block_portable(a, m0, m1, p0, p1);
         return;

@@ -27,10 +27,18 @@ int cpu_features();
 /// 0), so per-thread workspaces must come from thread_scratch(). Nested calls run serially.
 void parallel_for(int64_t n_tasks, void (*fn)(void* ctx, int64_t task, int worker), void* ctx);
 
-/// A 64-byte aligned buffer of at least `bytes` owned by the calling thread, reused by every call on
-/// that thread (contents are not preserved across calls that ask for more). nullptr if out of
-/// memory. Kernels carve their per-task tiles from it.
-void* thread_scratch(size_t bytes);
+/// Independent per-thread buffers, for code that needs one while a caller holds another.
+enum class ScratchSlot {
+    kTask,           // kernels' per-task tiles; the int8 driver's quantized input
+    kOutputRows,     // linear layers: output rows that are quantized but never stored
+    kWidenedWeights, // weight-only int8: one half-panel widened to fp32
+    kCount
+};
+
+/// A 64-byte aligned buffer of at least `bytes` owned by the calling thread, one per slot, reused
+/// by every call on that thread (contents are not preserved across calls that ask for more).
+/// nullptr if out of memory. Kernels carve their per-task tiles from it.
+void* thread_scratch(size_t bytes, ScratchSlot slot = ScratchSlot::kTask);
 
 /// Number of workers parallel_for may use (the caller included).
 int num_workers();

@@ -171,10 +171,11 @@ struct Scratch {
     size_t bytes = 0;
     ~Scratch() { std::free(data); }
 };
-thread_local Scratch scratch;
+thread_local Scratch scratches[static_cast<int>(ScratchSlot::kCount)];
 }  // namespace
 
-void* thread_scratch(size_t bytes) {
+void* thread_scratch(size_t bytes, ScratchSlot slot) {
+    Scratch& scratch = scratches[static_cast<int>(slot)];
     if (bytes <= scratch.bytes) return scratch.data;
     std::free(scratch.data);
     size_t rounded = (bytes + 63) / 64 * 64;
