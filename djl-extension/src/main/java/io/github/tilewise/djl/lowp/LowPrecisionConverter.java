@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * sensitive} on the calibration set; else the default precision. Operators come from the {@link
  * LinearConverters registry}; where no converter supports a precision (no native library), the
  * layer stays fp32 and a warning says so once. With a calibration set and {@link
- * Builder#optSmoothQuant}, INT8 layers get SmoothQuant input scales.
+ * Builder#optSmoothQuant}, INT8 layers get SmoothQuant input scales. INT8 weights get the code
+ * range of {@link Int8WeightRange} (system property {@code tilewise.int8.weightRange}).
  *
  * <p>Also a {@link LinearOperatorFactory}, so it plugs into {@code TextEncoder.Builder} and the
  * {@code linearOperatorFactory} Criteria option.

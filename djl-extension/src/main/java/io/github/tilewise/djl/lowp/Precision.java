@@ -11,7 +11,8 @@ public enum Precision {
     /**
      * int8 weights (symmetric per output channel) and int8 activations quantized per token at run
      * time; int32 dot products (AVX512-VNNI / AVX-VNNI; on plain AVX2 exact vpmaddubsw products of
-     * 255-level activations through the sign trick).
+     * 255-level activations, through the sign trick for full-range weights, or directly for
+     * reduced-range ones: see {@link Int8WeightRange}).
      */
     INT8(LowPrecisionNative.FORMAT_I8, 1),
     /** int8 weights widened to fp32 on the fly, fp32 activations: for sensitive layers. */
