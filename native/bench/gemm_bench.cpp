@@ -1,18 +1,23 @@
 // Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
-// Usage: gemm_bench [reps] [M] [threads]. Each line is the median of `reps` timed calls after two warm-ups;
+// Usage: gemm_bench [reps] [M] [threads] [precisions]: `precisions` a comma-separated list of the names
+// below (default all), e.g. `bf16,fp16,fp32`. Each line is the median of `reps` timed calls after two warm-ups;
 // the time includes the per-call activation quantization (int8) or bf16 rounding, except for the
 // `int8_prequantized*` lines: rows quantized once beforehand (tw_quantize_rows), as an encoder's
 // chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
 // LayerNorm epilogue (whole-row tasks). `int8_reduced_range*` lines: weights packed with codes
 // within +-64 (tw_pack_weights_int8_range), which CPUs without VNNI run on the plain vpmaddubsw kernel.
+// `fp32` is the fp32 linear layer (tw_f32_linear, fp32 weights).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "tilewise/tilewise_gemm.h"
+#include "tilewise/tilewise_linear_f32.h"
 
 namespace {
 
@@ -23,11 +28,42 @@ struct Case {
     bool prequantized;  // rows quantized once beforehand (tw_quantize_rows): the kernel alone
     int epilogue;       // TW_EPILOGUE_* beyond the bias
     int weight_max;     // int8 weight codes within +-weight_max (127: tw_pack_weights)
+    bool f32;           // tw_f32_linear instead of tw_linear (format and quant unused)
 };
+
+/// Whether `name` is in the comma-separated `list` (null: every name).
+bool selected(const char* list, const char* name) {
+    if (list == nullptr) return true;
+    const std::string l = std::string(",") + list + ",";
+    return l.find(std::string(",") + name + ",") != std::string::npos;
+}
 
 double median_ms(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
+}
+
+/// Median ms of `reps` calls of `call` after two warm-ups; prints the failure and returns -1 if a
+/// call fails.
+template <typename Call>
+double time_calls(int reps, Call call) {
+    std::vector<double> times;
+    for (int r = 0; r < reps + 2; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (call() != TW_OK) {
+            std::fprintf(stderr, "linear failed: %s\n", tw_last_error());
+            return -1;
+        }
+        const auto t1 = std::chrono::steady_clock::now();
+        if (r >= 2) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+    return median_ms(times);
+}
+
+void print_line(const char* name, int64_t M, int64_t N, int64_t K, double ms) {
+    std::printf("gemm precision=%s M=%lld N=%lld K=%lld ms=%.3f gops=%.1f\n", name,
+                static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), ms,
+                2.0 * M * N * K / (ms * 1e6));
 }
 
 }  // namespace
@@ -36,16 +72,18 @@ int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::atoi(argv[1]) : 20;
     const int64_t M = argc > 2 ? std::atoll(argv[2]) : 4096;
     if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
+    const char* only = argc > 4 ? argv[4] : nullptr;
     const Case cases[] = {
-        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127},
-        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127},
-        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127},
-        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127},
-        {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX},
-        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX},
-        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127},
-        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
-        {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127}};
+        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127, false},
+        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127, false},
+        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127, false},
+        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127, false},
+        {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX, false},
+        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX, false},
+        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127, false},
+        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127, false},
+        {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127, false},
+        {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127, true}};
     // MiniLM / BERT-base-like layers: attention output (and the issue's N = K = 384), FFN1, FFN2, fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
@@ -61,6 +99,25 @@ int main(int argc, char** argv) {
         for (auto& v : w) v = rnd() * 0.1f;
         for (auto& v : bias) v = rnd();
         for (const Case& c : cases) {
+            if (!selected(only, c.name)) continue;
+            if (c.f32) {
+                std::vector<float> packed(tw_f32_packed_bytes(N, K) / sizeof(float));
+                tw_f32_pack(N, K, w.data(), K, packed.data());
+                tw_f32_linear_params p{};
+                p.m = M;
+                p.n = N;
+                p.k = K;
+                p.x = x.data();
+                p.ldx = K;
+                p.packed = packed.data();
+                p.bias = bias.data();
+                p.y = y.data();
+                p.ldy = N;
+                const double ms = time_calls(reps, [&] { return tw_f32_linear(&p); });
+                if (ms < 0) return 1;
+                print_line(c.name, M, N, K, ms);
+                continue;
+            }
             tw_packed_weights* packed = nullptr;
             const tw_status packed_ok =
                 c.weight_max < 127 ? tw_pack_weights_int8_range(N, K, w.data(), K, c.weight_max, &packed)
@@ -92,20 +149,9 @@ int main(int argc, char** argv) {
                 }
                 p.xq = &rows;
             }
-            std::vector<double> times;
-            for (int r = 0; r < reps + 2; ++r) {
-                const auto t0 = std::chrono::steady_clock::now();
-                if (tw_linear(&p) != TW_OK) {
-                    std::fprintf(stderr, "linear failed: %s\n", tw_last_error());
-                    return 1;
-                }
-                const auto t1 = std::chrono::steady_clock::now();
-                if (r >= 2) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-            }
-            const double ms = median_ms(times);
-            std::printf("gemm precision=%s M=%lld N=%lld K=%lld ms=%.3f gops=%.1f\n", c.name,
-                        static_cast<long long>(M), static_cast<long long>(N), static_cast<long long>(K), ms,
-                        2.0 * M * N * K / (ms * 1e6));
+            const double ms = time_calls(reps, [&] { return tw_linear(&p); });
+            if (ms < 0) return 1;
+            print_line(c.name, M, N, K, ms);
             tw_packed_weights_free(packed);
         }
     }

@@ -12,7 +12,17 @@
 // register and shifted in place, the odd k is a vpand with a memory source. Broadcast and FMAs are
 // asm (GCC 12 otherwise copies or spills the accumulators in the unrolled loop); check the inner
 // loop with objdump after changing anything here.
+//
+// bf16 packs X: each task first copies its rows into 6-row tiles laid out [k / 8][6 rows][8 k]
+// (pack_rows), so a tile's broadcasts read one sequential stream at constant offsets from one
+// pointer (instead of 6 strided row streams, each started cold from L3 on the first pass). The copy
+// is one ymm load + store per 8 k per row, ~1.5% of a 64-row x 4-panel task at k = 384, and the
+// packed block is reused by all 8 half-panel passes. (Measured on the Zen 3 VM, 2 threads, medians
+// of interleaved runs: +4..20% at K = 384. fp16 and fp32 still read X rows in place.)
 #include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 #include "gemm_epilogue_avx2.h"
 
@@ -96,6 +106,81 @@ void bf16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     });
 }
 
+/// Packed X: per 6-row tile, [k / 8][6 rows][8 k] floats (one stream, constant offsets).
+constexpr int kPackK = 8;
+
+struct PackBuffer {
+    float* data = nullptr;
+    size_t size = 0;
+    ~PackBuffer() { std::free(data); }
+};
+
+float* pack_rows(const GemmArgs& a, int64_t m0, int64_t m1) {
+    thread_local PackBuffer buf;
+    const int64_t tiles = (m1 - m0 + kRows - 1) / kRows;
+    const int64_t groups = (a.w->k + kPackK - 1) / kPackK;
+    const size_t need = static_cast<size_t>(tiles * groups * kRows * kPackK);
+    if (buf.size < need) {
+        std::free(buf.data);
+        buf.data = static_cast<float*>(std::aligned_alloc(64, (need * 4 + 63) / 64 * 64));
+        buf.size = buf.data ? need : 0;
+    }
+    if (buf.data == nullptr) return nullptr;
+    const int64_t k = a.w->k, full = k / kPackK;
+    for (int64_t t = 0; t < tiles; ++t) {
+        float* out = buf.data + t * groups * kRows * kPackK;
+        const int64_t rows = std::min<int64_t>(kRows, m1 - m0 - t * kRows);
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* x = a.x + (m0 + t * kRows + r) * a.ldx;
+            float* o = out + r * kPackK;
+            for (int64_t g = 0; g < full; ++g) {
+                _mm256_store_ps(o + g * kRows * kPackK, _mm256_loadu_ps(x + g * kPackK));
+            }
+            for (int64_t kk = full * kPackK; kk < k; ++kk) o[full * kRows * kPackK + kk % kPackK] = x[kk];
+        }
+    }
+    return buf.data;
+}
+
+template <int R>
+__attribute__((always_inline)) inline void fma_rows_p(__m256 (&acc)[kRows][2], __m256 w0, __m256 w1,
+                                                      const float* xp) {
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) fma_row(acc[r][0], acc[r][1], xp + r * kPackK, w0, w1);
+}
+
+template <int R>
+void bf16_tile_packed(const GemmArgs& a, const float* xp, int64_t m, int64_t p, int half) {
+    const tw_packed_weights& w = *a.w;
+    const uint8_t* g = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes + half * 64;
+    const int64_t col = p * kPanel + half * 16;
+    __m256 acc[kRows][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    const int64_t k = w.k, full = k / kPackK;
+    for (int64_t gi = 0; gi < full; ++gi, xp += kRows * kPackK, g += 4 * 128) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+            fma_rows_p<R>(acc, bf16_even(g + j * 128), bf16_even(g + j * 128 + 32), xp + 2 * j);
+            fma_rows_p<R>(acc, bf16_odd(g + j * 128, high), bf16_odd(g + j * 128 + 32, high), xp + 2 * j + 1);
+        }
+    }
+    for (int64_t kk = full * kPackK; kk < k; kk += 2, g += 128) {
+        const int64_t o = kk - full * kPackK;
+        fma_rows_p<R>(acc, bf16_even(g), bf16_even(g + 32), xp + o);
+        if (kk + 1 < k) fma_rows_p<R>(acc, bf16_odd(g, high), bf16_odd(g + 32, high), xp + o + 1);
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        finish_store_avx2(a, m + r, col, a.w->n, acc[r][0]);
+        finish_store_avx2(a, m + r, col + 8, a.w->n, acc[r][1]);
+    }
+}
+
 template <int R>
 void f16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     const tw_packed_weights& w = *a.w;
@@ -140,7 +225,28 @@ inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int
 }  // namespace
 
 void bf16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-    run_block(a, m0, m1, p0, p1, TW_HALF_TILES(bf16_tile));
+    const float* xp = pack_rows(a, m0, m1);
+    if (xp == nullptr) {
+        run_block(a, m0, m1, p0, p1, TW_HALF_TILES(bf16_tile));
+        return;
+    }
+    const int64_t tile_floats = (a.w->k + kPackK - 1) / kPackK * kRows * kPackK;
+    for (int64_t p = p0; p < p1; ++p) {
+        for (int half = 0; half < 2; ++half) {
+            if (p * kPanel + half * 16 >= a.w->n) break;
+            const float* t = xp;
+            for (int64_t m = m0; m < m1; m += kRows, t += tile_floats) {
+                switch (m1 - m < kRows ? m1 - m : kRows) {
+                    case 6: bf16_tile_packed<6>(a, t, m, p, half); break;
+                    case 5: bf16_tile_packed<5>(a, t, m, p, half); break;
+                    case 4: bf16_tile_packed<4>(a, t, m, p, half); break;
+                    case 3: bf16_tile_packed<3>(a, t, m, p, half); break;
+                    case 2: bf16_tile_packed<2>(a, t, m, p, half); break;
+                    default: bf16_tile_packed<1>(a, t, m, p, half); break;
+                }
+            }
+        }
+    }
 }
 
 void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
