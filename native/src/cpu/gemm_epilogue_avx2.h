@@ -4,6 +4,8 @@
 
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "gemm_kernels.h"
 
 namespace tw {
@@ -32,6 +34,37 @@ static inline void fma_row(__m256& acc0, __m256& acc1, const float* x, __m256 w0
         : "m"(*x), "x"(w0), "x"(w1));
     acc0 = a0;
     acc1 = a1;
+}
+
+/// Zeroes a micro-tile's accumulators (rows x 2 vectors of 8 columns).
+template <int kRows>
+__attribute__((always_inline)) inline void zero_tile(__m256 (&acc)[kRows][2]) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+}
+
+/// Row pointers of a micro-tile with R live rows from row m of x: the rows past R repeat row m
+/// (they are read by no FMA and never stored), so the fixed-size array is always fully set.
+template <int kRows, int R>
+__attribute__((always_inline)) inline void tile_rows(const float* x, int64_t ldx, int64_t m,
+                                                     const float* (&rows)[kRows]) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) rows[r] = x + (m + (r < R ? r : 0)) * ldx;
+}
+
+/// Calls tile(std::integral_constant<int, R>{}) for R = rows, 1..6: the micro-tiles take their
+/// row count as a template argument.
+template <typename Tile>
+__attribute__((always_inline)) inline void with_rows(int64_t rows, Tile tile) {
+    switch (rows) {
+        case 6: tile(std::integral_constant<int, 6>{}); break;
+        case 5: tile(std::integral_constant<int, 5>{}); break;
+        case 4: tile(std::integral_constant<int, 4>{}); break;
+        case 3: tile(std::integral_constant<int, 3>{}); break;
+        case 2: tile(std::integral_constant<int, 2>{}); break;
+        case 1: tile(std::integral_constant<int, 1>{}); break;
+        default: break;
+    }
 }
 
 /// e^x for x in [-87.3, 88.3] (clamped): x = n ln2 + r, e^r by its degree-7 Taylor polynomial,

@@ -22,9 +22,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "gemm_epilogue_avx2.h"
+#include "runtime.h"
 
 namespace tw {
 namespace {
@@ -74,12 +74,8 @@ __attribute__((always_inline)) inline void run_tile(const GemmArgs& a, int64_t m
                                                     int64_t steps, Widen widen) {
     const float* x[kRows];
     __m256 acc[kRows][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-        x[r] = a.x + (m + (r < R ? r : 0)) * a.ldx;
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
-    }
+    tile_rows<kRows, R>(a.x, a.ldx, m, x);
+    zero_tile(acc);
     widen(acc, x, steps);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
@@ -109,26 +105,15 @@ void bf16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 /// Packed X: per 6-row tile, [k / 8][6 rows][8 k] floats (one stream, constant offsets).
 constexpr int kPackK = 8;
 
-struct PackBuffer {
-    float* data = nullptr;
-    size_t size = 0;
-    ~PackBuffer() { std::free(data); }
-};
-
 float* pack_rows(const GemmArgs& a, int64_t m0, int64_t m1) {
-    thread_local PackBuffer buf;
     const int64_t tiles = (m1 - m0 + kRows - 1) / kRows;
     const int64_t groups = (a.w->k + kPackK - 1) / kPackK;
-    const size_t need = static_cast<size_t>(tiles * groups * kRows * kPackK);
-    if (buf.size < need) {
-        std::free(buf.data);
-        buf.data = static_cast<float*>(std::aligned_alloc(64, (need * 4 + 63) / 64 * 64));
-        buf.size = buf.data ? need : 0;
-    }
-    if (buf.data == nullptr) return nullptr;
+    auto* packed = static_cast<float*>(thread_scratch(
+        static_cast<size_t>(tiles * groups * kRows * kPackK) * sizeof(float), ScratchSlot::kPackedRows));
+    if (packed == nullptr) return nullptr;
     const int64_t k = a.w->k, full = k / kPackK;
     for (int64_t t = 0; t < tiles; ++t) {
-        float* out = buf.data + t * groups * kRows * kPackK;
+        float* out = packed + t * groups * kRows * kPackK;
         const int64_t rows = std::min<int64_t>(kRows, m1 - m0 - t * kRows);
         for (int64_t r = 0; r < rows; ++r) {
             const float* x = a.x + (m0 + t * kRows + r) * a.ldx;
@@ -139,7 +124,7 @@ float* pack_rows(const GemmArgs& a, int64_t m0, int64_t m1) {
             for (int64_t kk = full * kPackK; kk < k; ++kk) o[full * kRows * kPackK + kk % kPackK] = x[kk];
         }
     }
-    return buf.data;
+    return packed;
 }
 
 template <int R>
@@ -155,11 +140,7 @@ void bf16_tile_packed(const GemmArgs& a, const float* xp, int64_t m, int64_t p, 
     const uint8_t* g = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes + half * 64;
     const int64_t col = p * kPanel + half * 16;
     __m256 acc[kRows][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
-    }
+    zero_tile(acc);
     const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
     const int64_t k = w.k, full = k / kPackK;
     for (int64_t gi = 0; gi < full; ++gi, xp += kRows * kPackK, g += 4 * 128) {
@@ -195,28 +176,14 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 
 /// Loop nest over one task: panels, then the two 16-column halves (a half-panel, k × 32 bytes
 /// of fp16 or bf16 = 12 KiB at k = 384, stays in L1 while the block's rows stream past it), then
-/// the 6-row micro-tiles, leftover rows last.
-#define TW_HALF_TILES(TILE)                                                                 \
-    [](const GemmArgs& a, int64_t m, int rows, int64_t p, int half) {                       \
-        switch (rows) {                                                                     \
-            case 6: TILE<6>(a, m, p, half); break;                                          \
-            case 5: TILE<5>(a, m, p, half); break;                                          \
-            case 4: TILE<4>(a, m, p, half); break;                                          \
-            case 3: TILE<3>(a, m, p, half); break;                                          \
-            case 2: TILE<2>(a, m, p, half); break;                                          \
-            case 1: TILE<1>(a, m, p, half); break;                                          \
-            default: break;                                                                 \
-        }                                                                                   \
-    }
-
-template <typename Tiles>
-inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
-                      Tiles tiles) {
+/// the 6-row micro-tiles, leftover rows last; tile(m, rows, p, half) runs one.
+template <typename Tile>
+inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1, Tile tile) {
     for (int64_t p = p0; p < p1; ++p) {
         for (int half = 0; half < 2; ++half) {
             if (p * kPanel + half * 16 >= a.w->n) break;
             for (int64_t m = m0; m < m1; m += kRows) {
-                tiles(a, m, static_cast<int>(m1 - m < kRows ? m1 - m : kRows), p, half);
+                tile(m, m1 - m < kRows ? m1 - m : kRows, p, half);
             }
         }
     }
@@ -226,33 +193,24 @@ inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int
 
 void bf16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const float* xp = pack_rows(a, m0, m1);
-    if (xp == nullptr) {
-        run_block(a, m0, m1, p0, p1, TW_HALF_TILES(bf16_tile));
+    if (xp == nullptr) {  // no memory for the packed rows: the strided tile needs none
+        run_block(a, m0, m1, p0, p1, [&](int64_t m, int64_t rows, int64_t p, int half) {
+            with_rows(rows, [&](auto r) { bf16_tile<decltype(r)::value>(a, m, p, half); });
+        });
         return;
     }
     const int64_t tile_floats = (a.w->k + kPackK - 1) / kPackK * kRows * kPackK;
-    for (int64_t p = p0; p < p1; ++p) {
-        for (int half = 0; half < 2; ++half) {
-            if (p * kPanel + half * 16 >= a.w->n) break;
-            const float* t = xp;
-            for (int64_t m = m0; m < m1; m += kRows, t += tile_floats) {
-                switch (m1 - m < kRows ? m1 - m : kRows) {
-                    case 6: bf16_tile_packed<6>(a, t, m, p, half); break;
-                    case 5: bf16_tile_packed<5>(a, t, m, p, half); break;
-                    case 4: bf16_tile_packed<4>(a, t, m, p, half); break;
-                    case 3: bf16_tile_packed<3>(a, t, m, p, half); break;
-                    case 2: bf16_tile_packed<2>(a, t, m, p, half); break;
-                    default: bf16_tile_packed<1>(a, t, m, p, half); break;
-                }
-            }
-        }
-    }
+    run_block(a, m0, m1, p0, p1, [&](int64_t m, int64_t rows, int64_t p, int half) {
+        const float* t = xp + (m - m0) / kRows * tile_floats;
+        with_rows(rows, [&](auto r) { bf16_tile_packed<decltype(r)::value>(a, t, m, p, half); });
+    });
 }
 
 void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
-    run_block(a, m0, m1, p0, p1, TW_HALF_TILES(f16_tile));
+    run_block(a, m0, m1, p0, p1, [&](int64_t m, int64_t rows, int64_t p, int half) {
+        with_rows(rows, [&](auto r) { f16_tile<decltype(r)::value>(a, m, p, half); });
+    });
 }
 
-#undef TW_HALF_TILES
 
 }  // namespace tw

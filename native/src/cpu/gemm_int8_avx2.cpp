@@ -210,12 +210,8 @@ template <int R>
 void weight_only_tile(const GemmArgs& a, int64_t m, int64_t col, const float* wf) {
     const float* x[kWeightOnlyRows];
     __m256 acc[kWeightOnlyRows][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < kWeightOnlyRows; ++r) {
-        x[r] = a.x + (m + (r < R ? r : 0)) * a.ldx;
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
-    }
+    tile_rows<kWeightOnlyRows, R>(a.x, a.ldx, m, x);
+    zero_tile(acc);
     const int64_t k = a.w->k;
     for (int64_t kk = 0; kk < k; ++kk, wf += 16) {
         const __m256 w0 = _mm256_load_ps(wf);
@@ -255,14 +251,7 @@ void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, i
             for (; m + kWeightOnlyRows <= m1; m += kWeightOnlyRows) {
                 weight_only_tile<kWeightOnlyRows>(a, m, col, wf);
             }
-            switch (m1 - m) {
-                case 1: weight_only_tile<1>(a, m, col, wf); break;
-                case 2: weight_only_tile<2>(a, m, col, wf); break;
-                case 3: weight_only_tile<3>(a, m, col, wf); break;
-                case 4: weight_only_tile<4>(a, m, col, wf); break;
-                case 5: weight_only_tile<5>(a, m, col, wf); break;
-                default: break;
-            }
+            with_rows(m1 - m, [&](auto r) { weight_only_tile<decltype(r)::value>(a, m, col, wf); });
         }
     }
 }

@@ -53,12 +53,8 @@ template <int R>
 void micro_tile(const tw_f32_linear_params& p, int64_t m0, const float* w, int64_t col, int cols) {
     const float* x[kMicroRows];
     __m256 acc[kMicroRows][2];
-#pragma GCC unroll 6
-    for (int r = 0; r < kMicroRows; ++r) {
-        x[r] = p.x + (m0 + (r < R ? r : 0)) * p.ldx;
-        acc[r][0] = _mm256_setzero_ps();
-        acc[r][1] = _mm256_setzero_ps();
-    }
+    tile_rows<kMicroRows, R>(p.x, p.ldx, m0, x);
+    zero_tile(acc);
     for (int64_t kk = 0; kk < p.k; ++kk, w += TW_F32_PANEL) {
         const __m256 w0 = _mm256_loadu_ps(w);
         const __m256 w1 = _mm256_loadu_ps(w + 8);
@@ -69,19 +65,6 @@ void micro_tile(const tw_f32_linear_params& p, int64_t m0, const float* w, int64
     for (int r = 0; r < R; ++r) {
         store8(p, m0 + r, col, std::min(cols, 8), acc[r][0]);
         if (cols > 8) store8(p, m0 + r, col + 8, cols - 8, acc[r][1]);
-    }
-}
-
-void micro_tile_rows(const tw_f32_linear_params& p, int64_t m0, int rows, const float* w,
-                     int64_t col, int cols) {
-    switch (rows) {
-        case 6: micro_tile<6>(p, m0, w, col, cols); break;
-        case 5: micro_tile<5>(p, m0, w, col, cols); break;
-        case 4: micro_tile<4>(p, m0, w, col, cols); break;
-        case 3: micro_tile<3>(p, m0, w, col, cols); break;
-        case 2: micro_tile<2>(p, m0, w, col, cols); break;
-        case 1: micro_tile<1>(p, m0, w, col, cols); break;
-        default: break;
     }
 }
 
@@ -96,8 +79,9 @@ void linear_f32_rows_avx2(const tw_f32_linear_params& p, int64_t m_begin, int64_
         if (col >= p.n) break;
         const int cols = static_cast<int>(std::min<int64_t>(kMicroCols, p.n - col));
         for (int64_t m = m_begin; m < m_end; m += kMicroRows) {
-            micro_tile_rows(p, m, static_cast<int>(std::min<int64_t>(kMicroRows, m_end - m)),
-                            w + half * kMicroCols, col, cols);
+            with_rows(std::min<int64_t>(kMicroRows, m_end - m), [&](auto r) {
+                micro_tile<decltype(r)::value>(p, m, w + half * kMicroCols, col, cols);
+            });
         }
     }
 }

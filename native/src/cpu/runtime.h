@@ -32,6 +32,7 @@ enum class ScratchSlot {
     kTask,           // kernels' per-task tiles; the int8 driver's quantized input
     kOutputRows,     // linear layers: output rows that are quantized but never stored
     kWidenedWeights, // weight-only int8: one half-panel widened to fp32
+    kPackedRows,     // bf16 linear: a task's X rows packed into micro-tile streams
     kCount
 };
 
