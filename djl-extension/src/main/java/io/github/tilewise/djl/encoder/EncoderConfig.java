@@ -8,10 +8,37 @@ import java.util.List;
  * The shape of a BERT-family encoder, as read from a checkpoint: sizes, depth, the feed-forward
  * activation, the layer-norm epsilon, and which heads (pooler, classifier) it carries.
  *
- * <p>Build with {@link #builder()}; {@link Builder#build()} checks that the sizes agree with each
- * other (e.g. the hidden size divides into the heads).
+ * <p>Build with {@link #builder()}; {@link Builder#build()} checks that every size lies in its
+ * range (the {@code MAX_} constants, generous bounds well above any published encoder, so that a
+ * corrupt or hostile {@code config.json} fails before layers are built), that the sizes agree with
+ * each other (e.g. the hidden size divides into the heads), and that every weight matrix fits a
+ * Java array. Messages use the Hugging Face {@code config.json} names of the fields.
  */
 public final class EncoderConfig {
+
+    /** The largest {@code hidden_size}. */
+    public static final int MAX_HIDDEN_SIZE = 1 << 16;
+
+    /** The largest {@code num_attention_heads}. */
+    public static final int MAX_HEADS = 1 << 10;
+
+    /** The largest {@code num_hidden_layers}. */
+    public static final int MAX_LAYERS = 1 << 10;
+
+    /** The largest {@code intermediate_size}. */
+    public static final int MAX_INTERMEDIATE_SIZE = 1 << 18;
+
+    /** The largest {@code max_position_embeddings}. */
+    public static final int MAX_POSITIONS = 1 << 20;
+
+    /** The largest {@code vocab_size} (multilingual vocabularies have about 250,000 entries). */
+    public static final int MAX_VOCAB_SIZE = 1 << 22;
+
+    /** The largest {@code type_vocab_size}. */
+    public static final int MAX_TYPE_VOCAB_SIZE = 1 << 10;
+
+    /** The largest number of classifier labels. */
+    public static final int MAX_LABELS = 1 << 16;
 
     private final int hiddenSize;
     private final int numHeads;
@@ -164,6 +191,23 @@ public final class EncoderConfig {
      */
     public boolean hasClassifier() {
         return !labels.isEmpty();
+    }
+
+    /**
+     * Returns the number of weights (every table, layer, pooler and classifier value) this
+     * configuration implies, for comparing with what a weights file holds before building layers.
+     *
+     * @return the parameter count (exact: the sizes' ranges keep it far below {@code
+     *     Long.MAX_VALUE})
+     */
+    public long parameterCount() {
+        long h = hiddenSize;
+        long embeddings = ((long) vocabSize + maxPositions + typeVocabSize + 2) * h;
+        long attention = 4 * (h * h + h) + 2 * h;
+        long feedForward = 2 * h * intermediateSize + intermediateSize + h + 2 * h;
+        long layers = numLayers * (attention + feedForward);
+        long heads = (pooler ? h * h + h : 0) + (long) labels.size() * (h + 1);
+        return embeddings + layers + heads;
     }
 
     @Override
@@ -338,26 +382,29 @@ public final class EncoderConfig {
          * @throws IllegalArgumentException naming the first inconsistent value
          */
         public EncoderConfig build() {
-            positive("hidden size", hiddenSize);
-            positive("number of heads", numHeads);
-            positive("number of layers", numLayers);
-            positive("intermediate size", intermediateSize);
-            positive("number of positions", maxPositions);
-            positive("vocabulary size", vocabSize);
-            if (typeVocabSize < 0) {
-                throw new IllegalArgumentException(
-                        "token-type vocabulary size must be >= 0, got " + typeVocabSize);
-            }
+            range("hidden_size", hiddenSize, 1, MAX_HIDDEN_SIZE);
+            range("num_attention_heads", numHeads, 1, MAX_HEADS);
+            range("num_hidden_layers", numLayers, 1, MAX_LAYERS);
+            range("intermediate_size", intermediateSize, 1, MAX_INTERMEDIATE_SIZE);
+            range("max_position_embeddings", maxPositions, 1, MAX_POSITIONS);
+            range("vocab_size", vocabSize, 1, MAX_VOCAB_SIZE);
+            range("type_vocab_size", typeVocabSize, 0, MAX_TYPE_VOCAB_SIZE);
+            range("number of labels", labels.size(), 0, MAX_LABELS);
             if (hiddenSize % numHeads != 0) {
                 throw new IllegalArgumentException(
-                        "hidden size "
+                        "hidden_size "
                                 + hiddenSize
-                                + " is not a multiple of the number of heads "
+                                + " is not a multiple of num_attention_heads "
                                 + numHeads);
             }
+            // Each table becomes one Java array: the ranges alone allow vocab_size × hidden_size
+            // beyond 2^31.
+            fitsArray("vocab_size × hidden_size", (long) vocabSize * hiddenSize);
+            fitsArray("max_position_embeddings × hidden_size", (long) maxPositions * hiddenSize);
+            fitsArray("intermediate_size × hidden_size", (long) intermediateSize * hiddenSize);
             if (!(layerNormEps > 0f) || !Float.isFinite(layerNormEps)) {
                 throw new IllegalArgumentException(
-                        "layer-norm epsilon must be positive, got " + layerNormEps);
+                        "layer_norm_eps must be positive and finite, got " + layerNormEps);
             }
             if (activation == null) {
                 throw new IllegalArgumentException("activation must not be null");
@@ -369,9 +416,17 @@ public final class EncoderConfig {
             return new EncoderConfig(this);
         }
 
-        private static void positive(String what, int value) {
-            if (value <= 0) {
-                throw new IllegalArgumentException(what + " must be positive, got " + value);
+        private static void range(String field, int value, int min, int max) {
+            if (value < min || value > max) {
+                throw new IllegalArgumentException(
+                        field + " must be in [" + min + ", " + max + "], got " + value);
+            }
+        }
+
+        private static void fitsArray(String what, long elements) {
+            if (elements > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException(
+                        what + " = " + elements + " values exceed what one Java array can hold");
             }
         }
     }

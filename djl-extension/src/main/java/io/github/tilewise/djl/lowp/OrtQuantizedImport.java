@@ -1,5 +1,8 @@
 package io.github.tilewise.djl.lowp;
 
+import static io.github.tilewise.djl.encoder.checkpoint.OnnxNodes.input;
+import static io.github.tilewise.djl.encoder.checkpoint.OnnxNodes.output;
+
 import ai.djl.MalformedModelException;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -8,6 +11,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.tilewise.djl.encoder.checkpoint.CheckpointLimits;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
 import java.io.IOException;
@@ -78,6 +82,10 @@ public final class OrtQuantizedImport implements AutoCloseable {
     public static OrtQuantizedImport read(Path onnx) throws IOException, MalformedModelException {
         if (!Files.isRegularFile(onnx)) {
             throw new NoSuchFileException(onnx.toString(), null, "no such ONNX model file");
+        }
+        if (Files.size(onnx) >= Integer.MAX_VALUE) {
+            throw new MalformedModelException(
+                    onnx + ": ONNX files over 2 GB (external data) are not supported");
         }
         ModelProto model;
         try (InputStream is = Files.newInputStream(onnx)) {
@@ -222,11 +230,8 @@ public final class OrtQuantizedImport implements AutoCloseable {
 
         /** MatMulInteger(Xq, Wq, xz, wz) → Cast → Mul(·, xs·ws) → Add(bias): MatMul(X, s·Wq). */
         private void linear(NodeProto mm) throws MalformedModelException {
-            if (mm.getInputCount() < 2) {
-                throw bad(mm, "MatMulInteger without a weight input");
-            }
-            NodeProto quantize = producers.get(mm.getInput(0));
-            TensorProto wq = initializers.get(mm.getInput(1));
+            NodeProto quantize = producers.get(input(mm, 0));
+            TensorProto wq = initializers.get(input(mm, 1));
             if (quantize == null
                     || !"DynamicQuantizeLinear".equals(quantize.getOpType())
                     || wq == null) {
@@ -238,15 +243,19 @@ public final class OrtQuantizedImport implements AutoCloseable {
                     || wq.getDimsCount() != 2) {
                 throw bad(mm, "weight " + wq.getName() + " is not a 2-D int8 tensor");
             }
-            int in = Math.toIntExact(wq.getDims(0));
-            int out = Math.toIntExact(wq.getDims(1));
-            byte[] codesInOut = bytes(wq, (long) in * out, mm);
-            if (mm.getInputCount() > 3 && !mm.getInput(3).isEmpty()) {
-                TensorProto wz = initializers.get(mm.getInput(3));
+            // bytes() checks the dims (non-negative, product within an array) before these casts.
+            byte[] codesInOut = bytes(wq, mm);
+            int in = (int) wq.getDims(0);
+            int out = (int) wq.getDims(1);
+            if (in == 0 || out == 0) {
+                throw bad(mm, "weight " + wq.getName() + " has an empty dimension");
+            }
+            if (!input(mm, 3).isEmpty()) {
+                TensorProto wz = initializers.get(input(mm, 3));
                 if (wz == null) {
-                    throw bad(mm, "weight zero point " + mm.getInput(3) + " is not an initializer");
+                    throw bad(mm, "weight zero point " + input(mm, 3) + " is not an initializer");
                 }
-                for (byte z : bytes(wz, wz.getDimsCount() == 0 ? 1 : wz.getDims(0), mm)) {
+                for (byte z : bytes(wz, mm)) {
                     if (z != 0) {
                         throw bad(
                                 mm,
@@ -256,12 +265,10 @@ public final class OrtQuantizedImport implements AutoCloseable {
                     }
                 }
             }
-            NodeProto cast = single(mm.getOutput(0), "Cast", mm);
-            NodeProto scale = single(cast.getOutput(0), "Mul", mm);
+            NodeProto cast = single(output(mm, 0), "Cast", mm);
+            NodeProto scale = single(output(cast, 0), "Mul", mm);
             String scalesValue =
-                    scale.getInput(0).equals(cast.getOutput(0))
-                            ? scale.getInput(1)
-                            : scale.getInput(0);
+                    input(scale, 0).equals(output(cast, 0)) ? input(scale, 1) : input(scale, 0);
             NodeProto scalesMul = producers.get(scalesValue);
             TensorProto ws = null;
             if (scalesMul != null && "Mul".equals(scalesMul.getOpType())) {
@@ -287,7 +294,7 @@ public final class OrtQuantizedImport implements AutoCloseable {
                                 + " output channels");
             }
             String layer = null;
-            for (NodeProto add : consumers.getOrDefault(scale.getOutput(0), List.of())) {
+            for (NodeProto add : consumers.getOrDefault(output(scale, 0), List.of())) {
                 if ("Add".equals(add.getOpType())) {
                     for (String i : add.getInputList()) {
                         if (i.endsWith(".bias") && initializers.containsKey(i)) {
@@ -334,36 +341,37 @@ public final class OrtQuantizedImport implements AutoCloseable {
                     NodeProto.newBuilder()
                             .setOpType("MatMul")
                             .setName(mm.getName() + "_dequantized")
-                            .addInput(quantize.getInput(0))
+                            .addInput(input(quantize, 0))
                             .addInput(floatName)
-                            .addOutput(scale.getOutput(0))
+                            .addOutput(output(scale, 0))
                             .build());
         }
 
         /** Gather(uint8 table) → DequantizeLinear: Gather(float table). */
         private void embedding(NodeProto dq) throws MalformedModelException {
-            NodeProto gather = producers.get(dq.getInput(0));
-            TensorProto table = gather == null ? null : initializers.get(gather.getInput(0));
+            NodeProto gather = producers.get(input(dq, 0));
+            TensorProto table = gather == null ? null : initializers.get(input(gather, 0));
             if (gather == null
                     || !"Gather".equals(gather.getOpType())
                     || table == null
-                    || dq.getInputCount() < 2) {
+                    || gather.getOutputCount() != 1
+                    || output(dq, 0).isEmpty()) {
                 throw bad(dq, "expected DequantizeLinear of a Gather from a quantized table");
             }
-            float[] scale = floats(require(dq.getInput(1), dq), dq);
-            TensorProto zp = dq.getInputCount() > 2 ? require(dq.getInput(2), dq) : null;
+            float[] scale = floats(require(input(dq, 1), dq), dq);
+            TensorProto zp = input(dq, 2).isEmpty() ? null : require(input(dq, 2), dq);
             if (scale.length != 1) {
                 throw bad(dq, "only per-tensor embedding quantization is supported");
             }
-            long count = 1;
-            for (long d : table.getDimsList()) {
-                count *= d;
-            }
-            byte[] q = bytes(table, count, dq);
+            byte[] q = bytes(table, dq);
             boolean unsigned = table.getDataType() == TensorProto.DataType.UINT8.getNumber();
             int zero = 0;
             if (zp != null) {
-                byte z = bytes(zp, 1, dq)[0];
+                byte[] zs = bytes(zp, dq);
+                if (zs.length != 1) {
+                    throw bad(dq, "zero point " + zp.getName() + " is not a single value");
+                }
+                byte z = zs[0];
                 zero = unsigned ? (z & 0xff) : z;
             }
             float[] values = new float[q.length];
@@ -376,21 +384,19 @@ public final class OrtQuantizedImport implements AutoCloseable {
                             ? table.getName()
                                     .substring(0, table.getName().length() - "_quantized".length())
                             : table.getName() + "_dequantized";
-            addedInitializers.add(
-                    floatTensor(
-                            name,
-                            table.getDimsList().stream().mapToLong(Long::longValue).toArray(),
-                            values));
+            addedInitializers.add(floatTensor(name, dims(table), values));
             removedInitializers.add(table.getName());
             removed.add(dq);
             replaced.put(
                     gather,
-                    gather.toBuilder().setInput(0, name).setOutput(0, dq.getOutput(0)).build());
+                    gather.toBuilder().setInput(0, name).setOutput(0, output(dq, 0)).build());
         }
 
         private NodeProto single(String value, String op, NodeProto at)
                 throws MalformedModelException {
-            List<NodeProto> next = consumers.getOrDefault(value, List.of());
+            // "" is no value: an omitted output has no consumers.
+            List<NodeProto> next =
+                    value.isEmpty() ? List.of() : consumers.getOrDefault(value, List.of());
             if (next.size() != 1 || !op.equals(next.get(0).getOpType())) {
                 throw bad(
                         at,
@@ -407,62 +413,58 @@ public final class OrtQuantizedImport implements AutoCloseable {
             return t;
         }
 
-        private byte[] bytes(TensorProto t, long count, NodeProto at)
-                throws MalformedModelException {
-            byte[] out;
-            if (!t.getRawData().isEmpty()) {
-                out = t.getRawData().toByteArray();
-            } else {
-                out = new byte[t.getInt32DataCount()];
-                for (int i = 0; i < out.length; i++) {
-                    out[i] = (byte) t.getInt32Data(i);
-                }
+        /** An int8/uint8 tensor's bytes, after checking they are what its dims claim. */
+        private byte[] bytes(TensorProto t, NodeProto at) throws MalformedModelException {
+            int type = t.getDataType();
+            if (type != TensorProto.DataType.INT8.getNumber()
+                    && type != TensorProto.DataType.UINT8.getNumber()) {
+                throw bad(at, "tensor " + t.getName() + " is not int8 or uint8");
             }
-            if (out.length != count) {
-                throw bad(
-                        at,
-                        "tensor "
-                                + t.getName()
-                                + " holds "
-                                + out.length
-                                + " values, its shape needs "
-                                + count
-                                + " (truncated?)");
+            long count = CheckpointLimits.elementCount(file, t.getName(), "dims", dims(t));
+            if (!t.getRawData().isEmpty()) {
+                CheckpointLimits.checkStored(
+                        file, t.getName(), "raw_data (bytes)", t.getRawData().size(), count);
+                return t.getRawData().toByteArray();
+            }
+            CheckpointLimits.checkStored(
+                    file, t.getName(), "int32_data", t.getInt32DataCount(), count);
+            byte[] out = new byte[(int) count];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = (byte) t.getInt32Data(i);
             }
             return out;
         }
 
+        /** A float tensor's values, after checking they are what its dims claim. */
         private float[] floats(TensorProto t, NodeProto at) throws MalformedModelException {
             if (t.getDataType() != TensorProto.DataType.FLOAT.getNumber()) {
                 throw bad(at, "tensor " + t.getName() + " is not float");
             }
-            long count = 1;
-            for (long d : t.getDimsList()) {
-                count *= d;
-            }
-            float[] out;
-            if (!t.getRawData().isEmpty()) {
-                ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-                out = new float[b.remaining() / 4];
-                b.asFloatBuffer().get(out);
+            int count = (int) CheckpointLimits.elementCount(file, t.getName(), "dims", dims(t));
+            boolean raw = !t.getRawData().isEmpty();
+            CheckpointLimits.checkStored(
+                    file,
+                    t.getName(),
+                    raw ? "raw_data (bytes)" : "float_data",
+                    raw ? t.getRawData().size() : t.getFloatDataCount(),
+                    raw ? 4L * count : count);
+            float[] out = new float[count];
+            if (raw) {
+                t.getRawData()
+                        .asReadOnlyByteBuffer()
+                        .order(ByteOrder.LITTLE_ENDIAN)
+                        .asFloatBuffer()
+                        .get(out);
             } else {
-                out = new float[t.getFloatDataCount()];
-                for (int i = 0; i < out.length; i++) {
+                for (int i = 0; i < count; i++) {
                     out[i] = t.getFloatData(i);
                 }
             }
-            if (out.length != count) {
-                throw bad(
-                        at,
-                        "tensor "
-                                + t.getName()
-                                + " holds "
-                                + out.length
-                                + " floats, its shape needs "
-                                + count
-                                + " (truncated?)");
-            }
             return out;
+        }
+
+        private static long[] dims(TensorProto t) {
+            return t.getDimsList().stream().mapToLong(Long::longValue).toArray();
         }
 
         private static TensorProto floatTensor(String name, long[] dims, float[] values) {

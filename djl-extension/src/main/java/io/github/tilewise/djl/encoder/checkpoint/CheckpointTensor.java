@@ -15,12 +15,20 @@ public final class CheckpointTensor {
      * @param name its checkpoint name
      * @param shape its shape
      * @param data {@code prod(shape)} values, row-major
-     * @throws IllegalArgumentException if the sizes disagree
+     * @throws IllegalArgumentException if a dimension is negative or the sizes disagree
      */
     public CheckpointTensor(String name, long[] shape, float[] data) {
         long n = 1;
-        for (long d : shape) {
-            n *= d;
+        try {
+            for (long d : shape) {
+                if (d < 0) {
+                    throw new ArithmeticException("negative dimension");
+                }
+                n = Math.multiplyExact(n, d);
+            }
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(
+                    name + ": shape " + Arrays.toString(shape) + " is invalid: " + e.getMessage());
         }
         if (n != data.length) {
             throw new IllegalArgumentException(

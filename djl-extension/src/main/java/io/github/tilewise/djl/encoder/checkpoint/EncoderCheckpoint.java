@@ -72,7 +72,8 @@ public final class EncoderCheckpoint {
         }
         if (Files.isRegularFile(path)) {
             if (path.getFileName().toString().endsWith(".safetensors")) {
-                return HuggingFaceCheckpointReader.read(path.getParent());
+                // Absolute: a bare "model.safetensors" has no parent.
+                return HuggingFaceCheckpointReader.read(path.toAbsolutePath().getParent());
             }
             return OnnxCheckpointReader.read(path);
         }

@@ -65,7 +65,7 @@ public final class HuggingFaceCheckpointReader {
             throw new NoSuchFileException(
                     weightsFile.toString(), null, "no model.safetensors in " + dir + hint);
         }
-        String modelType = string(json, "model_type", null);
+        String modelType = string(json, "model_type", null, configFile);
         if (modelType == null) {
             throw new MalformedModelException(configFile + ": no model_type: unknown architecture");
         }
@@ -77,7 +77,7 @@ public final class HuggingFaceCheckpointReader {
                             + "': supported are "
                             + SUPPORTED_TYPES);
         }
-        String positionType = string(json, "position_embedding_type", "absolute");
+        String positionType = string(json, "position_embedding_type", "absolute", configFile);
         if (!"absolute".equals(positionType)) {
             throw new MalformedModelException(
                     configFile
@@ -85,13 +85,17 @@ public final class HuggingFaceCheckpointReader {
                             + positionType
                             + "' is not supported (only absolute)");
         }
+        // The sizes alone (ranges, divisibility) are checked before the weights are read.
+        configFrom(configFile, json, Map.of());
         Map<String, CheckpointTensor> raw = SafetensorsFile.read(weightsFile);
         Map<String, CheckpointTensor> tensors = new LinkedHashMap<>();
         for (CheckpointTensor t : raw.values()) {
             String name = t.getName().startsWith("bert.") ? t.getName().substring(5) : t.getName();
             tensors.put(name, t.rename(name));
         }
-        EncoderConfig config = configFrom(configFile, json, tensors, weightsFile);
+        EncoderConfig config = configFrom(configFile, json, tensors);
+        // Then against the weights, before a single layer is built.
+        ConfigAgainstWeights.check(configFile, weightsFile, config, tensors);
         EncoderCheckpoint checkpoint = new EncoderCheckpoint(dir, config, tensors, "config.json");
         // Fail here, naming both files, rather than at load time.
         checkpoint.checkShapes(
@@ -100,17 +104,31 @@ public final class HuggingFaceCheckpointReader {
     }
 
     private static EncoderConfig configFrom(
-            Path configFile, JsonObject json, Map<String, CheckpointTensor> tensors, Path weights)
+            Path configFile, JsonObject json, Map<String, CheckpointTensor> tensors)
             throws MalformedModelException {
         List<String> labels = new ArrayList<>();
-        boolean classifier = tensors.containsKey("classifier.weight");
-        if (classifier) {
-            long numLabels = tensors.get("classifier.weight").getShape()[0];
-            labels.addAll(labelsOf(json, (int) numLabels, configFile));
+        CheckpointTensor classifier = tensors.get("classifier.weight");
+        if (classifier != null) {
+            long[] shape = classifier.getShape();
+            if (shape.length != 2) {
+                throw new MalformedModelException(
+                        configFile
+                                + ": classifier.weight has shape "
+                                + Arrays.toString(shape)
+                                + ", not a matrix");
+            }
+            int numLabels =
+                    CheckpointLimits.inRange(
+                            configFile,
+                            "the classifier's output count (classifier.weight rows)",
+                            shape[0],
+                            1,
+                            EncoderConfig.MAX_LABELS);
+            labels.addAll(labelsOf(json, numLabels, configFile));
         }
         HiddenActivation activation;
         try {
-            activation = HiddenActivation.fromName(string(json, "hidden_act", "gelu"));
+            activation = HiddenActivation.fromName(string(json, "hidden_act", "gelu", configFile));
         } catch (IllegalArgumentException e) {
             throw new MalformedModelException(configFile + ": " + e.getMessage(), e);
         }
@@ -126,10 +144,7 @@ public final class HuggingFaceCheckpointReader {
                             tensors.containsKey("embeddings.token_type_embeddings.weight")
                                     ? integer(json, "type_vocab_size", configFile)
                                     : 0)
-                    .optLayerNormEps(
-                            json.has("layer_norm_eps")
-                                    ? json.get("layer_norm_eps").getAsFloat()
-                                    : 1e-12f)
+                    .optLayerNormEps(layerNormEps(json, configFile))
                     .optActivation(activation)
                     .optPooler(tensors.containsKey("pooler.dense.weight"))
                     .optLabels(labels)
@@ -143,17 +158,30 @@ public final class HuggingFaceCheckpointReader {
     static List<String> labelsOf(JsonObject json, int numLabels, Path configFile)
             throws MalformedModelException {
         List<String> labels = new ArrayList<>();
-        if (json != null && json.has("id2label")) {
+        JsonElement id2label = json == null ? null : json.get("id2label");
+        if (id2label != null && !id2label.isJsonNull()) {
+            if (!id2label.isJsonObject()) {
+                throw new MalformedModelException(configFile + ": id2label is not a JSON object");
+            }
             Map<Integer, String> byId = new TreeMap<>();
-            for (Map.Entry<String, JsonElement> e : json.getAsJsonObject("id2label").entrySet()) {
-                byId.put(Integer.parseInt(e.getKey()), e.getValue().getAsString());
+            for (Map.Entry<String, JsonElement> e : id2label.getAsJsonObject().entrySet()) {
+                JsonElement label = e.getValue();
+                Integer id = parseId(e.getKey());
+                if (id == null || !label.isJsonPrimitive()) {
+                    throw new MalformedModelException(
+                            configFile
+                                    + ": id2label entry "
+                                    + CheckpointLimits.abbreviate(e.getKey())
+                                    + " is not an integer id with a string label");
+                }
+                byId.put(id, label.getAsString());
             }
             if (byId.size() != numLabels
                     || !byId.keySet().equals(new java.util.TreeSet<>(range(numLabels)))) {
                 throw new MalformedModelException(
                         configFile
                                 + ": id2label has ids "
-                                + byId.keySet()
+                                + CheckpointLimits.abbreviate(byId.keySet())
                                 + " but the classifier has "
                                 + numLabels
                                 + " outputs");
@@ -165,6 +193,14 @@ public final class HuggingFaceCheckpointReader {
             }
         }
         return labels;
+    }
+
+    private static Integer parseId(String key) {
+        try {
+            return Integer.valueOf(key);
+        } catch (NumberFormatException e) {
+            return null;
+        }
     }
 
     private static List<Integer> range(int n) {
@@ -184,9 +220,17 @@ public final class HuggingFaceCheckpointReader {
         }
     }
 
-    private static String string(JsonObject json, String key, String fallback) {
+    private static String string(JsonObject json, String key, String fallback, Path file)
+            throws MalformedModelException {
         JsonElement e = json.get(key);
-        return e == null || e.isJsonNull() ? fallback : e.getAsString();
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonPrimitive()) {
+            throw new MalformedModelException(
+                    file + ": " + key + " is not a string: " + CheckpointLimits.abbreviate(e));
+        }
+        return e.getAsString();
     }
 
     private static int integer(JsonObject json, String key, Path file)
@@ -195,10 +239,20 @@ public final class HuggingFaceCheckpointReader {
         if (e == null || e.isJsonNull()) {
             throw new MalformedModelException(file + ": missing " + key);
         }
-        try {
-            return e.getAsInt();
-        } catch (RuntimeException ex) {
-            throw new MalformedModelException(file + ": " + key + " is not an integer: " + e, ex);
+        long v = CheckpointLimits.jsonLong(file, key, e);
+        // The field's own range is EncoderConfig's; this only keeps the value exact as an int.
+        return CheckpointLimits.inRange(file, key, v, Integer.MIN_VALUE, Integer.MAX_VALUE);
+    }
+
+    private static float layerNormEps(JsonObject json, Path file) throws MalformedModelException {
+        JsonElement e = json.get("layer_norm_eps");
+        if (e == null || e.isJsonNull()) {
+            return 1e-12f;
         }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new MalformedModelException(
+                    file + ": layer_norm_eps is not a number: " + CheckpointLimits.abbreviate(e));
+        }
+        return e.getAsFloat();
     }
 }

@@ -1,5 +1,8 @@
 package io.github.tilewise.djl.encoder.checkpoint;
 
+import static io.github.tilewise.djl.encoder.checkpoint.OnnxNodes.input;
+import static io.github.tilewise.djl.encoder.checkpoint.OnnxNodes.output;
+
 import ai.djl.MalformedModelException;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
@@ -52,7 +55,8 @@ import java.util.regex.Pattern;
  */
 public final class OnnxCheckpointReader {
 
-    private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d+)\\.");
+    // At most 9 digits: a longer index cannot be a layer, and must not overflow parseInt.
+    private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d{1,9})\\.");
     private static final String WORDS = "embeddings.word_embeddings.weight";
 
     private final Path file;
@@ -101,12 +105,7 @@ public final class OnnxCheckpointReader {
             throw new MalformedModelException(
                     file + ": not a valid ONNX model (no graph; truncated or not ONNX)");
         }
-        OnnxCheckpointReader reader = new OnnxCheckpointReader(file);
-        try {
-            return reader.map(model.getGraph());
-        } catch (IllegalStateException e) {
-            throw new MalformedModelException(e.getMessage(), e);
-        }
+        return new OnnxCheckpointReader(file).map(model.getGraph());
     }
 
     /**
@@ -147,6 +146,7 @@ public final class OnnxCheckpointReader {
                                 + " is stored as external data; ONNX files with external data are"
                                 + " not supported");
             }
+            checkDataType(t);
             initializers.put(t.getName(), t);
         }
         for (NodeProto n : graph.getNodeList()) {
@@ -169,8 +169,9 @@ public final class OnnxCheckpointReader {
             }
             if ("Constant".equals(n.getOpType())) {
                 for (AttributeProto a : n.getAttributeList()) {
-                    if ("value".equals(a.getName())) {
-                        constants.put(n.getOutput(0), a.getT());
+                    if ("value".equals(a.getName()) && a.hasT()) {
+                        checkDataType(a.getT());
+                        constants.put(output(n, 0), a.getT());
                     }
                 }
             }
@@ -199,16 +200,22 @@ public final class OnnxCheckpointReader {
     private void collectNamedTensors() throws MalformedModelException {
         for (TensorProto t : initializers.values()) {
             String name = t.getName();
-            if (!isFloat(t) || !name.contains(".") || name.startsWith("onnx::")) {
+            if (!name.contains(".") || name.startsWith("onnx::")) {
                 continue;
             }
+            if (!isFloat(t)) {
+                if (!isInteger(t)) {
+                    throw bad(
+                            "initializer "
+                                    + name
+                                    + ": data_type "
+                                    + TensorProto.DataType.forNumber(t.getDataType())
+                                    + " is not supported (FLOAT, FLOAT16 or BFLOAT16 weights)");
+                }
+                continue; // integer buffers (position_ids) are not weights
+            }
             String hf = name.startsWith(prefix) ? name.substring(prefix.length()) : name;
-            tensors.put(
-                    hf,
-                    new CheckpointTensor(
-                            hf,
-                            t.getDimsList().stream().mapToLong(Long::longValue).toArray(),
-                            floats(t)));
+            tensors.put(hf, new CheckpointTensor(hf, dims(t), floats(t)));
         }
     }
 
@@ -219,17 +226,17 @@ public final class OnnxCheckpointReader {
             if (!gemm && !"MatMul".equals(n.getOpType())) {
                 continue;
             }
-            TensorProto w = n.getInputCount() > 1 ? initializers.get(n.getInput(1)) : null;
+            TensorProto w = initializers.get(input(n, 1));
             if (w == null || w.getDimsCount() != 2 || !isFloat(w)) {
                 continue; // activation x activation products (attention scores)
             }
             String biasName;
             boolean transposed; // stored [in, out]
             if (gemm) {
-                if (n.getInputCount() < 3 || !initializers.containsKey(n.getInput(2))) {
+                biasName = input(n, 2);
+                if (!initializers.containsKey(biasName)) {
                     throw bad("Gemm node " + n.getName() + " has no bias initializer");
                 }
-                biasName = n.getInput(2);
                 transposed = attrInt(n, "transB", 0) == 0;
                 if (attrInt(n, "transA", 0) != 0
                         || attrFloat(n, "alpha", 1f) != 1f
@@ -240,7 +247,7 @@ public final class OnnxCheckpointReader {
                                     + " uses transA/alpha/beta, not a linear layer");
                 }
             } else {
-                biasName = biasAddedTo(n.getOutput(0));
+                biasName = biasAddedTo(output(n, 0));
                 transposed = true;
                 if (biasName == null) {
                     throw bad(
@@ -266,8 +273,7 @@ public final class OnnxCheckpointReader {
                 layer = layer.substring(prefix.length());
             }
             String weightName = layer + ".weight";
-            long[] dims = w.getDimsList().stream().mapToLong(Long::longValue).toArray();
-            CheckpointTensor raw = new CheckpointTensor(weightName, dims, floats(w));
+            CheckpointTensor raw = new CheckpointTensor(weightName, dims(w), floats(w));
             CheckpointTensor weight = transposed ? raw.transpose(weightName) : raw;
             CheckpointTensor previous = tensors.put(weightName, weight);
             if (previous != null
@@ -295,10 +301,12 @@ public final class OnnxCheckpointReader {
     }
 
     private EncoderConfig inferConfig(GraphProto graph) throws MalformedModelException {
-        long[] words = require(WORDS).getShape();
+        // Matrices' dims are at most CheckpointLimits.MAX_ELEMENTS, so they fit an int.
+        long[] words = matrix(WORDS);
         int hidden = (int) words[1];
-        long[] positions = require("embeddings.position_embeddings.weight").getShape();
-        CheckpointTensor types = tensors.get("embeddings.token_type_embeddings.weight");
+        long[] positions = matrix("embeddings.position_embeddings.weight");
+        String typesName = "embeddings.token_type_embeddings.weight";
+        long[] types = tensors.containsKey(typesName) ? matrix(typesName) : null;
         Set<Integer> layerIds = new TreeSet<>();
         for (String name : tensors.keySet()) {
             Matcher m = LAYER.matcher(name);
@@ -310,13 +318,16 @@ public final class OnnxCheckpointReader {
         if (layers == 0 || !layerIds.equals(rangeSet(layers))) {
             throw bad("expected encoder.layer.0 .. encoder.layer.N-1, found layers " + layerIds);
         }
-        long[] inter = require("encoder.layer.0.intermediate.dense.weight").getShape();
+        long[] inter = matrix("encoder.layer.0.intermediate.dense.weight");
         int heads = inferHeads(hidden);
         float eps = inferEps(graph);
         HiddenActivation activation = inferActivation();
         List<String> labels = new ArrayList<>();
         if (tensors.containsKey("classifier.weight")) {
-            int n = (int) tensors.get("classifier.weight").getShape()[0];
+            long rows = matrix("classifier.weight")[0];
+            int n =
+                    CheckpointLimits.inRange(
+                            file, "classifier rows", rows, 1, EncoderConfig.MAX_LABELS);
             for (int i = 0; i < n; i++) {
                 labels.add("LABEL_" + i);
             }
@@ -329,7 +340,7 @@ public final class OnnxCheckpointReader {
                     .setIntermediateSize((int) inter[0])
                     .setMaxPositions((int) positions[0])
                     .setVocabSize((int) words[0])
-                    .optTypeVocabSize(types == null ? 0 : (int) types.getShape()[0])
+                    .optTypeVocabSize(types == null ? 0 : (int) types[0])
                     .optLayerNormEps(eps)
                     .optActivation(activation)
                     .optPooler(tensors.containsKey("pooler.dense.weight"))
@@ -349,7 +360,7 @@ public final class OnnxCheckpointReader {
         String queryOut = null;
         for (NodeProto c : consumers.getOrDefault(queryBias, List.of())) {
             if ("Add".equals(c.getOpType())) {
-                queryOut = c.getOutput(0);
+                queryOut = output(c, 0);
             }
         }
         if (queryOut == null) {
@@ -358,10 +369,17 @@ public final class OnnxCheckpointReader {
         Integer fromReshape = null;
         for (NodeProto c : consumers.getOrDefault(queryOut, List.of())) {
             if ("Reshape".equals(c.getOpType())) {
-                long[] shape = resolveShape(c.getInput(1));
+                long[] shape = resolveShape(input(c, 1));
                 if (shape != null && shape.length == 4 && shape[2] > 0) {
-                    fromReshape = (int) shape[2];
-                    if (shape[3] > 0 && shape[2] * shape[3] != hidden) {
+                    fromReshape =
+                            CheckpointLimits.inRange(
+                                    file,
+                                    "the head count of the query Reshape",
+                                    shape[2],
+                                    1,
+                                    EncoderConfig.MAX_HEADS);
+                    // Compared by division: shape[2] * shape[3] may overflow.
+                    if (shape[3] > 0 && (hidden % shape[2] != 0 || hidden / shape[2] != shape[3])) {
                         throw bad(
                                 "the query Reshape splits hidden size "
                                         + hidden
@@ -370,7 +388,10 @@ public final class OnnxCheckpointReader {
                                         + " heads of "
                                         + shape[3]);
                     }
-                } else if (shape != null && shape.length == 4 && shape[3] > 0) {
+                } else if (shape != null
+                        && shape.length == 4
+                        && shape[3] > 0
+                        && shape[3] <= hidden) {
                     fromReshape = (int) (hidden / shape[3]);
                 }
             }
@@ -391,7 +412,7 @@ public final class OnnxCheckpointReader {
     }
 
     /** Finds the Div by √d (or Mul by 1/√d) applied to layer 0's attention scores. */
-    private Integer headsFromScale(int hidden) {
+    private Integer headsFromScale(int hidden) throws MalformedModelException {
         for (NodeProto n : producers.values()) {
             if (!"Softmax".equals(n.getOpType())) {
                 continue;
@@ -405,7 +426,7 @@ public final class OnnxCheckpointReader {
                     continue;
                 }
                 if ("Div".equals(p.getOpType()) || "Mul".equals(p.getOpType())) {
-                    float[] c = scalar(p.getInput(1));
+                    float[] c = scalar(input(p, 1));
                     if (c != null && c.length == 1 && c[0] > 0) {
                         double d = "Div".equals(p.getOpType()) ? c[0] * c[0] : 1.0 / (c[0] * c[0]);
                         long headDim = Math.round(d);
@@ -456,7 +477,7 @@ public final class OnnxCheckpointReader {
     }
 
     /** The epsilon of the layer norm whose γ initializer is {@code gammaName}. */
-    private Float epsOf(String gammaName) {
+    private Float epsOf(String gammaName) throws MalformedModelException {
         for (NodeProto c : consumers.getOrDefault(gammaName, List.of())) {
             if ("LayerNormalization".equals(c.getOpType())) {
                 return attrFloat(c, "epsilon", 1e-5f);
@@ -470,11 +491,11 @@ public final class OnnxCheckpointReader {
                 if (div == null || !"Div".equals(div.getOpType())) {
                     continue;
                 }
-                NodeProto sqrt = producers.get(div.getInput(1));
+                NodeProto sqrt = producers.get(input(div, 1));
                 if (sqrt == null || !"Sqrt".equals(sqrt.getOpType())) {
                     continue;
                 }
-                NodeProto add = producers.get(sqrt.getInput(0));
+                NodeProto add = producers.get(input(sqrt, 0));
                 if (add == null || !"Add".equals(add.getOpType())) {
                     continue;
                 }
@@ -533,7 +554,7 @@ public final class OnnxCheckpointReader {
     }
 
     /** Resolves a shape operand made of constants (directly, or a Concat of constants). */
-    private long[] resolveShape(String name) {
+    private long[] resolveShape(String name) throws MalformedModelException {
         long[] direct = longs(name);
         if (direct != null) {
             return direct;
@@ -550,31 +571,36 @@ public final class OnnxCheckpointReader {
         return out;
     }
 
-    private long[] longs(String name) {
+    private long[] longs(String name) throws MalformedModelException {
         TensorProto t =
                 initializers.containsKey(name) ? initializers.get(name) : constants.get(name);
         if (t == null || t.getDataType() != TensorProto.DataType.INT64_VALUE) {
             return null;
         }
+        long n = CheckpointLimits.elementCount(file, t.getName(), "dims", dims(t));
         if (t.getInt64DataCount() > 0) {
+            CheckpointLimits.checkStored(file, t.getName(), "int64_data", t.getInt64DataCount(), n);
             return t.getInt64DataList().stream().mapToLong(Long::longValue).toArray();
         }
+        CheckpointLimits.checkStored(
+                file, t.getName(), "raw_data (bytes)", t.getRawData().size(), 8 * n);
         ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-        long[] out = new long[b.remaining() / 8];
+        long[] out = new long[(int) n];
         for (int i = 0; i < out.length; i++) {
             out[i] = b.getLong();
         }
         return out;
     }
 
-    private float[] scalar(String name) {
+    private float[] scalar(String name) throws MalformedModelException {
         TensorProto t =
                 initializers.containsKey(name) ? initializers.get(name) : constants.get(name);
-        if (t == null || !isFloat(t)) {
+        if (t == null
+                || !isFloat(t)
+                || CheckpointLimits.elementCount(file, t.getName(), "dims", dims(t)) != 1) {
             return null;
         }
-        float[] v = floats(t);
-        return v.length == 1 ? v : null;
+        return floats(t);
     }
 
     private static boolean isFloat(TensorProto t) {
@@ -584,60 +610,82 @@ public final class OnnxCheckpointReader {
                 || dt == TensorProto.DataType.BFLOAT16_VALUE;
     }
 
-    private float[] floats(TensorProto t) {
-        long n = 1;
-        for (long d : t.getDimsList()) {
-            n *= d;
+    /** Widens a float initializer, after checking its data holds exactly what its dims claim. */
+    private float[] floats(TensorProto t) throws MalformedModelException {
+        String name = t.getName();
+        int n = (int) CheckpointLimits.elementCount(file, name, "dims", dims(t));
+        boolean fp32 = t.getDataType() == TensorProto.DataType.FLOAT_VALUE;
+        if (fp32 && t.getFloatDataCount() > 0) {
+            CheckpointLimits.checkStored(file, name, "float_data", t.getFloatDataCount(), n);
+        } else if (!fp32 && t.getInt32DataCount() > 0) {
+            CheckpointLimits.checkStored(file, name, "int32_data", t.getInt32DataCount(), n);
+        } else {
+            long bytes = (fp32 ? 4L : 2L) * n;
+            CheckpointLimits.checkStored(
+                    file, name, "raw_data (bytes)", t.getRawData().size(), bytes);
         }
-        float[] out = new float[(int) n];
-        int dt = t.getDataType();
-        if (dt == TensorProto.DataType.FLOAT_VALUE) {
+        float[] out = new float[n];
+        if (fp32) {
             if (t.getFloatDataCount() > 0) {
-                checkCount(t, t.getFloatDataCount(), n);
-                for (int i = 0; i < out.length; i++) {
+                for (int i = 0; i < n; i++) {
                     out[i] = t.getFloatData(i);
                 }
             } else {
-                checkCount(t, t.getRawData().size() / 4, n);
                 t.getRawData()
                         .asReadOnlyByteBuffer()
                         .order(ByteOrder.LITTLE_ENDIAN)
                         .asFloatBuffer()
                         .get(out);
             }
-        } else {
-            // fp16 / bf16: raw little-endian 16-bit values, or widened into int32_data.
-            boolean bf16 = dt == TensorProto.DataType.BFLOAT16_VALUE;
-            if (t.getInt32DataCount() > 0) {
-                checkCount(t, t.getInt32DataCount(), n);
-                for (int i = 0; i < out.length; i++) {
-                    short h = (short) t.getInt32Data(i);
-                    out[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
-                }
-            } else {
-                checkCount(t, t.getRawData().size() / 2, n);
-                ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-                for (int i = 0; i < out.length; i++) {
-                    short h = b.getShort(2 * i);
-                    out[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
-                }
-            }
+            return out;
+        }
+        // fp16 / bf16: raw little-endian 16-bit values, or widened into int32_data.
+        boolean bf16 = t.getDataType() == TensorProto.DataType.BFLOAT16_VALUE;
+        ByteBuffer b = t.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+        boolean typed = t.getInt32DataCount() > 0;
+        for (int i = 0; i < n; i++) {
+            short h = typed ? (short) t.getInt32Data(i) : b.getShort(2 * i);
+            out[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
         }
         return out;
     }
 
-    private void checkCount(TensorProto t, long have, long need) {
-        if (have != need) {
-            throw new IllegalStateException(
-                    file
-                            + ": initializer "
-                            + t.getName()
-                            + " has "
-                            + have
-                            + " values for shape "
-                            + t.getDimsList()
-                            + " (truncated or corrupt)");
+    /** Refuses a data_type that ONNX does not define. */
+    private void checkDataType(TensorProto t) throws MalformedModelException {
+        TensorProto.DataType type = TensorProto.DataType.forNumber(t.getDataType());
+        if (type == null || type == TensorProto.DataType.UNDEFINED) {
+            throw bad("tensor " + t.getName() + ": data_type " + t.getDataType() + " is unknown");
         }
+    }
+
+    private static boolean isInteger(TensorProto t) {
+        switch (TensorProto.DataType.forNumber(t.getDataType())) {
+            case INT8:
+            case INT16:
+            case INT32:
+            case INT64:
+            case UINT8:
+            case UINT16:
+            case UINT32:
+            case UINT64:
+            case BOOL:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static long[] dims(TensorProto t) {
+        return t.getDimsList().stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The shape of a tensor that must be a matrix. */
+    private long[] matrix(String name) throws MalformedModelException {
+        long[] shape = require(name).getShape();
+        if (shape.length != 2) {
+            throw bad("tensor " + name + " has shape " + Arrays.toString(shape) + ", not a matrix");
+        }
+        return shape;
     }
 
     private CheckpointTensor require(String name) throws MalformedModelException {

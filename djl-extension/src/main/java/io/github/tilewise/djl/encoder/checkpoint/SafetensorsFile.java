@@ -16,9 +16,11 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -26,8 +28,8 @@ import java.util.Map;
  * header of {@code N} bytes mapping each tensor name to {@code dtype}, {@code shape} and {@code
  * data_offsets [begin, end)} (relative to the end of the header), then the raw little-endian data.
  *
- * <p>F32, F16 and BF16 tensors are read (widened to fp32); tensors of other types (integer buffers
- * such as {@code position_ids}) are skipped.
+ * <p>F32, F16 and BF16 tensors are read (widened to fp32); tensors of other known types (integer
+ * buffers such as {@code position_ids}) are validated and skipped; an unknown type is an error.
  */
 public final class SafetensorsFile {
 
@@ -37,16 +39,40 @@ public final class SafetensorsFile {
     /** Headers larger than this are refused as corrupt (the format's own limit is 100 MB). */
     private static final long MAX_HEADER_BYTES = 100L << 20;
 
+    /** The bytes per element of every safetensors dtype; any other name is an error. */
+    private static final Map<String, Integer> ELEMENT_SIZES =
+            Map.ofEntries(
+                    Map.entry("F64", 8),
+                    Map.entry("F32", 4),
+                    Map.entry("F16", 2),
+                    Map.entry("BF16", 2),
+                    Map.entry("F8_E4M3", 1),
+                    Map.entry("F8_E5M2", 1),
+                    Map.entry("F8_E8M0", 1),
+                    Map.entry("I64", 8),
+                    Map.entry("I32", 4),
+                    Map.entry("I16", 2),
+                    Map.entry("I8", 1),
+                    Map.entry("U64", 8),
+                    Map.entry("U32", 4),
+                    Map.entry("U16", 2),
+                    Map.entry("U8", 1),
+                    Map.entry("BOOL", 1));
+
     private SafetensorsFile() {}
 
     /**
      * Reads every floating-point tensor of a file.
      *
+     * <p>The whole header is validated before any tensor is read: each entry's {@code dtype},
+     * {@code shape} and {@code data_offsets} must agree with each other and lie within the file,
+     * and no two tensors may share bytes, so the memory used is bounded by the file's size.
+     *
      * @param file the {@code .safetensors} file
      * @return the tensors by name, in file order
      * @throws IOException if the file is missing or unreadable
-     * @throws MalformedModelException naming the file and the problem if it is truncated or its
-     *     header is inconsistent
+     * @throws MalformedModelException naming the file, the tensor and the field if it is truncated
+     *     or its header is inconsistent
      */
     public static Map<String, CheckpointTensor> read(Path file)
             throws IOException, MalformedModelException {
@@ -63,7 +89,8 @@ public final class SafetensorsFile {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             readFully(ch, len, 0, file);
             long headerLength = len.getLong(0);
-            if (headerLength <= 0 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
+            // At least "{}"; compared by subtraction so a huge value cannot overflow.
+            if (headerLength < 2 || headerLength > MAX_HEADER_BYTES || headerLength > size - 8) {
                 throw bad(
                         file,
                         "header length "
@@ -81,106 +108,141 @@ public final class SafetensorsFile {
                                         new String(headerBytes.array(), StandardCharsets.UTF_8))
                                 .getAsJsonObject();
             } catch (JsonParseException | IllegalStateException e) {
-                throw bad(file, "the header is not a JSON object: " + e.getMessage());
+                throw bad(
+                        file,
+                        "the header is not a JSON object: "
+                                + CheckpointLimits.abbreviate(e.getMessage()));
             }
             long dataStart = 8 + headerLength;
-            Map<String, CheckpointTensor> out = new LinkedHashMap<>();
+            List<Entry> entries = new ArrayList<>();
             for (Map.Entry<String, JsonElement> e : header.entrySet()) {
-                if ("__metadata__".equals(e.getKey())) {
-                    continue;
+                if (!"__metadata__".equals(e.getKey())) {
+                    entries.add(entry(file, e.getKey(), e.getValue(), size - dataStart));
                 }
-                CheckpointTensor t =
-                        readTensor(file, ch, dataStart, size, e.getKey(), e.getValue());
-                if (t != null) {
-                    out.put(t.getName(), t);
+            }
+            checkDisjoint(file, entries);
+            Map<String, CheckpointTensor> out = new LinkedHashMap<>();
+            for (Entry e : entries) {
+                if (isFloat(e.dtype)) {
+                    out.put(e.name, readTensor(file, ch, dataStart, e));
                 }
             }
             return out;
         }
     }
 
-    private static CheckpointTensor readTensor(
-            Path file, FileChannel ch, long dataStart, long fileSize, String name, JsonElement json)
-            throws IOException, MalformedModelException {
-        String dtype;
-        long[] shape;
-        long begin;
-        long end;
-        try {
-            JsonObject o = json.getAsJsonObject();
-            dtype = o.get("dtype").getAsString();
-            JsonArray s = o.get("shape").getAsJsonArray();
-            shape = new long[s.size()];
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = s.get(i).getAsLong();
-            }
-            JsonArray off = o.get("data_offsets").getAsJsonArray();
-            begin = off.get(0).getAsLong();
-            end = off.get(1).getAsLong();
-        } catch (RuntimeException e) {
-            throw bad(file, "tensor " + name + " has a malformed header entry: " + json);
+    /** One validated header entry: its bytes are {@code [begin, end)} after the header. */
+    private record Entry(String name, String dtype, long[] shape, long begin, long end) {}
+
+    private static Entry entry(Path file, String name, JsonElement json, long dataSize)
+            throws MalformedModelException {
+        if (!json.isJsonObject()) {
+            throw badEntry(file, name, "the entry", json);
         }
-        int elementSize;
-        switch (dtype) {
-            case "F32":
-                elementSize = 4;
-                break;
-            case "F16":
-            case "BF16":
-                elementSize = 2;
-                break;
-            default:
-                return null; // integer buffers (position_ids) are not weights
+        JsonObject o = json.getAsJsonObject();
+        JsonElement dtypeJson = o.get("dtype");
+        if (dtypeJson == null || !dtypeJson.isJsonPrimitive()) {
+            throw badEntry(file, name, "dtype", dtypeJson);
         }
-        long count = 1;
-        for (long d : shape) {
-            if (d < 0) {
-                throw bad(file, "tensor " + name + " has a negative dimension");
-            }
-            count *= d;
+        String dtype = dtypeJson.getAsString();
+        Integer elementSize = ELEMENT_SIZES.get(dtype);
+        if (elementSize == null) {
+            throw badEntry(file, name, "dtype (unknown type)", dtypeJson);
         }
-        if (begin < 0 || end < begin || end - begin != count * elementSize) {
+        JsonElement shapeJson = o.get("shape");
+        if (shapeJson == null
+                || !shapeJson.isJsonArray()
+                || shapeJson.getAsJsonArray().size() > CheckpointLimits.MAX_RANK) {
+            throw badEntry(file, name, "shape", shapeJson);
+        }
+        JsonArray s = shapeJson.getAsJsonArray();
+        long[] shape = new long[s.size()];
+        for (int i = 0; i < shape.length; i++) {
+            shape[i] = CheckpointLimits.jsonLong(file, "tensor " + name + ": shape", s.get(i));
+        }
+        JsonElement offsetsJson = o.get("data_offsets");
+        if (offsetsJson == null
+                || !offsetsJson.isJsonArray()
+                || offsetsJson.getAsJsonArray().size() != 2) {
+            throw badEntry(file, name, "data_offsets", offsetsJson);
+        }
+        JsonArray off = offsetsJson.getAsJsonArray();
+        String field = "tensor " + name + ": data_offsets";
+        long begin = CheckpointLimits.jsonLong(file, field, off.get(0));
+        long end = CheckpointLimits.jsonLong(file, field, off.get(1));
+        if (begin < 0 || end < begin || end > dataSize) {
             throw bad(
                     file,
-                    "tensor "
-                            + name
-                            + " ("
-                            + dtype
-                            + Arrays.toString(shape)
-                            + ") has data_offsets ["
+                    field
+                            + " ["
                             + begin
                             + ", "
                             + end
-                            + ") that do not match its size");
+                            + ") are not a range within the "
+                            + dataSize
+                            + " data bytes (truncated or corrupt)");
         }
-        if (dataStart + end > fileSize) {
-            throw bad(
-                    file,
-                    "tensor "
-                            + name
-                            + " ends at byte "
-                            + (dataStart + end)
-                            + " but the file has "
-                            + fileSize
-                            + " bytes (truncated)");
+        long count = CheckpointLimits.elementCount(file, name, "shape", shape);
+        long bytes = CheckpointLimits.multiply(file, name, "shape", count, elementSize);
+        CheckpointLimits.checkStored(file, name, "data_offsets (bytes)", end - begin, bytes);
+        return new Entry(name, dtype, shape, begin, end);
+    }
+
+    /** Refuses tensors sharing bytes: aliased ranges would let a small file expand without end. */
+    private static void checkDisjoint(Path file, List<Entry> entries)
+            throws MalformedModelException {
+        List<Entry> sorted = new ArrayList<>();
+        for (Entry e : entries) {
+            if (e.end > e.begin) {
+                sorted.add(e);
+            }
         }
-        if (count > Integer.MAX_VALUE - 8) {
-            throw bad(file, "tensor " + name + " is too large for a Java array");
+        sorted.sort(Comparator.comparingLong(Entry::begin));
+        for (int i = 1; i < sorted.size(); i++) {
+            Entry a = sorted.get(i - 1);
+            Entry b = sorted.get(i);
+            if (b.begin < a.end) {
+                throw bad(
+                        file,
+                        "tensors "
+                                + CheckpointLimits.abbreviate(a.name)
+                                + " and "
+                                + CheckpointLimits.abbreviate(b.name)
+                                + " have overlapping data_offsets ["
+                                + a.begin
+                                + ", "
+                                + a.end
+                                + ") and ["
+                                + b.begin
+                                + ", "
+                                + b.end
+                                + ")");
+            }
         }
-        ByteBuffer raw = ByteBuffer.allocate((int) (end - begin)).order(ByteOrder.LITTLE_ENDIAN);
-        readFully(ch, raw, dataStart + begin, file);
+    }
+
+    private static boolean isFloat(String dtype) {
+        // Other types (integer buffers such as position_ids) are not weights.
+        return "F32".equals(dtype) || "F16".equals(dtype) || "BF16".equals(dtype);
+    }
+
+    private static CheckpointTensor readTensor(Path file, FileChannel ch, long dataStart, Entry e)
+            throws IOException, MalformedModelException {
+        ByteBuffer raw =
+                ByteBuffer.allocate((int) (e.end - e.begin)).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(ch, raw, dataStart + e.begin, file);
         raw.flip();
-        float[] data = new float[(int) count];
-        if ("F32".equals(dtype)) {
+        float[] data = new float[raw.remaining() / ELEMENT_SIZES.get(e.dtype)];
+        if ("F32".equals(e.dtype)) {
             raw.asFloatBuffer().get(data);
         } else {
-            boolean bf16 = "BF16".equals(dtype);
+            boolean bf16 = "BF16".equals(e.dtype);
             for (int i = 0; i < data.length; i++) {
                 short h = raw.getShort(2 * i);
                 data[i] = bf16 ? HalfFloats.bf16ToFloat(h) : HalfFloats.fp16ToFloat(h);
             }
         }
-        return new CheckpointTensor(name, shape, data);
+        return new CheckpointTensor(e.name, e.shape, data);
     }
 
     /**
@@ -242,6 +304,18 @@ public final class SafetensorsFile {
             }
             pos += n;
         }
+    }
+
+    private static MalformedModelException badEntry(
+            Path file, String name, String field, JsonElement value) {
+        return bad(
+                file,
+                "tensor "
+                        + CheckpointLimits.abbreviate(name)
+                        + ": "
+                        + field
+                        + " is missing or malformed: "
+                        + CheckpointLimits.abbreviate(value));
     }
 
     private static MalformedModelException bad(Path file, String problem) {
