@@ -234,6 +234,7 @@ public final class OrtQuantizedImport implements AutoCloseable {
             TensorProto wq = initializers.get(input(mm, 1));
             if (quantize == null
                     || !"DynamicQuantizeLinear".equals(quantize.getOpType())
+                    || input(quantize, 0).isEmpty()
                     || wq == null) {
                 throw bad(
                         mm,
