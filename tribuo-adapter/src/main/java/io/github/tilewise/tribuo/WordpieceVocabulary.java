@@ -6,6 +6,8 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,8 +34,22 @@ import org.tribuo.util.tokens.impl.wordpiece.WordpieceTokenizer;
  * <p>Tribuo tokenizers keep the text being split as state, which is why the original extractor
  * breaks under concurrent use; {@link #tokenize} splits with a fresh clone per call (the clones
  * share the immutable vocabulary).
+ *
+ * <p>The file is untrusted: every number and size in it is bounded ({@link #MAX_VOCAB_SIZE},
+ * {@link #MAX_TOKEN_CHARS}, {@link #MAX_INPUT_CHARS_PER_WORD}) and the word pieces are found by
+ * {@link BoundedWordpiece}, so neither loading nor tokenizing can take time or memory beyond what
+ * the file's and the text's sizes justify.
  */
 final class WordpieceVocabulary {
+
+    /** The largest vocabulary, in entries (multilingual BERT has about 120,000). */
+    static final int MAX_VOCAB_SIZE = 1 << 22;
+
+    /** The longest vocabulary entry, in chars (BERT's longest are about 20). */
+    static final int MAX_TOKEN_CHARS = 100;
+
+    /** The largest {@code max_input_chars_per_word} (Hugging Face's default is 100). */
+    static final int MAX_INPUT_CHARS_PER_WORD = 10_000;
 
     private final Map<String, Integer> ids;
     private final String unknownToken;
@@ -53,7 +69,8 @@ final class WordpieceVocabulary {
         this.unknownToken = unknownToken;
         this.classificationToken = classificationToken;
         this.separatorToken = separatorToken;
-        Wordpiece wordpiece = new Wordpiece(ids.keySet(), unknownToken, maxInputCharsPerWord);
+        Wordpiece wordpiece =
+                new BoundedWordpiece(ids.keySet(), unknownToken, maxInputCharsPerWord);
         this.prototype =
                 new WordpieceTokenizer(
                         wordpiece,
@@ -69,7 +86,8 @@ final class WordpieceVocabulary {
      * @param file the file
      * @return the vocabulary
      * @throws IOException if the file cannot be read
-     * @throws IllegalArgumentException naming the file and the missing or malformed entry
+     * @throws IllegalArgumentException naming the file and the missing, malformed or out-of-range
+     *     entry
      */
     static WordpieceVocabulary load(Path file) throws IOException {
         JsonObject root;
@@ -77,6 +95,8 @@ final class WordpieceVocabulary {
             root =
                     JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8))
                             .getAsJsonObject();
+        } catch (CharacterCodingException e) {
+            throw new IllegalArgumentException(file + ": not a tokenizer.json: not UTF-8 text");
         } catch (JsonParseException | IllegalStateException e) {
             throw new IllegalArgumentException(file + ": not a tokenizer.json: " + e.getMessage());
         }
@@ -110,19 +130,36 @@ final class WordpieceVocabulary {
             throw new IllegalArgumentException(file + ": model.unk_token is missing");
         }
         JsonElement maxChars = model.get("max_input_chars_per_word");
-        if (maxChars == null || !maxChars.isJsonPrimitive() || maxChars.getAsInt() <= 0) {
+        if (maxChars == null) {
             throw new IllegalArgumentException(
                     file + ": model.max_input_chars_per_word is missing (not a wordpiece model)");
         }
+        int maxInputChars =
+                integer(
+                        maxChars,
+                        1,
+                        MAX_INPUT_CHARS_PER_WORD,
+                        "model.max_input_chars_per_word",
+                        file);
         JsonObject vocab = object(model, "vocab", file);
+        if (vocab.size() > MAX_VOCAB_SIZE) {
+            throw new IllegalArgumentException(
+                    file + ": model.vocab has " + vocab.size() + " entries, over " + MAX_VOCAB_SIZE);
+        }
         Map<String, Integer> ids = new HashMap<>(vocab.size() * 2);
         for (Map.Entry<String, JsonElement> e : vocab.entrySet()) {
-            JsonElement v = e.getValue();
-            if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isNumber()) {
+            String token = e.getKey();
+            if (token.isEmpty() || token.length() > MAX_TOKEN_CHARS) {
                 throw new IllegalArgumentException(
-                        file + ": vocabulary entry '" + e.getKey() + "' has no integer id");
+                        file
+                                + ": model.vocab entry of "
+                                + token.length()
+                                + " chars (allowed: 1 to "
+                                + MAX_TOKEN_CHARS
+                                + ")");
             }
-            ids.put(e.getKey(), v.getAsInt());
+            String field = "model.vocab id of '" + token + "'";
+            ids.put(token, integer(e.getValue(), 0, MAX_VOCAB_SIZE - 1, field, file));
         }
         for (String token : List.of(unknown, cls, sep)) {
             if (!ids.containsKey(token)) {
@@ -131,7 +168,7 @@ final class WordpieceVocabulary {
             }
         }
         return new WordpieceVocabulary(
-                ids, unknown, cls, sep, lowercase, stripAccents, maxChars.getAsInt());
+                ids, unknown, cls, sep, lowercase, stripAccents, maxInputChars);
     }
 
     /**
@@ -194,6 +231,26 @@ final class WordpieceVocabulary {
         return e.getAsJsonObject();
     }
 
+    /** An exact JSON integer in a range: Gson's getAsInt would truncate 1.5 and wrap 2^32 + 1. */
+    private static int integer(JsonElement e, int min, int max, String field, Path file) {
+        long v;
+        try {
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+                throw new NumberFormatException();
+            }
+            // 40 chars: any longer number cannot be an int, and a megabyte of digits parses slowly.
+            String text = e.getAsString();
+            v = text.length() > 40 ? Long.MAX_VALUE : new BigDecimal(text).longValueExact();
+        } catch (NumberFormatException | ArithmeticException ex) {
+            throw new IllegalArgumentException(file + ": " + field + " is not an integer: " + e);
+        }
+        if (v < min || v > max) {
+            throw new IllegalArgumentException(
+                    file + ": " + field + " = " + v + " is outside [" + min + ", " + max + "]");
+        }
+        return (int) v;
+    }
+
     private static boolean flag(JsonElement e) {
         return e != null && e.isJsonPrimitive() && e.getAsBoolean();
     }
@@ -210,6 +267,10 @@ final class WordpieceVocabulary {
         if (e == null || !e.isJsonArray() || ((JsonArray) e).isEmpty()) {
             throw new IllegalArgumentException(file + ": " + what + " is missing");
         }
-        return e.getAsJsonArray().get(0).getAsString();
+        JsonElement first = e.getAsJsonArray().get(0);
+        if (!first.isJsonPrimitive()) {
+            throw new IllegalArgumentException(file + ": " + what + " is not a token string");
+        }
+        return first.getAsString();
     }
 }

@@ -10,6 +10,7 @@ import io.github.tilewise.djl.encoder.HiddenActivation;
 import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -215,8 +216,12 @@ public final class HuggingFaceCheckpointReader {
         try {
             return JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8))
                     .getAsJsonObject();
+        } catch (CharacterCodingException e) {
+            throw new MalformedModelException(file + ": not UTF-8 text", e);
         } catch (JsonParseException | IllegalStateException e) {
-            throw new MalformedModelException(file + ": not a JSON object: " + e.getMessage(), e);
+            throw new MalformedModelException(
+                    file + ": not a JSON object: " + CheckpointLimits.abbreviate(e.getMessage()),
+                    e);
         }
     }
 
