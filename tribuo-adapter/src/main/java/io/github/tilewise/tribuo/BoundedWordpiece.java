@@ -13,8 +13,8 @@ import org.tribuo.util.tokens.impl.wordpiece.Wordpiece;
  * <p>The original tries every end of the word for every start, each candidate a fresh substring:
  * cubic in the word's length, which {@code max_input_chars_per_word} from the file bounds (so a
  * crafted {@code tokenizer.json} with a huge value made one long word take hours). A candidate
- * longer than the longest vocabulary entry can never match, so the search starts there instead:
- * at most {@code longest} candidates of at most {@code longest} characters per piece.
+ * longer than the longest vocabulary entry can never match, so the search starts there instead: at
+ * most {@code longest} candidates of at most {@code longest} characters per piece.
  */
 final class BoundedWordpiece extends Wordpiece {
 

@@ -35,10 +35,10 @@ import org.tribuo.util.tokens.impl.wordpiece.WordpieceTokenizer;
  * breaks under concurrent use; {@link #tokenize} splits with a fresh clone per call (the clones
  * share the immutable vocabulary).
  *
- * <p>The file is untrusted: every number and size in it is bounded ({@link #MAX_VOCAB_SIZE},
- * {@link #MAX_TOKEN_CHARS}, {@link #MAX_INPUT_CHARS_PER_WORD}) and the word pieces are found by
- * {@link BoundedWordpiece}, so neither loading nor tokenizing can take time or memory beyond what
- * the file's and the text's sizes justify.
+ * <p>The file is untrusted: every number and size in it is bounded ({@link #MAX_VOCAB_SIZE}, {@link
+ * #MAX_TOKEN_CHARS}, {@link #MAX_INPUT_CHARS_PER_WORD}) and the word pieces are found by {@link
+ * BoundedWordpiece}, so neither loading nor tokenizing can take time or memory beyond what the
+ * file's and the text's sizes justify.
  */
 final class WordpieceVocabulary {
 
@@ -144,7 +144,11 @@ final class WordpieceVocabulary {
         JsonObject vocab = object(model, "vocab", file);
         if (vocab.size() > MAX_VOCAB_SIZE) {
             throw new IllegalArgumentException(
-                    file + ": model.vocab has " + vocab.size() + " entries, over " + MAX_VOCAB_SIZE);
+                    file
+                            + ": model.vocab has "
+                            + vocab.size()
+                            + " entries, over "
+                            + MAX_VOCAB_SIZE);
         }
         Map<String, Integer> ids = new HashMap<>(vocab.size() * 2);
         for (Map.Entry<String, JsonElement> e : vocab.entrySet()) {

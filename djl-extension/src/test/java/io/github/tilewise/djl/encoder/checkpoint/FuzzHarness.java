@@ -21,9 +21,10 @@ import java.util.concurrent.TimeoutException;
 /**
  * A seeded random-mutation fuzzing loop: each iteration writes a mutant of a target's seed files,
  * parses them with the real reader on a worker thread, and classifies the outcome. Success and the
- * target's documented exceptions pass; any other throwable (an {@code OutOfMemoryError}, an index
- * or arithmetic error, a {@code StackOverflowError}) or a parse over {@link #TIME_LIMIT_SECONDS} is
- * a crash, kept with its seed and mutant under {@code target/fuzz-crashes/} for replay.
+ * target's documented exceptions (whose message names the file) pass; any other throwable (an
+ * {@code OutOfMemoryError}, an index or arithmetic error, a {@code StackOverflowError}) or a parse
+ * over {@link #TIME_LIMIT_SECONDS} is a crash, kept with its seed and mutant under {@code
+ * target/fuzz-crashes/} for replay.
  */
 final class FuzzHarness {
 
@@ -41,8 +42,11 @@ final class FuzzHarness {
         /** Parses the files written into {@code dir}, as a user's load would. */
         void parse(Path dir) throws Exception;
 
-        /** Whether {@code t} is one of the exceptions the parser documents. */
-        boolean documented(Throwable t);
+        /**
+         * Whether {@code t} is one of the exceptions the parser documents, naming the file (a path
+         * in {@code dir}).
+         */
+        boolean documented(Throwable t, Path dir);
     }
 
     private final Path work;
@@ -91,7 +95,7 @@ final class FuzzHarness {
             return "ok";
         } catch (ExecutionException e) {
             Throwable c = e.getCause();
-            if (t.documented(c)) {
+            if (t.documented(c, dir)) {
                 return c.getClass().getSimpleName();
             }
             crash(t, seed, files, c);

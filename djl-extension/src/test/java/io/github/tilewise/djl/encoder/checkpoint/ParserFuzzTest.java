@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Fuzzes the checkpoint parsers (ONNX, the ONNX Runtime quantized importer, safetensors, and a
  * Hugging Face directory's {@code config.json} + {@code model.safetensors}) with seeded random
  * mutants of small valid seeds. Every outcome must be success or a documented exception ({@link
- * MalformedModelException}, {@link IOException}); anything else, or a parse over 10 s, fails with
- * the seed and the mutant.
+ * MalformedModelException}, {@link IOException}) naming the file; anything else, or a parse over 10
+ * s, fails with the seed and the mutant.
  *
  * <p>The normal test run does {@code tilewise.fuzz.iterations} (default 2,000) iterations; a long
  * run: {@code mvn -pl djl-extension test -Pfuzz -Dtest=ParserFuzzTest} (100,000), or set the
@@ -221,8 +221,9 @@ class ParserFuzzTest {
             }
 
             @Override
-            public boolean documented(Throwable t) {
-                return t instanceof MalformedModelException || t instanceof IOException;
+            public boolean documented(Throwable t, Path dir) {
+                return (t instanceof MalformedModelException || t instanceof IOException)
+                        && String.valueOf(t.getMessage()).contains(dir.toString());
             }
         };
     }
