@@ -68,7 +68,7 @@ class HostileTokenizerTest {
 
     /** A hang guard, not a measurement: Tribuo's cubic search takes minutes on this word. */
     @Test
-    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aLongWordWithinTheBoundIsLinear() throws Exception {
         int n = WordpieceVocabulary.MAX_INPUT_CHARS_PER_WORD;
         WordpieceVocabulary v =
