@@ -55,14 +55,14 @@ public final class Tilewise {
      * @return true if native kernels are available
      */
     public static boolean isNativeAvailable() {
-        return LibUtils.isLoaded();
+        return LibUtils.isAvailable();
     }
 
     /**
      * Returns the widest instruction-set level the CPU supports.
      *
      * @return the detected level
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static Isa detectedIsa() {
         return Isa.values()[requireNative().isaDetected()];
@@ -72,7 +72,7 @@ public final class Tilewise {
      * Returns the instruction-set level native kernels use now.
      *
      * @return the active level
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static Isa activeIsa() {
         return Isa.values()[requireNative().isaActive()];
@@ -83,7 +83,7 @@ public final class Tilewise {
      *
      * @param isa the level
      * @throws UnsupportedOperationException if this CPU cannot run it
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static void setIsa(Isa isa) {
         requireNative().setIsa(isa.ordinal());
@@ -93,7 +93,7 @@ public final class Tilewise {
      * Sets the number of native worker threads, the calling thread included.
      *
      * @param threads the count; 0 or less means all available cores
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static void setNumThreads(int threads) {
         requireNative().setNumThreads(threads);
@@ -115,7 +115,7 @@ public final class Tilewise {
      */
     public static String describe() {
         if (!isNativeAvailable()) {
-            return "Tilewise native library not loaded (" + LibUtils.loadFailure() + ")";
+            return "Tilewise native library not loaded (" + LibUtils.unavailableReason() + ")";
         }
         return "Tilewise "
                 + requireNative().version()

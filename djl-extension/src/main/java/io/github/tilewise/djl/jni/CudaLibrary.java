@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.jni;
 
+import io.github.tilewise.djl.NativeLibraryUnavailableException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -62,11 +63,11 @@ public final class CudaLibrary {
      * Returns the JNI entry points, or throws if the library or a device is missing.
      *
      * @return the entry points
-     * @throws UnsupportedOperationException naming the reason
+     * @throws NativeLibraryUnavailableException naming the reason
      */
     public static CudaNative requireLoaded() {
         if (failure != null) {
-            throw new UnsupportedOperationException(
+            throw new NativeLibraryUnavailableException(
                     "Tilewise CUDA kernels are unavailable: " + failure);
         }
         return CudaNative.INSTANCE;

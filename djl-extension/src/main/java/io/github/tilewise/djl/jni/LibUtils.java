@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.jni;
 
+import io.github.tilewise.djl.NativeLibraryUnavailableException;
 import io.github.tilewise.djl.Tilewise;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * is copied to {@code <tilewise.cache.dir>/<content hash>/} (default {@code ~/.tilewise/cache})
  * through a temporary file and an atomic rename, so two JVMs starting at once never see a
  * half-written library, and a rebuilt library never reuses a stale copy. When there is no build for
- * this platform, or loading fails, {@link #isLoaded()} is false, the reason is logged once, and
- * every operator falls back to its DJL reference implementation.
+ * this platform, or loading fails, {@link #isAvailable()} is false, {@link #unavailableReason()}
+ * says why (also logged once), and every operator falls back to its DJL reference implementation.
  */
 public final class LibUtils {
 
@@ -49,7 +50,7 @@ public final class LibUtils {
      *
      * @return true if native kernels can be called
      */
-    public static boolean isLoaded() {
+    public static boolean isAvailable() {
         return failure == null;
     }
 
@@ -58,7 +59,7 @@ public final class LibUtils {
      *
      * @return the reason, or null if it is loaded
      */
-    public static String loadFailure() {
+    public static String unavailableReason() {
         return failure;
     }
 
@@ -66,11 +67,12 @@ public final class LibUtils {
      * Returns the JNI entry points, or throws if the library is not loaded.
      *
      * @return the entry points
-     * @throws IllegalStateException naming the reason the library could not be loaded
+     * @throws NativeLibraryUnavailableException naming the reason the library could not be loaded
      */
     public static TilewiseNative requireLoaded() {
         if (failure != null) {
-            throw new IllegalStateException("Tilewise native library is not loaded: " + failure);
+            throw new NativeLibraryUnavailableException(
+                    "Tilewise native library is not loaded: " + failure);
         }
         return TilewiseNative.INSTANCE;
     }
