@@ -15,7 +15,9 @@ import java.util.Locale;
  *   <li>{@code tilewise.isa} ({@code auto}): {@code portable}, {@code avx2} or {@code avx512} caps
  *       the instruction set the kernels use, so every variant can be tested on one machine.
  *   <li>{@code tilewise.threads} (the available cores): worker threads for native kernels.
- *   <li>{@code tilewise.cache.dir} ({@code ~/.tilewise/cache}): where the library is extracted.
+ *   <li>{@code tilewise.cache.dir} ({@code ~/.tilewise/cache}): where the library is extracted; it
+ *       must be writable only by this user, and a cached copy is loaded only if its SHA-256 matches
+ *       the jar's.
  * </ul>
  */
 public final class Tilewise {
