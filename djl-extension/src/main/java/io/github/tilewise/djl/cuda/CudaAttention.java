@@ -101,7 +101,7 @@ public final class CudaAttention implements AutoCloseable {
      * Describes the GPU the kernels run on.
      *
      * @return e.g. "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)"
-     * @throws UnsupportedOperationException if CUDA is unavailable
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException if CUDA is unavailable
      */
     public static String describeDevice() {
         return CudaLibrary.requireLoaded().describeDevice(0);

@@ -32,7 +32,7 @@ public final class DeviceBuffer implements AutoCloseable {
      *
      * @param byteSize the size in bytes, positive
      * @return the buffer
-     * @throws UnsupportedOperationException if CUDA is unavailable
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException if CUDA is unavailable
      * @throws OutOfMemoryError if the device has no room
      */
     public static DeviceBuffer allocate(long byteSize) {
