@@ -385,6 +385,57 @@ void test_quantize_identical_across_isas(Random& rng) {
 
 /// Packs the problem's weights: through tw_pack_weights at 127 levels (whose codes test_packing
 /// checks against the test's), else the test's own codes through tw_pack_weights_int8.
+/// Rows holding NaN or ±infinity: with fp32 arithmetic their outputs are NaN/infinite, so dynamic
+/// int8 must give non-finite outputs there too (never a quiet finite number from a code of 0), and
+/// the other rows must be untouched by them. Also each fused epilogue and the LayerNorm.
+void test_nonfinite_rows(tw_packed_weights* packed, int64_t n, int64_t k, Random& rng, const char* label) {
+    const int64_t m = 5;
+    const float poison[] = {std::nanf(""), INFINITY, -INFINITY};
+    for (auto mode : {TW_QUANT_SYMMETRIC, TW_QUANT_ASYMMETRIC}) {
+        for (int epilogue : {TW_EPILOGUE_NONE, TW_EPILOGUE_GELU, TW_EPILOGUE_LAYERNORM}) {
+            for (float bad : poison) {
+                std::vector<float> x(m * k), y(m * n, -7.0f), clean_y(m * n, -7.0f);
+                std::vector<float> gamma(n, 1.0f), beta(n, 0.0f);
+                for (auto& v : x) v = rng.normal(1.0f);
+                std::vector<float> clean = x;
+                x[1 * k + (k - 1)] = bad;  // row 1: poisoned in its last (tail) column
+                x[3 * k + 0] = bad;        // row 3: in its first column
+                tw_linear_params lp{};
+                lp.m = m;
+                lp.ldx = k;
+                lp.act_quant = mode;
+                lp.w = packed;
+                lp.epilogue = epilogue;
+                lp.ldy = n;
+                lp.ln_gamma = gamma.data();
+                lp.ln_beta = beta.data();
+                lp.ln_eps = 1e-5f;
+                lp.x = x.data();
+                lp.y = y.data();
+                TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+                lp.x = clean.data();
+                lp.y = clean_y.data();
+                TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
+                for (int64_t r = 0; r < m; ++r) {
+                    const bool poisoned = r == 1 || r == 3;
+                    for (int64_t c = 0; c < n; ++c) {
+                        const float got = y[r * n + c];
+                        if (poisoned) {
+                            TW_CHECK(!std::isfinite(got), "%s: mode %d epilogue %d: row %lld holds %g but its "
+                                     "output %lld is finite (%g)", label, (int)mode, epilogue, (long long)r,
+                                     (double)bad, (long long)c, (double)got);
+                        } else {
+                            TW_CHECK(got == clean_y[r * n + c], "%s: mode %d: clean row %lld changed by a "
+                                     "non-finite neighbour (%g vs %g)", label, (int)mode, (long long)r,
+                                     (double)got, (double)clean_y[r * n + c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 tw_packed_weights* pack(const Problem& p) {
     tw_packed_weights* packed = nullptr;
     if (p.weight_max == 127) {
@@ -665,6 +716,7 @@ int main() {
                 test_weight_only(p, packed, TW_EPILOGUE_NONE, label);
                 test_weight_only(p, packed, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, label);
                 test_prequantized(p, packed, label);
+                if (s.k >= 2) test_nonfinite_rows(packed, s.n, s.k, rng, label);
                 test_quantized_output(p, packed, TW_EPILOGUE_GELU, label);
                 test_quantized_output(p, packed, TW_EPILOGUE_LAYERNORM, label);
                 tw_packed_weights_free(packed);

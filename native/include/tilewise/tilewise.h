@@ -26,17 +26,27 @@ typedef enum tw_status {
     TW_ERR_INVALID_ARGUMENT = 1, /* shapes, strides, null pointers, out-of-range values */
     TW_ERR_UNSUPPORTED = 2,      /* a valid request this build or CPU cannot run */
     TW_ERR_OUT_OF_MEMORY = 3,
-    TW_ERR_INTERNAL = 4
+    TW_ERR_INTERNAL = 4,
+    TW_STATUS_MAX_ENUM = 0x7FFFFFFF /* every int is a value of the type: callers may pass any */
 } tw_status;
 
 /** Element types of tensors crossing the ABI. */
-typedef enum tw_dtype { TW_F32 = 0, TW_F16 = 1, TW_BF16 = 2, TW_I8 = 3, TW_U8 = 4, TW_I32 = 5 } tw_dtype;
+typedef enum tw_dtype {
+    TW_F32 = 0,
+    TW_F16 = 1,
+    TW_BF16 = 2,
+    TW_I8 = 3,
+    TW_U8 = 4,
+    TW_I32 = 5,
+    TW_DTYPE_MAX_ENUM = 0x7FFFFFFF /* a caller's out-of-range code is a checked value, not UB */
+} tw_dtype;
 
 /** Instruction-set levels, from the most portable to the widest. */
 typedef enum tw_isa {
     TW_ISA_PORTABLE = 0, /* plain C++, any x86-64 or other CPU */
     TW_ISA_AVX2 = 1,     /* AVX2 + FMA + F16C (AVX-VNNI used where present) */
-    TW_ISA_AVX512 = 2    /* AVX-512 F/BW/VL/DQ (VNNI and BF16 used where present) */
+    TW_ISA_AVX512 = 2,   /* AVX-512 F/BW/VL/DQ (VNNI and BF16 used where present) */
+    TW_ISA_MAX_ENUM = 0x7FFFFFFF
 } tw_isa;
 
 /** CPU feature bits reported by tw_cpu_features(). */

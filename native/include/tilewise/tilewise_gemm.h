@@ -40,7 +40,8 @@ typedef struct tw_packed_weights tw_packed_weights;
 typedef enum tw_activation_quant {
     TW_QUANT_NONE = 0,      /* fp32 activations (weight-only int8, or 16-bit weights) */
     TW_QUANT_SYMMETRIC = 1, /* per row: scale = max|x| / 127, zero point qmax - 127 (128, or 127 when qmax is 254) */
-    TW_QUANT_ASYMMETRIC = 2 /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
+    TW_QUANT_ASYMMETRIC = 2, /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
+    TW_QUANT_MAX_ENUM = 0x7FFFFFFF /* any int a caller passes is a value (checked), never UB */
 } tw_activation_quant;
 
 /** Epilogue flags (combinable). */

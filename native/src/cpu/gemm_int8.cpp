@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 
 #include "gemm_kernels.h"
 #include "runtime.h"
@@ -157,17 +159,31 @@ float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, f
     return 1.0f / *scale;
 }
 
+bool quantize_nonfinite_row(float nonfinite_probe, tw_activation_quant mode, int32_t qmax,
+                            int64_t k, uint8_t* q, int64_t ldq, float* scale, int32_t* zero) {
+    if (nonfinite_probe == 0.0f) return false;
+    float unused;
+    quant_params(0.0f, 0.0f, mode, qmax, &unused, zero);
+    *scale = std::numeric_limits<float>::quiet_NaN();
+    std::memset(q, *zero, static_cast<size_t>(k));
+    std::memset(q + k, 0, static_cast<size_t>(ldq - k));
+    return true;
+}
+
 void quantize_rows_portable(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
                             int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
                             int64_t ldq, float* scales, int32_t* zeros) {
     for (int64_t m = m0; m < m1; ++m) {
         const float* row = x + m * ldx;
         auto value = [&](int64_t i) { return mult ? row[i] * mult[i] : row[i]; };
-        float lo = 0.0f, hi = 0.0f;
+        float lo = 0.0f, hi = 0.0f, probe = 0.0f;
         for (int64_t i = 0; i < k; ++i) {
             lo = std::min(lo, value(i));
             hi = std::max(hi, value(i));
+            probe += value(i) - value(i);
         }
+        uint8_t* codes = q + m * ldq;
+        if (quantize_nonfinite_row(probe, mode, qmax, k, codes, ldq, &scales[m], &zeros[m])) continue;
         const float inv = quant_params(lo, hi, mode, qmax, &scales[m], &zeros[m]);
         uint8_t* out = q + m * ldq;
         for (int64_t i = 0; i < k; ++i) {

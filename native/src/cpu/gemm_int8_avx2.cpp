@@ -271,23 +271,31 @@ void quantize_rows_avx2(const float* x, int64_t ldx, const float* mult, int64_t 
         const float* row = x + m * ldx;
         __m256 lo = _mm256_setzero_ps();
         __m256 hi = _mm256_setzero_ps();
+        __m256 probe = _mm256_setzero_ps();  // sums x - x: NaN once a value is NaN or infinite
         int64_t i = 0;
         for (; i + 8 <= k; i += 8) {
             __m256 v = _mm256_loadu_ps(row + i);
             if (mult) v = _mm256_mul_ps(v, _mm256_loadu_ps(mult + i));
             lo = _mm256_min_ps(lo, v);
             hi = _mm256_max_ps(hi, v);
+            probe = _mm256_add_ps(probe, _mm256_sub_ps(v, v));
         }
-        float lo_s = 0.0f, hi_s = 0.0f;
+        float lo_s = 0.0f, hi_s = 0.0f, probe_s = 0.0f;
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, lo);
         for (float v : lanes) lo_s = v < lo_s ? v : lo_s;
         _mm256_store_ps(lanes, hi);
         for (float v : lanes) hi_s = v > hi_s ? v : hi_s;
+        _mm256_store_ps(lanes, probe);
+        for (float v : lanes) probe_s += v;
         for (; i < k; ++i) {
             const float v = mult ? row[i] * mult[i] : row[i];
             lo_s = v < lo_s ? v : lo_s;
             hi_s = v > hi_s ? v : hi_s;
+            probe_s += v - v;
+        }
+        if (quantize_nonfinite_row(probe_s, mode, qmax, k, q + m * ldq, ldq, &scales[m], &zeros[m])) {
+            continue;
         }
         float scale;
         int32_t zero;

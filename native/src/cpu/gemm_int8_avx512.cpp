@@ -166,17 +166,24 @@ void quantize_rows_avx512(const float* x, int64_t ldx, const float* mult, int64_
         const float* row = x + m * ldx;
         __m512 lo = _mm512_setzero_ps();
         __m512 hi = _mm512_setzero_ps();
+        __m512 probe = _mm512_setzero_ps();  // sums x - x: NaN once a value is NaN or infinite
         int64_t i = 0;
         for (; i + 16 <= k; i += 16) {
             const __m512 v = load(row, i, 0xffff);
             lo = _mm512_min_ps(lo, v);
             hi = _mm512_max_ps(hi, v);
+            probe = _mm512_add_ps(probe, _mm512_sub_ps(v, v));
         }
         const __mmask16 tail = column_mask_avx512(i, k);
         if (tail) {
             const __m512 v = load(row, i, tail);  // zeros do not widen [min(x,0), max(x,0)]
             lo = _mm512_min_ps(lo, v);
             hi = _mm512_max_ps(hi, v);
+            probe = _mm512_add_ps(probe, _mm512_sub_ps(v, v));
+        }
+        if (quantize_nonfinite_row(_mm512_reduce_add_ps(probe), mode, qmax, k, q + m * ldq, ldq,
+                                   &scales[m], &zeros[m])) {
+            continue;
         }
         float scale;
         int32_t zero;

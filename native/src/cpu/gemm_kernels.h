@@ -93,6 +93,12 @@ QuantizeFn active_quantizer();
 float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, float* scale,
                    int32_t* zero);
 
+/// A row holding NaN or ±infinity has no scale that codes it: its codes are the zero point and its
+/// scale is NaN, so every output of the row is NaN (as in fp32) and no float-to-int conversion
+/// sees a NaN. `nonfinite_probe` is the sum over the row of x - x: 0 for finite rows, else NaN.
+bool quantize_nonfinite_row(float nonfinite_probe, tw_activation_quant mode, int32_t qmax,
+                            int64_t k, uint8_t* q, int64_t ldq, float* scale, int32_t* zero);
+
 // ---- int8 variants (gemm_int8*.cpp) ----
 void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);

@@ -26,8 +26,8 @@ bool supports(tw_isa isa) {
         case TW_ISA_PORTABLE: return true;
         case TW_ISA_AVX2: return (f & kAvx2Required) == kAvx2Required;
         case TW_ISA_AVX512: return (f & kAvx512Required) == kAvx512Required;
+        default: return false;  // a caller's out-of-range code
     }
-    return false;
 }
 
 tw_isa detect_isa() {

@@ -86,7 +86,7 @@ tw_status device_major(int* major) {
 FwdConfig choose_config(const tw_cuda_attention_params& p) {
     const int selected = selected_config.load(std::memory_order_relaxed);
     if (selected != static_cast<int>(FwdConfig::kAuto)) return static_cast<FwdConfig>(selected);
-    // Measured on an H200 (native/bench/cuda/NOTES.md, v14): on Hopper the warp-specialised
+    // Measured on an H200 (docs/history/cuda-notes.md, v14-v16): on Hopper the warp-specialised
     // TMA kernel wins at both head dims; elsewhere the sm80 kernel with 32 query rows per warp.
     int major = 0;
     if (device_major(&major) == TW_OK && major == 9) return FwdConfig::kHopperWs;

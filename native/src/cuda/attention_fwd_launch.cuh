@@ -18,7 +18,7 @@
 namespace twcuda {
 
 /// Tile configurations selectable through tw_cuda_attention_set_config (0 picks per device and
-/// head dim). Variants measured slower everywhere were removed (native/bench/cuda/NOTES.md).
+/// head dim). Variants measured slower everywhere were removed (docs/history/cuda-notes.md).
 enum class FwdConfig {
     kAuto = 0,
     kWarps4 = 1,           // sm80: 4 warps x 16 query rows
@@ -170,7 +170,7 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
     if (config == FwdConfig::kHopperWs) {
-        // Key tiles: 128, and 192 at D=64 without a causal mask (+2-5%, NOTES.md v11). Two ring
+        // Key tiles: 128, and 192 at D=64 without a causal mask (+2-5%, cuda-notes.md v11). Two ring
         // slots (three measured 2% slower at D=128, four no faster at D=64: v13), two Q slots.
         // Persistent blocks taking items in pairs (causal: longest with shortest) beat one block
         // per item by 0-9% (v15), and 176-key tiles without persistence (v14) by 1%.

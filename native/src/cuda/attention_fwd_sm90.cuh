@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
         // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this warpgroup's
         // softmax unless another warpgroup (of this block or another block on the SM) fills them. A
         // software-pipelined variant (S_{t+1} issued before the softmax of t, two score buffers) was
-        // measured slower here: NOTES.md, v5.
+        // measured slower here: docs/history/cuda-notes.md, v5.
         for (int t = 0; t < n_tiles; ++t) {
             const int stage = t & 1;
             if (t + 1 < n_tiles) load_tile(t + 1);

@@ -372,7 +372,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 }
             }
             // Row maxima and sums in 4 independent chains per row: one long serial chain left
-            // the warp waiting on each instruction's latency (ncu, NOTES.md v13).
+            // the warp waiting on each instruction's latency (ncu; docs/history/cuda-notes.md).
             float part_max[2][4];
 #pragma unroll
             for (int j = 0; j < 4; ++j) {

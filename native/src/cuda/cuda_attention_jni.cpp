@@ -7,20 +7,13 @@
 #include <cstdint>
 #include <string>
 
+#include "../jni/jni_util.h"
 #include "tilewise/tilewise_cuda.h"
 
 namespace {
 
 void throw_status(JNIEnv* env, tw_status status, const std::string& message) {
-    const char* cls = "java/lang/IllegalStateException";
-    switch (status) {
-        case TW_ERR_INVALID_ARGUMENT: cls = "java/lang/IllegalArgumentException"; break;
-        case TW_ERR_UNSUPPORTED: cls = "java/lang/UnsupportedOperationException"; break;
-        case TW_ERR_OUT_OF_MEMORY: cls = "java/lang/OutOfMemoryError"; break;
-        default: break;
-    }
-    jclass c = env->FindClass(cls);
-    if (c != nullptr) env->ThrowNew(c, message.c_str());
+    twjni::throw_status(env, status, message.c_str());
 }
 
 /// Throws and returns true when status is not TW_OK.
@@ -105,6 +98,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_copyToDevice(
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_copyToHost(
     JNIEnv* env, jobject, jobject dst, jlong dst_offset, jlong src, jlong bytes) {
+    if (dst != nullptr && !twjni::writable(env, dst, "destination")) return;
     void* host = direct_range(env, dst, dst_offset, bytes, "destination");
     if (host == nullptr) return;
     failed(env, tw_cuda_copy_to_host(host, as_ptr(src), static_cast<size_t>(bytes)));

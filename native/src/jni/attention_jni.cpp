@@ -9,6 +9,7 @@
 // 128-bit arithmetic so that absurd shapes cannot overflow into a small, passing number.
 #include <jni.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -86,7 +87,8 @@ int64_t product_bytes(JNIEnv* env, const char* what, int64_t a, int64_t b, int64
 /// `align` bytes; nullptr after throwing (or, with allow_null, for a null buffer).
 void* checked_address(JNIEnv* env, jobject buffer, int64_t needed_bytes, int64_t align,
                       const char* what, bool allow_null = false) {
-    void* address = twjni::direct_address(env, buffer, needed_bytes, what, allow_null);
+    void* address = align == 1 ? twjni::direct_bytes(env, buffer, needed_bytes, what, allow_null)
+                               : twjni::direct_address(env, buffer, needed_bytes, what, allow_null);
     if (address == nullptr) return nullptr;
     if (reinterpret_cast<uintptr_t>(address) % static_cast<uintptr_t>(align) != 0) {
         throw_illegal_argument(env, std::string(what) + " buffer is not aligned to " +
@@ -107,7 +109,16 @@ bool tensor_address(JNIEnv* env, jobject buffer, jlongArray strides_array, const
     const int64_t all_strides[4] = {strides[0], strides[1], strides[2], 1};
     const int64_t bytes = span_bytes(env, what, 4, extents, all_strides, elem_bytes);
     if (bytes < 0) return false;
-    *address = checked_address(env, buffer, bytes, elem_bytes, what);
+    // The buffer must also hold as many elements as the tensor has: zero or overlapping strides
+    // would let a tiny buffer stand for a huge tensor, and the kernel's work grows with the shape.
+    const int64_t elements = product_bytes(env, what, batch, heads, seq, head_dim);
+    if (elements < 0) return false;
+    if (elements > INT64_MAX / elem_bytes) {
+        throw_illegal_argument(env, std::string(what) + " spans more than 2^63 bytes");
+        return false;
+    }
+    const int64_t logical = elements * elem_bytes;
+    *address = checked_address(env, buffer, std::max(bytes, logical), elem_bytes, what);
     return *address != nullptr;
 }
 

@@ -2,14 +2,16 @@
 // already did), unwraps direct buffers, and calls the C ABI of tilewise_gemm.h. No math here.
 //
 // Packed weights cross to Java as an opaque handle (the tw_packed_weights pointer as a long). A
-// handle is only ever dereferenced after it is found in the registry of live handles below, so a
-// closed, forged or zero handle is an IllegalArgumentException, never a crash.
+// handle is only ever dereferenced inside a lease taken from the registry of live handles below, so
+// a closed, forged or zero handle is an IllegalArgumentException, never a crash, and a handle freed
+// while a call runs on it is freed when that call returns.
 #include <jni.h>
 
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <unordered_set>
+#include <condition_variable>
+#include <unordered_map>
 
 #include "jni_util.h"
 #include "tilewise/tilewise_gemm.h"
@@ -18,29 +20,54 @@ namespace {
 
 using twjni::throw_illegal_argument;
 
+// Each live handle counts the calls using it (WeightsLease). Freeing a handle first marks it (later
+// lookups fail), then waits until its last call has returned, so memory is never freed under a
+// running kernel, even when Java frees a handle that another thread is using.
+struct Registered {
+    int calls = 0;       // calls running on the weights now
+    bool freeing = false;  // freeWeights has started: no new call may start
+};
 std::mutex registry_mutex;
-std::unordered_set<const tw_packed_weights*>& registry() {
-    static std::unordered_set<const tw_packed_weights*> live;
+std::condition_variable registry_idle;
+std::unordered_map<const tw_packed_weights*, Registered>& registry() {
+    static std::unordered_map<const tw_packed_weights*, Registered> live;
     return live;
 }
 
 jlong register_handle(tw_packed_weights* w) {
     std::lock_guard<std::mutex> lock(registry_mutex);
-    registry().insert(w);
+    registry().emplace(w, Registered{});
     return static_cast<jlong>(reinterpret_cast<intptr_t>(w));
 }
 
-/// The live weights behind `handle`, or nullptr after throwing.
-const tw_packed_weights* lookup(JNIEnv* env, jlong handle) {
-    const auto* w = reinterpret_cast<const tw_packed_weights*>(static_cast<intptr_t>(handle));
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    if (w == nullptr || registry().count(w) == 0) {
-        throw_illegal_argument(env, "packed weights handle " + std::to_string(handle) +
-                                        " is not live (closed, or never created)");
-        return nullptr;
+/// A call's hold on live weights: valid until it goes out of scope; `get()` is nullptr (with an
+/// IllegalArgumentException pending) when the handle is not live.
+class WeightsLease {
+public:
+    WeightsLease(JNIEnv* env, jlong handle)
+        : w_(reinterpret_cast<const tw_packed_weights*>(static_cast<intptr_t>(handle))) {
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        auto it = w_ == nullptr ? registry().end() : registry().find(w_);
+        if (it == registry().end() || it->second.freeing) {
+            w_ = nullptr;
+            throw_illegal_argument(env, "packed weights handle " + std::to_string(handle) +
+                                            " is not live (closed, or never created)");
+            return;
+        }
+        ++it->second.calls;
     }
-    return w;
-}
+    ~WeightsLease() {
+        if (w_ == nullptr) return;
+        std::lock_guard<std::mutex> lock(registry_mutex);
+        if (--registry()[w_].calls == 0) registry_idle.notify_all();
+    }
+    WeightsLease(const WeightsLease&) = delete;
+    WeightsLease& operator=(const WeightsLease&) = delete;
+    const tw_packed_weights* get() const { return w_; }
+
+private:
+    const tw_packed_weights* w_;
+};
 
 /// rows * cols * bytes, or -1 (after throwing) when negative or beyond 2^62.
 int64_t matrix_bytes(JNIEnv* env, const char* what, int64_t rows, int64_t cols, int64_t bytes) {
@@ -105,7 +132,7 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packI
     }
     const int64_t bytes = matrix_bytes(env, "int8 weights", n, k, 1);
     if (bytes < 0) return 0;
-    auto* q = static_cast<const int8_t*>(twjni::direct_address(env, codes, bytes, "int8 weights"));
+    auto* q = static_cast<const int8_t*>(twjni::direct_bytes(env, codes, bytes, "int8 weights"));
     if (q == nullptr) return 0;
     auto* s = static_cast<const float*>(twjni::direct_address(env, scales, n * 4, "scales"));
     if (s == nullptr) return 0;
@@ -118,19 +145,25 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_freeWe
                                                                                    jlong handle) {
     auto* w = reinterpret_cast<tw_packed_weights*>(static_cast<intptr_t>(handle));
     {
-        std::lock_guard<std::mutex> lock(registry_mutex);
-        if (w == nullptr || registry().erase(w) == 0) {
+        std::unique_lock<std::mutex> lock(registry_mutex);
+        auto it = w == nullptr ? registry().end() : registry().find(w);
+        if (it == registry().end() || it->second.freeing) {
             throw_illegal_argument(env, "packed weights handle " + std::to_string(handle) +
                                             " is not live (closed twice?)");
             return;
         }
+        // No new call can start on the handle from here on; wait for those already running on it.
+        it->second.freeing = true;
+        registry_idle.wait(lock, [&] { return registry()[w].calls == 0; });
+        registry().erase(w);
     }
     tw_packed_weights_free(w);
 }
 
 JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_weightsInfo(
     JNIEnv* env, jobject, jlong handle) {
-    const tw_packed_weights* w = lookup(env, handle);
+    const WeightsLease lease(env, handle);
+    const tw_packed_weights* w = lease.get();
     if (w == nullptr) return nullptr;
     tw_dtype format;
     int64_t n, k, bytes;
@@ -143,7 +176,8 @@ JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpackWeights(
     JNIEnv* env, jobject, jlong handle, jobject out) {
-    const tw_packed_weights* w = lookup(env, handle);
+    const WeightsLease lease(env, handle);
+    const tw_packed_weights* w = lease.get();
     if (w == nullptr) return;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
@@ -199,7 +233,10 @@ bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject
         return output ? twjni::writable_address(env, buffer, needed, label.c_str())
                       : twjni::direct_address(env, buffer, needed, label.c_str());
     };
-    out.q = static_cast<uint8_t*>(address(codes, bytes, name + " codes"));
+    const std::string codes_name = name + " codes";
+    out.q = output && codes != nullptr && !twjni::writable(env, codes, codes_name.c_str())
+                ? nullptr
+                : static_cast<uint8_t*>(twjni::direct_bytes(env, codes, bytes, codes_name.c_str()));
     if (out.q == nullptr) return false;
     out.scales = static_cast<float*>(address(scales, m * 4, name + " scales"));
     if (out.scales == nullptr) return false;
@@ -218,7 +255,8 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta, jfloat ln_eps,
     jobject y, jobject yq_codes, jobject yq_scales, jobject yq_zeros, jint yq_mode,
     jobject yq_channel_scale) {
-    const tw_packed_weights* w = lookup(env, handle);
+    const WeightsLease lease(env, handle);
+    const tw_packed_weights* w = lease.get();
     if (w == nullptr) return 0;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
@@ -258,7 +296,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     JNIEnv* env, jobject, jlong handle, jlong m, jobject x_codes, jobject x_scales, jobject x_zeros,
     jint qmax, jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta,
     jfloat ln_eps, jobject y) {
-    const tw_packed_weights* w = lookup(env, handle);
+    const WeightsLease lease(env, handle);
+    const tw_packed_weights* w = lease.get();
     if (w == nullptr) return;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
@@ -311,7 +350,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerN
 
 JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelNameFor(
     JNIEnv* env, jobject, jlong handle, jint act_quant) {
-    const tw_packed_weights* w = lookup(env, handle);
+    const WeightsLease lease(env, handle);
+    const tw_packed_weights* w = lease.get();
     if (w == nullptr) return nullptr;
     return env->NewStringUTF(tw_linear_kernel_name_for(w, static_cast<tw_activation_quant>(act_quant)));
 }

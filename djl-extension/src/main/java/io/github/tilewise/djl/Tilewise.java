@@ -15,7 +15,9 @@ import java.util.Locale;
  *   <li>{@code tilewise.isa} ({@code auto}): {@code portable}, {@code avx2} or {@code avx512} caps
  *       the instruction set the kernels use, so every variant can be tested on one machine.
  *   <li>{@code tilewise.threads} (the available cores): worker threads for native kernels.
- *   <li>{@code tilewise.cache.dir} ({@code ~/.tilewise/cache}): where the library is extracted.
+ *   <li>{@code tilewise.cache.dir} ({@code ~/.tilewise/cache}): where the library is extracted; it
+ *       must be writable only by this user, and a cached copy is loaded only if its SHA-256 matches
+ *       the jar's.
  * </ul>
  */
 public final class Tilewise {
@@ -55,14 +57,14 @@ public final class Tilewise {
      * @return true if native kernels are available
      */
     public static boolean isNativeAvailable() {
-        return LibUtils.isLoaded();
+        return LibUtils.isAvailable();
     }
 
     /**
      * Returns the widest instruction-set level the CPU supports.
      *
      * @return the detected level
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static Isa detectedIsa() {
         return Isa.values()[requireNative().isaDetected()];
@@ -72,7 +74,7 @@ public final class Tilewise {
      * Returns the instruction-set level native kernels use now.
      *
      * @return the active level
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static Isa activeIsa() {
         return Isa.values()[requireNative().isaActive()];
@@ -83,7 +85,7 @@ public final class Tilewise {
      *
      * @param isa the level
      * @throws UnsupportedOperationException if this CPU cannot run it
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static void setIsa(Isa isa) {
         requireNative().setIsa(isa.ordinal());
@@ -93,7 +95,7 @@ public final class Tilewise {
      * Sets the number of native worker threads, the calling thread included.
      *
      * @param threads the count; 0 or less means all available cores
-     * @throws IllegalStateException if the native library is not loaded
+     * @throws NativeLibraryUnavailableException if the native library is not loaded
      */
     public static void setNumThreads(int threads) {
         requireNative().setNumThreads(threads);
@@ -115,7 +117,7 @@ public final class Tilewise {
      */
     public static String describe() {
         if (!isNativeAvailable()) {
-            return "Tilewise native library not loaded (" + LibUtils.loadFailure() + ")";
+            return "Tilewise native library not loaded (" + LibUtils.unavailableReason() + ")";
         }
         return "Tilewise "
                 + requireNative().version()

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import com.oracle.labs.mlrg.olcut.config.Config;
 import com.oracle.labs.mlrg.olcut.config.PropertyException;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
@@ -132,7 +133,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
     private int dimension;
     private String[] featureNames;
     private TilewiseExtractorProvenance provenance;
-    private volatile boolean closed;
+    private volatile CallGuard guard;
 
     /** For OLCUT. */
     private TilewiseBERTFeatureExtractor() {}
@@ -273,7 +274,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         hasTokenTypes = config.getTypeVocabSize() > 0;
         dimension = config.getHiddenSize();
         featureNames = featureNames(dimension);
-        closed = false;
+        guard = new CallGuard("TilewiseBERTFeatureExtractor " + modelPath);
         // One forward pass before anyone shares the instance: builds every layer's operator (lazy
         // in the encoder) and proves the model runs.
         try {
@@ -587,9 +588,16 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
 
     /** Pools every text; texts of similar length share a padded batch. */
     private double[][] embedPieces(List<List<String>> pieces) {
-        if (closed) {
-            throw new IllegalStateException("the extractor is closed");
+        CallGuard current = guard;
+        if (current == null) {
+            throw new IllegalStateException("the extractor is not configured (postConfig not run)");
         }
+        try (CallGuard.Lease lease = current.enter()) {
+            return embedLive(pieces);
+        }
+    }
+
+    private double[][] embedLive(List<List<String>> pieces) {
         int n = pieces.size();
         Integer[] order = new Integer[n];
         for (int i = 0; i < n; i++) {
@@ -671,14 +679,19 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         return both;
     }
 
-    /** Frees the model's native memory; later calls throw {@link IllegalStateException}. */
+    /**
+     * Waits for the calls in flight, then frees the model's native memory (packed weights and
+     * parameters); later calls throw {@link IllegalStateException}.
+     */
     @Override
-    public synchronized void close() {
-        if (!closed) {
-            closed = true;
-            if (manager != null) {
-                manager.close();
-            }
+    public void close() {
+        CallGuard current = guard;
+        if (current != null) {
+            current.close(
+                    () -> {
+                        encoder.close();
+                        manager.close();
+                    });
         }
     }
 }

@@ -148,7 +148,7 @@ public final class FusedAttention {
             NDArray k = packed.get(":, :, 1");
             NDArray v = packed.get(":, :, 2");
             AttentionShape shape = AttentionShape.check(q, k, v, opts);
-            if (!LibUtils.isLoaded()) {
+            if (!LibUtils.isAvailable()) {
                 return ReferenceAttention.compute(q, k, v, opts, shape, false, target)
                         .singletonOrThrow();
             }
@@ -163,7 +163,7 @@ public final class FusedAttention {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
         AttentionShape shape = AttentionShape.check(q, k, v, opts);
         NDManager target = q.getManager();
-        if (!LibUtils.isLoaded()) {
+        if (!LibUtils.isAvailable()) {
             // DJL ops would mix engines (and read a foreign array's memory as their own).
             requireEngineOf(q, k, "k");
             requireEngineOf(q, v, "v");

@@ -78,20 +78,25 @@ public final class ReferenceAttention {
                             .matMul(kh.transpose(0, 1, 3, 2));
             NDArray scores = product.reshape(s.batch, s.heads, s.qLen, s.kvLen);
             scores.muli(options.getScale(s.headDim));
-            NDArray visible = visibility(options, s, scope);
-            if (visible != null) {
-                NDArray hidden =
-                        // DJL's where wants the condition and the first choice of one shape.
-                        NDArrays.where(
-                                visible,
-                                scope.zeros(visible.getShape()),
-                                scope.create(Float.NEGATIVE_INFINITY));
-                scores.addi(hidden);
-            }
             NDArray bias = options.getBias();
             if (bias != null) {
                 attach(bias, scope);
                 scores.addi(bias.toType(DataType.FLOAT32, false));
+            }
+            // Masked scores become -inf by selection, not by adding -inf: a NaN or infinity in a
+            // masked-out key (or a -inf bias on a NaN score) must not reach the row.
+            NDArray visible = visibility(options, s, scope);
+            if (bias != null) {
+                NDArray open = bias.neq(Float.NEGATIVE_INFINITY);
+                visible = visible == null ? open : visible.logicalAnd(open);
+            }
+            if (visible != null) {
+                NDArray all = visible.broadcast(scores.getShape());
+                scores =
+                        NDArrays.where(
+                                all,
+                                scores,
+                                scope.full(scores.getShape(), Float.NEGATIVE_INFINITY));
             }
 
             // Softmax that keeps fully masked rows at zero: their maximum -inf is replaced by 0,
@@ -108,10 +113,20 @@ public final class ReferenceAttention {
             NDArray empty = rowSum.eq(0f);
             weights.divi(NDArrays.where(empty, scope.ones(empty.getShape()), rowSum));
 
-            NDArray out =
-                    weights.reshape(s.batch, s.kvHeads, group * s.qLen, s.kvLen)
-                            .matMul(vh)
-                            .reshape(s.batch, s.heads, s.qLen, s.headDim);
+            // 0 · NaN is NaN: multiply by V with its non-finite values zeroed, then make NaN the
+            // outputs whose row gives a non-zero weight to a non-finite value.
+            NDArray grouped = weights.reshape(s.batch, s.kvHeads, group * s.qLen, s.kvLen);
+            NDArray finite = vh.isInfinite().logicalOr(vh.isNaN()).logicalNot();
+            NDArray out = grouped.matMul(NDArrays.where(finite, vh, scope.zeros(vh.getShape())));
+            if (!finite.all().getBoolean()) {
+                NDArray reached =
+                        grouped.gt(0f)
+                                .toType(DataType.FLOAT32, false)
+                                .matMul(finite.logicalNot().toType(DataType.FLOAT32, false))
+                                .gt(0f);
+                out = NDArrays.where(reached, scope.full(out.getShape(), Float.NaN), out);
+            }
+            out = out.reshape(s.batch, s.heads, s.qLen, s.headDim);
             if (s.layout == AttentionLayout.BATCH_SEQ_HEADS_DIM) {
                 out = out.transpose(0, 2, 1, 3);
             }

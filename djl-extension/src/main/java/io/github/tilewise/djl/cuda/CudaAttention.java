@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.cuda;
 
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.jni.CudaLibrary;
 import io.github.tilewise.djl.jni.CudaNative;
@@ -61,7 +62,7 @@ public final class CudaAttention implements AutoCloseable {
     private final boolean causal;
     private final int[] keyValidLengths;
     private DeviceBuffer keyValidLengthsOnDevice;
-    private boolean closed;
+    private final CallGuard guard = new CallGuard("CudaAttention");
 
     private CudaAttention(Builder b) {
         this.dataType = b.dataType;
@@ -100,7 +101,7 @@ public final class CudaAttention implements AutoCloseable {
      * Describes the GPU the kernels run on.
      *
      * @return e.g. "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)"
-     * @throws UnsupportedOperationException if CUDA is unavailable
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException if CUDA is unavailable
      */
     public static String describeDevice() {
         return CudaLibrary.requireLoaded().describeDevice(0);
@@ -181,10 +182,9 @@ public final class CudaAttention implements AutoCloseable {
                 DeviceBuffer dout = DeviceBuffer.allocate(queryBytes());
                 DeviceBuffer dlse = lse != null ? DeviceBuffer.allocate(logSumExpBytes()) : null) {
             forward(dq, dk, dv, dout, dlse);
-            CudaNative cuda = CudaLibrary.requireLoaded();
-            cuda.copyToHost(out, 0, dout.address(), queryBytes());
+            dout.copyTo(out.duplicate().limit(Math.toIntExact(queryBytes())));
             if (lse != null) {
-                cuda.copyToHost(lse, 0, dlse.address(), logSumExpBytes());
+                dlse.copyTo(lse.duplicate().limit(Math.toIntExact(logSumExpBytes())));
             }
         }
     }
@@ -210,17 +210,37 @@ public final class CudaAttention implements AutoCloseable {
             checkDevice(lse, logSumExpBytes(), "lse");
         }
         CudaNative cuda = CudaLibrary.requireLoaded();
-        long lengths = 0;
-        if (keyValidLengths != null) {
-            if (keyValidLengthsOnDevice == null) {
-                ByteBuffer host =
-                        ByteBuffer.allocateDirect(keyValidLengths.length * Integer.BYTES)
-                                .order(ByteOrder.nativeOrder());
-                host.asIntBuffer().put(keyValidLengths);
-                keyValidLengthsOnDevice = DeviceBuffer.copyOf(host);
-            }
-            lengths = keyValidLengthsOnDevice.address();
+        DeviceBuffer lengths = keyValidLengths != null ? keyValidLengthsOnDevice() : null;
+        try (CallGuard.Lease self = guard.enter();
+                CallGuard.Lease lq = q.enter();
+                CallGuard.Lease lk = k.enter();
+                CallGuard.Lease lv = v.enter();
+                CallGuard.Lease lo = out.enter();
+                CallGuard.Lease ll = lse != null ? lse.enter() : null;
+                CallGuard.Lease lengthsLease = lengths != null ? lengths.enter() : null) {
+            launch(cuda, q, k, v, out, lse, lengths);
         }
+    }
+
+    private synchronized DeviceBuffer keyValidLengthsOnDevice() {
+        if (keyValidLengthsOnDevice == null) {
+            ByteBuffer host =
+                    ByteBuffer.allocateDirect(keyValidLengths.length * Integer.BYTES)
+                            .order(ByteOrder.nativeOrder());
+            host.asIntBuffer().put(keyValidLengths);
+            keyValidLengthsOnDevice = DeviceBuffer.copyOf(host);
+        }
+        return keyValidLengthsOnDevice;
+    }
+
+    private void launch(
+            CudaNative cuda,
+            DeviceBuffer q,
+            DeviceBuffer k,
+            DeviceBuffer v,
+            DeviceBuffer out,
+            DeviceBuffer lse,
+            DeviceBuffer lengths) {
         cuda.attentionForward(
                 dataType.code,
                 shape,
@@ -231,18 +251,21 @@ public final class CudaAttention implements AutoCloseable {
                 strides,
                 scale,
                 causal,
-                lengths,
+                lengths != null ? lengths.address() : 0,
                 lse != null ? lse.address() : 0);
     }
 
     /** Frees the device copy of the key valid lengths; later forward calls throw. */
     @Override
     public void close() {
-        closed = true;
-        if (keyValidLengthsOnDevice != null) {
-            keyValidLengthsOnDevice.close();
-            keyValidLengthsOnDevice = null;
-        }
+        guard.close(
+                () -> {
+                    synchronized (this) {
+                        if (keyValidLengthsOnDevice != null) {
+                            keyValidLengthsOnDevice.close();
+                        }
+                    }
+                });
     }
 
     /**
@@ -279,7 +302,7 @@ public final class CudaAttention implements AutoCloseable {
     }
 
     private void checkOpen() {
-        if (closed) {
+        if (guard.isClosed()) {
             throw new IllegalStateException("CudaAttention is closed");
         }
     }
@@ -287,7 +310,7 @@ public final class CudaAttention implements AutoCloseable {
     private static DeviceBuffer upload(ByteBuffer host, long bytes) {
         DeviceBuffer buffer = DeviceBuffer.allocate(bytes);
         try {
-            CudaLibrary.requireLoaded().copyToDevice(buffer.address(), host, 0, bytes);
+            buffer.copyFrom(host.duplicate().limit(Math.toIntExact(bytes)));
         } catch (RuntimeException e) {
             buffer.close();
             throw e;

@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.cuda;
 
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.jni.CudaLibrary;
 import io.github.tilewise.djl.jni.CudaNative;
 import java.nio.ByteBuffer;
@@ -9,18 +10,21 @@ import java.nio.ByteBuffer;
  * layer) so that only the data that changes crosses the PCIe bus. Free it with {@link #close()}
  * (try-with-resources); a closed buffer refuses every use with {@link IllegalStateException}.
  *
- * <p>Not thread-safe: one thread uses and closes a buffer.
+ * <p>Thread-safe: copies and kernels may use a buffer from several threads; {@link #close()} waits
+ * for the calls in flight and frees the memory once.
  */
 public final class DeviceBuffer implements AutoCloseable {
 
     private final CudaNative cuda;
     private final long byteSize;
-    private long address;
+    private final long address;
+    private final CallGuard guard;
 
     private DeviceBuffer(CudaNative cuda, long address, long byteSize) {
         this.cuda = cuda;
         this.address = address;
         this.byteSize = byteSize;
+        this.guard = new CallGuard("DeviceBuffer of " + byteSize + " bytes");
     }
 
     /**
@@ -28,7 +32,7 @@ public final class DeviceBuffer implements AutoCloseable {
      *
      * @param byteSize the size in bytes, positive
      * @return the buffer
-     * @throws UnsupportedOperationException if CUDA is unavailable
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException if CUDA is unavailable
      * @throws OutOfMemoryError if the device has no room
      */
     public static DeviceBuffer allocate(long byteSize) {
@@ -77,7 +81,9 @@ public final class DeviceBuffer implements AutoCloseable {
             throw new IllegalArgumentException(
                     "host buffer holds " + host.limit() + " bytes, device buffer " + byteSize);
         }
-        cuda.copyToDevice(address(), host, 0, host.limit());
+        try (CallGuard.Lease lease = guard.enter()) {
+            cuda.copyToDevice(address, host, 0, host.limit());
+        }
     }
 
     /**
@@ -92,7 +98,9 @@ public final class DeviceBuffer implements AutoCloseable {
             throw new IllegalArgumentException(
                     "host buffer holds " + host.limit() + " bytes, device buffer " + byteSize);
         }
-        cuda.copyToHost(host, 0, address(), host.limit());
+        try (CallGuard.Lease lease = guard.enter()) {
+            cuda.copyToHost(host, 0, address, host.limit());
+        }
     }
 
     /**
@@ -101,24 +109,26 @@ public final class DeviceBuffer implements AutoCloseable {
      * @return true once closed
      */
     public boolean isClosed() {
-        return address == 0;
+        return guard.isClosed();
     }
 
-    /** Frees the device memory; later calls do nothing. */
+    /** Frees the device memory once, after the calls in flight; later calls do nothing. */
     @Override
     public void close() {
-        if (address != 0) {
-            long a = address;
-            address = 0;
-            cuda.free(a);
-        }
+        guard.close(() -> cuda.free(address));
     }
 
-    /** The device address; throws if closed. */
+    /**
+     * Starts a call that uses the device address: {@link #close()} waits until the lease is closed.
+     *
+     * @throws IllegalStateException if closed
+     */
+    CallGuard.Lease enter() {
+        return guard.enter();
+    }
+
+    /** The device address; only valid inside a lease from {@link #enter()}. */
     long address() {
-        if (address == 0) {
-            throw new IllegalStateException("DeviceBuffer is closed");
-        }
         return address;
     }
 

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.ComputePrecision;
@@ -35,7 +36,7 @@ import java.util.List;
  * <p>Each forward runs in a scoped sub-manager (only the outputs survive it) and with PyTorch's
  * intra-op pool limited as {@link PyTorchThreads} explains.
  */
-public final class BertEncoder extends AbstractBlock {
+public final class BertEncoder extends AbstractBlock implements AutoCloseable {
 
     /** Name of the token-embedding output. */
     public static final String LAST_HIDDEN_STATE = "last_hidden_state";
@@ -50,6 +51,7 @@ public final class BertEncoder extends AbstractBlock {
     private final List<BertLayer> layers;
     private final LinearBlock pooler;
     private volatile ComputePrecision attentionPrecision = ComputePrecision.DATA;
+    private final CallGuard guard = new CallGuard("BertEncoder");
 
     /**
      * Creates an encoder with uninitialised parameters; load a checkpoint into it or call {@link
@@ -97,8 +99,15 @@ public final class BertEncoder extends AbstractBlock {
      *     {@code inputIds}' manager
      * @throws IllegalArgumentException naming the problem for bad shapes, types or ids, or a
      *     sequence longer than the position table
+     * @throws IllegalStateException if the encoder is closed
      */
     public NDList encode(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
+        try (CallGuard.Lease lease = guard.enter()) {
+            return encodeLive(inputIds, attentionMask, tokenTypeIds);
+        }
+    }
+
+    private NDList encodeLive(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
         Shape shape = checkInputs(inputIds, attentionMask, tokenTypeIds);
         NDManager parent = inputIds.getManager();
         try (PyTorchThreads limit = PyTorchThreads.limit();
@@ -274,6 +283,17 @@ public final class BertEncoder extends AbstractBlock {
             return named;
         }
         return inputs.size() > index ? inputs.get(index) : null;
+    }
+
+    /**
+     * Frees the native memory of the linear operators after the forwards in flight have returned;
+     * later forwards throw {@link IllegalStateException}. The parameters themselves belong to the
+     * manager they were created on, which the owner (a model, a {@code TextEncoder}) closes after
+     * this.
+     */
+    @Override
+    public void close() {
+        guard.close(this::resetLinearOperators);
     }
 
     @Override

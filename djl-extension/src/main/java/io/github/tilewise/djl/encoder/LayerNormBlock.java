@@ -66,7 +66,7 @@ public final class LayerNormBlock extends AbstractBlock {
      * @return the normalised array, attached to {@code x}'s manager
      */
     public NDArray apply(NDArray x) {
-        if (LibUtils.isLoaded()
+        if (LibUtils.isAvailable()
                 && x.getDataType() == DataType.FLOAT32
                 && ai.djl.Device.Type.CPU.equals(x.getDevice().getDeviceType())
                 && x.getShape().dimension() >= 1
@@ -92,7 +92,7 @@ public final class LayerNormBlock extends AbstractBlock {
         if (op instanceof NormalizingLinearOperator
                 && ((NormalizingLinearOperator) op).fusesLayerNorm()
                 && linear.getOutFeatures() == size
-                && LibUtils.isLoaded()) {
+                && LibUtils.isAvailable()) {
             NativeAffine affine = nativeAffine();
             return ((NormalizingLinearOperator) op)
                     .forwardNormalized(x, residual, affine.gamma, affine.beta, eps);
@@ -120,7 +120,7 @@ public final class LayerNormBlock extends AbstractBlock {
         if (op instanceof NormalizingLinearOperator
                 && first.getOutFeatures() == second.getInFeatures()
                 && second.getOutFeatures() == size
-                && LibUtils.isLoaded()) {
+                && LibUtils.isAvailable()) {
             NativeAffine affine = nativeAffine();
             NDArray y =
                     ((NormalizingLinearOperator) op)

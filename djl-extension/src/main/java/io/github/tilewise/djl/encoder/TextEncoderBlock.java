@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import java.util.ArrayList;
@@ -23,7 +24,7 @@ import java.util.List;
  * sentence_embedding} {@code [batch, hidden]} (unless pooling is {@link Pooling#NONE};
  * L2-normalised when asked) and {@code logits} {@code [batch, labels]} (with a classifier).
  */
-public final class TextEncoderBlock extends AbstractBlock {
+public final class TextEncoderBlock extends AbstractBlock implements AutoCloseable {
 
     /** Name of the pooled (and optionally normalised) text embedding output. */
     public static final String SENTENCE_EMBEDDING = "sentence_embedding";
@@ -37,6 +38,7 @@ public final class TextEncoderBlock extends AbstractBlock {
     private final LinearBlock classifier;
     private final Pooling pooling;
     private final boolean normalize;
+    private final CallGuard guard = new CallGuard("TextEncoderBlock");
 
     /**
      * Creates the block.
@@ -134,8 +136,15 @@ public final class TextEncoderBlock extends AbstractBlock {
      * @param attentionMask {@code [batch, seq]} or null
      * @param tokenTypeIds {@code [batch, seq]} or null
      * @return the named outputs (see the class comment), attached to {@code inputIds}' manager
+     * @throws IllegalStateException if the block is closed
      */
     public NDList run(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
+        try (CallGuard.Lease lease = guard.enter()) {
+            return runLive(inputIds, attentionMask, tokenTypeIds);
+        }
+    }
+
+    private NDList runLive(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
         NDList out = encoder.encode(inputIds, attentionMask, tokenTypeIds);
         NDManager parent = inputIds.getManager();
         try (NDManager scope = parent.newSubManager()) {
@@ -167,6 +176,22 @@ public final class TextEncoderBlock extends AbstractBlock {
             out.addAll(scope.ret(extra));
         }
         return out;
+    }
+
+    /**
+     * Frees the native memory of every linear operator after the calls in flight have returned;
+     * later calls throw {@link IllegalStateException}. The parameters belong to the manager they
+     * were created on, which the owner closes after this.
+     */
+    @Override
+    public void close() {
+        guard.close(
+                () -> {
+                    encoder.close();
+                    if (classifier != null) {
+                        classifier.setOperator(null);
+                    }
+                });
     }
 
     @Override

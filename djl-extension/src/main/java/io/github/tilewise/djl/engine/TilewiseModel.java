@@ -1,10 +1,14 @@
 package io.github.tilewise.djl.engine;
 
 import ai.djl.BaseModel;
+import ai.djl.Device;
 import ai.djl.MalformedModelException;
+import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.translate.Translator;
 import ai.djl.util.ClassLoaderUtils;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
@@ -46,8 +50,11 @@ import java.util.stream.Collectors;
  */
 public final class TilewiseModel extends BaseModel {
 
+    private final CallGuard guard;
+
     TilewiseModel(String name, NDManager manager) {
         super(name);
+        this.guard = new CallGuard("Tilewise model " + name);
         this.manager = manager;
         this.manager.setName("tilewiseModel");
         dataType = DataType.FLOAT32;
@@ -192,11 +199,24 @@ public final class TilewiseModel extends BaseModel {
         return property != null ? property : fallback;
     }
 
+    /**
+     * Returns a predictor whose calls hold this model open: {@link #close()} waits for them, and
+     * calls after the close throw {@link IllegalStateException}.
+     */
+    @Override
+    public <I, O> Predictor<I, O> newPredictor(Translator<I, O> translator, Device device) {
+        return new ModelPredictor<>(this, translator, device, guard);
+    }
+
+    /** Waits for the predictions in flight, then frees the native memory and the parameters. */
     @Override
     public void close() {
-        if (block instanceof TextEncoderBlock) {
-            ((TextEncoderBlock) block).getLinearBlocks().forEach(l -> l.setOperator(null));
-        }
-        super.close();
+        guard.close(
+                () -> {
+                    if (block instanceof TextEncoderBlock) {
+                        ((TextEncoderBlock) block).close();
+                    }
+                    super.close();
+                });
     }
 }

@@ -1,29 +1,20 @@
 package io.github.tilewise.djl.jni;
 
+import io.github.tilewise.djl.NativeLibraryUnavailableException;
 import io.github.tilewise.djl.Tilewise;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
-import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Finds, extracts and loads {@code libtilewise} once per JVM.
+ * Finds, verifies and loads {@code libtilewise} once per JVM.
  *
- * <p>The library ships inside the {@code tilewise-native} jar under {@code native/<os>-<arch>/}. It
- * is copied to {@code <tilewise.cache.dir>/<content hash>/} (default {@code ~/.tilewise/cache})
- * through a temporary file and an atomic rename, so two JVMs starting at once never see a
- * half-written library, and a rebuilt library never reuses a stale copy. When there is no build for
- * this platform, or loading fails, {@link #isLoaded()} is false, the reason is logged once, and
- * every operator falls back to its DJL reference implementation.
+ * <p>The library ships inside the {@code tilewise-native} jar under {@code native/<os>-<arch>/}.
+ * {@link NativeLibraryLoader} copies it to a private cache ({@code <tilewise.cache.dir>/<content
+ * hash>/}, default {@code ~/.tilewise/cache}), checks the copy's SHA-256 against the jar before
+ * every load and never follows a link out of the cache. When there is no build for this platform,
+ * or loading fails, {@link #isAvailable()} is false, {@link #unavailableReason()} says why (also
+ * logged once), and every operator falls back to its DJL reference implementation.
  */
 public final class LibUtils {
 
@@ -49,7 +40,7 @@ public final class LibUtils {
      *
      * @return true if native kernels can be called
      */
-    public static boolean isLoaded() {
+    public static boolean isAvailable() {
         return failure == null;
     }
 
@@ -58,7 +49,7 @@ public final class LibUtils {
      *
      * @return the reason, or null if it is loaded
      */
-    public static String loadFailure() {
+    public static String unavailableReason() {
         return failure;
     }
 
@@ -66,11 +57,12 @@ public final class LibUtils {
      * Returns the JNI entry points, or throws if the library is not loaded.
      *
      * @return the entry points
-     * @throws IllegalStateException naming the reason the library could not be loaded
+     * @throws NativeLibraryUnavailableException naming the reason the library could not be loaded
      */
     public static TilewiseNative requireLoaded() {
         if (failure != null) {
-            throw new IllegalStateException("Tilewise native library is not loaded: " + failure);
+            throw new NativeLibraryUnavailableException(
+                    "Tilewise native library is not loaded: " + failure);
         }
         return TilewiseNative.INSTANCE;
     }
@@ -80,14 +72,12 @@ public final class LibUtils {
         if (!Boolean.parseBoolean(System.getProperty("tilewise.native", "true"))) {
             return "disabled by -Dtilewise.native=false";
         }
-        String platform = platform();
+        String platform = NativeLibraryLoader.platform();
         String resource = "/native/" + platform + "/" + LIB_NAME;
         try {
-            Path path = extract(resource);
-            if (path == null) {
+            if (NativeLibraryLoader.load(resource) == null) {
                 return "no native build for " + platform + " in the tilewise-native jar";
             }
-            System.load(path.toString());
         } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
             return "loading " + resource + " failed: " + e;
         }
@@ -142,69 +132,6 @@ public final class LibUtils {
                     "Tilewise: glibc keeps up to {} MiB of freed memory for reuse"
                             + " (-Dtilewise.retainFreedMemory=true, process-wide)",
                     RETAINED_BYTES >> 20);
-        }
-    }
-
-    private static String platform() {
-        String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch").toLowerCase(Locale.ROOT);
-        if (os.startsWith("linux")) {
-            os = "linux";
-        } else if (os.startsWith("mac")) {
-            os = "osx";
-        } else if (os.startsWith("windows")) {
-            os = "win";
-        }
-        if ("amd64".equals(arch) || "x86_64".equals(arch)) {
-            arch = "x86_64";
-        } else if ("arm64".equals(arch)) {
-            arch = "aarch64";
-        }
-        return os + '-' + arch;
-    }
-
-    /** Copies the resource into the cache, once per content; null if the resource is absent. */
-    private static Path extract(String resource) throws IOException {
-        byte[] bytes;
-        try (InputStream in = LibUtils.class.getResourceAsStream(resource)) {
-            if (in == null) {
-                return null;
-            }
-            bytes = in.readAllBytes();
-        }
-        Path dir = cacheDir().resolve(sha256(bytes).substring(0, 16));
-        Path target = dir.resolve(LIB_NAME);
-        if (Files.isRegularFile(target) && Files.size(target) == bytes.length) {
-            return target;
-        }
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, LIB_NAME, ".tmp");
-        try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        return target;
-    }
-
-    private static Path cacheDir() {
-        String configured = System.getProperty("tilewise.cache.dir");
-        if (configured != null && !configured.isBlank()) {
-            return Paths.get(configured);
-        }
-        return Paths.get(System.getProperty("user.home"), ".tilewise", "cache");
-    }
-
-    private static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.jni;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.nio.ByteBuffer;
@@ -25,12 +26,20 @@ public final class SharedMemory {
      * @param name the argument's name, for messages
      * @param scope the call's scope, or null when the array is known to be contiguous and new
      * @return a buffer of exactly the array's byte size, position 0
-     * @throws IllegalArgumentException if the array is closed or larger than 2 GiB
+     * @throws IllegalArgumentException if the array is closed, not on the CPU, or larger than 2 GiB
      * @throws IllegalStateException if the engine gives no direct buffer of the expected size
      */
     public static ByteBuffer of(NDArray array, String name, NDManager scope) {
         if (array.isReleased()) {
             throw new IllegalArgumentException(name + " is closed");
+        }
+        // A GPU tensor's toByteBuffer is a host copy: the kernel would read or write the copy.
+        if (!Device.Type.CPU.equals(array.getDevice().getDeviceType())) {
+            throw new IllegalArgumentException(
+                    name
+                            + " is on "
+                            + array.getDevice()
+                            + ": Tilewise's CPU kernels take arrays on the CPU");
         }
         // Attaching twice (q == k) would hand the array back to the closing scope, which closes it.
         if (scope != null && array.getManager() != scope) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
@@ -152,11 +153,10 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                     weights.getPrecision() == Precision.INT8
                             ? quantization.code()
                             : LowPrecisionNative.QUANT_NONE;
-            long handle = weights.acquire();
-            try {
+            try (CallGuard.Lease lease = weights.enter()) {
                 LowPrecisionNative.get()
                         .linear(
-                                handle,
+                                weights.handle(),
                                 m,
                                 xb,
                                 quant,
@@ -173,8 +173,6 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                 null,
                                 0,
                                 null);
-            } finally {
-                weights.release();
             }
         } catch (RuntimeException | Error e) {
             y.close();
@@ -289,12 +287,11 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
             ByteBuffer rb = residual == null ? null : SharedMemory.of(residual, "residual", scope);
             ByteBuffer yb = SharedMemory.of(y, "y", null);
             int qmax;
-            long first = weights.acquire();
-            try {
+            try (CallGuard.Lease lease = weights.enter()) {
                 qmax =
                         LowPrecisionNative.get()
                                 .linear(
-                                        first,
+                                        weights.handle(),
                                         m,
                                         xb,
                                         quantization.code(),
@@ -313,14 +310,11 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                         zb,
                                         second.quantization.code(),
                                         second.inverseInputScales);
-            } finally {
-                weights.release();
             }
-            long handle = second.weights.acquire();
-            try {
+            try (CallGuard.Lease lease = second.weights.enter()) {
                 LowPrecisionNative.get()
                         .linearFromQuantized(
-                                handle,
+                                second.weights.handle(),
                                 m,
                                 cb,
                                 sb,
@@ -337,8 +331,6 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                 beta,
                                 eps,
                                 yb);
-            } finally {
-                second.weights.release();
             }
         } catch (RuntimeException | Error e) {
             y.close();

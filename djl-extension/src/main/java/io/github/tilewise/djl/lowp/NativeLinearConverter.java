@@ -21,7 +21,7 @@ public final class NativeLinearConverter implements LinearConverter {
 
     @Override
     public boolean supports(Precision precision) {
-        return precision.isPacked() && LibUtils.isLoaded();
+        return precision.isPacked() && LibUtils.isAvailable();
     }
 
     @Override

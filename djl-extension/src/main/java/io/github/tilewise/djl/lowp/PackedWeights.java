@@ -2,11 +2,11 @@ package io.github.tilewise.djl.lowp;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.jni.LowPrecisionNative;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * A linear layer's weights {@code W [out, in]} packed ONCE into native memory in the layout the
@@ -25,7 +25,7 @@ public final class PackedWeights implements AutoCloseable {
     private final int outFeatures;
     private final int inFeatures;
     private final long byteSize;
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final CallGuard guard;
     private final Handle handle;
     private final Cleaner.Cleanable cleanable;
 
@@ -53,6 +53,15 @@ public final class PackedWeights implements AutoCloseable {
         this.outFeatures = Math.toIntExact(info[1]);
         this.inFeatures = Math.toIntExact(info[2]);
         this.byteSize = info[3];
+        this.guard =
+                new CallGuard(
+                        "packed "
+                                + precision
+                                + " weights ["
+                                + outFeatures
+                                + ", "
+                                + inFeatures
+                                + "]");
         this.cleanable = CLEANER.register(this, this.handle);
     }
 
@@ -253,12 +262,9 @@ public final class PackedWeights implements AutoCloseable {
      * @throws IllegalStateException if closed
      */
     public String kernelName() {
-        lock.readLock().lock();
-        try {
+        try (CallGuard.Lease lease = guard.enter()) {
             return LowPrecisionNative.get()
-                    .kernelNameFor(liveHandle(), precision.activationQuantization());
-        } finally {
-            lock.readLock().unlock();
+                    .kernelNameFor(handle.value, precision.activationQuantization());
         }
     }
 
@@ -272,11 +278,8 @@ public final class PackedWeights implements AutoCloseable {
         ByteBuffer out =
                 ByteBuffer.allocateDirect(outFeatures * inFeatures * 4)
                         .order(ByteOrder.LITTLE_ENDIAN);
-        lock.readLock().lock();
-        try {
-            LowPrecisionNative.get().unpackWeights(liveHandle(), out);
-        } finally {
-            lock.readLock().unlock();
+        try (CallGuard.Lease lease = guard.enter()) {
+            LowPrecisionNative.get().unpackWeights(handle.value, out);
         }
         float[] values = new float[outFeatures * inFeatures];
         out.asFloatBuffer().get(values);
@@ -289,51 +292,27 @@ public final class PackedWeights implements AutoCloseable {
      * @return true once closed
      */
     public boolean isClosed() {
-        synchronized (handle) {
-            return handle.value == 0;
-        }
+        return guard.isClosed();
     }
 
-    /** Holds the read lock for a native call; the caller unlocks with {@link #release()}. */
-    long acquire() {
-        lock.readLock().lock();
-        try {
-            return liveHandle();
-        } catch (RuntimeException e) {
-            lock.readLock().unlock();
-            throw e;
-        }
+    /**
+     * Starts a native call on the handle: {@link #close()} waits until the lease is closed.
+     *
+     * @throws IllegalStateException if closed
+     */
+    CallGuard.Lease enter() {
+        return guard.enter();
     }
 
-    void release() {
-        lock.readLock().unlock();
-    }
-
-    private long liveHandle() {
-        synchronized (handle) {
-            if (handle.value == 0) {
-                throw new IllegalStateException(
-                        "packed "
-                                + precision
-                                + " weights ["
-                                + outFeatures
-                                + ", "
-                                + inFeatures
-                                + "] are closed");
-            }
-            return handle.value;
-        }
+    /** The native handle; only valid inside a lease from {@link #enter()}. */
+    long handle() {
+        return handle.value;
     }
 
     /** Frees the native memory (idempotent); waits for forwards in progress. */
     @Override
     public void close() {
-        lock.writeLock().lock();
-        try {
-            cleanable.clean();
-        } finally {
-            lock.writeLock().unlock();
-        }
+        guard.close(cleanable::clean);
     }
 
     @Override

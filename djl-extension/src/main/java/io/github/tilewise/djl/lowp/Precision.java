@@ -100,7 +100,7 @@ public enum Precision {
         if (this == FP32) {
             return true;
         }
-        if (!LibUtils.isLoaded()) {
+        if (!LibUtils.isAvailable()) {
             return false;
         }
         String kernel = kernelName();
@@ -124,7 +124,7 @@ public enum Precision {
         if (this == FP32) {
             return "pytorch";
         }
-        if (!LibUtils.isLoaded()) {
+        if (!LibUtils.isAvailable()) {
             return "unavailable";
         }
         return LowPrecisionNative.get().kernelName(format, activationQuantization());

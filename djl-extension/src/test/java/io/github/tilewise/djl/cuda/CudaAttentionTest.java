@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.tilewise.djl.NativeLibraryUnavailableException;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -119,16 +120,18 @@ class CudaAttentionTest {
             String reason = CudaAttention.unavailableReason();
             assertNotNull(reason);
             assertFalse(reason.isBlank());
-            UnsupportedOperationException e =
+            NativeLibraryUnavailableException e =
                     assertThrows(
-                            UnsupportedOperationException.class, () -> DeviceBuffer.allocate(64));
+                            NativeLibraryUnavailableException.class,
+                            () -> DeviceBuffer.allocate(64));
             assertTrue(e.getMessage().contains(reason), e.getMessage());
             try (CudaAttention a = valid().build()) {
                 ByteBuffer q = ByteBuffer.allocateDirect((int) a.queryBytes());
                 ByteBuffer kv = ByteBuffer.allocateDirect((int) a.keyValueBytes());
-                assertThrows(UnsupportedOperationException.class, () -> a.forward(q, kv, kv, q));
+                assertThrows(
+                        NativeLibraryUnavailableException.class, () -> a.forward(q, kv, kv, q));
             }
-            assertThrows(UnsupportedOperationException.class, CudaAttention::describeDevice);
+            assertThrows(NativeLibraryUnavailableException.class, CudaAttention::describeDevice);
             return;
         }
         // A GPU is present: fp16, causal, GQA, against float64 on the same rounded inputs.

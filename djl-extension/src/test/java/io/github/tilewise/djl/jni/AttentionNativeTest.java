@@ -117,6 +117,41 @@ class AttentionNativeTest {
         assertRejected(call, "output buffer is read-only");
     }
 
+    /**
+     * Zero strides would let a 4-byte buffer "hold" a tensor of 2^40 rows: the call would run for
+     * days. Every tensor's buffer must hold as many elements as its shape has.
+     */
+    @Test
+    void zeroStridesCannotStandForAHugeTensor() {
+        Call call = new Call();
+        long n = 1L << 30;
+        call.dims = new long[] {1, 1, 1, n, n, 1};
+        call.q = floats(1);
+        call.k = floats(1);
+        call.v = floats(1);
+        call.out = floats(1);
+        call.qStrides = new long[] {0, 0, 0};
+        call.kStrides = new long[] {0, 0, 0};
+        call.vStrides = new long[] {0, 0, 0};
+        call.outStrides = new long[] {0, 0, 0};
+        call.validLengths = null;
+        call.mask = null;
+        call.bias = null;
+        call.lse = null;
+        assertRejected(call, "q buffer holds 4 bytes but 4294967296 are needed");
+    }
+
+    /** A big-endian float buffer (ByteBuffer's default) would be read as garbage. */
+    @Test
+    void bigEndianFloatBuffersAreRefused() {
+        Call call = new Call();
+        call.k = call.k.duplicate(); // duplicate() is big-endian whatever the original's order
+        assertRejected(call, "k buffer is big-endian");
+        call = new Call();
+        call.out = call.out.duplicate().order(ByteOrder.BIG_ENDIAN);
+        assertRejected(call, "output buffer is big-endian");
+    }
+
     @Test
     void buffersTooSmallForShapeAndStrides() {
         Call call = new Call();
@@ -191,7 +226,7 @@ class AttentionNativeTest {
     void misalignedBuffer() {
         Call call = new Call();
         ByteBuffer shifted = ByteBuffer.allocateDirect(B * H * NQ * D * 4 + 8);
-        call.q = shifted.position(1).slice();
+        call.q = shifted.position(1).slice().order(ByteOrder.nativeOrder());
         assertRejected(call, "q buffer is not aligned to 4 bytes");
     }
 
@@ -200,8 +235,8 @@ class AttentionNativeTest {
         Call call = new Call();
         call.dtype = AttentionNative.DTYPE_F16;
         // Exactly half-sized buffers suffice; V is fp16 1.0 everywhere, so every row averages to 1.
-        call.q = ByteBuffer.allocateDirect(B * H * NQ * D * 2);
-        call.k = ByteBuffer.allocateDirect(B * HKV * NK * D * 2);
+        call.q = ByteBuffer.allocateDirect(B * H * NQ * D * 2).order(ByteOrder.nativeOrder());
+        call.k = ByteBuffer.allocateDirect(B * HKV * NK * D * 2).order(ByteOrder.nativeOrder());
         call.v = ByteBuffer.allocateDirect(B * HKV * NK * D * 2).order(ByteOrder.nativeOrder());
         for (int i = 0; i < B * HKV * NK * D; ++i) {
             call.v.putShort(2 * i, (short) 0x3c00);

@@ -36,7 +36,7 @@ public final class LinearBlock extends AbstractBlock {
     private final LinearActivation activation;
     private final Parameter weight;
     private final Parameter bias;
-    private LinearOperator operator;
+    private volatile LinearOperator operator;
 
     /**
      * Creates a layer.
@@ -194,10 +194,17 @@ public final class LinearBlock extends AbstractBlock {
      * @return the operator
      */
     public LinearOperator getOperator() {
-        if (operator == null) {
-            operator = LinearOperators.fp32(getWeight(), getBias(), activation);
+        LinearOperator current = operator;
+        if (current != null) {
+            return current;
         }
-        return operator;
+        synchronized (this) {
+            // Concurrent first calls must pack the weights once, not once each.
+            if (operator == null) {
+                operator = LinearOperators.fp32(getWeight(), getBias(), activation);
+            }
+            return operator;
+        }
     }
 
     /**
@@ -267,10 +274,11 @@ public final class LinearBlock extends AbstractBlock {
                 + ")";
     }
 
-    private void replaceOperator(LinearOperator newOperator) {
-        if (operator != null && operator != newOperator) {
-            operator.close();
-        }
+    private synchronized void replaceOperator(LinearOperator newOperator) {
+        LinearOperator previous = operator;
         operator = newOperator;
+        if (previous != null && previous != newOperator) {
+            previous.close(); // waits for the forwards still running on it
+        }
     }
 }

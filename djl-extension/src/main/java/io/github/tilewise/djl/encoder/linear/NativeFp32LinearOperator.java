@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.jni.LinearF32Native;
 import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
@@ -24,7 +25,7 @@ public final class NativeFp32LinearOperator implements LinearOperator {
     private final LinearActivation activation;
     private final NDArray packed;
     private final NDArray bias;
-    private volatile boolean closed;
+    private final CallGuard guard;
 
     /**
      * Packs a layer's weights.
@@ -64,12 +65,21 @@ public final class NativeFp32LinearOperator implements LinearOperator {
             throw e;
         }
         this.bias = bias;
+        this.guard =
+                new CallGuard("fp32 linear operator [" + outFeatures + ", " + inFeatures + "]");
     }
 
     @Override
     public NDArray forward(NDArray x, NDArray residual) {
-        if (closed || packed.isReleased()) {
-            throw new IllegalStateException("this linear operator has been closed");
+        try (CallGuard.Lease lease = guard.enter()) {
+            return forwardLive(x, residual);
+        }
+    }
+
+    private NDArray forwardLive(NDArray x, NDArray residual) {
+        if (packed.isReleased()) {
+            throw new IllegalStateException(
+                    "the packed weights of this linear operator were freed with their manager");
         }
         Shape in = x.getShape();
         if (x.getDataType() != DataType.FLOAT32 || in.get(in.dimension() - 1) != inFeatures) {
@@ -121,7 +131,6 @@ public final class NativeFp32LinearOperator implements LinearOperator {
 
     @Override
     public void close() {
-        closed = true;
-        packed.close();
+        guard.close(packed::close);
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.modality.Classifications;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
@@ -33,7 +34,9 @@ import java.util.List;
  * }</pre>
  *
  * Each call tokenizes its texts into one padded batch and runs it in one forward pass inside a
- * scoped sub-manager. Instances are not thread-safe.
+ * scoped sub-manager. Instances are thread-safe: calls may run concurrently, and {@link #close()}
+ * waits for the calls in flight before it frees the model; later calls throw {@link
+ * IllegalStateException}.
  */
 public final class TextEncoder implements AutoCloseable {
 
@@ -41,9 +44,15 @@ public final class TextEncoder implements AutoCloseable {
     private final boolean ownsManager;
     private final TextEncoderBlock block;
     private final EncoderTokenizer tokenizer;
+    private final CallGuard guard;
 
     private TextEncoder(
-            NDManager manager, boolean ownsManager, TextEncoderBlock block, EncoderTokenizer tok) {
+            NDManager manager,
+            boolean ownsManager,
+            TextEncoderBlock block,
+            EncoderTokenizer tok,
+            String name) {
+        this.guard = new CallGuard("TextEncoder " + name);
         this.manager = manager;
         this.ownsManager = ownsManager;
         this.block = block;
@@ -71,8 +80,9 @@ public final class TextEncoder implements AutoCloseable {
         if (block.getPooling() == Pooling.NONE) {
             throw new IllegalStateException("pooling is NONE: use embedTokens for token vectors");
         }
-        TokenBatch batch = tokenizer.encode(texts);
-        try (NDManager scope = manager.newSubManager()) {
+        try (CallGuard.Lease lease = guard.enter();
+                NDManager scope = manager.newSubManager()) {
+            TokenBatch batch = tokenizer.encode(texts);
             NDList out = run(batch, scope);
             return rows(out.get(TextEncoderBlock.SENTENCE_EMBEDDING));
         }
@@ -95,8 +105,9 @@ public final class TextEncoder implements AutoCloseable {
      * @return per text, {@code [tokens][hidden]}
      */
     public float[][][] embedTokens(List<String> texts) {
-        TokenBatch batch = tokenizer.encode(texts);
-        try (NDManager scope = manager.newSubManager()) {
+        try (CallGuard.Lease lease = guard.enter();
+                NDManager scope = manager.newSubManager()) {
+            TokenBatch batch = tokenizer.encode(texts);
             NDArray hidden = run(batch, scope).get(BertEncoder.LAST_HIDDEN_STATE);
             float[] all = hidden.toFloatArray();
             int seq = batch.getSequenceLength();
@@ -126,8 +137,9 @@ public final class TextEncoder implements AutoCloseable {
         if (!config.hasClassifier()) {
             throw new IllegalStateException("the checkpoint has no classification head");
         }
-        TokenBatch batch = tokenizer.encode(texts);
-        try (NDManager scope = manager.newSubManager()) {
+        try (CallGuard.Lease lease = guard.enter();
+                NDManager scope = manager.newSubManager()) {
+            TokenBatch batch = tokenizer.encode(texts);
             NDArray probabilities = run(batch, scope).get(TextEncoderBlock.LOGITS).softmax(-1);
             float[][] p = rows(probabilities);
             List<Classifications> out = new ArrayList<>(p.length);
@@ -196,11 +208,14 @@ public final class TextEncoder implements AutoCloseable {
 
     @Override
     public void close() {
-        tokenizer.close();
-        block.getLinearBlocks().forEach(l -> l.setOperator(null));
-        if (ownsManager) {
-            manager.close();
-        }
+        guard.close(
+                () -> {
+                    block.close();
+                    tokenizer.close();
+                    if (ownsManager) {
+                        manager.close();
+                    }
+                });
     }
 
     /** Builder of {@link TextEncoder}: {@code setModelPath} is required. */
@@ -338,7 +353,7 @@ public final class TextEncoder implements AutoCloseable {
                 if (linearOperators != null) {
                     block.getEncoder().replaceLinearOperators(linearOperators);
                 }
-                return new TextEncoder(m, owns, block, tokenizer);
+                return new TextEncoder(m, owns, block, tokenizer, modelPath.toString());
             } catch (MalformedModelException | RuntimeException e) {
                 tokenizer.close();
                 if (owns) {
