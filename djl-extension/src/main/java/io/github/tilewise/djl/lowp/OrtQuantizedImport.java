@@ -42,7 +42,8 @@ import java.util.Set;
  * {@code scale·code}), written to {@link #getFloatModel()}, so the encoder's own ONNX import builds
  * the blocks and reads the configuration. Anything that does not fit this pattern (asymmetric
  * weights, missing scales, wrong shapes, a corrupt file) is a {@link MalformedModelException}
- * naming the file and the node.
+ * naming the file and the node; dims and data lengths are checked by {@link CheckpointLimits}
+ * before anything is allocated.
  */
 public final class OrtQuantizedImport implements AutoCloseable {
 

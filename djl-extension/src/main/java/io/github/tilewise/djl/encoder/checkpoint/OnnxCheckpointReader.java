@@ -52,6 +52,10 @@ import java.util.regex.Pattern;
  * scale {@code 1/√headDim}), the layer-norm epsilon from {@code LayerNormalization} or the
  * decomposed pattern {@code (x − mean)/√(var + eps)}, the activation from the feed-forward's ops
  * ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code Relu}). Contradictions are errors.
+ *
+ * <p>Every initializer's dims and data length are checked ({@link CheckpointLimits}) before it is
+ * widened, and nodes are read through {@link OnnxNodes}, so a crafted file ends in a {@link
+ * MalformedModelException} naming the file and the tensor, never in an allocation it merely claims.
  */
 public final class OnnxCheckpointReader {
 
