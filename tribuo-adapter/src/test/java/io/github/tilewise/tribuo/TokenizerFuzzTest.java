@@ -32,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * target/fuzz-crashes/}).
  *
  * <p>{@code tilewise.fuzz.iterations} (default 1,000; {@code -Pfuzz}: 25,000) and {@code
- * tilewise.fuzz.seed} set the run.
+ * tilewise.fuzz.seed} set the run; see docs/RELIABILITY.md for the commands.
  */
 class TokenizerFuzzTest {
 

@@ -30,9 +30,10 @@ import org.junit.jupiter.api.io.TempDir;
  * MalformedModelException}, {@link IOException}) naming the file; anything else, or a parse over 10
  * s, fails with the seed and the mutant.
  *
- * <p>The normal test run does {@code tilewise.fuzz.iterations} (default 2,000) iterations; a long
- * run: {@code mvn -pl djl-extension test -Pfuzz -Dtest=ParserFuzzTest} (100,000), or set the
- * property and {@code tilewise.fuzz.seed} to replay or extend.
+ * <p>The normal test run does {@code tilewise.fuzz.iterations} (default 2,000) iterations; the long
+ * run (100,000) is {@code mvn -pl djl-extension test-compile surefire:test@hostile-files -Pfuzz
+ * -Dtest=ParserFuzzTest}; set {@code tilewise.fuzz.iterations} and {@code tilewise.fuzz.seed} to
+ * replay or extend (see docs/RELIABILITY.md).
  */
 class ParserFuzzTest {
 
