@@ -87,4 +87,15 @@ JNIEXPORT jboolean JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_retain
 #endif
 }
 
+// Returns the free memory the C library holds to the OS (glibc's malloc_trim: the top of each heap
+// and whole free pages inside it), e.g. after a model is closed; false where there is none to give
+// or no malloc_trim.
+JNIEXPORT jboolean JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_releaseFreedMemory(JNIEnv*, jobject) {
+#if defined(__GLIBC__)
+    return malloc_trim(0) == 1 ? JNI_TRUE : JNI_FALSE;
+#else
+    return JNI_FALSE;
+#endif
+}
+
 }  // extern "C"

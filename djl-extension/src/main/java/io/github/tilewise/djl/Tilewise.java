@@ -111,6 +111,18 @@ public final class Tilewise {
     }
 
     /**
+     * Returns the free memory the C allocator keeps (freed model weights and activations, PyTorch's
+     * and Tilewise's alike) to the operating system, for example after closing a model. Process
+     * wide; glibc's {@code malloc_trim}. Without the native library, or on another C library, it
+     * does nothing.
+     *
+     * @return true if memory was released
+     */
+    public static boolean releaseFreedMemory() {
+        return isNativeAvailable() && requireNative().releaseFreedMemory();
+    }
+
+    /**
      * Returns a one-line description of the native library and CPU, for logs.
      *
      * @return the description

@@ -80,4 +80,12 @@ public final class TilewiseNative {
      * @return true if applied, false where the C library does not support it
      */
     public native boolean retainFreedMemory(int bytes);
+
+    /**
+     * Returns the free memory the C library holds to the operating system (glibc's {@code
+     * malloc_trim}).
+     *
+     * @return true if memory was released, false if none was or the C library cannot
+     */
+    public native boolean releaseFreedMemory();
 }

@@ -3,9 +3,12 @@ package io.github.tilewise.it.reliability;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
+import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.engine.EncoderTranslatorFactory;
 import io.github.tilewise.it.bench.PeakMemory;
 import io.github.tilewise.it.models.RealModels;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -13,14 +16,13 @@ import java.util.Locale;
 /**
  * Long runs that must keep a flat memory profile: {@code forwards} single-text predictions of one
  * loaded model, and {@code reloads} load-predict-close cycles of the same model, each after a
- * warm-up (as many forwards again, half as many reloads: the JIT's code, glibc's arenas and
- * PyTorch's caches grow over the first few thousand calls, then stay). Resident memory ({@code
- * VmRSS}, native and Java together) is sampled after a full GC at every tenth of the measured run
- * and printed as machine-readable lines:
+ * warm-up (as many forwards again, half as many reloads). Native resident memory (the process's
+ * {@code VmRSS} less the JVM's heap, code and metadata pools) is sampled after a full GC at every
+ * tenth of the measured run and printed as machine-readable lines:
  *
  * <pre>
- * soak model=... precision=... forwards=N rss_mb_warm=... rss_mb_end=... growth_pct=...
- * soak-reload model=... precision=... reloads=N rss_mb_warm=... rss_mb_end=... growth_pct=...
+ * soak model=... precision=... forwards=N native_mb_warm=... native_mb_end=... growth_pct=...
+ * soak-reload model=... precision=... reloads=N native_mb_warm=... native_mb_end=... growth_pct=...
  * </pre>
  *
  * <p>Run: {@code mvn -B -q -pl integration-tests exec:exec@soak -Dbench.args="minilm 10000 200"}
@@ -160,14 +162,13 @@ public final class Soak {
         double rss = residentMb();
         samples[(i + 1) / tenth] = rss;
         if (Boolean.getBoolean("soak.trace")) {
-            Runtime rt = Runtime.getRuntime();
             System.out.println(
                     String.format(
                             Locale.ROOT,
-                            "soak-trace call=%d rss_mb=%.1f heap_committed_mb=%.1f threads=%d",
+                            "soak-trace call=%d native_mb=%.1f rss_mb=%.1f threads=%d",
                             i + 1,
                             rss,
-                            rt.totalMemory() / 1048576.0,
+                            PeakMemory.residentBytes() / 1048576.0,
                             Thread.activeCount()));
         }
     }
@@ -183,12 +184,23 @@ public final class Soak {
                 .build();
     }
 
-    /** Resident MiB after a full GC, so that garbage not yet collected does not count. */
+    /**
+     * Resident MiB outside the JVM's own pools (heap, compiled code, class metadata), after a full
+     * GC and after the C allocator gave its free memory back: the memory of the models and their
+     * native libraries (Tilewise, PyTorch, the tokenizers), which is what a leak would grow. The
+     * JIT keeps compiling for the first thousands of calls, so whole-process RSS rises for a while
+     * without anything leaking.
+     */
     private static double residentMb() {
         System.gc();
         System.runFinalization();
         System.gc();
-        return PeakMemory.residentBytes() / (1024.0 * 1024.0);
+        Tilewise.releaseFreedMemory();
+        long jvm = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            jvm += pool.getUsage().getCommitted();
+        }
+        return (PeakMemory.residentBytes() - jvm) / (1024.0 * 1024.0);
     }
 
     private static void print(
@@ -196,7 +208,7 @@ public final class Soak {
         System.out.println(
                 String.format(
                         Locale.ROOT,
-                        "%s model=%s precision=%s %s=%d rss_mb_warm=%.1f rss_mb_end=%.1f"
+                        "%s model=%s precision=%s %s=%d native_mb_warm=%.1f native_mb_end=%.1f"
                                 + " growth_pct=%.2f",
                         kind,
                         model,

@@ -28,7 +28,7 @@ class SoakTest {
         logger.info(precision + " forwards: " + r.warmMb + " -> " + r.endMb + " MiB");
         assertTrue(
                 r.growthPercent() < 5,
-                precision + ": resident memory grew " + r.growthPercent() + "%");
+                precision + ": native resident memory grew " + r.growthPercent() + "%");
     }
 
     @ParameterizedTest
@@ -40,6 +40,6 @@ class SoakTest {
         logger.info(precision + " reloads: " + r.warmMb + " -> " + r.endMb + " MiB");
         assertTrue(
                 r.growthPercent() < 5,
-                precision + ": resident memory grew " + r.growthPercent() + "%");
+                precision + ": native resident memory grew " + r.growthPercent() + "%");
     }
 }
