@@ -44,6 +44,7 @@ class CloseDuringExtractionTest {
         }
         Random random = new Random(precision.ordinal());
         int refused = 0;
+        int ok = 0;
         for (int round = 0; round < ROUNDS; round++) {
             TilewiseBERTFeatureExtractor<Label> extractor = open(precision);
             AtomicInteger returned = new AtomicInteger();
@@ -94,7 +95,14 @@ class CloseDuringExtractionTest {
             }
             assertEquals(THREADS * CALLS, returned.get() + closed.get());
             refused += closed.get();
+            ok += returned.get();
         }
+        java.util.logging.Logger.getLogger(CloseDuringExtractionTest.class.getName())
+                .info(
+                        String.format(
+                                "close-during-extraction %s: rounds=%d calls=%d returned=%d"
+                                        + " refused=%d",
+                                precision, ROUNDS, ROUNDS * THREADS * CALLS, ok, refused));
         assertTrue(refused > 0, "no call ever saw the extractor closed");
     }
 
