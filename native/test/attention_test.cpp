@@ -449,6 +449,117 @@ void values_past_valid_length_do_not_leak() {
 
 }  // namespace
 
+/// Packed variable-length attention against float64, sequence by sequence: random length mixes
+/// with empty sequences, single rows, one sequence taking (almost) everything, queries without keys,
+/// causal or not, GQA, packed-QKV strides (q, k, v inside one [T, (H + 2 Hkv) D] row), fp32 data.
+void varlen_matches_float64() {
+    const int64_t kMixes[][6] = {{1, 0, 0, 0, 0, 0},  {5, 1, 0, 7, 0, 0},  {3, 40, 1, 2, 0, 0},
+                                 {2, 97, 0, 0, 0, 0},  {6, 3, 17, 1, 64, 5}, {4, 0, 0, 33, 1, 0}};
+    for (const auto& mix : kMixes) {
+        for (int causal = 0; causal <= 1; ++causal) {
+            for (const int64_t hkv_over : {int64_t{1}, int64_t{2}}) {
+                const int64_t d = twtest::uniform_int(0, 1) ? 64 : 24;
+                const int64_t h = 4, hkv = h / hkv_over;
+                std::vector<int32_t> cu_q{0}, cu_k{0};
+                for (int64_t len : mix) {
+                    if (len == 0 && cu_q.size() > 1 && twtest::uniform_int(0, 1)) continue;
+                    cu_q.push_back(cu_q.back() + static_cast<int32_t>(len));
+                    // Keys: the same length (self-attention), or for some sequences none / a different count.
+                    const int64_t kl = causal ? len : (len == 7 ? 0 : len + (len > 3 ? 2 : 0));
+                    cu_k.push_back(cu_k.back() + static_cast<int32_t>(kl));
+                }
+                const int64_t n = static_cast<int64_t>(cu_q.size()) - 1;
+                const int64_t tq = cu_q.back(), tk = cu_k.back();
+                if (tq == 0 || tk == 0) continue;
+                // Q, K, V share one packed buffer per side: rows of width (h + 2 hkv) d for q-side.
+                const int64_t wq = h * d, wk = 2 * hkv * d;
+                std::vector<float> qbuf(tq * wq), kvbuf(tk * wk), out(tq * h * d, 7.0f);
+                for (auto& x : qbuf) x = twtest::uniform(-1.5f, 1.5f);
+                for (auto& x : kvbuf) x = twtest::uniform(-1.5f, 1.5f);
+                tw_attention_params p{};
+                p.dtype = TW_F32;
+                p.compute = TW_F32;
+                p.batch = 1;
+                p.q_heads = h;
+                p.kv_heads = hkv;
+                p.q_len = tq;
+                p.kv_len = tk;
+                p.head_dim = d;
+                p.q = qbuf.data();
+                p.k = kvbuf.data();
+                p.v = kvbuf.data() + hkv * d;
+                p.o = out.data();
+                const int64_t qs[3] = {tq * wq, d, wq}, ks[3] = {tk * wk, d, wk}, os[3] = {tq * h * d, d, h * d};
+                std::memcpy(p.q_strides, qs, sizeof qs);
+                std::memcpy(p.k_strides, ks, sizeof ks);
+                std::memcpy(p.v_strides, ks, sizeof ks);
+                std::memcpy(p.o_strides, os, sizeof os);
+                p.scale = 1.0f / std::sqrt(static_cast<float>(d));
+                p.causal = causal;
+                TW_CHECK(tw_attention_varlen_forward(&p, n, cu_q.data(), cu_k.data()) == TW_OK, "varlen: %s",
+                         tw_last_error());
+                double worst = 0;
+                for (int64_t s = 0; s < n; ++s) {
+                    const int64_t q0 = cu_q[s], nq = cu_q[s + 1] - q0, k0 = cu_k[s], nk = cu_k[s + 1] - k0;
+                    for (int64_t hh = 0; hh < h; ++hh) {
+                        const int64_t g = hh / (h / hkv);
+                        for (int64_t i = 0; i < nq; ++i) {
+                            std::vector<double> w(nk, 0.0);
+                            double mx = -INFINITY, sum = 0;
+                            for (int64_t j = 0; j < nk; ++j) {
+                                if (causal && j > i + (nk - nq)) continue;
+                                double dot = 0;
+                                for (int64_t e = 0; e < d; ++e)
+                                    dot += double(qbuf[(q0 + i) * wq + hh * d + e]) * kvbuf[(k0 + j) * wk + g * d + e];
+                                w[j] = dot * p.scale;
+                                mx = std::max(mx, w[j]);
+                            }
+                            for (int64_t j = 0; j < nk; ++j) {
+                                const bool seen = !(causal && j > i + (nk - nq));
+                                w[j] = seen ? std::exp(w[j] - mx) : 0.0;
+                                sum += w[j];
+                            }
+                            for (int64_t e = 0; e < d; ++e) {
+                                double ref = 0;
+                                for (int64_t j = 0; j < nk; ++j) ref += w[j] * kvbuf[(k0 + j) * wk + hkv * d + g * d + e];
+                                ref = sum > 0 ? ref / sum : 0.0;
+                                worst = std::max(worst, std::fabs(ref - out[(q0 + i) * h * d + hh * d + e]));
+                            }
+                        }
+                    }
+                }
+                TW_CHECK(worst < 2e-5, "varlen %lld sequences, %lld rows, causal %d, hkv %lld, d %lld: error %g",
+                         (long long)n, (long long)tq, causal, (long long)hkv, (long long)d, worst);
+            }
+        }
+    }
+    // Bad offsets are errors, never reads past the buffers.
+    std::vector<float> x(64 * 16, 0.5f), o(64 * 16);
+    tw_attention_params p{};
+    p.dtype = TW_F32;
+    p.compute = TW_F32;
+    p.batch = 1;
+    p.q_heads = p.kv_heads = 1;
+    p.q_len = p.kv_len = 64;
+    p.head_dim = 16;
+    p.q = p.k = p.v = x.data();
+    p.o = o.data();
+    const int64_t st[3] = {64 * 16, 16, 16};
+    std::memcpy(p.q_strides, st, sizeof st);
+    std::memcpy(p.k_strides, st, sizeof st);
+    std::memcpy(p.v_strides, st, sizeof st);
+    std::memcpy(p.o_strides, st, sizeof st);
+    p.scale = 0.25f;
+    const int32_t past_end[] = {0, 30, 65}, decreasing[] = {0, 40, 30, 64}, not_zero[] = {1, 64}, fine[] = {0, 20, 64};
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, past_end, past_end) == TW_ERR_INVALID_ARGUMENT, "past the end");
+    TW_CHECK(tw_attention_varlen_forward(&p, 3, decreasing, decreasing) == TW_ERR_INVALID_ARGUMENT, "decreasing");
+    TW_CHECK(tw_attention_varlen_forward(&p, 1, not_zero, not_zero) == TW_ERR_INVALID_ARGUMENT, "not from 0");
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, nullptr) == TW_ERR_INVALID_ARGUMENT, "null offsets");
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_OK, "valid offsets: %s", tw_last_error());
+    p.batch = 2;
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_ERR_INVALID_ARGUMENT, "batch 2");
+}
+
 int main() {
     invalid_arguments_are_rejected();
     const std::vector<Case> all = cases();
@@ -458,6 +569,7 @@ int main() {
         for (const Case& c : all) run_case(c);
         hidden_nan_values_do_not_leak();
         values_past_valid_length_do_not_leak();
+        varlen_matches_float64();
     }
     return twtest::finish("attention_test");
 }

@@ -254,3 +254,67 @@ extern "C" tw_status tw_attention_forward(const tw_attention_params* p) {
         default: return tw::attention_portable(*p);
     }
 }
+
+namespace {
+
+/// The offsets of one packed side: cu[0] = 0, non-decreasing, cu[num_seqs] = total.
+tw_status check_offsets(const int32_t* cu, int64_t num_seqs, int64_t total, const char* side) {
+    if (cu == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s is null", side);
+    if (cu[0] != 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s[0] is %d, not 0", side, cu[0]);
+    for (int64_t s = 0; s < num_seqs; ++s) {
+        if (cu[s + 1] < cu[s]) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s decreases at %lld (%d < %d)",
+                            side, (long long)s + 1, cu[s + 1], cu[s]);
+        }
+    }
+    if (cu[num_seqs] != total) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s ends at %d, the packed rows are %lld",
+                        side, cu[num_seqs], (long long)total);
+    }
+    return TW_OK;
+}
+
+int64_t dtype_bytes(tw_dtype dtype) { return dtype == TW_F32 ? 4 : 2; }
+
+}  // namespace
+
+extern "C" tw_status tw_attention_varlen_forward(const tw_attention_params* p, int64_t num_seqs,
+                                                 const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k) {
+    tw_status status = tw::validate(p);
+    if (status != TW_OK) return status;
+    if (p->batch != 1) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: packed sequences are one batch entry, got batch=%lld",
+                        (long long)p->batch);
+    }
+    if (p->kv_valid_lengths || p->key_padding_mask || p->bias || p->lse) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "attention: packed sequences take no valid lengths, mask, bias or lse (the offsets are the mask)");
+    }
+    if (num_seqs < 1) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: num_seqs %lld < 1", (long long)num_seqs);
+    if ((status = check_offsets(cu_seqlens_q, num_seqs, p->q_len, "q")) != TW_OK) return status;
+    if ((status = check_offsets(cu_seqlens_k, num_seqs, p->kv_len, "k")) != TW_OK) return status;
+    const int64_t elem = dtype_bytes(p->dtype);
+    for (int64_t s = 0; s < num_seqs; ++s) {
+        const int64_t q0 = cu_seqlens_q[s], nq = cu_seqlens_q[s + 1] - q0;
+        const int64_t k0 = cu_seqlens_k[s], nk = cu_seqlens_k[s + 1] - k0;
+        if (nq == 0) continue;
+        if (nk == 0) {  // queries that see no key: zero rows, as everywhere
+            for (int64_t h = 0; h < p->q_heads; ++h) {
+                for (int64_t i = 0; i < nq; ++i) {
+                    char* row = static_cast<char*>(p->o) + ((q0 + i) * p->o_strides[2] + h * p->o_strides[1]) * elem;
+                    std::memset(row, 0, static_cast<size_t>(p->head_dim * elem));
+                }
+            }
+            continue;
+        }
+        tw_attention_params one = *p;
+        one.q_len = nq;
+        one.kv_len = nk;
+        one.q = static_cast<const char*>(p->q) + q0 * p->q_strides[2] * elem;
+        one.k = static_cast<const char*>(p->k) + k0 * p->k_strides[2] * elem;
+        one.v = static_cast<const char*>(p->v) + k0 * p->v_strides[2] * elem;
+        one.o = static_cast<char*>(p->o) + q0 * p->o_strides[2] * elem;
+        if ((status = tw_attention_forward(&one)) != TW_OK) return status;
+    }
+    return TW_OK;
+}
