@@ -130,7 +130,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     JNIEnv* env, jobject, jint dtype, jint compute, jlongArray dims_array, jobject q,
     jlongArray q_strides, jobject k, jlongArray k_strides, jobject v, jlongArray v_strides,
     jobject o, jlongArray o_strides, jfloat scale, jboolean causal, jintArray valid_lengths,
-    jobject key_padding_mask, jobject bias, jlongArray bias_strides, jobject lse) {
+    jobject key_padding_mask, jobject bias, jlongArray bias_strides, jobject lse, jintArray cu_seqlens_q,
+    jintArray cu_seqlens_k) {
     tw_attention_params p{};
 
     // Data types.
@@ -256,7 +257,28 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
         if (p.lse == nullptr) return;
     }
 
-    twjni::check(env, tw_attention_forward(&p));
+    if (cu_seqlens_q == nullptr && cu_seqlens_k == nullptr) {
+        twjni::check(env, tw_attention_forward(&p));
+        return;
+    }
+    // Packed sequences: the offsets are copied out of the Java arrays; the C ABI checks them
+    // against the packed row counts before any row is read.
+    if (cu_seqlens_q == nullptr || cu_seqlens_k == nullptr) {
+        throw_illegal_argument(env, "attention: packed sequences need both cu_seqlens_q and cu_seqlens_k");
+        return;
+    }
+    const jsize count = env->GetArrayLength(cu_seqlens_q);
+    if (count < 2 || env->GetArrayLength(cu_seqlens_k) != count) {
+        throw_illegal_argument(env, "attention: cu_seqlens_q and cu_seqlens_k must both hold num_seqs + 1 >= 2 "
+                                    "offsets, got " + std::to_string(count) + " and " +
+                                        std::to_string(env->GetArrayLength(cu_seqlens_k)));
+        return;
+    }
+    std::vector<int32_t> cu_q(static_cast<size_t>(count)), cu_k(static_cast<size_t>(count));
+    env->GetIntArrayRegion(cu_seqlens_q, 0, count, reinterpret_cast<jint*>(cu_q.data()));
+    env->GetIntArrayRegion(cu_seqlens_k, 0, count, reinterpret_cast<jint*>(cu_k.data()));
+    if (env->ExceptionCheck()) return;
+    twjni::check(env, tw_attention_varlen_forward(&p, count - 1, cu_q.data(), cu_k.data()));
 }
 
 }  // extern "C"

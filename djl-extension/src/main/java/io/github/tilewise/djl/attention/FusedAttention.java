@@ -158,6 +158,226 @@ public final class FusedAttention {
         }
     }
 
+    /**
+     * Computes attention over sequences of different lengths packed row after row, with no padding
+     * (FlashAttention's variable-length form): sequence {@code s} owns query rows {@code
+     * [offsetsQ[s], offsetsQ[s + 1])} and key rows {@code [offsetsK[s], offsetsK[s + 1])} and sees
+     * only those keys. No work or memory is spent on padding.
+     *
+     * @param q {@code [Tq, H, D]}, FLOAT32 or FLOAT16
+     * @param k {@code [Tk, Hkv, D]} ({@code Hkv} divides {@code H})
+     * @param v {@code [Tk, Hkv, D]}
+     * @param offsetsQ {@code numSequences + 1} offsets from 0 to {@code Tq}, never decreasing
+     * @param offsetsK {@code numSequences + 1} offsets from 0 to {@code Tk}
+     * @param options scale, causal (bottom-right aligned within each sequence) and compute
+     *     precision; masks, valid lengths and bias are refused (the offsets are the mask); null
+     *     means the defaults
+     * @return {@code [Tq, H, D]}, q's data type, attached to q's manager; rows of a sequence with
+     *     no keys are zeros
+     * @throws IllegalArgumentException naming the problem
+     * @throws IllegalStateException for closed arrays
+     */
+    public static NDArray forwardPacked(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            int[] offsetsQ,
+            int[] offsetsK,
+            AttentionOptions options) {
+        AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
+        PackedSequences.checkOptions(opts);
+        long[] qs = packedShape(q, "q");
+        long[] ks = packedShape(k, "k");
+        long[] vs = packedShape(v, "v");
+        if (ks[0] != vs[0] || ks[1] != vs[1] || ks[2] != vs[2] || qs[2] != ks[2]) {
+            throw new IllegalArgumentException(
+                    "packed q "
+                            + q.getShape()
+                            + ", k "
+                            + k.getShape()
+                            + " and v "
+                            + v.getShape()
+                            + " must share the head dim, and k and v their shape");
+        }
+        if (qs[1] % ks[1] != 0) {
+            throw new IllegalArgumentException("k's " + ks[1] + " heads must divide q's " + qs[1]);
+        }
+        DataType type = PackedSequences.requireDataType(q);
+        if (k.getDataType() != type || v.getDataType() != type) {
+            throw new IllegalArgumentException("q, k and v must share one data type");
+        }
+        PackedSequences.checkOffsets(offsetsQ, qs[0], "offsetsQ");
+        PackedSequences.checkOffsets(offsetsK, ks[0], "offsetsK");
+        if (offsetsQ.length != offsetsK.length) {
+            throw new IllegalArgumentException(
+                    "offsetsQ and offsetsK must describe as many sequences, got "
+                            + (offsetsQ.length - 1)
+                            + " and "
+                            + (offsetsK.length - 1));
+        }
+        NDManager target = q.getManager();
+        if (!LibUtils.isAvailable() || qs[0] == 0 || ks[0] == 0) {
+            requireEngineOf(q, k, "k");
+            requireEngineOf(q, v, "v");
+            if (qs[0] == 0) {
+                return target.create(new Shape(0, qs[1], qs[2]), type);
+            }
+            return PackedSequences.reference(q, k, v, offsetsQ, offsetsK, opts, target);
+        }
+        requirePyTorch(q, "q");
+        requirePyTorch(k, "k");
+        requirePyTorch(v, "v");
+        try (NDManager scope = target.newSubManager()) {
+            Operands operands =
+                    new Operands(
+                            SharedMemory.of(q, "q", scope),
+                            rowStrides(qs[0], qs[1], qs[2], qs[1] * qs[2]),
+                            SharedMemory.of(k, "k", scope),
+                            rowStrides(ks[0], ks[1], ks[2], ks[1] * ks[2]),
+                            SharedMemory.of(v, "v", scope),
+                            rowStrides(ks[0], ks[1], ks[2], ks[1] * ks[2]));
+            return launchPacked(
+                    operands, type, qs[0], ks[0], qs[1], ks[1], qs[2], offsetsQ, offsetsK, opts,
+                    target);
+        }
+    }
+
+    /**
+     * Computes self-attention over packed sequences on one fused Q/K/V projection {@code [T,
+     * 3·H·D]} (the rows of all sequences, no padding), reading Q, K and V in place.
+     *
+     * @param qkv {@code [T, 3·H·D]}
+     * @param heads the number of heads {@code H}
+     * @param offsets {@code numSequences + 1} row offsets from 0 to {@code T}
+     * @param options scale, causal and compute precision, as {@link #forwardPacked}
+     * @return {@code [T, H, D]}, attached to qkv's manager
+     * @throws IllegalArgumentException naming the problem
+     * @throws IllegalStateException for closed arrays
+     */
+    public static NDArray forwardPackedQkv(
+            NDArray qkv, int heads, int[] offsets, AttentionOptions options) {
+        AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
+        PackedSequences.checkOptions(opts);
+        if (qkv == null || qkv.getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "packed qkv must be [rows, 3·heads·headDim], got "
+                            + (qkv == null ? "null" : qkv.getShape()));
+        }
+        if (heads < 1 || qkv.getShape().get(1) % (3L * heads) != 0 || qkv.getShape().get(1) == 0) {
+            throw new IllegalArgumentException(
+                    "packed qkv "
+                            + qkv.getShape()
+                            + ": the last axis must split into 3 × "
+                            + heads
+                            + " heads of equal size");
+        }
+        long rows = qkv.getShape().get(0);
+        long headDim = qkv.getShape().get(1) / (3L * heads);
+        DataType type = PackedSequences.requireDataType(qkv);
+        PackedSequences.checkOffsets(offsets, rows, "offsets");
+        NDManager target = qkv.getManager();
+        if (!LibUtils.isAvailable() || rows == 0) {
+            NDArray split = qkv.reshape(rows, 3, heads, headDim);
+            return forwardPacked(
+                    split.get(":, 0"),
+                    split.get(":, 1"),
+                    split.get(":, 2"),
+                    offsets,
+                    offsets,
+                    opts);
+        }
+        requirePyTorch(qkv, "qkv");
+        try (NDManager scope = target.newSubManager()) {
+            attachForCall(qkv, scope);
+            ByteBuffer all = SharedMemory.of(qkv, "qkv", scope);
+            long hd = heads * headDim;
+            int elem = type.getNumOfBytes();
+            long[] strides = rowStrides(rows, heads, headDim, 3 * hd);
+            Operands operands =
+                    new Operands(
+                            slice(all, 0),
+                            strides,
+                            slice(all, (int) (hd * elem)),
+                            strides,
+                            slice(all, (int) (2 * hd * elem)),
+                            strides);
+            return launchPacked(
+                    operands, type, rows, rows, heads, heads, headDim, offsets, offsets, opts,
+                    target);
+        }
+    }
+
+    /** {T, H, D} of a packed rank-3 array, after checking it is open. */
+    private static long[] packedShape(NDArray x, String name) {
+        if (x == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        if (x.isReleased()) {
+            throw new IllegalStateException(name + " has been closed");
+        }
+        Shape s = x.getShape();
+        if (s.dimension() != 3 || s.get(1) < 1 || s.get(2) < 1 || s.get(2) > MAX_HEAD_DIM) {
+            throw new IllegalArgumentException(
+                    name
+                            + " must be [rows, heads, headDim] with 1 <= headDim <= "
+                            + MAX_HEAD_DIM
+                            + ", got "
+                            + s);
+        }
+        return new long[] {s.get(0), s.get(1), s.get(2)};
+    }
+
+    /** (batch, head, row) element strides of packed rows {@code rowStride} apart. */
+    private static long[] rowStrides(long rows, long heads, long headDim, long rowStride) {
+        return new long[] {rows * rowStride, headDim, rowStride};
+    }
+
+    private static NDArray launchPacked(
+            Operands in,
+            DataType type,
+            long rowsQ,
+            long rowsK,
+            long heads,
+            long kvHeads,
+            long headDim,
+            int[] offsetsQ,
+            int[] offsetsK,
+            AttentionOptions opts,
+            NDManager target) {
+        NDArray output = target.create(new Shape(rowsQ, heads, headDim), type);
+        try {
+            int dtype =
+                    type == DataType.FLOAT16
+                            ? AttentionNative.DTYPE_F16
+                            : AttentionNative.DTYPE_F32;
+            int compute =
+                    opts.getComputePrecision() == ComputePrecision.BF16
+                            ? AttentionNative.DTYPE_BF16
+                            : AttentionNative.DTYPE_F32;
+            AttentionNative.get()
+                    .forwardPacked(
+                            dtype,
+                            compute,
+                            new long[] {1, heads, kvHeads, rowsQ, rowsK, headDim},
+                            in.q(),
+                            in.qStrides(),
+                            in.k(),
+                            in.kStrides(),
+                            in.v(),
+                            in.vStrides(),
+                            SharedMemory.of(output, "output", null),
+                            rowStrides(rowsQ, heads, headDim, heads * headDim),
+                            opts.getScale(headDim),
+                            opts.isCausal(),
+                            offsetsQ,
+                            offsetsK);
+            return output;
+        } catch (RuntimeException | Error e) {
+            output.close();
+            throw e;
+        }
+    }
+
     private static NDList compute(
             NDArray q, NDArray k, NDArray v, AttentionOptions options, boolean withLogSumExp) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;

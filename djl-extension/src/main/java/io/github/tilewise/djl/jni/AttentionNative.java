@@ -109,7 +109,77 @@ public final class AttentionNative {
                 keyPaddingMask,
                 bias,
                 biasStrides,
-                logSumExp);
+                logSumExp,
+                null,
+                null);
+    }
+
+    /**
+     * Runs {@code tw_attention_varlen_forward}: packed sequences, no padding. Q, K, V and the
+     * output are one batch entry ({@code dims[0] = 1}) whose {@code qLen} / {@code kvLen} are the
+     * total packed rows; sequence {@code s} owns query rows {@code [cuSeqlensQ[s], cuSeqlensQ[s +
+     * 1])} and key rows {@code [cuSeqlensK[s], cuSeqlensK[s + 1])}.
+     *
+     * @param dtype data type of q, k, v and the output
+     * @param compute precision of the dot products
+     * @param dims {@code {1, qHeads, kvHeads, totalQ, totalK, headDim}}
+     * @param q queries
+     * @param qStrides element strides of q (batch, head, row)
+     * @param k keys
+     * @param kStrides element strides of k
+     * @param v values
+     * @param vStrides element strides of v
+     * @param output where the result is written
+     * @param outputStrides element strides of the output
+     * @param scale score scale
+     * @param causal bottom-right-aligned causal masking within each sequence
+     * @param cuSeqlensQ {@code numSeqs + 1} query offsets from 0 to {@code totalQ}
+     * @param cuSeqlensK {@code numSeqs + 1} key offsets from 0 to {@code totalK}
+     * @throws IllegalArgumentException naming the bad argument
+     */
+    public void forwardPacked(
+            int dtype,
+            int compute,
+            long[] dims,
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides,
+            ByteBuffer output,
+            long[] outputStrides,
+            float scale,
+            boolean causal,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK) {
+        if (output != null && output.isReadOnly()) {
+            throw new IllegalArgumentException("output buffer is read-only");
+        }
+        if (cuSeqlensQ == null || cuSeqlensK == null) {
+            throw new IllegalArgumentException("packed attention needs cuSeqlensQ and cuSeqlensK");
+        }
+        forward0(
+                dtype,
+                compute,
+                dims,
+                q,
+                qStrides,
+                k,
+                kStrides,
+                v,
+                vStrides,
+                output,
+                outputStrides,
+                scale,
+                causal,
+                null,
+                null,
+                null,
+                null,
+                null,
+                cuSeqlensQ,
+                cuSeqlensK);
     }
 
     private native void forward0(
@@ -130,5 +200,7 @@ public final class AttentionNative {
             ByteBuffer keyPaddingMask,
             ByteBuffer bias,
             long[] biasStrides,
-            ByteBuffer logSumExp);
+            ByteBuffer logSumExp,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK);
 }
