@@ -64,10 +64,24 @@ public final class BertEmbeddings extends AbstractBlock {
      */
     public NDArray apply(NDArray ids, NDArray types) {
         long seq = ids.getShape().get(1);
+        try (NDArray positionIds = ids.getManager().arange(0, seq, 1, DataType.INT64)) {
+            return apply(ids, types, positionIds);
+        }
+    }
+
+    /**
+     * Embeds token ids at given positions: {@code [batch, seq]} with positions {@code [seq]}, or
+     * packed sequences {@code [tokens]} with each token's position in its own sequence.
+     *
+     * @param ids token ids in {@code [0, vocab)}
+     * @param types token types shaped like {@code ids}, or null for all 0
+     * @param positionIds positions in {@code [0, maxPositions)}, broadcastable to {@code ids}
+     * @return {@code ids}' shape plus {@code hidden}, attached to {@code ids}' manager
+     */
+    public NDArray apply(NDArray ids, NDArray types, NDArray positionIds) {
         NDManager manager = ids.getManager();
         NDArray x = embed(ids, words.getArray());
-        try (NDArray positionIds = manager.arange(0, seq, 1, DataType.INT64);
-                NDArray position = embed(positionIds, positions.getArray())) {
+        try (NDArray position = embed(positionIds, positions.getArray())) {
             x.addi(position);
         }
         if (tokenTypes != null) {

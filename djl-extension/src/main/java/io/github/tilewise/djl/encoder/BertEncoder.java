@@ -1,11 +1,13 @@
 package io.github.tilewise.djl.encoder;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
@@ -19,6 +21,7 @@ import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
 import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
@@ -107,8 +110,257 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
         }
     }
 
+    /**
+     * Whether {@link #encode} runs padded batches as packed sequences (default true; {@code
+     * -Dtilewise.packed=false} keeps the padded computation, for comparisons).
+     */
+    private static boolean packed() {
+        return Boolean.parseBoolean(System.getProperty("tilewise.packed", "true"));
+    }
+
+    /**
+     * The most tokens one packed forward holds ({@code -Dtilewise.packedTokens}, default 8192): a
+     * larger batch runs in chunks of whole sequences, so its peak activation memory stays near
+     * {@code packedTokens × (intermediate + 4 × hidden) × 4} bytes (about 70 MB for MiniLM, 200 MB
+     * for BERT-base) however many texts it holds. A sequence longer than this runs alone.
+     */
+    private static int packedTokens() {
+        return Math.max(1, Integer.getInteger("tilewise.packedTokens", 8192));
+    }
+
+    /**
+     * The tokens of each row of a right-padded mask (1s, then only 0s: what tokenizers produce), or
+     * null when the mask is another shape or a row has no token (the padded path handles those).
+     */
+    private static int[] rightPaddedLengths(NDArray mask, Shape shape) {
+        int batch = Math.toIntExact(shape.get(0));
+        int seq = Math.toIntExact(shape.get(1));
+        int[] lengths = new int[batch];
+        if (mask == null) {
+            Arrays.fill(lengths, seq);
+            return lengths;
+        }
+        long[] values = longs(mask);
+        for (int b = 0; b < batch; b++) {
+            int n = 0;
+            while (n < seq && values[b * seq + n] != 0) {
+                n++;
+            }
+            for (int t = n; t < seq; t++) {
+                if (values[b * seq + t] != 0) {
+                    return null;
+                }
+            }
+            if (n == 0) {
+                return null;
+            }
+            lengths[b] = n;
+        }
+        return lengths;
+    }
+
+    /**
+     * A right-padded batch computed as packed sequences, in chunks of at most {@link
+     * #packedTokens()} tokens; the outputs are shaped as the padded ones ({@code last_hidden_state}
+     * zero at padded positions), so callers cannot tell, except that no padded row was computed.
+     */
+    private NDList encodeUnpadded(NDArray ids, NDArray types, Shape shape, int[] lengths) {
+        int batch = lengths.length;
+        int seq = Math.toIntExact(shape.get(1));
+        int hiddenSize = config.getHiddenSize();
+        int[] offsets = new int[batch + 1];
+        for (int b = 0; b < batch; b++) {
+            offsets[b + 1] = offsets[b] + lengths[b];
+        }
+        int tokens = offsets[batch];
+        long[] idValues = packRows(longs(ids), lengths, seq, offsets);
+        long[] typeValues = types == null ? null : packRows(longs(types), lengths, seq, offsets);
+        NDManager parent = ids.getManager();
+        try (NDManager scope = parent.newSubManager()) {
+            NDList hiddenParts = new NDList();
+            NDList pooledParts = new NDList();
+            int budget = packedTokens();
+            for (int first = 0; first < batch; ) {
+                int last = first + 1;
+                while (last < batch && offsets[last + 1] - offsets[first] <= budget) {
+                    last++;
+                }
+                int from = offsets[first];
+                int to = offsets[last];
+                int[] chunk = new int[last - first + 1];
+                for (int b = first; b <= last; b++) {
+                    chunk[b - first] = offsets[b] - from;
+                }
+                NDList out =
+                        encodePackedLive(
+                                scope.create(Arrays.copyOfRange(idValues, from, to)),
+                                typeValues == null
+                                        ? null
+                                        : scope.create(Arrays.copyOfRange(typeValues, from, to)),
+                                chunk);
+                hiddenParts.add(out.get(0));
+                if (out.size() > 1) {
+                    pooledParts.add(out.get(1));
+                }
+                first = last;
+            }
+            // Back to [batch, seq, hidden]: each padded position reads its packed row, padding
+            // reads an extra zero row.
+            NDArray table =
+                    NDArrays.concat(
+                            new NDList(concat(hiddenParts), scope.zeros(new Shape(1, hiddenSize))));
+            long[] index = new long[batch * seq];
+            for (int b = 0; b < batch; b++) {
+                for (int t = 0; t < seq; t++) {
+                    index[b * seq + t] = t < lengths[b] ? offsets[b] + t : tokens;
+                }
+            }
+            NDArray hidden = rows(table, scope.create(index)).reshape(batch, seq, hiddenSize);
+            hidden.setName(LAST_HIDDEN_STATE);
+            NDList result = new NDList(hidden);
+            if (!pooledParts.isEmpty()) {
+                NDArray pooled = concat(pooledParts);
+                pooled.setName(POOLER_OUTPUT);
+                result.add(pooled);
+            }
+            return scope.ret(result);
+        }
+    }
+
+    /** The first {@code lengths[b]} values of each row of a padded {@code [batch, seq]} array. */
+    private static long[] packRows(long[] padded, int[] lengths, int seq, int[] offsets) {
+        long[] packed = new long[offsets[lengths.length]];
+        for (int b = 0; b < lengths.length; b++) {
+            System.arraycopy(padded, b * seq, packed, offsets[b], lengths[b]);
+        }
+        return packed;
+    }
+
+    private static long[] longs(NDArray array) {
+        try (NDArray copy = array.toType(DataType.INT64, true)) {
+            return copy.toLongArray();
+        }
+    }
+
+    private static NDArray concat(NDList parts) {
+        return parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
+    }
+
+    /**
+     * Encodes packed sequences: the tokens of every text one after another, with no padding, so
+     * that no layer computes a padded row. Sequence {@code s} owns tokens {@code [offsets[s],
+     * offsets[s + 1])}, has positions 0, 1, ... and attends only to its own tokens.
+     *
+     * @param inputIds {@code [tokens]} token ids
+     * @param tokenTypeIds {@code [tokens]} segment ids, or null for all 0
+     * @param offsets {@code numSequences + 1} offsets from 0 to {@code tokens}, each sequence
+     *     holding 1 to {@code maxPositions} tokens
+     * @return {@code last_hidden_state [tokens, hidden]} and, with a pooler, {@code pooler_output
+     *     [numSequences, hidden]} (of each sequence's first token), attached to {@code inputIds}'
+     *     manager
+     * @throws IllegalArgumentException naming the problem for bad shapes, ids or offsets
+     * @throws IllegalStateException if the encoder is closed
+     */
+    public NDList encodePacked(NDArray inputIds, NDArray tokenTypeIds, int[] offsets) {
+        try (CallGuard.Lease lease = guard.enter()) {
+            return encodePackedLive(inputIds, tokenTypeIds, offsets);
+        }
+    }
+
+    private NDList encodePackedLive(NDArray inputIds, NDArray tokenTypeIds, int[] offsets) {
+        long tokens = checkPacked(inputIds, tokenTypeIds, offsets);
+        int sequences = offsets.length - 1;
+        long[] positions = new long[(int) tokens];
+        long[] firsts = new long[sequences];
+        for (int s = 0; s < sequences; s++) {
+            firsts[s] = offsets[s];
+            for (int t = offsets[s]; t < offsets[s + 1]; t++) {
+                positions[t] = t - offsets[s];
+            }
+        }
+        NDManager parent = inputIds.getManager();
+        try (PyTorchThreads limit = PyTorchThreads.limit();
+                NDManager scope = parent.newSubManager()) {
+            inputIds.tempAttach(scope);
+            if (tokenTypeIds != null) {
+                tokenTypeIds.tempAttach(scope);
+            }
+            checkIdRange("input_ids", inputIds, config.getVocabSize());
+            if (tokenTypeIds != null) {
+                checkIdRange(
+                        "token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
+            }
+            AttentionOptions attention =
+                    AttentionOptions.builder().optComputePrecision(attentionPrecision).build();
+            NDArray hidden = embeddings.apply(inputIds, tokenTypeIds, scope.create(positions));
+            for (BertLayer layer : layers) {
+                NDArray next = layer.applyPacked(hidden, offsets, attention);
+                hidden.close();
+                hidden = next;
+            }
+            hidden.setName(LAST_HIDDEN_STATE);
+            NDList out = new NDList(hidden);
+            if (pooler != null) {
+                NDArray pooled = pooler.apply(rows(hidden, scope.create(firsts)), null);
+                pooled.setName(POOLER_OUTPUT);
+                out.add(pooled);
+            }
+            return scope.ret(out);
+        }
+    }
+
+    /** Rows {@code index} of a matrix (a gather, through the embedding lookup). */
+    static NDArray rows(NDArray matrix, NDArray index) {
+        return index.getNDArrayInternal()
+                .embedding(index, matrix, SparseFormat.DENSE)
+                .singletonOrThrow();
+    }
+
+    /** The token count of a packed batch, after checking its arrays and offsets. */
+    private long checkPacked(NDArray ids, NDArray types, int[] offsets) {
+        Shape shape = ids.getShape();
+        if (shape.dimension() != 1 || !ids.getDataType().isInteger()) {
+            throw new IllegalArgumentException(
+                    "packed input_ids must be an integer [tokens] array, got "
+                            + ids.getDataType()
+                            + " "
+                            + shape);
+        }
+        checkCompanion("token_type_ids", types, shape);
+        if (offsets == null || offsets.length < 2 || offsets[0] != 0) {
+            throw new IllegalArgumentException(
+                    "offsets must start at 0 and hold numSequences + 1 >= 2 entries");
+        }
+        for (int s = 0; s + 1 < offsets.length; s++) {
+            int length = offsets[s + 1] - offsets[s];
+            if (length < 1 || length > config.getMaxPositions()) {
+                throw new IllegalArgumentException(
+                        "packed sequence "
+                                + s
+                                + " has "
+                                + length
+                                + " tokens; each must hold 1 to "
+                                + config.getMaxPositions()
+                                + " (the position table)");
+            }
+        }
+        if (offsets[offsets.length - 1] != shape.get(0)) {
+            throw new IllegalArgumentException(
+                    "offsets end at "
+                            + offsets[offsets.length - 1]
+                            + " but input_ids holds "
+                            + shape.get(0)
+                            + " tokens");
+        }
+        return shape.get(0);
+    }
+
     private NDList encodeLive(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
         Shape shape = checkInputs(inputIds, attentionMask, tokenTypeIds);
+        int[] lengths = packed() ? rightPaddedLengths(attentionMask, shape) : null;
+        if (lengths != null) {
+            return encodeUnpadded(inputIds, tokenTypeIds, shape, lengths);
+        }
         NDManager parent = inputIds.getManager();
         try (PyTorchThreads limit = PyTorchThreads.limit();
                 NDManager scope = parent.newSubManager()) {

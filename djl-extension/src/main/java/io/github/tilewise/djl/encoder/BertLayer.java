@@ -90,13 +90,29 @@ public final class BertLayer extends AbstractBlock {
      * @return {@code [batch, seq, hidden]}, attached to {@code x}'s manager; {@code x} is kept
      */
     public NDArray apply(NDArray x, AttentionOptions attention) {
+        return apply(x, null, attention);
+    }
+
+    /**
+     * Runs the layer on packed sequences: the rows of every sequence, one after another, with no
+     * padding; each sequence attends only to its own rows.
+     *
+     * @param x {@code [tokens, hidden]}
+     * @param offsets sequence {@code s} owns rows {@code [offsets[s], offsets[s + 1])}
+     * @param attention scale and compute precision (no masks: the offsets are the mask)
+     * @return {@code [tokens, hidden]}, attached to {@code x}'s manager; {@code x} is kept
+     */
+    public NDArray applyPacked(NDArray x, int[] offsets, AttentionOptions attention) {
+        return apply(x, offsets, attention);
+    }
+
+    /** The layer on a padded batch ({@code offsets} null) or on packed sequences. */
+    private NDArray apply(NDArray x, int[] offsets, AttentionOptions attention) {
         Shape shape = x.getShape();
-        Shape headShape =
-                new Shape(shape.get(0), shape.get(1), config.getNumHeads(), config.getHeadSize());
         NDManager parent = x.getManager();
         try (NDManager scope = parent.newSubManager()) {
             x.tempAttach(scope);
-            NDArray context = attend(x, headShape, attention).reshape(shape);
+            NDArray context = attend(x, offsets, attention).reshape(shape);
             NDArray a = attentionNorm.applyAfter(attentionOutput, context, x);
             NDArray y = outputNorm.applyAfter(intermediate, output, a, a);
             return scope.ret(y);
@@ -107,17 +123,27 @@ public final class BertLayer extends AbstractBlock {
      * Self-attention of {@code x}: one packed projection when the query, key and value operators
      * are the parts of one {@link SharedInputLinear} (a converter fused them), else three.
      */
-    private NDArray attend(NDArray x, Shape headShape, AttentionOptions attention) {
+    private NDArray attend(NDArray x, int[] offsets, AttentionOptions attention) {
+        int heads = config.getNumHeads();
         SharedInputLinear qkv =
                 SharedInputLinear.of(query.getOperator(), key.getOperator(), value.getOperator());
         if (qkv != null) {
-            return FusedAttention.forwardPackedQkv(
-                    qkv.forwardAll(x), config.getNumHeads(), attention);
+            NDArray all = qkv.forwardAll(x);
+            return offsets == null
+                    ? FusedAttention.forwardPackedQkv(all, heads, attention)
+                    : FusedAttention.forwardPackedQkv(all, heads, offsets, attention);
         }
+        Shape shape = x.getShape();
+        Shape headShape =
+                offsets == null
+                        ? new Shape(shape.get(0), shape.get(1), heads, config.getHeadSize())
+                        : new Shape(shape.get(0), heads, config.getHeadSize());
         NDArray q = query.apply(x, null).reshape(headShape);
         NDArray k = key.apply(x, null).reshape(headShape);
         NDArray v = value.apply(x, null).reshape(headShape);
-        return FusedAttention.forward(q, k, v, attention);
+        return offsets == null
+                ? FusedAttention.forward(q, k, v, attention)
+                : FusedAttention.forwardPacked(q, k, v, offsets, offsets, attention);
     }
 
     /**
