@@ -458,7 +458,7 @@ void varlen_matches_float64() {
     for (const auto& mix : kMixes) {
         for (int causal = 0; causal <= 1; ++causal) {
             for (const int64_t hkv_over : {int64_t{1}, int64_t{2}}) {
-                const int64_t d = twtest::uniform_int(0, 1) ? 64 : 24;
+                const int64_t d = std::vector<int64_t>{64, 24, 16, 8}[twtest::uniform_int(0, 3)];
                 const int64_t h = 4, hkv = h / hkv_over;
                 std::vector<int32_t> cu_q{0}, cu_k{0};
                 for (int64_t len : mix) {
