@@ -66,6 +66,56 @@ public final class CorpusBenchmark {
         for (String engine : engines) {
             run(engine, dir, corpus, tokenCounts);
         }
+        peakMemory(dir);
+    }
+
+    /**
+     * Peak extra resident memory of one batch of 32: one 512-token text and 31 short ones, packed
+     * (the default) and padded ({@code tilewise.packed=false}), each the first call of a fresh
+     * predictor after a warm-up on other texts.
+     */
+    private static void peakMemory(Path dir) throws Exception {
+        List<String> batch = new ArrayList<>(corpus(BATCH));
+        StringBuilder longText = new StringBuilder();
+        for (String sentence : CalibrationTexts.defaults()) {
+            longText.append(sentence).append(' ');
+        }
+        batch.set(0, longText.toString().repeat(2));
+        for (String mode : new String[] {"packed", "padded"}) {
+            System.setProperty("tilewise.packed", Boolean.toString("packed".equals(mode)));
+            try (ZooModel<String, float[]> model =
+                            Criteria.builder()
+                                    .setTypes(String.class, float[].class)
+                                    .optModelPath(dir)
+                                    .optEngine("Tilewise")
+                                    .optTranslatorFactory(new TextEmbeddingTranslatorFactory())
+                                    .optArgument("pooling", "mean")
+                                    .optArgument("includeTokenTypes", "true")
+                                    .optArgument("maxLength", Integer.toString(MAX_TOKENS))
+                                    .build()
+                                    .loadModel();
+                    Predictor<String, float[]> predictor = model.newPredictor()) {
+                predictor.batchPredict(List.of("warm up", "a second short text"));
+                long bytes =
+                        PeakMemory.measure(
+                                () -> {
+                                    try {
+                                        predictor.batchPredict(batch);
+                                    } catch (Exception e) {
+                                        throw new IllegalStateException(e);
+                                    }
+                                });
+                System.out.printf(
+                        Locale.ROOT,
+                        "corpus-memory model=all-minilm-l6-v2 execution=%s batch=%d longest=512"
+                                + " peak_extra_mb=%.1f%n",
+                        mode,
+                        BATCH,
+                        bytes / 1048576.0);
+            } finally {
+                System.clearProperty("tilewise.packed");
+            }
+        }
     }
 
     /** The corpus: {@code count} texts of the documented length mix, deterministic. */
