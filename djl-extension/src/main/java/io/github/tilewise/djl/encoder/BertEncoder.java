@@ -130,15 +130,17 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
 
     /**
      * The tokens of each row of a right-padded mask (1s, then only 0s: what tokenizers produce), or
-     * null when the mask is another shape or a row has no token (the padded path handles those).
+     * null when there is nothing to unpad — no padding at all (a full batch runs as fast padded:
+     * measured on 32 × 128 MiniLM batches, packing them only added per-sequence attention calls) —
+     * or when the mask has another shape or a row has no token (the padded path handles those).
      */
     private static int[] rightPaddedLengths(NDArray mask, Shape shape) {
         int batch = Math.toIntExact(shape.get(0));
         int seq = Math.toIntExact(shape.get(1));
         int[] lengths = new int[batch];
+        boolean padded = false;
         if (mask == null) {
-            Arrays.fill(lengths, seq);
-            return lengths;
+            return null;
         }
         long[] values = longs(mask);
         for (int b = 0; b < batch; b++) {
@@ -155,8 +157,9 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
                 return null;
             }
             lengths[b] = n;
+            padded |= n < seq;
         }
-        return lengths;
+        return padded ? lengths : null;
     }
 
     /**

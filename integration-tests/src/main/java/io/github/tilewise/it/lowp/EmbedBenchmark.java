@@ -31,7 +31,8 @@ import java.util.Locale;
  * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads. All
  * seven engine/precision pairs are loaded first, then timed in two rounds of blocks (see {@link
  * #interleavedMedians}), so that a noisy stretch does not fall on one engine alone. Arguments:
- * {@code [reps]} (default 10).
+ * {@code [reps] [padded]} (default 10; {@code padded} runs Tilewise with {@code
+ * tilewise.packed=false}).
  */
 public final class EmbedBenchmark {
 
@@ -49,6 +50,10 @@ public final class EmbedBenchmark {
      */
     public static void main(String[] args) throws Exception {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+        if (args.length > 1 && "padded".equals(args[1])) {
+            // The padded computation, to compare with the default packed one on the same batch.
+            System.setProperty("tilewise.packed", "false");
+        }
         System.out.println("# " + Tilewise.describe());
         Path onnx = RealModels.onnxFile(RealModels.miniLm());
         Path quantized = RealModels.miniLmQuantizedOnnx();
