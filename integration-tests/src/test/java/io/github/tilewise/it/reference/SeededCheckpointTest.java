@@ -61,6 +61,24 @@ class SeededCheckpointTest {
         }
     }
 
+    /** SHA-256 of whole tensors from the Python generator, with and without an offset. */
+    @Test
+    void generatorMatchesPythonTensorChecksums() {
+        long linear = SeededCheckpoint.tensorSeed(1001L, 3);
+        assertEquals(Long.parseUnsignedLong("8927971578246012719"), linear);
+        float[] w = SeededCheckpoint.generate(linear, 37 * 27, 0.2f, 0f);
+        assertEquals(
+                "1d8d2a7c27038c5b1a7905f3ee8c9a7a8d8e6e54dab13e415c5a560ccbd1f1d7",
+                SeededCheckpoint.sha256(w));
+        long norm = SeededCheckpoint.tensorSeed(1006L, 5);
+        assertEquals(Long.parseUnsignedLong("6193495858328576254"), norm);
+        float[] g = SeededCheckpoint.generate(norm, 64, 0.1f, 1f);
+        assertEquals(
+                "38af01afdb22fa93fd748238c4b040cad25a7b8e1e085db5fb60ea43ba3de24d",
+                SeededCheckpoint.sha256(g));
+        assertEquals(0.9707033038139343f, g[0]);
+    }
+
     @Test
     void generatorMatchesThePythonSelfTestFile() {
         assumeTrue(
