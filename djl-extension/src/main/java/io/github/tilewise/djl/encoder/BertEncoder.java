@@ -284,15 +284,7 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
         NDManager parent = inputIds.getManager();
         try (PyTorchThreads limit = PyTorchThreads.limit();
                 NDManager scope = parent.newSubManager()) {
-            inputIds.tempAttach(scope);
-            if (tokenTypeIds != null) {
-                tokenTypeIds.tempAttach(scope);
-            }
-            checkIdRange("input_ids", inputIds, config.getVocabSize());
-            if (tokenTypeIds != null) {
-                checkIdRange(
-                        "token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
-            }
+            attachAndCheckIds(scope, inputIds, tokenTypeIds);
             AttentionOptions attention =
                     AttentionOptions.builder().optComputePrecision(attentionPrecision).build();
             NDArray hidden = embeddings.apply(inputIds, tokenTypeIds, scope.create(positions));
@@ -367,18 +359,10 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
         NDManager parent = inputIds.getManager();
         try (PyTorchThreads limit = PyTorchThreads.limit();
                 NDManager scope = parent.newSubManager()) {
-            inputIds.tempAttach(scope);
             if (attentionMask != null) {
                 attentionMask.tempAttach(scope);
             }
-            if (tokenTypeIds != null) {
-                tokenTypeIds.tempAttach(scope);
-            }
-            checkIdRange("input_ids", inputIds, config.getVocabSize());
-            if (tokenTypeIds != null) {
-                checkIdRange(
-                        "token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
-            }
+            attachAndCheckIds(scope, inputIds, tokenTypeIds);
             AttentionOptions attention = attentionOptions(attentionMask, shape, attentionPrecision);
             NDArray hidden = embeddings.apply(inputIds, tokenTypeIds);
             for (BertLayer layer : layers) {
@@ -614,6 +598,16 @@ public final class BertEncoder extends AbstractBlock implements AutoCloseable {
         if (!array.getDataType().isInteger() && array.getDataType() != DataType.BOOLEAN) {
             throw new IllegalArgumentException(
                     name + " must be an integer array, got " + array.getDataType());
+        }
+    }
+
+    /** Lends the ids to the call's scope and checks they index the model's tables. */
+    private void attachAndCheckIds(NDManager scope, NDArray inputIds, NDArray tokenTypeIds) {
+        inputIds.tempAttach(scope);
+        checkIdRange("input_ids", inputIds, config.getVocabSize());
+        if (tokenTypeIds != null) {
+            tokenTypeIds.tempAttach(scope);
+            checkIdRange("token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
         }
     }
 
