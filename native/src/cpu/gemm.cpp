@@ -1,8 +1,9 @@
 // Linear layers: weight packing, argument validation, and the parallel loop nest shared by every
-// precision (the kernels themselves are in gemm_int8*.cpp and gemm_half*.cpp).
+// weight format (the kernels themselves are in gemm_f32*.cpp, gemm_int8*.cpp and gemm_half*.cpp).
 //
-// Parallel decomposition: Y is cut into tasks of kBlockRows rows x kBlockPanels panels; each task
-// runs one kernel variant's block function, whose loop nest walks the panels and row micro-tiles.
+// Parallel decomposition: Y is cut into tasks of block_rows rows (kBlockRows, kF32BlockRows for
+// fp32) x kBlockPanels panels; each task runs one kernel variant's block function, whose loop nest
+// walks the panels and row micro-tiles.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -26,6 +27,14 @@ int64_t group_size(tw_dtype format) {
     }
 }
 
+int64_t element_bytes(tw_dtype format) {
+    switch (format) {
+        case TW_I8: return 1;
+        case TW_F32: return 4;
+        default: return 2;
+    }
+}
+
 /// Allocates an empty handle with zeroed 64-byte-aligned panels (and scales/sums for I8).
 tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
     auto* w = new (std::nothrow) tw_packed_weights();
@@ -36,8 +45,7 @@ tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
     w->panels = (n + kPanel - 1) / kPanel;
     const int64_t g = group_size(format);
     w->k_groups = (k + g - 1) / g;
-    const int64_t element = format == TW_I8 ? 1 : 2;
-    w->panel_bytes = w->k_groups * g * kPanel * element;  // a multiple of 64
+    w->panel_bytes = w->k_groups * g * kPanel * element_bytes(format);  // a multiple of 64
     const size_t data_bytes = static_cast<size_t>(w->panels * w->panel_bytes);
     w->data = std::aligned_alloc(64, data_bytes);
     w->bytes = static_cast<int64_t>(data_bytes) + static_cast<int64_t>(sizeof(tw_packed_weights));
@@ -63,6 +71,7 @@ int64_t packed_offset(const tw_packed_weights& w, int64_t n, int64_t k) {
     switch (w.format) {
         case TW_I8: return p * w.panel_bytes + (k / 4) * kPanel * 4 + c * 4 + k % 4;
         case TW_BF16: return p * w.panel_bytes + ((k / 2) * kPanel * 2 + c * 2 + k % 2) * 2;
+        case TW_F32: return p * w.panel_bytes + (k * kPanel + c) * 4;
         default: return p * w.panel_bytes + (k * kPanel + c) * 2;
     }
 }
@@ -181,10 +190,10 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
-tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn, int64_t block_rows) {
     std::atomic<bool> out_of_memory{false};
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
-    TaskGrid grid{&a, fn, kBlockRows, (a.m + kBlockRows - 1) / kBlockRows,
+    TaskGrid grid{&a, fn, block_rows, (a.m + block_rows - 1) / block_rows,
                   (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
                   nullptr, 0};
     if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
@@ -192,7 +201,7 @@ tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
         // worker still gets about four tasks (8-row multiples: the micro-tile height).
         const int64_t workers = num_workers();
         const int64_t wanted = (a.m + 4 * workers - 1) / (4 * workers);
-        grid.rows_per_block = std::max<int64_t>(8, std::min(kBlockRows, (wanted + 7) / 8 * 8));
+        grid.rows_per_block = std::max<int64_t>(8, std::min(block_rows, (wanted + 7) / 8 * 8));
         grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
         grid.panel_blocks = 1;
         grid.whole_rows = true;
@@ -246,11 +255,14 @@ float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811
 static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
                              int32_t weight_max, tw_packed_weights** out) {
     if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
-    if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights can be packed as TW_I8, TW_BF16 or TW_F16, not dtype %d",
+    if (format != TW_F32 && format != TW_I8 && format != TW_BF16 && format != TW_F16) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "weights can be packed as TW_F32, TW_I8, TW_BF16 or TW_F16, not dtype %d",
                         static_cast<int>(format));
     }
-    for (int64_t i = 0; i < n; ++i) {
+    // fp32 weights are kept as they are (a non-finite one gives non-finite outputs, as in PyTorch);
+    // the other formats need finite values to scale and round.
+    for (int64_t i = 0; i < n && format != TW_F32; ++i) {
         for (int64_t j = 0; j < k; ++j) {
             if (!std::isfinite(w[i * ldw + j])) {
                 return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight [%lld, %lld] is not finite",
@@ -278,6 +290,8 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
             }
             p->scales[i] = scale;
             p->col_sums[i] = sum;
+        } else if (format == TW_F32) {
+            for (int64_t j = 0; j < k; ++j) std::memcpy(bytes + tw::packed_offset(*p, i, j), &row[j], 4);
         } else {
             for (int64_t j = 0; j < k; ++j) {
                 const uint16_t h = format == TW_BF16 ? tw::float_to_bf16(row[j]) : tw::float_to_fp16(row[j]);
@@ -364,6 +378,8 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
             float v;
             if (w->format == TW_I8) {
                 v = w->scales[i] * static_cast<float>(reinterpret_cast<const int8_t*>(bytes)[off]);
+            } else if (w->format == TW_F32) {
+                std::memcpy(&v, bytes + off, 4);
             } else {
                 uint16_t h;
                 std::memcpy(&h, bytes + off, 2);
@@ -378,6 +394,10 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
 const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
     const tw_isa isa = tw::active_isa();
     switch (format) {
+        case TW_F32:
+            return isa == TW_ISA_AVX512 ? "avx512-f32-12x32"
+                   : isa == TW_ISA_AVX2 ? "avx2-f32-6x16"
+                                        : "portable-f32";
         case TW_I8:
             if (quant == TW_QUANT_NONE) {
                 return isa == TW_ISA_AVX512 ? "avx512-int8-weight-only"
@@ -504,7 +524,7 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->act_quant != TW_QUANT_NONE) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "activation quantization needs TW_I8 weights");
     }
-    return tw::half_linear(a);
+    return w.format == TW_F32 ? tw::f32_linear(a) : tw::half_linear(a);
 }
 
 }  // extern "C"
