@@ -10,6 +10,7 @@ import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
 import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -139,8 +140,8 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
             share = layer.getOutFeatures() / (double) group.totalWidth();
             op = group.getFused();
         }
-        if (op instanceof LowPrecisionLinear) {
-            LowPrecisionLinear l = (LowPrecisionLinear) op;
+        if (op instanceof PackedLinear) {
+            PackedLinear l = (PackedLinear) op;
             return new ConversionReport.Layer(
                     layer.getName(),
                     l.getPrecision(),

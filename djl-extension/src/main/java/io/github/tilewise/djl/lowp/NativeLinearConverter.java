@@ -2,12 +2,14 @@ package io.github.tilewise.djl.lowp;
 
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
 import io.github.tilewise.djl.jni.LibUtils;
 
 /**
  * The built-in converter: packs a layer's weights into native memory and returns a {@link
- * LowPrecisionLinear} (INT8, INT8_WEIGHT_ONLY, BF16, FP16). INT8 weights get the code range of
- * {@link Int8WeightRange#configured()}. Needs the native library.
+ * PackedLinear} (INT8, INT8_WEIGHT_ONLY, BF16, FP16). INT8 weights get the code range of {@link
+ * Int8WeightRange#configured()}. Needs the native library.
  */
 public final class NativeLinearConverter implements LinearConverter {
 
@@ -21,7 +23,7 @@ public final class NativeLinearConverter implements LinearConverter {
 
     @Override
     public boolean supports(Precision precision) {
-        return precision.isPacked() && LibUtils.isAvailable();
+        return precision.isLowPrecision() && LibUtils.isAvailable();
     }
 
     @Override
@@ -45,7 +47,7 @@ public final class NativeLinearConverter implements LinearConverter {
                                 in,
                                 Int8WeightRange.configured().weightMaxFor(layer.getName()))
                         : PackedWeights.pack(w, out, in, precision);
-        return LowPrecisionLinear.builder()
+        return PackedLinear.builder()
                 .setWeights(packed)
                 .optBias(layer.getBiasAsFloats())
                 .optActivation(layer.getActivation())

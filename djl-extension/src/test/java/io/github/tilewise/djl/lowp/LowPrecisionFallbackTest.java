@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
 import io.github.tilewise.djl.jni.LibUtils;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +25,7 @@ class LowPrecisionFallbackTest {
         assertFalse(LibUtils.isAvailable(), "this test runs without the native library");
         for (Precision p : Precision.values()) {
             assertEquals(p == Precision.FP32, p.isNativelySupported(), p.name());
-            if (p.isPacked()) {
+            if (p.isLowPrecision()) {
                 assertEquals("unavailable", p.kernelName());
                 assertTrue(LinearConverters.forPrecision(p).isEmpty(), p.name());
             }
