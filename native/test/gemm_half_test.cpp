@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/gemm_kernels.h"
+#include "cpu/kernels.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/gemm_kernels.h"
+#include "cpu/kernels.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 

@@ -11,9 +11,8 @@
 #include <cstring>
 #include <new>
 
-#include "gemm_kernels.h"
-#include "layernorm_kernels.h"
 #include "half.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
@@ -97,8 +96,8 @@ struct TaskGrid {
     int64_t rows_per_block, row_blocks, panel_blocks;
     bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
     std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
-    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm rows, or null
-    QuantizeFn quantize;                                               // for a.yq
+    LayerNormRowsFn normalize;  // LayerNorm rows, or null
+    QuantizeFn quantize;        // for a.yq
     int32_t qmax;
 };
 
@@ -161,15 +160,6 @@ void grid_task(void* ctx, int64_t task, int) {
     }
 }
 
-/// The LayerNorm row function of the active ISA.
-void (*layernorm_rows_for_isa())(const tw_layernorm_params&, int64_t, int64_t) {
-#if defined(TILEWISE_X86)
-    if (active_isa() == TW_ISA_AVX512) return layernorm_rows_avx512;
-    if (active_isa() == TW_ISA_AVX2) return layernorm_rows_avx2;
-#endif
-    return layernorm_rows_portable;
-}
-
 /// Rows of quantized activations that must be m x k with a usable stride and all three buffers.
 tw_status check_quantized_rows(const tw_quantized_rows& q, int64_t m, int64_t k, const char* what) {
     if (q.m != m || q.k != k || q.ldq < tw_quantized_row_stride(k) || q.q == nullptr ||
@@ -190,8 +180,10 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
-tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn, int64_t block_rows) {
+tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const KernelTable& t) {
     std::atomic<bool> out_of_memory{false};
+    const BlockFn fn = k.block;
+    const int64_t block_rows = k.block_rows;
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
     TaskGrid grid{&a, fn, block_rows, (a.m + block_rows - 1) / block_rows,
                   (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
@@ -205,9 +197,9 @@ tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn, int64_t block_rows) {
         grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
         grid.panel_blocks = 1;
         grid.whole_rows = true;
-        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = layernorm_rows_for_isa();
+        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = t.layernorm.fn;
         if (a.yq != nullptr) {
-            grid.quantize = active_quantizer();
+            grid.quantize = t.quantize.fn;
             grid.qmax = a.yq->qmax;
         }
     }
@@ -392,38 +384,14 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
 }
 
 const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
-    const tw_isa isa = tw::active_isa();
-    switch (format) {
-        case TW_F32:
-            return isa == TW_ISA_AVX512 ? "avx512-f32-12x32"
-                   : isa == TW_ISA_AVX2 ? "avx2-f32-6x16"
-                                        : "portable-f32";
-        case TW_I8:
-            if (quant == TW_QUANT_NONE) {
-                return isa == TW_ISA_AVX512 ? "avx512-int8-weight-only"
-                       : isa == TW_ISA_AVX2 ? "avx2-int8-weight-only"
-                                            : "portable-int8-weight-only";
-            }
-            return tw::int8_kernel_name(tw::selected_int8_kernel());
-        case TW_BF16:
-            if (tw::bf16_uses_dot_products()) return "avx512-bf16-dot";
-            return isa == TW_ISA_AVX512 ? "avx512-bf16-widen"
-                   : isa == TW_ISA_AVX2 ? "avx2-bf16-widen"
-                                        : "portable-bf16";
-        case TW_F16:
-            return isa == TW_ISA_AVX512 ? "avx512-fp16-f16c"
-                   : isa == TW_ISA_AVX2 ? "avx2-fp16-f16c"
-                                        : "portable-fp16";
-        default: return "unsupported";
-    }
+    const tw::LinearKernel* k = tw::select_linear(tw::kernels(), format, quant, 127);
+    return k != nullptr ? k->name : "unsupported";
 }
 
 const char* tw_linear_kernel_name_for(const tw_packed_weights* w, tw_activation_quant quant) {
     if (w == nullptr) return "unsupported";
-    if (w->format == TW_I8 && quant != TW_QUANT_NONE) {
-        return tw::int8_kernel_name(tw::int8_kernel_for(*w));
-    }
-    return tw_linear_kernel_name(w->format, quant);
+    const tw::LinearKernel* k = tw::select_linear(tw::kernels(), w->format, quant, w->weight_max);
+    return k != nullptr ? k->name : "unsupported";
 }
 
 tw_status tw_linear(const tw_linear_params* p) {
@@ -455,6 +423,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
     }
     if (m == 0) return tw::ok();
+    // One table for the whole call: the kernel named by tw_linear_kernel_name_for is the one run.
+    const tw::KernelTable& t = tw::kernels();
     tw::GemmArgs a{};
     a.w = p->w;
     a.m = m;
@@ -470,7 +440,7 @@ tw_status tw_linear(const tw_linear_params* p) {
     const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + w.n) * 4;
     if (p->yq != nullptr) {
         tw_quantized_rows& q = *p->yq;
-        q.qmax = tw_int8_activation_qmax();
+        q.qmax = t.linear.int8.input_qmax;
         const int64_t q_bytes = (m - 1) * q.ldq + w.n;
         if ((p->y != nullptr && tw::overlaps(q.q, q_bytes, p->y, y_bytes)) ||
             (p->x != nullptr && p->xq == nullptr && tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
@@ -497,7 +467,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         a.ldq = q.ldq;
         a.x_scale = q.scales;
         a.x_zero = q.zero_points;
-        return tw::int8_quantized_linear(a, q.qmax);
+        return tw::int8_quantized_linear(
+            a, q.qmax, *tw::select_linear(t, TW_I8, TW_QUANT_ASYMMETRIC, w.weight_max), t);
     }
     if (p->x == nullptr || p->ldx < w.k) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "x must not be null and ldx (%lld) >= k (%lld)",
@@ -512,10 +483,12 @@ tw_status tw_linear(const tw_linear_params* p) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "x_channel_scale applies to dynamic int8 only");
     }
     if (w.format == TW_I8) {
+        const tw::LinearKernel& k = *tw::select_linear(t, TW_I8, p->act_quant, w.weight_max);
         switch (p->act_quant) {
-            case TW_QUANT_NONE: return tw::int8_weight_only_linear(a);
+            case TW_QUANT_NONE: return tw::run_gemm_blocks(a, k, t);
             case TW_QUANT_SYMMETRIC:
-            case TW_QUANT_ASYMMETRIC: return tw::int8_dynamic_linear(a, p->act_quant, p->x_channel_scale);
+            case TW_QUANT_ASYMMETRIC:
+                return tw::int8_dynamic_linear(a, p->act_quant, p->x_channel_scale, k, t);
             default:
                 return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown activation quantization %d",
                                 static_cast<int>(p->act_quant));
@@ -524,7 +497,8 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->act_quant != TW_QUANT_NONE) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "activation quantization needs TW_I8 weights");
     }
-    return w.format == TW_F32 ? tw::f32_linear(a) : tw::half_linear(a);
+    const tw::LinearKernel& k = *tw::select_linear(t, w.format, TW_QUANT_NONE, w.weight_max);
+    return w.format == TW_BF16 ? tw::bf16_linear(a, k, t) : tw::run_gemm_blocks(a, k, t);
 }
 
 }  // extern "C"

@@ -1,4 +1,4 @@
-// Linear layers with fp32 weights (TW_F32): dispatch and the portable kernel.
+// Linear layers with fp32 weights (TW_F32): the portable kernel (kernels.cpp picks the variant).
 //
 //   Y[m, n] = epilogue(sum_k X[m, k] W[n, k] + b[n])      (fp32 products, fp32 sums in k order)
 //
@@ -9,7 +9,6 @@
 #include <algorithm>
 
 #include "gemm_kernels.h"
-#include "runtime.h"
 
 namespace tw {
 
@@ -38,15 +37,6 @@ void f32_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, i
             }
         }
     }
-}
-
-tw_status f32_linear(const GemmArgs& a) {
-    BlockFn fn = f32_block_portable;
-#if defined(TILEWISE_X86)
-    if (active_isa() == TW_ISA_AVX512) fn = f32_block_avx512;
-    if (active_isa() == TW_ISA_AVX2) fn = f32_block_avx2;
-#endif
-    return run_gemm_blocks(a, fn, kF32BlockRows);
 }
 
 }  // namespace tw
