@@ -7,7 +7,7 @@
 // chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
 // LayerNorm epilogue (whole-row tasks). `int8_reduced_range*` lines: weights packed with codes
 // within +-64 (tw_pack_weights_int8_range), which CPUs without VNNI run on the plain vpmaddubsw kernel.
-// `fp32` is the fp32 linear layer (TW_F32 weights).
+// `fp32` is the fp32 linear layer (TW_F32 weights), `fp32+gelu` with the GELU epilogue (FFN1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
         {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127},
         {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
         {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127},
-        {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127}};
+        {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127},
+        {"fp32+gelu", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_GELU, 127}};
     // MiniLM / BERT-base-like layers: attention output (and the N = K = 384), FFN1, FFN2, fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "gemm_epilogue_avx512.h"
+#include "tile_rows.h"
 
 namespace tw {
 namespace {
@@ -57,21 +58,9 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
 void f32_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
         for (int64_t m = m0; m < m1; m += kTileRows) {
-            switch (std::min<int64_t>(kTileRows, m1 - m)) {
-                case 12: tile_rows<12>(a, m, p); break;
-                case 11: tile_rows<11>(a, m, p); break;
-                case 10: tile_rows<10>(a, m, p); break;
-                case 9: tile_rows<9>(a, m, p); break;
-                case 8: tile_rows<8>(a, m, p); break;
-                case 7: tile_rows<7>(a, m, p); break;
-                case 6: tile_rows<6>(a, m, p); break;
-                case 5: tile_rows<5>(a, m, p); break;
-                case 4: tile_rows<4>(a, m, p); break;
-                case 3: tile_rows<3>(a, m, p); break;
-                case 2: tile_rows<2>(a, m, p); break;
-                case 1: tile_rows<1>(a, m, p); break;
-                default: break;
-            }
+            with_rows_upto<kTileRows>(std::min<int64_t>(kTileRows, m1 - m), [&](auto r) {
+                tile_rows<decltype(r)::value>(a, m, p);
+            });
         }
     }
 }
