@@ -47,27 +47,18 @@ void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, bool bias, i
     for (int64_t j = 0; j < n; ++j)
         for (int64_t kk = 0; kk < k; ++kk) changed += back[j * k + kk] != w[j * ldw + kk];
     TW_CHECK(changed == 0, "%d fp32 weights changed by packing", changed);
-    const int64_t ldq = tw_quantized_row_stride(n);
-    std::vector<uint8_t> codes(m * ldq);
-    std::vector<float> scales(m);
-    std::vector<int32_t> zeros(m);
-    tw_quantized_rows yq{m, n, codes.data(), ldq, scales.data(), zeros.data(), 0};
-    tw_linear_params p{};
-    p.m = m;
-    p.x = x.data();
-    p.ldx = ldx;
-    p.w = packed;
+    twtest::QuantizedRows quantized(m, n);
+    const tw_quantized_rows& yq = quantized.rows;
+    tw_linear_params p = twtest::linear_params(m, x.data(), ldx, packed, y.data(), ldy);
     p.bias = bias ? b.data() : nullptr;
     p.epilogue = epilogue;
     p.residual = r.data();
     p.ld_residual = ldy;
-    p.y = y.data();
-    p.ldy = ldy;
     p.ln_gamma = gamma.data();
     p.ln_beta = beta.data();
     p.ln_eps = 1e-5f;
     if (quantized_copy) {
-        p.yq = &yq;
+        p.yq = &quantized.rows;
         p.yq_mode = TW_QUANT_ASYMMETRIC;
     }
     TW_CHECK(tw_linear(&p) == TW_OK, "linear: %s", tw_last_error());
@@ -93,8 +84,9 @@ void check_case(std::mt19937& rng, int64_t m, int64_t n, int64_t k, bool bias, i
         for (int64_t j = 0; j < n; ++j) {
             max_err = std::max(max_err, std::fabs(row[j] - y[i * ldy + j]));
             if (quantized_copy) {
-                const double dq = scales[i] * (double(codes[i * ldq + j]) - zeros[i]);
-                max_code_err = std::max(max_code_err, std::fabs(dq - y[i * ldy + j]) / scales[i]);
+                const double scale = yq.scales[i];
+                const double dq = scale * (double(yq.q[i * yq.ldq + j]) - yq.zero_points[i]);
+                max_code_err = std::max(max_code_err, std::fabs(dq - y[i * ldy + j]) / scale);
             }
         }
         // Padding between rows is untouched.
@@ -152,13 +144,7 @@ int main() {
              (long long)bytes);
     // Argument checks.
     float x[2] = {1, 1}, y[2];
-    tw_linear_params p{};
-    p.m = 1;
-    p.x = x;
-    p.ldx = 2;
-    p.w = w;
-    p.y = nullptr;
-    p.ldy = 1;
+    tw_linear_params p = twtest::linear_params(1, x, 2, w, nullptr, 1);
     TW_CHECK(tw_linear(&p) == TW_ERR_INVALID_ARGUMENT, "null y");
     p.y = x;
     TW_CHECK(tw_linear(&p) == TW_ERR_INVALID_ARGUMENT, "y overlaps x");
