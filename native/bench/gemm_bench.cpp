@@ -7,7 +7,7 @@
 // chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
 // LayerNorm epilogue (whole-row tasks). `int8_reduced_range*` lines: weights packed with codes
 // within +-64 (tw_pack_weights_int8_range), which CPUs without VNNI run on the plain vpmaddubsw kernel.
-// `fp32` is the fp32 linear layer (tw_f32_linear, fp32 weights).
+// `fp32` is the fp32 linear layer (TW_F32 weights), `fp32+gelu` with the GELU epilogue (FFN1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "tilewise/tilewise_gemm.h"
-#include "tilewise/tilewise_linear_f32.h"
 
 namespace {
 
@@ -28,7 +27,6 @@ struct Case {
     bool prequantized;  // rows quantized once beforehand (tw_quantize_rows): the kernel alone
     int epilogue;       // TW_EPILOGUE_* beyond the bias
     int weight_max;     // int8 weight codes within +-weight_max (127: tw_pack_weights)
-    bool f32;           // tw_f32_linear instead of tw_linear (format and quant unused)
 };
 
 /// Whether `name` is in the comma-separated `list` (null: every name).
@@ -74,16 +72,17 @@ int main(int argc, char** argv) {
     if (argc > 3) tw_set_num_threads(std::atoi(argv[3]));
     const char* only = argc > 4 ? argv[4] : nullptr;
     const Case cases[] = {
-        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127, false},
-        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127, false},
-        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127, false},
-        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127, false},
-        {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX, false},
-        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX, false},
-        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127, false},
-        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127, false},
-        {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127, false},
-        {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127, true}};
+        {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127},
+        {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127},
+        {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127},
+        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127},
+        {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX},
+        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX},
+        {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127},
+        {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
+        {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127},
+        {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127},
+        {"fp32+gelu", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_GELU, 127}};
     // MiniLM / BERT-base-like layers: attention output (and the N = K = 384), FFN1, FFN2, fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
@@ -100,24 +99,6 @@ int main(int argc, char** argv) {
         for (auto& v : bias) v = rnd();
         for (const Case& c : cases) {
             if (!selected(only, c.name)) continue;
-            if (c.f32) {
-                std::vector<float> packed(tw_f32_packed_bytes(N, K) / sizeof(float));
-                tw_f32_pack(N, K, w.data(), K, packed.data());
-                tw_f32_linear_params p{};
-                p.m = M;
-                p.n = N;
-                p.k = K;
-                p.x = x.data();
-                p.ldx = K;
-                p.packed = packed.data();
-                p.bias = bias.data();
-                p.y = y.data();
-                p.ldy = N;
-                const double ms = time_calls(reps, [&] { return tw_f32_linear(&p); });
-                if (ms < 0) return 1;
-                print_line(c.name, M, N, K, ms);
-                continue;
-            }
             tw_packed_weights* packed = nullptr;
             const tw_status packed_ok =
                 c.weight_max < 127 ? tw_pack_weights_int8_range(N, K, w.data(), K, c.weight_max, &packed)

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/gemm_kernels.h"
+#include "cpu/kernels.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -143,13 +143,7 @@ int main() {
         tw_packed_weights_free(w);
         float x[2] = {1, 1}, y[1];
         TW_CHECK(tw_pack_weights(TW_BF16, 1, 2, big, 2, &w) == TW_OK, "bf16 pack");
-        tw_linear_params lp{};
-        lp.m = 1;
-        lp.x = x;
-        lp.ldx = 2;
-        lp.w = w;
-        lp.y = y;
-        lp.ldy = 1;
+        tw_linear_params lp = twtest::linear_params(1, x, 2, w, y, 1);
         lp.act_quant = TW_QUANT_SYMMETRIC;
         TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "activation quantization with bf16 weights");
         tw_packed_weights_free(w);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cpu/gemm_kernels.h"
+#include "cpu/kernels.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -588,13 +588,7 @@ void test_bad_arguments() {
     const float ws[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     TW_CHECK(tw_pack_weights(TW_I8, 2, 4, ws, 4, &w) == TW_OK, "pack");
     float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[4];
-    tw_linear_params lp{};
-    lp.m = 2;
-    lp.x = x;
-    lp.ldx = 4;
-    lp.w = w;
-    lp.y = y;
-    lp.ldy = 1;  // < n
+    tw_linear_params lp = twtest::linear_params(2, x, 4, w, y, 1);  // ldy < n
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "ldy < n");
     lp.ldy = 2;
     lp.ldx = 3;

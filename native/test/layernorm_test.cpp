@@ -26,11 +26,8 @@ void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias, tw_a
     for (auto& v : g) v = rng.uniform(0.5f, 1.5f);
     for (auto& v : b) v = rng.uniform(-0.2f, 0.2f);
     const std::vector<float> x0 = x;
-    const int64_t ldq = tw_quantized_row_stride(k);
-    std::vector<uint8_t> q(m * ldq);
-    std::vector<float> scales(m);
-    std::vector<int32_t> zeros(m);
-    tw_quantized_rows rows{m, k, q.data(), ldq, scales.data(), zeros.data(), 0};
+    twtest::QuantizedRows quantized(m, k);
+    tw_quantized_rows& rows = quantized.rows;
     tw_layernorm_params p{};
     p.m = m;
     p.k = k;
@@ -76,13 +73,13 @@ void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias, tw_a
                 scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
                 zero = static_cast<int32_t>(std::min(std::max(std::nearbyint(-lo / scale), 0.0f), (float)qmax));
             }
-            bool same = scale == scales[i] && zero == zeros[i];
+            bool same = scale == rows.scales[i] && zero == rows.zero_points[i];
             const float inv = 1.0f / scale;
             for (int64_t j = 0; j < k; ++j) {
                 const float c = std::min(std::max(std::nearbyint(out[i * ld + j] * inv) + zero, 0.0f), (float)qmax);
-                same = same && static_cast<uint8_t>(c) == q[i * ldq + j];
+                same = same && static_cast<uint8_t>(c) == rows.q[i * rows.ldq + j];
             }
-            TW_CHECK(same, "%s: fused quantization of row %lld (k=%lld mode %d) differs from the rule: scale %g vs %g zero %d vs %d", isa, (long long)i, (long long)k, (int)quant, scale, scales[i], zero, zeros[i]);
+            TW_CHECK(same, "%s: fused quantization of row %lld (k=%lld mode %d) differs from the rule: scale %g vs %g zero %d vs %d", isa, (long long)i, (long long)k, (int)quant, scale, rows.scales[i], zero, rows.zero_points[i]);
         }
     }
     TW_CHECK(worst < 2e-5, "%s: m=%lld k=%lld residual=%d affine=%d alias=%d error %g", isa, (long long)m,

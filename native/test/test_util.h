@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <vector>
+
+#include "tilewise/tilewise_gemm.h"
 
 namespace twtest {
 
@@ -54,6 +57,35 @@ public:
 private:
     uint64_t state_;
 };
+
+/// Owned buffers for m quantized rows of k values at the smallest stride, and the
+/// tw_quantized_rows pointing into them (not copyable: `rows` points into the vectors).
+struct QuantizedRows {
+    QuantizedRows(int64_t m, int64_t k)
+        : q(m * tw_quantized_row_stride(k)),
+          scales(m),
+          zeros(m),
+          rows{m, k, q.data(), tw_quantized_row_stride(k), scales.data(), zeros.data(), 0} {}
+    QuantizedRows(const QuantizedRows&) = delete;
+    QuantizedRows& operator=(const QuantizedRows&) = delete;
+    std::vector<uint8_t> q;
+    std::vector<float> scales;
+    std::vector<int32_t> zeros;
+    tw_quantized_rows rows;
+};
+
+/// The tw_linear_params of y = x W^T with row strides ldx and ldy; the caller sets the rest.
+inline tw_linear_params linear_params(int64_t m, const float* x, int64_t ldx,
+                                      const tw_packed_weights* w, float* y, int64_t ldy) {
+    tw_linear_params p{};
+    p.m = m;
+    p.x = x;
+    p.ldx = ldx;
+    p.w = w;
+    p.y = y;
+    p.ldy = ldy;
+    return p;
+}
 
 /// Prints the summary line ctest users expect and returns the process exit code.
 inline int finish(const char* name) {

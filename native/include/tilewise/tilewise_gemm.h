@@ -1,10 +1,11 @@
 /*
- * Tilewise C ABI, part 2: linear layers in low precision and the fused LayerNorm.
+ * Tilewise C ABI, part 2: linear layers (fp32 and low-precision weights) and the fused LayerNorm.
  *
  *   Y[m, n] = epilogue( sum_k X[m, k] W[n, k] + bias[n] )          (Y = X W^T + b, W is [N, K])
  *
  * Weights are packed ONCE (tw_pack_weights*) into the layout the micro-kernels read and owned by a
  * tw_packed_weights handle; each call then runs one GEMM with the epilogue fused into the store:
+ *  - TW_F32 weights: the values as given, fp32 products and sums (the reference arithmetic).
  *  - TW_I8 weights, symmetric per output channel: W[n, k] = w_scale[n] * Wq[n, k], Wq in [-127, 127].
  *    With act_quant SYMMETRIC or ASYMMETRIC, each row of X is quantized at run time (per token) to
  *    u8 with a scale and zero point, X[m, k] ~ x_scale[m] * (Xq[m, k] - x_zero[m]), the dot products
@@ -56,8 +57,9 @@ enum {
 #define TW_INT8_MAX_K 65536
 
 /**
- * Packs fp32 weights W [n, k] (row stride ldw) as `format`: TW_I8 (quantized symmetric per output
- * channel), TW_BF16 or TW_F16 (rounded to nearest even). On success *out owns native memory that
+ * Packs fp32 weights W [n, k] (row stride ldw) as `format`: TW_F32 (the values as they are), TW_I8
+ * (quantized symmetric per output channel), TW_BF16 or TW_F16 (rounded to nearest even); every
+ * format but TW_F32 needs finite weights. On success *out owns native memory that
  * tw_packed_weights_free releases.
  */
 TW_API tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
@@ -91,7 +93,7 @@ TW_API tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, in
 /** Releases packed weights (NULL is ignored). */
 TW_API void tw_packed_weights_free(tw_packed_weights* w);
 
-/** Describes packed weights: format (TW_I8, TW_BF16, TW_F16), n, k and resident bytes. */
+/** Describes packed weights: format (TW_F32, TW_I8, TW_BF16, TW_F16), n, k and resident bytes. */
 TW_API tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n,
                                         int64_t* k, int64_t* bytes);
 
@@ -124,7 +126,8 @@ typedef struct tw_linear_params {
     const float* x;                /* [m, k] fp32, row stride ldx (ignored when xq is set) */
     int64_t ldx;
     const tw_quantized_rows* xq;   /* pre-quantized X for TW_I8 weights, or NULL */
-    tw_activation_quant act_quant; /* TW_I8 weights with fp32 x: NONE = weight-only, else dynamic */
+    tw_activation_quant act_quant; /* TW_I8 weights with fp32 x: NONE = weight-only, else dynamic;
+                                      NONE for the other formats */
     const float* x_channel_scale;  /* [k] or NULL: dynamic int8 quantizes x[m, k] * x_channel_scale[k]
                                       (SmoothQuant's 1/s, with W packed as W diag(s)) */
     const tw_packed_weights* w;    /* [n, k] */
@@ -150,10 +153,11 @@ typedef struct tw_linear_params {
 TW_API tw_status tw_linear(const tw_linear_params* p);
 
 /**
- * Names the kernel tw_linear runs for `format` (TW_I8, TW_BF16, TW_F16) and `quant` at the active
- * ISA on this CPU, for logs and fallback messages: "avx512-vnni", "avx-vnni", "avx2-maddubs-sign",
- * "avx512-int8-weight-only", "avx512-bf16-dot", "avx512-bf16-widen", "avx2-fp16-f16c", "portable-...".
- * A static string; "unsupported" for other formats.
+ * Names the kernel tw_linear runs for `format` (TW_F32, TW_I8, TW_BF16, TW_F16) and `quant` at the
+ * active ISA on this CPU, for logs and fallback messages: "avx512-f32-12x32", "avx2-f32-6x16",
+ * "avx512-vnni", "avx-vnni", "avx2-maddubs-sign", "avx512-int8-weight-only", "avx512-bf16-dot",
+ * "avx512-bf16-widen", "avx2-fp16-f16c", "portable-...". A static string; "unsupported" for other
+ * formats.
  */
 TW_API const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant);
 

@@ -1,4 +1,4 @@
-// Fused attention: argument validation, ISA dispatch, and the portable kernel.
+// Fused attention: argument validation and the portable kernel (kernels.cpp picks the variant).
 //
 //   O[b,h,i,:] = sum_j P[i,j] V[b,g(h),j,:],   P[i,:] = softmax_j(scale * Q[b,h,i,:].K[b,g(h),j,:] + mask[i,j])
 //
@@ -11,8 +11,8 @@
 #include <cstring>
 #include <limits>
 
-#include "attention_kernels.h"
 #include "half.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
@@ -246,13 +246,7 @@ tw_status attention_portable(const tw_attention_params& p) {
 extern "C" tw_status tw_attention_forward(const tw_attention_params* p) {
     tw_status status = tw::validate(p);
     if (status != TW_OK) return status;
-    switch (tw::active_isa()) {
-#if defined(TILEWISE_X86)
-        case TW_ISA_AVX512: return tw::attention_avx512(*p);
-        case TW_ISA_AVX2: return tw::attention_avx2(*p);
-#endif
-        default: return tw::attention_portable(*p);
-    }
+    return tw::kernels().attention.fn(*p);
 }
 
 namespace {

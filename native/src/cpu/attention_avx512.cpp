@@ -251,8 +251,12 @@ struct Avx512 {
 }  // namespace
 
 tw_status attention_avx512(const tw_attention_params& p) {
-    const bool has_bf16_dot = (cpu_features() & TW_CPU_AVX512_BF16) != 0;
-    FlashAttention<Avx512> kernel(p, has_bf16_dot);
+    FlashAttention<Avx512> kernel(p, false);
+    return kernel.execute();
+}
+
+tw_status attention_avx512_bf16_dot(const tw_attention_params& p) {
+    FlashAttention<Avx512> kernel(p, true);
     return kernel.execute();
 }
 

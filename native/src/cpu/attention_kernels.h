@@ -12,8 +12,10 @@ namespace tw {
 tw_status attention_portable(const tw_attention_params& p);
 /// AVX2 + FMA + F16C.
 tw_status attention_avx2(const tw_attention_params& p);
-/// AVX-512 (+ AVX512-BF16 dot products when p.compute == TW_BF16 and the CPU has them).
+/// AVX-512; bf16 compute (p.compute == TW_BF16) rounds to bf16 and multiplies in fp32.
 tw_status attention_avx512(const tw_attention_params& p);
+/// AVX-512 on a CPU with AVX512-BF16: bf16 compute runs as vdpbf16ps dot products.
+tw_status attention_avx512_bf16_dot(const tw_attention_params& p);
 
 /// A 64-byte aligned buffer of at least `bytes` for one call's own buffers (converted K/V, split-KV
 /// partials), owned by the calling thread and reused by its next call; nullptr if out of memory.

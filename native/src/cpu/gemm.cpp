@@ -1,8 +1,9 @@
 // Linear layers: weight packing, argument validation, and the parallel loop nest shared by every
-// precision (the kernels themselves are in gemm_int8*.cpp and gemm_half*.cpp).
+// weight format (the kernels themselves are in gemm_f32*.cpp, gemm_int8*.cpp and gemm_half*.cpp).
 //
-// Parallel decomposition: Y is cut into tasks of kBlockRows rows x kBlockPanels panels; each task
-// runs one kernel variant's block function, whose loop nest walks the panels and row micro-tiles.
+// Parallel decomposition: Y is cut into tasks of block_rows rows (kBlockRows, kF32BlockRows for
+// fp32) x kBlockPanels panels; each task runs one kernel variant's block function, whose loop nest
+// walks the panels and row micro-tiles.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -10,9 +11,8 @@
 #include <cstring>
 #include <new>
 
-#include "gemm_kernels.h"
-#include "layernorm_kernels.h"
 #include "half.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
@@ -26,6 +26,14 @@ int64_t group_size(tw_dtype format) {
     }
 }
 
+int64_t element_bytes(tw_dtype format) {
+    switch (format) {
+        case TW_I8: return 1;
+        case TW_F32: return 4;
+        default: return 2;
+    }
+}
+
 /// Allocates an empty handle with zeroed 64-byte-aligned panels (and scales/sums for I8).
 tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
     auto* w = new (std::nothrow) tw_packed_weights();
@@ -36,8 +44,7 @@ tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
     w->panels = (n + kPanel - 1) / kPanel;
     const int64_t g = group_size(format);
     w->k_groups = (k + g - 1) / g;
-    const int64_t element = format == TW_I8 ? 1 : 2;
-    w->panel_bytes = w->k_groups * g * kPanel * element;  // a multiple of 64
+    w->panel_bytes = w->k_groups * g * kPanel * element_bytes(format);  // a multiple of 64
     const size_t data_bytes = static_cast<size_t>(w->panels * w->panel_bytes);
     w->data = std::aligned_alloc(64, data_bytes);
     w->bytes = static_cast<int64_t>(data_bytes) + static_cast<int64_t>(sizeof(tw_packed_weights));
@@ -63,6 +70,7 @@ int64_t packed_offset(const tw_packed_weights& w, int64_t n, int64_t k) {
     switch (w.format) {
         case TW_I8: return p * w.panel_bytes + (k / 4) * kPanel * 4 + c * 4 + k % 4;
         case TW_BF16: return p * w.panel_bytes + ((k / 2) * kPanel * 2 + c * 2 + k % 2) * 2;
+        case TW_F32: return p * w.panel_bytes + (k * kPanel + c) * 4;
         default: return p * w.panel_bytes + (k * kPanel + c) * 2;
     }
 }
@@ -88,8 +96,8 @@ struct TaskGrid {
     int64_t rows_per_block, row_blocks, panel_blocks;
     bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
     std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
-    void (*normalize)(const tw_layernorm_params&, int64_t, int64_t);  // LayerNorm rows, or null
-    QuantizeFn quantize;                                               // for a.yq
+    LayerNormRowsFn normalize;  // LayerNorm rows, or null
+    QuantizeFn quantize;        // for a.yq
     int32_t qmax;
 };
 
@@ -152,15 +160,6 @@ void grid_task(void* ctx, int64_t task, int) {
     }
 }
 
-/// The LayerNorm row function of the active ISA.
-void (*layernorm_rows_for_isa())(const tw_layernorm_params&, int64_t, int64_t) {
-#if defined(TILEWISE_X86)
-    if (active_isa() == TW_ISA_AVX512) return layernorm_rows_avx512;
-    if (active_isa() == TW_ISA_AVX2) return layernorm_rows_avx2;
-#endif
-    return layernorm_rows_portable;
-}
-
 /// Rows of quantized activations that must be m x k with a usable stride and all three buffers.
 tw_status check_quantized_rows(const tw_quantized_rows& q, int64_t m, int64_t k, const char* what) {
     if (q.m != m || q.k != k || q.ldq < tw_quantized_row_stride(k) || q.q == nullptr ||
@@ -181,10 +180,12 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
-tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
+tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const KernelTable& t) {
     std::atomic<bool> out_of_memory{false};
+    const BlockFn fn = k.block;
+    const int64_t block_rows = k.block_rows;
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
-    TaskGrid grid{&a, fn, kBlockRows, (a.m + kBlockRows - 1) / kBlockRows,
+    TaskGrid grid{&a, fn, block_rows, (a.m + block_rows - 1) / block_rows,
                   (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
                   nullptr, 0};
     if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
@@ -192,13 +193,13 @@ tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn) {
         // worker still gets about four tasks (8-row multiples: the micro-tile height).
         const int64_t workers = num_workers();
         const int64_t wanted = (a.m + 4 * workers - 1) / (4 * workers);
-        grid.rows_per_block = std::max<int64_t>(8, std::min(kBlockRows, (wanted + 7) / 8 * 8));
+        grid.rows_per_block = std::max<int64_t>(8, std::min(block_rows, (wanted + 7) / 8 * 8));
         grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
         grid.panel_blocks = 1;
         grid.whole_rows = true;
-        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = layernorm_rows_for_isa();
+        if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = t.layernorm.fn;
         if (a.yq != nullptr) {
-            grid.quantize = active_quantizer();
+            grid.quantize = t.quantize.fn;
             grid.qmax = a.yq->qmax;
         }
     }
@@ -246,11 +247,14 @@ float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811
 static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
                              int32_t weight_max, tw_packed_weights** out) {
     if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
-    if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights can be packed as TW_I8, TW_BF16 or TW_F16, not dtype %d",
+    if (format != TW_F32 && format != TW_I8 && format != TW_BF16 && format != TW_F16) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "weights can be packed as TW_F32, TW_I8, TW_BF16 or TW_F16, not dtype %d",
                         static_cast<int>(format));
     }
-    for (int64_t i = 0; i < n; ++i) {
+    // fp32 weights are kept as they are (a non-finite one gives non-finite outputs, as in PyTorch);
+    // the other formats need finite values to scale and round.
+    for (int64_t i = 0; i < n && format != TW_F32; ++i) {
         for (int64_t j = 0; j < k; ++j) {
             if (!std::isfinite(w[i * ldw + j])) {
                 return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight [%lld, %lld] is not finite",
@@ -278,6 +282,8 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
             }
             p->scales[i] = scale;
             p->col_sums[i] = sum;
+        } else if (format == TW_F32) {
+            for (int64_t j = 0; j < k; ++j) std::memcpy(bytes + tw::packed_offset(*p, i, j), &row[j], 4);
         } else {
             for (int64_t j = 0; j < k; ++j) {
                 const uint16_t h = format == TW_BF16 ? tw::float_to_bf16(row[j]) : tw::float_to_fp16(row[j]);
@@ -364,6 +370,8 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
             float v;
             if (w->format == TW_I8) {
                 v = w->scales[i] * static_cast<float>(reinterpret_cast<const int8_t*>(bytes)[off]);
+            } else if (w->format == TW_F32) {
+                std::memcpy(&v, bytes + off, 4);
             } else {
                 uint16_t h;
                 std::memcpy(&h, bytes + off, 2);
@@ -376,34 +384,14 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
 }
 
 const char* tw_linear_kernel_name(tw_dtype format, tw_activation_quant quant) {
-    const tw_isa isa = tw::active_isa();
-    switch (format) {
-        case TW_I8:
-            if (quant == TW_QUANT_NONE) {
-                return isa == TW_ISA_AVX512 ? "avx512-int8-weight-only"
-                       : isa == TW_ISA_AVX2 ? "avx2-int8-weight-only"
-                                            : "portable-int8-weight-only";
-            }
-            return tw::int8_kernel_name(tw::selected_int8_kernel());
-        case TW_BF16:
-            if (tw::bf16_uses_dot_products()) return "avx512-bf16-dot";
-            return isa == TW_ISA_AVX512 ? "avx512-bf16-widen"
-                   : isa == TW_ISA_AVX2 ? "avx2-bf16-widen"
-                                        : "portable-bf16";
-        case TW_F16:
-            return isa == TW_ISA_AVX512 ? "avx512-fp16-f16c"
-                   : isa == TW_ISA_AVX2 ? "avx2-fp16-f16c"
-                                        : "portable-fp16";
-        default: return "unsupported";
-    }
+    const tw::LinearKernel* k = tw::select_linear(tw::kernels(), format, quant, 127);
+    return k != nullptr ? k->name : "unsupported";
 }
 
 const char* tw_linear_kernel_name_for(const tw_packed_weights* w, tw_activation_quant quant) {
     if (w == nullptr) return "unsupported";
-    if (w->format == TW_I8 && quant != TW_QUANT_NONE) {
-        return tw::int8_kernel_name(tw::int8_kernel_for(*w));
-    }
-    return tw_linear_kernel_name(w->format, quant);
+    const tw::LinearKernel* k = tw::select_linear(tw::kernels(), w->format, quant, w->weight_max);
+    return k != nullptr ? k->name : "unsupported";
 }
 
 tw_status tw_linear(const tw_linear_params* p) {
@@ -435,6 +423,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
     }
     if (m == 0) return tw::ok();
+    // One table for the whole call: the kernel named by tw_linear_kernel_name_for is the one run.
+    const tw::KernelTable& t = tw::kernels();
     tw::GemmArgs a{};
     a.w = p->w;
     a.m = m;
@@ -450,7 +440,7 @@ tw_status tw_linear(const tw_linear_params* p) {
     const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + w.n) * 4;
     if (p->yq != nullptr) {
         tw_quantized_rows& q = *p->yq;
-        q.qmax = tw_int8_activation_qmax();
+        q.qmax = t.linear.int8.input_qmax;
         const int64_t q_bytes = (m - 1) * q.ldq + w.n;
         if ((p->y != nullptr && tw::overlaps(q.q, q_bytes, p->y, y_bytes)) ||
             (p->x != nullptr && p->xq == nullptr && tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
@@ -477,7 +467,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         a.ldq = q.ldq;
         a.x_scale = q.scales;
         a.x_zero = q.zero_points;
-        return tw::int8_quantized_linear(a, q.qmax);
+        return tw::int8_quantized_linear(
+            a, q.qmax, *tw::select_linear(t, TW_I8, TW_QUANT_ASYMMETRIC, w.weight_max), t);
     }
     if (p->x == nullptr || p->ldx < w.k) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "x must not be null and ldx (%lld) >= k (%lld)",
@@ -492,10 +483,12 @@ tw_status tw_linear(const tw_linear_params* p) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "x_channel_scale applies to dynamic int8 only");
     }
     if (w.format == TW_I8) {
+        const tw::LinearKernel& k = *tw::select_linear(t, TW_I8, p->act_quant, w.weight_max);
         switch (p->act_quant) {
-            case TW_QUANT_NONE: return tw::int8_weight_only_linear(a);
+            case TW_QUANT_NONE: return tw::run_gemm_blocks(a, k, t);
             case TW_QUANT_SYMMETRIC:
-            case TW_QUANT_ASYMMETRIC: return tw::int8_dynamic_linear(a, p->act_quant, p->x_channel_scale);
+            case TW_QUANT_ASYMMETRIC:
+                return tw::int8_dynamic_linear(a, p->act_quant, p->x_channel_scale, k, t);
             default:
                 return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown activation quantization %d",
                                 static_cast<int>(p->act_quant));
@@ -504,7 +497,8 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->act_quant != TW_QUANT_NONE) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "activation quantization needs TW_I8 weights");
     }
-    return tw::half_linear(a);
+    const tw::LinearKernel& k = *tw::select_linear(t, w.format, TW_QUANT_NONE, w.weight_max);
+    return w.format == TW_BF16 ? tw::bf16_linear(a, k, t) : tw::run_gemm_blocks(a, k, t);
 }
 
 }  // extern "C"

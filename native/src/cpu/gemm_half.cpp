@@ -1,4 +1,5 @@
-// Linear layers with 16-bit weights (bf16 or fp16), fp32 accumulation: dispatch and portable kernels.
+// Linear layers with 16-bit weights (bf16 or fp16), fp32 accumulation: the bf16 driver and the
+// portable kernels (kernels.cpp picks the variant).
 //
 //   Y[m, n] = sum_k X[m, k] W16[n, k] + b[n]     (then GELU / + residual)
 //
@@ -9,19 +10,18 @@
 // +-65504) are always widened (vcvtph2ps): this CPU has no AVX512-FP16 arithmetic.
 #include <algorithm>
 
-#include "gemm_kernels.h"
 #include "half.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
 namespace {
 
-bool bf16_dot_allowed = true;
-
 /// Rows converted to bf16 per parallel task.
 constexpr int64_t kConvertRowsPerTask = 32;
 
 struct ConvertTask {
+    Bf16RowsFn fn;
     const float* x;
     int64_t ldx, m, k;
     uint16_t* out;
@@ -32,20 +32,10 @@ void convert_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<ConvertTask*>(ctx);
     const int64_t m0 = task * kConvertRowsPerTask;
     const int64_t m1 = std::min(t.m, m0 + kConvertRowsPerTask);
-#if defined(TILEWISE_X86)
-    to_bf16_rows_avx512(t.x, t.ldx, m0, m1, t.k, t.out, t.ldo);
-#endif
+    t.fn(t.x, t.ldx, m0, m1, t.k, t.out, t.ldo);
 }
 
 }  // namespace
-
-/// Tests turn the AVX512-BF16 dot products off to reach the widening AVX-512 kernel on this CPU.
-void allow_bf16_dot_products(bool allowed) { bf16_dot_allowed = allowed; }
-
-bool bf16_uses_dot_products() {
-    return bf16_dot_allowed && active_isa() == TW_ISA_AVX512 &&
-           (cpu_features() & TW_CPU_AVX512_BF16) != 0;
-}
 
 void bf16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const tw_packed_weights& w = *a.w;
@@ -91,34 +81,18 @@ void f16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, i
     }
 }
 
-tw_status half_linear(const GemmArgs& args) {
+tw_status bf16_linear(const GemmArgs& args, const LinearKernel& k, const KernelTable& t) {
+    if (!k.bf16_input) return run_gemm_blocks(args, k, t);
+    // Round X to bf16 once per call in the caller's scratch (block functions never use it).
     GemmArgs a = args;
-    const tw_isa isa = active_isa();
-    if (a.w->format == TW_F16) {
-        BlockFn fn = f16_block_portable;
-#if defined(TILEWISE_X86)
-        if (isa == TW_ISA_AVX512) fn = f16_block_avx512;
-        if (isa == TW_ISA_AVX2) fn = f16_block_avx2;
-#endif
-        return run_gemm_blocks(a, fn);
-    }
-    BlockFn fn = bf16_block_portable;
-#if defined(TILEWISE_X86)
-    if (isa == TW_ISA_AVX2) fn = bf16_block_avx2;
-    if (isa == TW_ISA_AVX512) fn = bf16_block_avx512;
-    if (bf16_uses_dot_products()) {
-        // Round X to bf16 once per call in the caller's scratch (block functions never use it).
-        const int64_t ldb = 2 * a.w->k_groups;
-        auto* xb = static_cast<uint16_t*>(thread_scratch(static_cast<size_t>(a.m * ldb) * 2));
-        if (xb == nullptr) return fail(TW_ERR_OUT_OF_MEMORY, "no memory for bf16 activations");
-        ConvertTask ct{a.x, a.ldx, a.m, a.w->k, xb, ldb};
-        parallel_for((a.m + kConvertRowsPerTask - 1) / kConvertRowsPerTask, convert_task, &ct);
-        a.xb = xb;
-        a.ldb = ldb;
-        fn = bf16_dot_block_avx512;
-    }
-#endif
-    return run_gemm_blocks(a, fn);
+    const int64_t ldb = 2 * a.w->k_groups;
+    auto* xb = static_cast<uint16_t*>(thread_scratch(static_cast<size_t>(a.m * ldb) * 2));
+    if (xb == nullptr) return fail(TW_ERR_OUT_OF_MEMORY, "no memory for bf16 activations");
+    ConvertTask ct{t.linear.to_bf16, a.x, a.ldx, a.m, a.w->k, xb, ldb};
+    parallel_for((a.m + kConvertRowsPerTask - 1) / kConvertRowsPerTask, convert_task, &ct);
+    a.xb = xb;
+    a.ldb = ldb;
+    return run_gemm_blocks(a, k, t);
 }
 
 }  // namespace tw

@@ -1,4 +1,5 @@
-// INT8 linear layers: dispatch and the portable kernels.
+// INT8 linear layers: the drivers (quantize, check, run) and the portable kernels (kernels.cpp
+// picks the variant).
 //
 // Dynamic int8 (weights symmetric per output channel, activations quantized per row at run time):
 //   W[n, k] = sw[n] Wq[n, k]            Wq in [-127, 127]                   (packed once)
@@ -16,55 +17,20 @@
 #include <cstring>
 #include <limits>
 
-#include "gemm_kernels.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
 namespace {
 
-Int8Kernel forced_kernel = Int8Kernel::kAuto;
-
-bool cpu_has(int bits) { return (cpu_features() & bits) == bits; }
-
-bool kernel_supported(Int8Kernel kernel) {
-    switch (kernel) {
-        case Int8Kernel::kAuto:
-        case Int8Kernel::kPortable: return true;
-        case Int8Kernel::kAvx2Maddubs:
-        case Int8Kernel::kAvx2Reduced:
-            return active_isa() >= TW_ISA_AVX2;
-        case Int8Kernel::kAvxVnni:
-            return active_isa() >= TW_ISA_AVX2 && cpu_has(TW_CPU_AVX_VNNI);
-        case Int8Kernel::kAvx512Vnni:
-            return active_isa() >= TW_ISA_AVX512 && cpu_has(TW_CPU_AVX512_VNNI);
-    }
-    return false;
-}
-
-BlockFn block_for(Int8Kernel kernel) {
-    switch (kernel) {
-#if defined(TILEWISE_X86)
-        case Int8Kernel::kAvx512Vnni: return int8_block_avx512_vnni;
-        case Int8Kernel::kAvxVnni: return int8_block_avx_vnni;
-        case Int8Kernel::kAvx2Maddubs: return int8_block_avx2_maddubs;
-        case Int8Kernel::kAvx2Reduced: return int8_block_avx2_reduced;
-#endif
-        default: return int8_block_portable;
-    }
-}
-
-
-/// Largest activation code per kernel: the sign-trick kernel centres codes on 127 (see
-/// gemm_int8_avx2.cpp), so it takes 255 levels, 0..254; the others take 0..255.
-int32_t qmax_for(Int8Kernel kernel) { return kernel == Int8Kernel::kAvx2Maddubs ? 254 : 255; }
-
-/// The reduced-range kernel (forced by a test) refuses weights it could saturate on.
-tw_status check_weight_range(Int8Kernel kernel, const tw_packed_weights& w) {
-    if (kernel == Int8Kernel::kAvx2Reduced && w.weight_max > TW_INT8_REDUCED_WEIGHT_MAX) {
+/// Kernel `k` refuses weights it would saturate on (the reduced-range kernel, forced by a test,
+/// with full-range weights).
+tw_status check_weight_range(const LinearKernel& k, const tw_packed_weights& w) {
+    if (w.weight_max > k.weight_max) {
         return fail(TW_ERR_INVALID_ARGUMENT,
-                    "int8 weights reach |%d|; the reduced-range kernel takes at most %d (pack them "
+                    "int8 weights reach |%d|; the %s kernel takes at most %d (pack them "
                     "with tw_pack_weights_int8_range)",
-                    static_cast<int>(w.weight_max), TW_INT8_REDUCED_WEIGHT_MAX);
+                    static_cast<int>(w.weight_max), k.name, static_cast<int>(k.weight_max));
     }
     return TW_OK;
 }
@@ -93,54 +59,6 @@ void quantize_task(void* ctx, int64_t task, int) {
 }
 
 }  // namespace
-
-QuantizeFn active_quantizer() {
-#if defined(TILEWISE_X86)
-    switch (active_isa()) {
-        case TW_ISA_AVX512: return quantize_rows_avx512;
-        case TW_ISA_AVX2: return quantize_rows_avx2;
-        default: break;
-    }
-#endif
-    return quantize_rows_portable;
-}
-
-bool force_int8_kernel(Int8Kernel kernel) {
-    if (!kernel_supported(kernel)) return false;
-    forced_kernel = kernel;
-    return true;
-}
-
-Int8Kernel selected_int8_kernel() {
-    if (forced_kernel != Int8Kernel::kAuto && kernel_supported(forced_kernel)) return forced_kernel;
-    switch (active_isa()) {
-        case TW_ISA_AVX512:
-            if (cpu_has(TW_CPU_AVX512_VNNI)) return Int8Kernel::kAvx512Vnni;
-            return cpu_has(TW_CPU_AVX_VNNI) ? Int8Kernel::kAvxVnni : Int8Kernel::kAvx2Maddubs;
-        case TW_ISA_AVX2:
-            return cpu_has(TW_CPU_AVX_VNNI) ? Int8Kernel::kAvxVnni : Int8Kernel::kAvx2Maddubs;
-        default: return Int8Kernel::kPortable;
-    }
-}
-
-Int8Kernel int8_kernel_for(const tw_packed_weights& w) {
-    const Int8Kernel kernel = selected_int8_kernel();
-    if (kernel == Int8Kernel::kAvx2Maddubs && forced_kernel == Int8Kernel::kAuto &&
-        w.weight_max <= TW_INT8_REDUCED_WEIGHT_MAX) {
-        return Int8Kernel::kAvx2Reduced;
-    }
-    return kernel;
-}
-
-const char* int8_kernel_name(Int8Kernel kernel) {
-    switch (kernel) {
-        case Int8Kernel::kAvx512Vnni: return "avx512-vnni";
-        case Int8Kernel::kAvxVnni: return "avx-vnni";
-        case Int8Kernel::kAvx2Maddubs: return "avx2-maddubs-sign";
-        case Int8Kernel::kAvx2Reduced: return "avx2-maddubs-reduced-range";
-        default: return "portable-int8";
-    }
-}
 
 float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, float* scale,
                    int32_t* zero) {
@@ -242,23 +160,23 @@ void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p
     }
 }
 
-tw_status int8_quantized_linear(GemmArgs a, int32_t qmax) {
-    const Int8Kernel kernel = int8_kernel_for(*a.w);
-    if (tw_status s = check_weight_range(kernel, *a.w)) return s;
-    if (qmax > qmax_for(kernel)) {
+tw_status int8_quantized_linear(const GemmArgs& a, int32_t qmax, const LinearKernel& k,
+                                const KernelTable& t) {
+    if (tw_status s = check_weight_range(k, *a.w)) return s;
+    if (qmax > k.input_qmax) {
         return fail(TW_ERR_INVALID_ARGUMENT,
                     "activations were quantized to codes up to %d but this CPU's int8 kernel takes "
                     "at most %d (quantize with tw_int8_activation_qmax())",
-                    qmax, qmax_for(kernel));
+                    qmax, k.input_qmax);
     }
-    return run_gemm_blocks(a, block_for(kernel));
+    return run_gemm_blocks(a, k, t);
 }
 
-tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale) {
-    const Int8Kernel kernel = int8_kernel_for(*a.w);
-    if (tw_status s = check_weight_range(kernel, *a.w)) return s;
-    const int64_t k = a.w->k;
-    const int64_t ldq = tw_quantized_row_stride(k);
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale,
+                              const LinearKernel& k, const KernelTable& t) {
+    if (tw_status s = check_weight_range(k, *a.w)) return s;
+    const int64_t kk = a.w->k;
+    const int64_t ldq = tw_quantized_row_stride(kk);
     // The calling thread's task scratch holds the quantized rows; the block functions never use it.
     const size_t q_bytes = static_cast<size_t>((a.m * ldq + 63) / 64 * 64);
     auto* base = static_cast<uint8_t*>(thread_scratch(q_bytes + static_cast<size_t>(a.m) * 8));
@@ -266,32 +184,23 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
                                      static_cast<long long>(a.m));
     auto* scales = reinterpret_cast<float*>(base + q_bytes);
     auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
-    // Codes to tw_int8_activation_qmax(), as every producer of quantized rows writes them (the
-    // reduced-range kernel takes any code).
-    QuantizeTask qt{active_quantizer(), a.x, channel_scale, a.ldx, a.m, k, mode,
-                    qmax_for(selected_int8_kernel()), base, ldq, scales, zeros};
+    // Codes to tw_int8_activation_qmax() (the full-range kernel's), as every producer of quantized
+    // rows writes them (the reduced-range kernel takes any code).
+    QuantizeTask qt{t.quantize.fn, a.x, channel_scale, a.ldx, a.m, kk, mode,
+                    t.linear.int8.input_qmax, base, ldq, scales, zeros};
     parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
     a.xq = base;
     a.ldq = ldq;
     a.x_scale = scales;
     a.x_zero = zeros;
-    return run_gemm_blocks(a, block_for(kernel));
-}
-
-tw_status int8_weight_only_linear(const GemmArgs& a) {
-    BlockFn fn = int8_wo_block_portable;
-#if defined(TILEWISE_X86)
-    if (active_isa() == TW_ISA_AVX512) fn = int8_wo_block_avx512;
-    if (active_isa() == TW_ISA_AVX2) fn = int8_wo_block_avx2;
-#endif
-    return run_gemm_blocks(a, fn);
+    return run_gemm_blocks(a, k, t);
 }
 
 }  // namespace tw
 
 extern "C" {
 
-int32_t tw_int8_activation_qmax(void) { return tw::qmax_for(tw::selected_int8_kernel()); }
+int32_t tw_int8_activation_qmax(void) { return tw::kernels().linear.int8.input_qmax; }
 
 int64_t tw_quantized_row_stride(int64_t k) { return k <= 0 ? 0 : (k + 3) / 4 * 4; }
 
@@ -312,8 +221,9 @@ tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode
     if (out->q == nullptr || out->scales == nullptr || out->zero_points == nullptr) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output buffers must not be null");
     }
-    out->qmax = tw_int8_activation_qmax();
-    tw::QuantizeTask qt{tw::active_quantizer(), x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
+    const tw::KernelTable& t = tw::kernels();
+    out->qmax = t.linear.int8.input_qmax;
+    tw::QuantizeTask qt{t.quantize.fn, x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
                         out->scales, out->zero_points};
     tw::parallel_for((out->m + tw::kQuantizeRowsPerTask - 1) / tw::kQuantizeRowsPerTask,
                      tw::quantize_task, &qt);

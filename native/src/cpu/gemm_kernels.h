@@ -1,8 +1,9 @@
 // Internal contract between the linear-layer driver (gemm.cpp), the per-format dispatch files
-// (gemm_int8.cpp, gemm_half.cpp) and their ISA variants. Not part of the C ABI.
+// (gemm_f32.cpp, gemm_int8.cpp, gemm_half.cpp) and their ISA variants. Not part of the C ABI.
 //
 // Packed weight layouts (all formats share panels of kPanel = 32 output columns; columns past N are
 // zero with scale 0, so kernels always compute whole panels and mask only the store):
+//   TW_F32  [panel][k][32 columns]                  fp32   - two 16-float zmm (four 8-float ymm) per k
 //   TW_I8   [panel][k / 4 groups][32 columns][4 k]  int8   - one 64-byte load is 16 columns x 4 k, the
 //                                                            operand of vpdpbusd; weight-only kernels
 //                                                            extract k + j with a shift pair
@@ -20,7 +21,7 @@ struct tw_packed_weights {
     tw_dtype format;
     int64_t n, k;
     int64_t panels;       // ceil(n / kPanel)
-    int64_t k_groups;     // k rounded up to the group (4 for I8, 2 for BF16, 1 for F16), divided by it
+    int64_t k_groups;     // k rounded up to the group (4 for I8, 2 for BF16, 1 for F16 and F32), divided by it
     int64_t panel_bytes;  // bytes between consecutive panels
     void* data;           // panels * panel_bytes, 64-byte aligned
     float* scales;        // [panels * kPanel] per-column dequantization scale (I8), else nullptr
@@ -38,8 +39,13 @@ constexpr int64_t kPanel = 32;
 /// K = 1536 fp32 activations (384 KiB) still fit this CPU's 1 MiB L2, and 64 rows keep M = 4096
 /// split into 64 row blocks, plenty of tasks for the pool.
 constexpr int64_t kBlockRows = 64;
+/// Rows of X per parallel task for fp32 weights: 8 of the AVX-512 kernel's 12-row register tiles
+/// (16 of AVX2's 6-row micro-tiles), so no task ends in a short tile; a panel (128 bytes per k,
+/// 48 KiB at K = 384) is re-read from L1/L2 by every tile of the block.
+constexpr int64_t kF32BlockRows = 96;
 /// Panels per parallel task (128 columns): a task's packed panels (128 x K = 48 KiB of int8 at
-/// K = 384) stay in L2 across its row micro-tiles while the activation rows stream through L1.
+/// K = 384) stay in L2 across its row micro-tiles while the activation rows stream through L1;
+/// narrow layers (N = 384, three tasks' worth of panels) still split across workers.
 constexpr int64_t kBlockPanels = 4;
 
 /// Everything one GEMM call needs, already validated. Exactly one activation form is set.
@@ -71,12 +77,16 @@ struct GemmArgs {
 /// Computes rows [m0, m1) x panels [p0, p1) of Y. One per kernel variant.
 using BlockFn = void (*)(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
-/// Runs `fn` over all (row block, panel block) tasks on the worker pool. With
-/// TW_EPILOGUE_LAYERNORM or a quantized output a task spans whole rows (every panel), then
-/// normalises and/or quantizes them while they are in cache.
-tw_status run_gemm_blocks(const GemmArgs& a, BlockFn fn);
+struct LinearKernel;  // kernels.h
+struct KernelTable;
 
-/// 0.5 x (1 + erf(x / sqrt 2)).
+/// Runs kernel `k` over all (row block, panel block) tasks on the worker pool, k.block_rows rows
+/// by kBlockPanels panels each. With TW_EPILOGUE_LAYERNORM or a quantized output a task spans
+/// whole rows (every panel), then normalises and/or quantizes them while they are in cache, with
+/// the LayerNorm rows and quantizer of table `t`.
+tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const KernelTable& t);
+
+/// 0.5 x (1 + erf(x / sqrt 2)): the GELU of every portable kernel.
 float gelu_scalar(float x);
 
 /// Quantizes rows [m0, m1) of x; codes in [0, qmax]. One per ISA.
@@ -84,9 +94,6 @@ float gelu_scalar(float x);
 using QuantizeFn = void (*)(const float* x, int64_t ldx, const float* mult, int64_t m0, int64_t m1,
                             int64_t k, tw_activation_quant mode, int32_t qmax, uint8_t* q,
                             int64_t ldq, float* scales, int32_t* zeros);
-
-/// The row quantizer of the active ISA.
-QuantizeFn active_quantizer();
 
 /// Per-row quantization parameters from the row's min and max, shared by every ISA so that all
 /// variants produce identical codes. Returns the multiplier 1 / scale.
@@ -98,6 +105,11 @@ float quant_params(float lo, float hi, tw_activation_quant mode, int32_t qmax, f
 /// sees a NaN. `nonfinite_probe` is the sum over the row of x - x: 0 for finite rows, else NaN.
 bool quantize_nonfinite_row(float nonfinite_probe, tw_activation_quant mode, int32_t qmax,
                             int64_t k, uint8_t* q, int64_t ldq, float* scale, int32_t* zero);
+
+// ---- fp32 variants (gemm_f32*.cpp) ----
+void f32_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void f32_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
+void f32_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 
 // ---- int8 variants (gemm_int8*.cpp) ----
 void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
@@ -115,23 +127,13 @@ void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, i
 void quantize_rows_avx2(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
                         int32_t, uint8_t*, int64_t, float*, int32_t*);
 
-/// Kernel choice for int8 with dynamic activations; tests force each one. kAvx2Maddubs is the
-/// exact sign-trick kernel, kAvx2Reduced the plain one for reduced-range weights.
-enum class Int8Kernel { kAuto, kPortable, kAvx2Maddubs, kAvx2Reduced, kAvxVnni, kAvx512Vnni };
-/// Overrides the automatic choice (tests only); kAuto restores it. Returns false if the CPU lacks it.
-bool force_int8_kernel(Int8Kernel kernel);
-/// The kernel the next call will use for full-range weights.
-Int8Kernel selected_int8_kernel();
-/// The kernel the next call will use for these weights: the reduced-range kernel instead of the
-/// sign trick where the weights allow it (|Wq| <= TW_INT8_REDUCED_WEIGHT_MAX).
-Int8Kernel int8_kernel_for(const tw_packed_weights& w);
-/// The kernel's name in tw_linear_kernel_name.
-const char* int8_kernel_name(Int8Kernel kernel);
-/// Quantizes then runs the dynamic int8 GEMM (validated arguments, fp32 x).
-tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale);
-/// Runs the int8 GEMM on pre-quantized rows.
-tw_status int8_quantized_linear(GemmArgs a, int32_t qmax);
-tw_status int8_weight_only_linear(const GemmArgs& a);
+/// Quantizes x with `mode` (times channel_scale, if set) to t's int8 activation codes, then runs
+/// the dynamic int8 kernel `k` (validated arguments, fp32 x).
+tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float* channel_scale,
+                              const LinearKernel& k, const KernelTable& t);
+/// Runs the dynamic int8 kernel `k` on pre-quantized rows with codes up to qmax.
+tw_status int8_quantized_linear(const GemmArgs& a, int32_t qmax, const LinearKernel& k,
+                                const KernelTable& t);
 
 // ---- 16-bit variants (gemm_half*.cpp) ----
 void bf16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
@@ -143,12 +145,7 @@ void to_bf16_rows_avx512(const float* x, int64_t ldx, int64_t m0, int64_t m1, in
                          uint16_t* out, int64_t ldo);
 void bf16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-tw_status half_linear(const GemmArgs& a);
-
-/// Tests turn AVX512-BF16 dot products off (false) to reach the widening AVX-512 bf16 kernel.
-void allow_bf16_dot_products(bool allowed);
-
-/// Whether bf16 weights use AVX512-BF16 dot products (bf16-rounded activations) on this CPU/ISA.
-bool bf16_uses_dot_products();
+/// Runs the bf16 kernel `k`, first rounding x to bf16 (t.linear.to_bf16) if k takes bf16 input.
+tw_status bf16_linear(const GemmArgs& a, const LinearKernel& k, const KernelTable& t);
 
 }  // namespace tw

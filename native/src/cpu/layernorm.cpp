@@ -1,4 +1,4 @@
-// Fused LayerNorm: validation, dispatch, the portable rows, and the optional quantization of the
+// Fused LayerNorm: validation, the portable rows (kernels.cpp picks the variant), and the optional quantization of the
 // result for the next int8 linear layer.
 //
 //   h = x + residual;  mean = sum(h) / K;  var = sum((h - mean)^2) / K;
@@ -7,8 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "gemm_kernels.h"
-#include "layernorm_kernels.h"
+#include "kernels.h"
 #include "runtime.h"
 
 namespace tw {
@@ -19,7 +18,7 @@ constexpr int64_t kLayerNormRowsPerTask = 32;
 
 struct LayerNormTask {
     const tw_layernorm_params* p;
-    void (*rows)(const tw_layernorm_params&, int64_t, int64_t);
+    LayerNormRowsFn rows;
     QuantizeFn quantize;
     int32_t qmax;
 };
@@ -78,7 +77,8 @@ extern "C" tw_status tw_layernorm(const tw_layernorm_params* p) {
     if (!(p->eps >= 0.0f) || !std::isfinite(p->eps)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "eps must be finite and >= 0");
     }
-    tw::LayerNormTask t{p, tw::layernorm_rows_portable, tw::quantize_rows_portable, 255};
+    const tw::KernelTable& table = tw::kernels();
+    tw::LayerNormTask t{p, table.layernorm.fn, table.quantize.fn, table.linear.int8.input_qmax};
     if (p->yq) {
         const tw_quantized_rows& q = *p->yq;
         if (p->quant != TW_QUANT_SYMMETRIC && p->quant != TW_QUANT_ASYMMETRIC) {
@@ -91,17 +91,8 @@ extern "C" tw_status tw_layernorm(const tw_layernorm_params* p) {
                             static_cast<long long>(q.m), static_cast<long long>(q.k),
                             static_cast<long long>(q.ldq));
         }
-        p->yq->qmax = t.qmax = tw_int8_activation_qmax();
+        p->yq->qmax = t.qmax;
     }
-#if defined(TILEWISE_X86)
-    if (tw::active_isa() == TW_ISA_AVX512) {
-        t.rows = tw::layernorm_rows_avx512;
-        t.quantize = tw::quantize_rows_avx512;
-    } else if (tw::active_isa() == TW_ISA_AVX2) {
-        t.rows = tw::layernorm_rows_avx2;
-        t.quantize = tw::quantize_rows_avx2;
-    }
-#endif
     tw::parallel_for((p->m + tw::kLayerNormRowsPerTask - 1) / tw::kLayerNormRowsPerTask,
                      tw::layernorm_task, &t);
     return tw::ok();

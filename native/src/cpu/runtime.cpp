@@ -1,6 +1,8 @@
 // Library-wide state: last error per thread, version, and the ISA level chosen at load.
 #include "runtime.h"
 
+#include "kernels.h"
+
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -93,6 +95,7 @@ tw_status tw_set_isa(tw_isa isa) {
                         static_cast<int>(isa));
     }
     tw::isa_state().store(static_cast<int>(isa));
+    tw::refresh_kernels();
     return tw::ok();
 }
 

@@ -14,7 +14,7 @@ import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
 import io.github.tilewise.djl.jni.LibUtils;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -149,8 +149,7 @@ public final class LayerNormBlock extends AbstractBlock {
         try (NDManager scope = target.newSubManager()) {
             ByteBuffer xb = SharedMemory.of(x, "x", scope);
             ByteBuffer yb = SharedMemory.of(y, "y", null);
-            LowPrecisionNative.get()
-                    .layerNorm(rows, size, xb, null, affine.gamma, affine.beta, eps, yb);
+            LinearNative.get().layerNorm(rows, size, xb, null, affine.gamma, affine.beta, eps, yb);
         } catch (RuntimeException | Error e) {
             y.close();
             throw e;

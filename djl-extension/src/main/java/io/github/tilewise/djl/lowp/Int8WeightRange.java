@@ -1,6 +1,6 @@
 package io.github.tilewise.djl.lowp;
 
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import java.util.Locale;
 import java.util.regex.Pattern;
 
@@ -60,17 +60,17 @@ public enum Int8WeightRange {
      * Returns the largest weight code a layer gets.
      *
      * @param layerName the layer's name, e.g. {@code encoder.layer.0.attention.self.qkv}
-     * @return 127, or {@link LowPrecisionNative#REDUCED_WEIGHT_MAX}
+     * @return 127, or {@link LinearNative#REDUCED_WEIGHT_MAX}
      */
     public int weightMaxFor(String layerName) {
         switch (this) {
             case FULL:
                 return 127;
             case REDUCED:
-                return LowPrecisionNative.REDUCED_WEIGHT_MAX;
+                return LinearNative.REDUCED_WEIGHT_MAX;
             default:
                 return reducedIsFaster() && TOLERANT_LAYERS.matcher(layerName).matches()
-                        ? LowPrecisionNative.REDUCED_WEIGHT_MAX
+                        ? LinearNative.REDUCED_WEIGHT_MAX
                         : 127;
         }
     }

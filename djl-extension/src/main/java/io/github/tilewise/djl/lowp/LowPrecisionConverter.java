@@ -10,7 +10,10 @@ import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
 import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
+import io.github.tilewise.djl.jni.LibUtils;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -37,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * <p>A layer's precision is, in order: the first {@link Builder#optLayerPrecision pattern} matching
  * its name; the {@link Builder#optSensitivePrecision sensitive precision} if it is {@link
  * Builder#optSensitiveLayers named sensitive} or {@link Builder#optAutoSensitive measured
- * sensitive} on the calibration set; else the default precision. Operators come from the {@link
- * LinearConverters registry}; where no converter supports a precision (no native library), the
+ * sensitive} on the calibration set; else the default precision. Each converted layer becomes a
+ * {@link PackedLinear} on its weights packed in that precision; without the native library the
  * layer stays fp32 and a warning says so once. With a calibration set and {@link
  * Builder#optSmoothQuant}, INT8 layers get SmoothQuant input scales. INT8 weights get the code
  * range of {@link Int8WeightRange} (system property {@code tilewise.int8.weightRange}).
@@ -139,8 +142,8 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
             share = layer.getOutFeatures() / (double) group.totalWidth();
             op = group.getFused();
         }
-        if (op instanceof LowPrecisionLinear) {
-            LowPrecisionLinear l = (LowPrecisionLinear) op;
+        if (op instanceof PackedLinear) {
+            PackedLinear l = (PackedLinear) op;
             return new ConversionReport.Layer(
                     layer.getName(),
                     l.getPrecision(),
@@ -186,13 +189,13 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         if (p == Precision.FP32) {
             return null;
         }
-        LinearConverter converter = LinearConverters.forPrecision(p).orElse(null);
-        if (converter == null) {
+        if (!LibUtils.isAvailable()) {
             warnOnce(
-                    "no-converter-" + p,
-                    "No converter supports "
-                            + p
-                            + " here (is the native library loaded?): layers stay fp32");
+                    "no-native-" + p,
+                    p
+                            + " needs the native library, which is not loaded ("
+                            + LibUtils.unavailableReason()
+                            + "): layers stay fp32");
             return null;
         }
         if (!p.isNativelySupported()) {
@@ -209,7 +212,44 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
                                             + " each layer's kernel)"
                                     : ""));
         }
-        return converter.convert(layer, p, smoothingFor(layer, p));
+        return pack(layer, p, smoothingFor(layer, p));
+    }
+
+    /**
+     * Packs a layer's weights in a precision (with SmoothQuant scales {@code s}: {@code W·diag(s)},
+     * the layer then divides its input by {@code s}); INT8 weights get the code range of {@link
+     * Int8WeightRange#configured()}.
+     */
+    private static PackedLinear pack(LinearBlock layer, Precision precision, float[] smoothing) {
+        int out = layer.getOutFeatures();
+        int in = layer.getInFeatures();
+        float[] w = layer.getWeightAsFloats();
+        if (smoothing != null) {
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                    w[o * in + i] *= smoothing[i];
+                }
+            }
+        }
+        PackedWeights packed =
+                precision == Precision.INT8
+                        ? PackedWeights.packInt8(
+                                w,
+                                out,
+                                in,
+                                Int8WeightRange.configured().weightMaxFor(layer.getName()))
+                        : PackedWeights.pack(w, out, in, precision);
+        try {
+            return PackedLinear.builder()
+                    .setWeights(packed)
+                    .optBias(layer.getBiasAsFloats())
+                    .optActivation(layer.getActivation())
+                    .optInputScales(smoothing)
+                    .build();
+        } catch (RuntimeException e) {
+            packed.close();
+            throw e;
+        }
     }
 
     /**
@@ -244,14 +284,13 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
         if (p == Precision.FP32 || layers.size() < 2) {
             return null;
         }
-        LinearConverter converter = LinearConverters.forPrecision(p).orElse(null);
-        if (converter == null) {
+        if (!LibUtils.isAvailable()) {
             return create(layers.get(0)); // warns once, returns null
         }
         String name = layers.get(0).getName().replaceAll("\\.[^.]*$", "") + ".qkv";
         try (NDManager manager = layers.get(0).getWeight().getManager().newSubManager()) {
             LinearBlock stacked = LinearBlock.concatenate(name, layers, manager);
-            return converter.convert(stacked, p, smoothingFor(stacked, layers.get(0).getName(), p));
+            return pack(stacked, p, smoothingFor(stacked, layers.get(0).getName(), p));
         }
     }
 
@@ -327,8 +366,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
 
     /** ‖y − y_fp32‖ / ‖y_fp32‖ of the layer in a precision on the recorded inputs. */
     private double measureError(LinearBlock layer, Precision p) {
-        LinearConverter converter = LinearConverters.forPrecision(p).orElse(null);
-        if (converter == null) {
+        if (!LibUtils.isAvailable()) {
             return 0;
         }
         float[] rows = calibration.getSampleRows(layer.getName());
@@ -337,7 +375,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
             return 0;
         }
         try (NDManager manager = layer.getWeight().getManager().newSubManager();
-                LinearOperator low = converter.convert(layer, p, smoothingFor(layer, p))) {
+                LinearOperator low = pack(layer, p, smoothingFor(layer, p))) {
             NDArray x = manager.create(rows, new Shape(rows.length / in, in));
             Fp32LinearOperator fp32 =
                     new Fp32LinearOperator(

@@ -14,6 +14,8 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import io.github.tilewise.djl.encoder.checkpoint.CheckpointLimits;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -143,7 +145,7 @@ public final class OrtQuantizedImport implements AutoCloseable {
         return this::create;
     }
 
-    private LowPrecisionLinear create(LinearBlock layer) {
+    private PackedLinear create(LinearBlock layer) {
         Int8Weights w = layers.get(layer.getName());
         if (w == null) {
             return null;
@@ -163,7 +165,7 @@ public final class OrtQuantizedImport implements AutoCloseable {
                             + layer.getInFeatures()
                             + "]");
         }
-        return LowPrecisionLinear.builder()
+        return PackedLinear.builder()
                 .setWeights(PackedWeights.fromInt8(w.codes, w.scales, w.out, w.in, Precision.INT8))
                 .optBias(layer.getBiasAsFloats())
                 .optActivation(layer.getActivation())

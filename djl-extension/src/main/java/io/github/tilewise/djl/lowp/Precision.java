@@ -1,29 +1,34 @@
 package io.github.tilewise.djl.lowp;
 
+import io.github.tilewise.djl.encoder.linear.LinearOperators;
 import io.github.tilewise.djl.jni.LibUtils;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import java.util.Locale;
 
 /** The arithmetic of one linear layer: how its weights are stored and how its products run. */
 public enum Precision {
-    /** fp32 weights and activations (PyTorch's GEMM): the reference. */
-    FP32(-1, 4),
+    /**
+     * fp32 weights and activations: the reference arithmetic, on the native fp32 kernel (AVX-512
+     * 12×32 or AVX2 6×16 register tiles) or PyTorch's GEMM, as {@link LinearOperators#fp32}
+     * chooses.
+     */
+    FP32(LinearNative.FORMAT_F32, 4),
     /**
      * int8 weights (symmetric per output channel) and int8 activations quantized per token at run
      * time; int32 dot products (AVX512-VNNI / AVX-VNNI; on plain AVX2 exact vpmaddubsw products of
      * 255-level activations, through the sign trick for full-range weights, or directly for
      * reduced-range ones: see {@link Int8WeightRange}).
      */
-    INT8(LowPrecisionNative.FORMAT_I8, 1),
+    INT8(LinearNative.FORMAT_I8, 1),
     /** int8 weights widened to fp32 on the fly, fp32 activations: for sensitive layers. */
-    INT8_WEIGHT_ONLY(LowPrecisionNative.FORMAT_I8, 1),
+    INT8_WEIGHT_ONLY(LinearNative.FORMAT_I8, 1),
     /**
      * bfloat16 weights; AVX512-BF16 dot products on bf16-rounded activations where the CPU has
      * them, else weights widened to fp32. fp32 accumulation.
      */
-    BF16(LowPrecisionNative.FORMAT_BF16, 2),
+    BF16(LinearNative.FORMAT_BF16, 2),
     /** IEEE fp16 weights widened to fp32 with F16C; fp32 activations and accumulation. */
-    FP16(LowPrecisionNative.FORMAT_F16, 2);
+    FP16(LinearNative.FORMAT_F16, 2);
 
     private final int format;
     private final int bytesPerWeight;
@@ -80,11 +85,12 @@ public enum Precision {
     }
 
     /**
-     * Returns whether this precision packs weights into native memory.
+     * Returns whether this precision stores weights in fewer than 32 bits (what a conversion
+     * changes).
      *
      * @return false only for {@link #FP32}
      */
-    public boolean isPacked() {
+    public boolean isLowPrecision() {
         return this != FP32;
     }
 
@@ -117,27 +123,37 @@ public enum Precision {
     /**
      * Names the native kernel this precision runs on this CPU at the active ISA.
      *
-     * @return e.g. {@code avx512-vnni}, {@code avx512-bf16-widen}; {@code pytorch} for FP32, {@code
-     *     unavailable} without the native library
+     * @return e.g. {@code avx512-f32-12x32}, {@code avx512-vnni}, {@code avx512-bf16-widen}; {@code
+     *     pytorch} for FP32 layers that {@link LinearOperators#fp32} leaves to PyTorch, {@code
+     *     unavailable} for the others without the native library
      */
     public String kernelName() {
-        if (this == FP32) {
+        if (this == FP32 && !LinearOperators.nativeFp32()) {
             return "pytorch";
         }
         if (!LibUtils.isAvailable()) {
             return "unavailable";
         }
-        return LowPrecisionNative.get().kernelName(format, activationQuantization());
+        return LinearNative.get().kernelName(format, activationQuantization());
     }
 
-    /** The {@code TW_*} weight format code (-1 for FP32). */
-    int formatCode() {
+    /**
+     * Returns the {@code TW_*} weight format code of {@link LinearNative}.
+     *
+     * @return e.g. {@link LinearNative#FORMAT_I8}
+     */
+    public int formatCode() {
         return format;
     }
 
-    /** The default activation quantization code for this precision. */
-    int activationQuantization() {
-        return this == INT8 ? LowPrecisionNative.QUANT_ASYMMETRIC : LowPrecisionNative.QUANT_NONE;
+    /**
+     * Returns the activation quantization code ({@code LinearNative.QUANT_*}) this precision runs
+     * with by default.
+     *
+     * @return {@link LinearNative#QUANT_ASYMMETRIC} for INT8, else {@link LinearNative#QUANT_NONE}
+     */
+    public int activationQuantization() {
+        return this == INT8 ? LinearNative.QUANT_ASYMMETRIC : LinearNative.QUANT_NONE;
     }
 
     /**

@@ -13,10 +13,10 @@ import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
 import io.github.tilewise.djl.encoder.linear.SharedInputLinear;
 import io.github.tilewise.djl.lowp.ConversionReport;
 import io.github.tilewise.djl.lowp.LowPrecisionConverter;
-import io.github.tilewise.djl.lowp.LowPrecisionLinear;
 import io.github.tilewise.djl.lowp.Precision;
 import java.util.List;
 import java.util.Random;
@@ -68,7 +68,7 @@ class SharedProjectionTest {
                                 qkv.get(2).getOperator());
                 assertNotNull(group, "query, key and value share one operator");
                 assertEquals(3 * 48, group.totalWidth());
-                assertTrue(group.getFused() instanceof LowPrecisionLinear);
+                assertTrue(group.getFused() instanceof PackedLinear);
             }
             assertNull(
                     SharedInputLinear.groupOf(
@@ -110,9 +110,8 @@ class SharedProjectionTest {
             assertTrue(e.getMessage().contains("residual has shape (5, 1)"), e.getMessage());
 
             // Resetting the operators closes the fused weights once all three parts are gone.
-            LowPrecisionLinear weights =
-                    (LowPrecisionLinear)
-                            SharedInputLinear.groupOf(fusedKey.getOperator()).getFused();
+            PackedLinear weights =
+                    (PackedLinear) SharedInputLinear.groupOf(fusedKey.getOperator()).getFused();
             fused.resetLinearOperators();
             assertTrue(weights.getWeights().isClosed(), "fused weights freed with the parts");
         }
@@ -183,7 +182,7 @@ class SharedProjectionTest {
             List<LinearBlock> qkv = block.getEncoder().getLayers().get(0).getAttentionProjections();
             LinearOperator key = qkv.get(1).getOperator();
             assertNull(SharedInputLinear.groupOf(key));
-            assertEquals(Precision.BF16, ((LowPrecisionLinear) key).getPrecision());
+            assertEquals(Precision.BF16, ((PackedLinear) key).getPrecision());
             assertThrows(IllegalArgumentException.class, () -> new SharedInputLinear(key, 4, 0));
         }
     }

@@ -9,7 +9,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
+import io.github.tilewise.djl.jni.LinearNative;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
@@ -30,8 +33,7 @@ class LowPrecisionValidationTest {
         java.util.Arrays.fill(w, 0.5f);
         assertThrows(
                 IllegalArgumentException.class, () -> PackedWeights.pack(w, 6, 5, Precision.INT8));
-        assertThrows(
-                IllegalArgumentException.class, () -> PackedWeights.pack(w, 6, 4, Precision.FP32));
+        assertThrows(IllegalArgumentException.class, () -> PackedWeights.pack(w, 6, 4, null));
         assertThrows(
                 IllegalArgumentException.class, () -> PackedWeights.pack(w, 0, 4, Precision.INT8));
         float[] nan = w.clone();
@@ -56,22 +58,17 @@ class LowPrecisionValidationTest {
         PackedWeights packed = PackedWeights.pack(w, 6, 4, Precision.INT8);
         assertThrows(
                 IllegalArgumentException.class,
-                () ->
-                        LowPrecisionLinear.builder()
-                                .setWeights(packed)
-                                .optBias(new float[5])
-                                .build());
+                () -> PackedLinear.builder().setWeights(packed).optBias(new float[5]).build());
         assertThrows(
                 IllegalArgumentException.class,
                 () ->
-                        LowPrecisionLinear.builder()
+                        PackedLinear.builder()
                                 .setWeights(packed)
                                 .optInputScales(new float[4])
                                 .build());
-        assertThrows(IllegalArgumentException.class, () -> LowPrecisionLinear.builder().build());
+        assertThrows(IllegalArgumentException.class, () -> PackedLinear.builder().build());
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                LowPrecisionLinear layer =
-                        LowPrecisionLinear.builder().setWeights(packed).build()) {
+                PackedLinear layer = PackedLinear.builder().setWeights(packed).build()) {
             NDArray wrongWidth = manager.ones(new Shape(3, 5));
             assertThrows(IllegalArgumentException.class, () -> layer.forward(wrongWidth, null));
             NDArray wrongType = manager.ones(new Shape(3, 4), DataType.FLOAT64);
@@ -94,24 +91,22 @@ class LowPrecisionValidationTest {
 
     @Test
     void jniRejectsBadCallsOnItsOwn() {
-        LowPrecisionNative jni = LowPrecisionNative.get();
+        LinearNative jni = LinearNative.get();
         ByteBuffer w = floats(8 * 5);
         assertThrows(IllegalArgumentException.class, () -> jni.packWeights(7, 8, 5, w));
         assertThrows(
                 IllegalArgumentException.class,
-                () -> jni.packWeights(LowPrecisionNative.FORMAT_I8, 8, 6, w));
+                () -> jni.packWeights(LinearNative.FORMAT_I8, 8, 6, w));
         assertThrows(
                 IllegalArgumentException.class,
-                () ->
-                        jni.packWeights(
-                                LowPrecisionNative.FORMAT_I8, 8, 5, ByteBuffer.allocate(160)));
+                () -> jni.packWeights(LinearNative.FORMAT_I8, 8, 5, ByteBuffer.allocate(160)));
         assertThrows(
                 IllegalArgumentException.class,
-                () -> jni.packWeights(LowPrecisionNative.FORMAT_I8, -1, 5, w));
+                () -> jni.packWeights(LinearNative.FORMAT_I8, -1, 5, w));
         assertThrows(
                 IllegalArgumentException.class,
-                () -> jni.packWeights(LowPrecisionNative.FORMAT_I8, Long.MAX_VALUE / 2, 5, w));
-        long handle = jni.packWeights(LowPrecisionNative.FORMAT_I8, 8, 5, w);
+                () -> jni.packWeights(LinearNative.FORMAT_I8, Long.MAX_VALUE / 2, 5, w));
+        long handle = jni.packWeights(LinearNative.FORMAT_I8, 8, 5, w);
         try {
             ByteBuffer x = floats(3 * 5);
             ByteBuffer y = floats(3 * 8);
@@ -119,7 +114,7 @@ class LowPrecisionValidationTest {
                     handle,
                     3,
                     x,
-                    LowPrecisionNative.QUANT_ASYMMETRIC,
+                    LinearNative.QUANT_ASYMMETRIC,
                     null,
                     null,
                     0,
@@ -140,7 +135,7 @@ class LowPrecisionValidationTest {
                                     handle,
                                     4,
                                     x,
-                                    LowPrecisionNative.QUANT_ASYMMETRIC,
+                                    LinearNative.QUANT_ASYMMETRIC,
                                     null,
                                     null,
                                     0,
@@ -176,7 +171,7 @@ class LowPrecisionValidationTest {
                                     0,
                                     null,
                                     null,
-                                    LowPrecisionNative.EPILOGUE_RESIDUAL,
+                                    LinearNative.EPILOGUE_RESIDUAL,
                                     null,
                                     null,
                                     null,
@@ -244,7 +239,7 @@ class LowPrecisionValidationTest {
                                             handle,
                                             3,
                                             x,
-                                            LowPrecisionNative.QUANT_ASYMMETRIC,
+                                            LinearNative.QUANT_ASYMMETRIC,
                                             null,
                                             null,
                                             0,
@@ -266,7 +261,7 @@ class LowPrecisionValidationTest {
                     IllegalArgumentException.class,
                     () -> jni.unpackWeights(handle, floats(40).asReadOnlyBuffer()));
             long[] info = jni.weightsInfo(handle);
-            assertEquals(LowPrecisionNative.FORMAT_I8, info[0]);
+            assertEquals(LinearNative.FORMAT_I8, info[0]);
             assertEquals(8, info[1]);
             assertEquals(5, info[2]);
         } finally {
@@ -310,6 +305,14 @@ class LowPrecisionValidationTest {
         for (Precision p : Precision.values()) {
             assertFalse(p.kernelName().isEmpty());
         }
-        assertEquals("pytorch", Precision.FP32.kernelName());
+        System.setProperty("tilewise.linear", "pytorch");
+        try {
+            assertEquals("pytorch", Precision.FP32.kernelName());
+        } finally {
+            System.clearProperty("tilewise.linear");
+        }
+        if (Tilewise.isNativeAvailable() && Tilewise.activeIsa() == Tilewise.Isa.AVX512) {
+            assertEquals("avx512-f32-12x32", Precision.FP32.kernelName());
+        }
     }
 }

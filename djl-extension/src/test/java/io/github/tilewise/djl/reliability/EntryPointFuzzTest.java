@@ -4,8 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.jni.AttentionNative;
-import io.github.tilewise.djl.jni.LinearF32Native;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Random;
@@ -38,10 +37,9 @@ class EntryPointFuzzTest {
     void everyCallReturnsOrThrowsADocumentedException() throws Exception {
         Assumptions.assumeTrue(Tilewise.isNativeAvailable(), "needs the native library");
         int iterations = Integer.getInteger("tilewise.fuzz.entryPoints", 10_000);
-        LowPrecisionNative lowp = LowPrecisionNative.get();
+        LinearNative lowp = LinearNative.get();
         long[] handles = liveHandles(lowp);
-        long freed =
-                lowp.packWeights(LowPrecisionNative.FORMAT_BF16, 3, 5, floats(15, new Random(1)));
+        long freed = lowp.packWeights(LinearNative.FORMAT_BF16, 3, 5, floats(15, new Random(1)));
         lowp.freeWeights(freed);
         ExecutorService runner = Executors.newSingleThreadExecutor();
         int[] outcomes = new int[2]; // returned, refused
@@ -74,7 +72,7 @@ class EntryPointFuzzTest {
     }
 
     /** One random call; true if it returned, false if it was refused as documented. */
-    private static boolean oneCall(Random r, LowPrecisionNative lowp, long[] handles, long freed) {
+    private static boolean oneCall(Random r, LinearNative lowp, long[] handles, long freed) {
         try {
             switch (r.nextInt(4)) {
                 case 0:
@@ -84,7 +82,7 @@ class EntryPointFuzzTest {
                     lowPrecisionLinear(r, lowp, handles, freed);
                     break;
                 case 2:
-                    fp32Linear(r);
+                    packWeights(r, lowp);
                     break;
                 default:
                     layerNorm(r, lowp);
@@ -132,7 +130,7 @@ class EntryPointFuzzTest {
     }
 
     private static void lowPrecisionLinear(
-            Random r, LowPrecisionNative lowp, long[] handles, long freed) {
+            Random r, LinearNative lowp, long[] handles, long freed) {
         long handle =
                 r.nextInt(8) == 0
                         ? pick(r, 0, freed, 12345, -1, Long.MAX_VALUE)
@@ -155,36 +153,31 @@ class EntryPointFuzzTest {
                 r.nextInt(3) == 0 ? buffer(r, n * 4) : null,
                 r.nextInt(8) == 0 ? -1f : 1e-5f,
                 buffer(r, m * n * 4),
-                r.nextInt(6) == 0 ? buffer(r, m * LowPrecisionNative.quantizedRowStride(n)) : null,
+                r.nextInt(6) == 0 ? buffer(r, m * LinearNative.quantizedRowStride(n)) : null,
                 r.nextInt(6) == 0 ? buffer(r, m * 4) : null,
                 r.nextInt(6) == 0 ? buffer(r, m * 4) : null,
                 pick(r, 1, 2, 0, 9),
                 r.nextInt(8) == 0 ? buffer(r, n * 4) : null);
     }
 
-    private static void fp32Linear(Random r) {
-        LinearF32Native lib = LinearF32Native.get();
-        long m = size(r);
+    /** tw_pack_weights with random formats, shapes and buffers; a packed handle is freed again. */
+    private static void packWeights(Random r, LinearNative lowp) {
+        int format =
+                pick(
+                        r,
+                        LinearNative.FORMAT_F32,
+                        LinearNative.FORMAT_I8,
+                        LinearNative.FORMAT_BF16,
+                        LinearNative.FORMAT_F16,
+                        7,
+                        -1);
         long n = pick(r, 1, 7, 33, 64, 0, -2, 1L << 40);
         long k = pick(r, 1, 5, 16, 100, 0, -1, 1L << 40);
-        long packed = lib.packedBytes(n, k);
-        ByteBuffer packedBuffer = buffer(r, packed);
-        if (r.nextBoolean()) {
-            lib.pack(n, k, buffer(r, n * k * 4), packedBuffer);
-        }
-        lib.linear(
-                m,
-                n,
-                k,
-                buffer(r, m * k * 4),
-                packedBuffer,
-                r.nextBoolean() ? buffer(r, n * 4) : null,
-                r.nextBoolean(),
-                r.nextInt(3) == 0 ? buffer(r, m * n * 4) : null,
-                buffer(r, m * n * 4));
+        long handle = lowp.packWeights(format, n, k, buffer(r, n * k * 4));
+        lowp.freeWeights(handle);
     }
 
-    private static void layerNorm(Random r, LowPrecisionNative lowp) {
+    private static void layerNorm(Random r, LinearNative lowp) {
         long m = size(r);
         long k = pick(r, 1, 7, 64, 384, 0, -5);
         lowp.layerNorm(
@@ -263,13 +256,14 @@ class EntryPointFuzzTest {
         return b;
     }
 
-    private static long[] liveHandles(LowPrecisionNative lowp) {
+    private static long[] liveHandles(LinearNative lowp) {
         Random r = new Random(2);
         long[] handles = new long[8];
         int[] formats = {
-            LowPrecisionNative.FORMAT_I8,
-            LowPrecisionNative.FORMAT_BF16,
-            LowPrecisionNative.FORMAT_F16
+            LinearNative.FORMAT_F32,
+            LinearNative.FORMAT_I8,
+            LinearNative.FORMAT_BF16,
+            LinearNative.FORMAT_F16
         };
         long[][] shapes = {{3, 5}, {9, 7}, {33, 64}, {5, 3}};
         for (int i = 0; i < handles.length; i++) {

@@ -12,10 +12,10 @@ import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
-import io.github.tilewise.djl.encoder.linear.NativeFp32LinearOperator;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
-import io.github.tilewise.djl.lowp.LowPrecisionLinear;
-import io.github.tilewise.djl.lowp.PackedWeights;
+import io.github.tilewise.djl.encoder.linear.LinearOperators;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
+import io.github.tilewise.djl.jni.LinearNative;
 import io.github.tilewise.djl.lowp.Precision;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -61,7 +61,7 @@ class LinearLifecycleTest {
     @Test
     void lowPrecisionLayersClosedDuringForward() throws Exception {
         for (Precision precision : Precision.values()) {
-            if (!precision.isPacked()) {
+            if (!precision.isLowPrecision()) {
                 continue;
             }
             Random random = new Random(precision.ordinal());
@@ -69,8 +69,8 @@ class LinearLifecycleTest {
             rounds(
                     precision.toString(),
                     () -> {
-                        LowPrecisionLinear layer =
-                                LowPrecisionLinear.builder()
+                        PackedLinear layer =
+                                PackedLinear.builder()
                                         .setWeights(PackedWeights.pack(w, OUT, IN, precision))
                                         .optActivation(LinearActivation.GELU)
                                         .build();
@@ -98,11 +98,17 @@ class LinearLifecycleTest {
                 "fp32-native",
                 () -> {
                     NDManager weights = NDManager.newBaseManager();
-                    NativeFp32LinearOperator op =
-                            new NativeFp32LinearOperator(
-                                    weights.create(w, new Shape(OUT, IN)),
-                                    weights.create(b),
-                                    LinearActivation.GELU);
+                    System.setProperty("tilewise.linear", "native");
+                    LinearOperator op;
+                    try {
+                        op =
+                                LinearOperators.fp32(
+                                        weights.create(w, new Shape(OUT, IN)),
+                                        weights.create(b),
+                                        LinearActivation.GELU);
+                    } finally {
+                        System.clearProperty("tilewise.linear");
+                    }
                     return new Subject() {
                         @Override
                         public NDArray forward(NDArray x) {
@@ -124,7 +130,7 @@ class LinearLifecycleTest {
      */
     @Test
     void rawHandleFreedUnderRunningCalls() throws Exception {
-        LowPrecisionNative lib = LowPrecisionNative.get();
+        LinearNative lib = LinearNative.get();
         Random random = new Random(3);
         ByteBuffer w = floats(gaussian(random, OUT * IN, 0.05f));
         ByteBuffer x = floats(gaussian(random, ROWS * IN, 1f));
@@ -132,7 +138,7 @@ class LinearLifecycleTest {
         int refused = 0;
         int returned = 0;
         for (int round = 0; round < ROUNDS; round++) {
-            long handle = lib.packWeights(LowPrecisionNative.FORMAT_BF16, OUT, IN, w);
+            long handle = lib.packWeights(LinearNative.FORMAT_BF16, OUT, IN, w);
             if (expected == null) {
                 ByteBuffer y = floats(new float[ROWS * OUT]);
                 linear(lib, handle, x, y);
@@ -275,12 +281,12 @@ class LinearLifecycleTest {
                 label + ": returned " + returned + ", refused " + refused);
     }
 
-    private static void linear(LowPrecisionNative lib, long handle, ByteBuffer x, ByteBuffer y) {
+    private static void linear(LinearNative lib, long handle, ByteBuffer x, ByteBuffer y) {
         lib.linear(
                 handle,
                 ROWS,
                 x,
-                LowPrecisionNative.QUANT_NONE,
+                LinearNative.QUANT_NONE,
                 null,
                 null,
                 0,

@@ -14,13 +14,11 @@ import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.FusedAttention;
 import io.github.tilewise.djl.attention.ReferenceAttention;
-import io.github.tilewise.djl.encoder.linear.LinearActivation;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
-import io.github.tilewise.djl.encoder.linear.NativeFp32LinearOperator;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
+import io.github.tilewise.djl.jni.LinearNative;
 import io.github.tilewise.djl.jni.SharedMemory;
-import io.github.tilewise.djl.lowp.LowPrecisionLinear;
-import io.github.tilewise.djl.lowp.PackedWeights;
 import io.github.tilewise.djl.lowp.Precision;
 import java.lang.reflect.Proxy;
 import java.nio.ByteBuffer;
@@ -155,14 +153,9 @@ class NonFiniteInputsTest {
         }
         for (Precision precision : Precision.values()) {
             LinearOperator op =
-                    precision.isPacked()
-                            ? LowPrecisionLinear.builder()
-                                    .setWeights(PackedWeights.pack(w, out, in, precision))
-                                    .build()
-                            : new NativeFp32LinearOperator(
-                                    manager.create(w, new Shape(out, in)),
-                                    null,
-                                    LinearActivation.NONE);
+                    PackedLinear.builder()
+                            .setWeights(PackedWeights.pack(w, out, in, precision))
+                            .build();
             try (op) {
                 for (float poison : POISON) {
                     float[] x = new float[rows * in];
@@ -212,14 +205,14 @@ class NonFiniteInputsTest {
                 assertThrows(
                         IllegalArgumentException.class,
                         () ->
-                                LowPrecisionNative.get()
+                                LinearNative.get()
                                         .layerNorm(m, k, big, null, null, null, 1e-5f, little));
         assertTrue(e.getMessage().contains("big-endian"), e.getMessage());
         e =
                 assertThrows(
                         IllegalArgumentException.class,
                         () ->
-                                LowPrecisionNative.get()
+                                LinearNative.get()
                                         .layerNorm(m, k, little, null, null, null, 1e-5f, big));
         assertTrue(e.getMessage().contains("big-endian"), e.getMessage());
     }

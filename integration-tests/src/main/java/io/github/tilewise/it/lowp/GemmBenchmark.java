@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.Tilewise;
-import io.github.tilewise.djl.lowp.LowPrecisionLinear;
-import io.github.tilewise.djl.lowp.PackedWeights;
+import io.github.tilewise.djl.encoder.linear.PackedLinear;
+import io.github.tilewise.djl.encoder.linear.PackedWeights;
 import io.github.tilewise.djl.lowp.Precision;
 import java.util.Arrays;
 import java.util.Locale;
@@ -67,8 +67,8 @@ public final class GemmBenchmark {
                             Precision.BF16,
                             Precision.FP16
                         }) {
-                    try (LowPrecisionLinear layer =
-                            LowPrecisionLinear.builder()
+                    try (PackedLinear layer =
+                            PackedLinear.builder()
                                     .setWeights(PackedWeights.pack(wf, n, k, p))
                                     .build()) {
                         double ms =

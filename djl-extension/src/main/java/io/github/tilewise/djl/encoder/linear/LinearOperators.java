@@ -2,12 +2,13 @@ package io.github.tilewise.djl.encoder.linear;
 
 import ai.djl.ndarray.NDArray;
 import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.lowp.Precision;
 
 /**
- * Chooses the default fp32 implementation of a linear layer: the native kernel ({@link
- * NativeFp32LinearOperator}) where the library is loaded and the CPU runs AVX-512 or AVX2 + FMA,
- * else PyTorch ({@link Fp32LinearOperator}). The system property {@code tilewise.linear} ({@code
- * auto}, {@code native} or {@code pytorch}) overrides the choice.
+ * Chooses the default fp32 implementation of a linear layer: the native fp32 kernel (a {@link
+ * PackedLinear} on {@link Precision#FP32} weights) where the library is loaded and the CPU runs
+ * AVX-512 or AVX2 + FMA, else PyTorch ({@link Fp32LinearOperator}). The system property {@code
+ * tilewise.linear} ({@code auto}, {@code native} or {@code pytorch}) overrides the choice.
  */
 public final class LinearOperators {
 
@@ -22,27 +23,44 @@ public final class LinearOperators {
      * @return the operator
      */
     public static LinearOperator fp32(NDArray weight, NDArray bias, LinearActivation activation) {
+        if (!nativeFp32()) {
+            return new Fp32LinearOperator(weight, bias, activation);
+        }
+        PackedWeights packed = PackedWeights.pack(weight, Precision.FP32);
+        try {
+            return PackedLinear.builder()
+                    .setWeights(packed)
+                    .optBias(bias == null ? null : bias.toFloatArray())
+                    .optActivation(activation)
+                    .build();
+        } catch (RuntimeException e) {
+            packed.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Returns whether {@link #fp32} makes native operators: the {@code tilewise.linear} property,
+     * or by default whether the library is loaded and the CPU runs AVX-512 or AVX2 + FMA.
+     *
+     * @return true for the native fp32 kernel, false for PyTorch
+     * @throws IllegalArgumentException if the property is not {@code auto}, {@code native} or
+     *     {@code pytorch}
+     */
+    public static boolean nativeFp32() {
         String choice = System.getProperty("tilewise.linear", "auto");
-        boolean nativeKernel;
         switch (choice) {
             case "native":
-                nativeKernel = true;
-                break;
+                return true;
             case "pytorch":
-                nativeKernel = false;
-                break;
+                return false;
             case "auto":
-                nativeKernel =
-                        Tilewise.isNativeAvailable()
-                                && (Tilewise.activeIsa() == Tilewise.Isa.AVX512
-                                        || Tilewise.activeIsa() == Tilewise.Isa.AVX2);
-                break;
+                return Tilewise.isNativeAvailable()
+                        && (Tilewise.activeIsa() == Tilewise.Isa.AVX512
+                                || Tilewise.activeIsa() == Tilewise.Isa.AVX2);
             default:
                 throw new IllegalArgumentException(
                         "tilewise.linear must be auto, native or pytorch, got " + choice);
         }
-        return nativeKernel
-                ? new NativeFp32LinearOperator(weight, bias, activation)
-                : new Fp32LinearOperator(weight, bias, activation);
     }
 }

@@ -300,7 +300,9 @@ public final class TextEncoder implements AutoCloseable {
         }
 
         /**
-         * Sets a factory replacing the fp32 arithmetic of linear layers (e.g. INT8).
+         * Sets a factory replacing the fp32 arithmetic of linear layers (e.g. INT8): the one way to
+         * plug operators into the encoder, as a {@link
+         * io.github.tilewise.djl.lowp.LowPrecisionConverter} or an {@code OrtQuantizedImport} does.
          *
          * @param factory the factory
          * @return this builder

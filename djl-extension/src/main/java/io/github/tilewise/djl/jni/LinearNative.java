@@ -3,16 +3,20 @@ package io.github.tilewise.djl.jni;
 import java.nio.ByteBuffer;
 
 /**
- * The JNI entry points of the low-precision linear layers and the fused LayerNorm ({@code
- * tilewise_gemm.h}). Internal: use {@link io.github.tilewise.djl.lowp.PackedWeights} and {@link
- * io.github.tilewise.djl.lowp.LowPrecisionLinear}, which validate NDArrays first; the native side
- * checks everything again (shapes, direct buffers and their capacities, live handles).
+ * The JNI entry points of the linear layers (fp32, INT8, BF16 and FP16 weights) and the fused
+ * LayerNorm ({@code tilewise_gemm.h}). Internal: use {@link
+ * io.github.tilewise.djl.encoder.linear.PackedWeights} and {@link
+ * io.github.tilewise.djl.encoder.linear.PackedLinear}, which validate NDArrays first; the native
+ * side checks everything again (shapes, direct buffers and their capacities, live handles).
  *
  * <p>Packed weights are an opaque {@code long} handle; the native side keeps a registry of live
  * handles, so a closed or forged handle is an {@link IllegalArgumentException}, never a crash.
  * Matrices are contiguous row-major fp32 in direct little-endian buffers.
  */
-public final class LowPrecisionNative {
+public final class LinearNative {
+
+    /** {@code TW_F32}: fp32 weights, kept as they are. */
+    public static final int FORMAT_F32 = 0;
 
     /** {@code TW_BF16}: bfloat16 weights. */
     public static final int FORMAT_BF16 = 2;
@@ -44,7 +48,7 @@ public final class LowPrecisionNative {
      */
     public static final int EPILOGUE_LAYERNORM = 4;
 
-    /** Largest K of int8 weights ({@code TW_INT8_MAX_K}). */
+    /** Largest K of packed weights ({@code TW_INT8_MAX_K}). */
     public static final long MAX_K = 65536;
 
     /**
@@ -54,9 +58,9 @@ public final class LowPrecisionNative {
      */
     public static final int REDUCED_WEIGHT_MAX = 64;
 
-    private static final LowPrecisionNative INSTANCE = new LowPrecisionNative();
+    private static final LinearNative INSTANCE = new LinearNative();
 
-    private LowPrecisionNative() {}
+    private LinearNative() {}
 
     /**
      * Returns the entry points, or throws if the native library is not loaded.
@@ -64,7 +68,7 @@ public final class LowPrecisionNative {
      * @return the entry points
      * @throws IllegalStateException naming why the library is not loaded
      */
-    public static LowPrecisionNative get() {
+    public static LinearNative get() {
         LibUtils.requireLoaded();
         return INSTANCE;
     }
@@ -72,7 +76,8 @@ public final class LowPrecisionNative {
     /**
      * Packs fp32 weights {@code [n, k]} ({@code tw_pack_weights}).
      *
-     * @param format {@link #FORMAT_I8}, {@link #FORMAT_BF16} or {@link #FORMAT_F16}
+     * @param format {@link #FORMAT_F32}, {@link #FORMAT_I8}, {@link #FORMAT_BF16} or {@link
+     *     #FORMAT_F16}
      * @param n output channels
      * @param k input width
      * @param weights {@code n·k} fp32, row-major
@@ -244,7 +249,7 @@ public final class LowPrecisionNative {
      *
      * @param format a {@code FORMAT_*} code
      * @param actQuant a {@code QUANT_*} code
-     * @return e.g. {@code avx512-vnni} or {@code avx512-bf16-widen}
+     * @return e.g. {@code avx512-f32-12x32}, {@code avx512-vnni} or {@code avx512-bf16-widen}
      */
     public native String kernelName(int format, int actQuant);
 

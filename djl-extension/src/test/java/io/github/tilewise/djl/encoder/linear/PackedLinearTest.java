@@ -1,4 +1,4 @@
-package io.github.tilewise.djl.lowp;
+package io.github.tilewise.djl.encoder.linear;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -11,7 +11,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.Tilewise;
-import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import io.github.tilewise.djl.lowp.Precision;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,8 +20,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link LowPrecisionLinear} on DJL NDArrays against float64 references computed here, on every ISA
- * this CPU supports, for every precision, with shapes not divisible by the kernels' tiles (rows,
+ * {@link PackedLinear} on DJL NDArrays against float64 references computed here, on every ISA this
+ * CPU supports, for every precision, with shapes not divisible by the kernels' tiles (rows,
  * 32-column panels) and input widths not divisible by 4:
  *
  * <ul>
@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  *       their quantization error of the float64 product with the original weights.
  * </ul>
  */
-class LowPrecisionLinearTest {
+class PackedLinearTest {
 
     private static final int[][] SHAPES = { // rows, out, in
         {1, 1, 1}, {3, 5, 7}, {9, 33, 13}, {64, 96, 384}, {70, 129, 66}, {17, 40, 1030}
@@ -53,9 +53,6 @@ class LowPrecisionLinearTest {
             }
             Tilewise.setIsa(isa);
             for (Precision precision : Precision.values()) {
-                if (!precision.isPacked()) {
-                    continue;
-                }
                 for (int[] s : SHAPES) {
                     for (LinearActivation act :
                             new LinearActivation[] {
@@ -155,8 +152,8 @@ class LowPrecisionLinearTest {
                         + act
                         + (withResidual ? " +res" : "");
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                LowPrecisionLinear layer =
-                        LowPrecisionLinear.builder()
+                PackedLinear layer =
+                        PackedLinear.builder()
                                 .setWeights(
                                         weightMax < 127
                                                 ? PackedWeights.packInt8(w, out, in, weightMax)
@@ -211,9 +208,13 @@ class LowPrecisionLinearTest {
             }
             double rel = Math.sqrt(err2 / Math.max(ref2, 1e-30));
             double bound =
-                    precision == Precision.FP16
-                            ? 2e-3
-                            : precision == Precision.BF16 ? 1.5e-2 : weightMax < 127 ? 6e-2 : 4e-2;
+                    precision == Precision.FP32
+                            ? 1e-5
+                            : precision == Precision.FP16
+                                    ? 2e-3
+                                    : precision == Precision.BF16
+                                            ? 1.5e-2
+                                            : weightMax < 127 ? 6e-2 : 4e-2;
             assertTrue(
                     in < 4 || rel < bound,
                     label + ": relative error " + rel + " vs float64 (bound " + bound + ")");
@@ -231,6 +232,9 @@ class LowPrecisionLinearTest {
                 float v = w[o * in + k];
                 float u = used[o * in + k];
                 switch (p) {
+                    case FP32:
+                        assertEquals(v, u, 0f, label + " fp32 weight");
+                        break;
                     case INT8:
                     case INT8_WEIGHT_ONLY:
                         // symmetric per output channel: within half a step of amax/127
@@ -333,8 +337,8 @@ class LowPrecisionLinearTest {
         int out = 48;
         int in = 20;
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                LowPrecisionLinear layer =
-                        LowPrecisionLinear.builder()
+                PackedLinear layer =
+                        PackedLinear.builder()
                                 .setWeights(
                                         PackedWeights.pack(
                                                 gaussian(random, out * in, 0.1f),
@@ -367,9 +371,6 @@ class LowPrecisionLinearTest {
     void fusedLayerNormMatchesFloat64Normalisation() {
         Random random = new Random(17);
         for (Precision precision : Precision.values()) {
-            if (!precision.isPacked()) {
-                continue;
-            }
             for (int out : new int[] {1, 37, 384}) {
                 for (LinearActivation act :
                         new LinearActivation[] {LinearActivation.NONE, LinearActivation.GELU}) {
@@ -378,8 +379,8 @@ class LowPrecisionLinearTest {
                     float[] gamma = gaussian(random, out, 1f);
                     float[] beta = gaussian(random, out, 0.3f);
                     try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                            LowPrecisionLinear layer =
-                                    LowPrecisionLinear.builder()
+                            PackedLinear layer =
+                                    PackedLinear.builder()
                                             .setWeights(
                                                     PackedWeights.pack(
                                                             gaussian(random, out * in, 0.2f),
@@ -438,8 +439,8 @@ class LowPrecisionLinearTest {
             }
         }
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                LowPrecisionLinear relu =
-                        LowPrecisionLinear.builder()
+                PackedLinear relu =
+                        PackedLinear.builder()
                                 .setWeights(
                                         PackedWeights.pack(
                                                 gaussian(random, 8 * 4, 0.2f),
@@ -455,8 +456,8 @@ class LowPrecisionLinearTest {
                     () -> relu.forwardNormalized(x, null, null, null, 1e-5f));
         }
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                LowPrecisionLinear layer =
-                        LowPrecisionLinear.builder()
+                PackedLinear layer =
+                        PackedLinear.builder()
                                 .setWeights(
                                         PackedWeights.pack(
                                                 gaussian(random, 8 * 4, 0.2f),
@@ -506,8 +507,8 @@ class LowPrecisionLinearTest {
             float[] gamma = gaussian(random, out, 1f);
             float[] beta = gaussian(random, out, 0.3f);
             try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                    LowPrecisionLinear first =
-                            LowPrecisionLinear.builder()
+                    PackedLinear first =
+                            PackedLinear.builder()
                                     .setWeights(
                                             PackedWeights.pack(
                                                     gaussian(random, hidden * in, 0.2f),
@@ -517,15 +518,15 @@ class LowPrecisionLinearTest {
                                     .optBias(gaussian(random, hidden, 0.5f))
                                     .optActivation(LinearActivation.GELU)
                                     .build();
-                    LowPrecisionLinear second =
-                            LowPrecisionLinear.builder()
+                    PackedLinear second =
+                            PackedLinear.builder()
                                     .setWeights(
                                             PackedWeights.pack(w2s, out, hidden, Precision.INT8))
                                     .optBias(gaussian(random, out, 0.5f))
                                     .optInputScales(scales)
                                     .build();
-                    LowPrecisionLinear bf16 =
-                            LowPrecisionLinear.builder()
+                    PackedLinear bf16 =
+                            PackedLinear.builder()
                                     .setWeights(PackedWeights.pack(w2, out, hidden, Precision.BF16))
                                     .build()) {
                 NDArray x = manager.create(gaussian(random, rows * in, 1f), new Shape(rows, in));
@@ -584,12 +585,12 @@ class LowPrecisionLinearTest {
         List<float[]> results = new ArrayList<>();
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
             NDArray x = manager.create(gaussian(random, rows * in, 1f), new Shape(rows, in));
-            try (LowPrecisionLinear plain =
-                            LowPrecisionLinear.builder()
+            try (PackedLinear plain =
+                            PackedLinear.builder()
                                     .setWeights(PackedWeights.pack(w, out, in, Precision.FP16))
                                     .build();
-                    LowPrecisionLinear smoothed =
-                            LowPrecisionLinear.builder()
+                    PackedLinear smoothed =
+                            PackedLinear.builder()
                                     .setWeights(PackedWeights.pack(ws, out, in, Precision.FP16))
                                     .optInputScales(s)
                                     .build()) {

@@ -1,9 +1,9 @@
-package io.github.tilewise.djl.lowp;
+package io.github.tilewise.djl.encoder.linear;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.tilewise.djl.Tilewise;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Random;
@@ -40,13 +40,13 @@ class NativeLayerNormTest {
                     boolean residual = (variant & 1) != 0;
                     boolean affine = (variant & 2) != 0;
                     int m = 7;
-                    float[] x = LowPrecisionLinearTest.gaussian(random, m * k, 2f);
-                    float[] r = LowPrecisionLinearTest.gaussian(random, m * k, 1f);
-                    float[] g = LowPrecisionLinearTest.gaussian(random, k, 1f);
-                    float[] b = LowPrecisionLinearTest.gaussian(random, k, 0.1f);
+                    float[] x = PackedLinearTest.gaussian(random, m * k, 2f);
+                    float[] r = PackedLinearTest.gaussian(random, m * k, 1f);
+                    float[] g = PackedLinearTest.gaussian(random, k, 1f);
+                    float[] b = PackedLinearTest.gaussian(random, k, 0.1f);
                     ByteBuffer y =
                             ByteBuffer.allocateDirect(m * k * 4).order(ByteOrder.LITTLE_ENDIAN);
-                    LowPrecisionNative.get()
+                    LinearNative.get()
                             .layerNorm(
                                     m,
                                     k,

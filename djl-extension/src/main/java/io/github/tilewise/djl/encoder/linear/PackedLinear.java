@@ -1,23 +1,23 @@
-package io.github.tilewise.djl.lowp;
+package io.github.tilewise.djl.encoder.linear;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.CallGuard;
-import io.github.tilewise.djl.encoder.linear.LinearActivation;
-import io.github.tilewise.djl.encoder.linear.LinearOperator;
-import io.github.tilewise.djl.encoder.linear.NormalizingLinearOperator;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
 import io.github.tilewise.djl.jni.SharedMemory;
+import io.github.tilewise.djl.lowp.ActivationQuantization;
+import io.github.tilewise.djl.lowp.Precision;
 import java.nio.ByteBuffer;
 
 /**
- * A linear layer {@code y = act(x·Wᵀ + b) + residual} on packed low-precision weights: INT8
+ * A linear layer {@code y = act(x·Wᵀ + b) + residual} on {@link PackedWeights}: FP32 (the native
+ * fp32 kernel, the default where the library is loaded, see {@link LinearOperators#fp32}), INT8
  * (dynamic per-token activation quantization, int32 dot products), INT8_WEIGHT_ONLY, BF16 or FP16,
- * computed by the native kernels of {@code tilewise_gemm.h} with the bias, exact GELU and the
- * residual fused into the store. Other activations (tanh-GELU, ReLU, tanh) run afterwards with DJL
- * ops.
+ * computed by the native kernels of {@code tilewise_gemm.h} with the bias, exact GELU, the residual
+ * and (through {@link #forwardNormalized}) the LayerNorm fused into the store. Other activations
+ * (tanh-GELU, ReLU, tanh) run afterwards with DJL ops.
  *
  * <p>Inputs and outputs are fp32 DJL NDArrays on the PyTorch engine; {@code x} is read in place
  * (zero-copy when contiguous) and the result is written straight into a new array on {@code x}'s
@@ -27,10 +27,9 @@ import java.nio.ByteBuffer;
  * {@code (x/s)·(W·diag(s))ᵀ}: the same product, with activation outliers moved into the weights.
  *
  * <p>Implements the encoder's {@link LinearOperator}, so a converter can swap it into any {@link
- * io.github.tilewise.djl.encoder.linear.LinearBlock}. Owns its {@link PackedWeights}: {@link
- * #close()} frees them.
+ * LinearBlock}. Owns its {@link PackedWeights}: {@link #close()} frees them.
  */
-public final class LowPrecisionLinear implements NormalizingLinearOperator {
+public final class PackedLinear implements NormalizingLinearOperator {
 
     private final PackedWeights weights;
     private final ByteBuffer bias;
@@ -38,7 +37,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
     private final LinearActivation activation;
     private final ActivationQuantization quantization;
 
-    private LowPrecisionLinear(Builder builder) {
+    private PackedLinear(Builder builder) {
         this.weights = builder.weights;
         this.bias = builder.bias == null ? null : PackedWeights.directFloats(builder.bias);
         this.activation = builder.activation;
@@ -146,15 +145,15 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
             ByteBuffer rb = fuseResidual ? SharedMemory.of(residual, "residual", scope) : null;
             ByteBuffer yb = SharedMemory.of(y, "y", null);
             int epilogue =
-                    (fuseGelu ? LowPrecisionNative.EPILOGUE_GELU : 0)
-                            | (fuseResidual ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0)
-                            | (layerNorm ? LowPrecisionNative.EPILOGUE_LAYERNORM : 0);
+                    (fuseGelu ? LinearNative.EPILOGUE_GELU : 0)
+                            | (fuseResidual ? LinearNative.EPILOGUE_RESIDUAL : 0)
+                            | (layerNorm ? LinearNative.EPILOGUE_LAYERNORM : 0);
             int quant =
                     weights.getPrecision() == Precision.INT8
                             ? quantization.code()
-                            : LowPrecisionNative.QUANT_NONE;
+                            : LinearNative.QUANT_NONE;
             try (CallGuard.Lease lease = weights.enter()) {
-                LowPrecisionNative.get()
+                LinearNative.get()
                         .linear(
                                 weights.handle(),
                                 m,
@@ -247,10 +246,10 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
             ByteBuffer gamma,
             ByteBuffer beta,
             float eps) {
-        if (!(next instanceof LowPrecisionLinear)) {
+        if (!(next instanceof PackedLinear)) {
             return null;
         }
-        LowPrecisionLinear second = (LowPrecisionLinear) next;
+        PackedLinear second = (PackedLinear) next;
         if (getPrecision() != Precision.INT8
                 || second.getPrecision() != Precision.INT8
                 || !fusesLayerNorm()
@@ -276,7 +275,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
         NDManager target = x.getManager();
         NDArray y = target.create(ys, DataType.FLOAT32);
         try (NDManager scope = target.newSubManager()) {
-            long ldq = LowPrecisionNative.quantizedRowStride(hidden);
+            long ldq = LinearNative.quantizedRowStride(hidden);
             NDArray codes = scope.create(new Shape(m, ldq), DataType.UINT8);
             NDArray scales = scope.create(new Shape(m), DataType.FLOAT32);
             NDArray zeros = scope.create(new Shape(m), DataType.INT32);
@@ -289,7 +288,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
             int qmax;
             try (CallGuard.Lease lease = weights.enter()) {
                 qmax =
-                        LowPrecisionNative.get()
+                        LinearNative.get()
                                 .linear(
                                         weights.handle(),
                                         m,
@@ -298,7 +297,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                         inverseInputScales,
                                         bias,
                                         activation == LinearActivation.GELU
-                                                ? LowPrecisionNative.EPILOGUE_GELU
+                                                ? LinearNative.EPILOGUE_GELU
                                                 : 0,
                                         null,
                                         null,
@@ -312,7 +311,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                         second.inverseInputScales);
             }
             try (CallGuard.Lease lease = second.weights.enter()) {
-                LowPrecisionNative.get()
+                LinearNative.get()
                         .linearFromQuantized(
                                 second.weights.handle(),
                                 m,
@@ -321,11 +320,11 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
                                 zb,
                                 qmax,
                                 second.bias,
-                                (rb != null ? LowPrecisionNative.EPILOGUE_RESIDUAL : 0)
+                                (rb != null ? LinearNative.EPILOGUE_RESIDUAL : 0)
                                         | (second.activation == LinearActivation.GELU
-                                                ? LowPrecisionNative.EPILOGUE_GELU
+                                                ? LinearNative.EPILOGUE_GELU
                                                 : 0)
-                                        | LowPrecisionNative.EPILOGUE_LAYERNORM,
+                                        | LinearNative.EPILOGUE_LAYERNORM,
                                 rb,
                                 gamma,
                                 beta,
@@ -362,10 +361,10 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
 
     @Override
     public String toString() {
-        return "LowPrecisionLinear(" + describe() + ", " + weights + ", " + activation + ")";
+        return "PackedLinear(" + describe() + ", " + weights + ", " + activation + ")";
     }
 
-    /** Builds a {@link LowPrecisionLinear}: {@code setWeights} is required. */
+    /** Builds a {@link PackedLinear}: {@code setWeights} is required. */
     public static final class Builder {
         private PackedWeights weights;
         private float[] bias;
@@ -439,7 +438,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
          * @throws IllegalArgumentException if the weights are missing or closed, or the bias or
          *     scales do not match them
          */
-        public LowPrecisionLinear build() {
+        public PackedLinear build() {
             if (weights == null || weights.isClosed()) {
                 throw new IllegalArgumentException(
                         "setWeights(...) with open packed weights is required");
@@ -471,7 +470,7 @@ public final class LowPrecisionLinear implements NormalizingLinearOperator {
             if (activation == null || quantization == null) {
                 throw new IllegalArgumentException("activation and quantization must not be null");
             }
-            return new LowPrecisionLinear(this);
+            return new PackedLinear(this);
         }
     }
 }

@@ -1,21 +1,23 @@
-package io.github.tilewise.djl.lowp;
+package io.github.tilewise.djl.encoder.linear;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import io.github.tilewise.djl.CallGuard;
-import io.github.tilewise.djl.jni.LowPrecisionNative;
+import io.github.tilewise.djl.jni.LinearNative;
+import io.github.tilewise.djl.lowp.Precision;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
  * A linear layer's weights {@code W [out, in]} packed ONCE into native memory in the layout the
- * low-precision micro-kernels read (int8, bf16 or fp16; see {@code tilewise_gemm.h}).
+ * micro-kernels read: 32-column panels of fp32, int8, bf16 or fp16 values, one format per {@link
+ * Precision} (see {@code tilewise_gemm.h}). {@link PackedLinear} multiplies by them.
  *
- * <p>Owns native memory: close it (or the {@link LowPrecisionLinear} that owns it) to free it at
- * once; a {@link Cleaner} frees it if an unclosed instance becomes unreachable. Using closed
- * weights is an {@link IllegalStateException}. Thread-safe: forwards may run concurrently; {@link
- * #close()} waits for them.
+ * <p>Owns native memory: close it (or the {@link PackedLinear} that owns it) to free it at once; a
+ * {@link Cleaner} frees it if an unclosed instance becomes unreachable. Using closed weights is an
+ * {@link IllegalStateException}. Thread-safe: forwards may run concurrently; {@link #close()} waits
+ * for them.
  */
 public final class PackedWeights implements AutoCloseable {
 
@@ -40,7 +42,7 @@ public final class PackedWeights implements AutoCloseable {
         @Override
         public synchronized void run() {
             if (value != 0) {
-                LowPrecisionNative.get().freeWeights(value);
+                LinearNative.get().freeWeights(value);
                 value = 0;
             }
         }
@@ -49,7 +51,7 @@ public final class PackedWeights implements AutoCloseable {
     private PackedWeights(Precision precision, long handle) {
         this.precision = precision;
         this.handle = new Handle(handle);
-        long[] info = LowPrecisionNative.get().weightsInfo(handle);
+        long[] info = LinearNative.get().weightsInfo(handle);
         this.outFeatures = Math.toIntExact(info[1]);
         this.inFeatures = Math.toIntExact(info[2]);
         this.byteSize = info[3];
@@ -71,11 +73,11 @@ public final class PackedWeights implements AutoCloseable {
      * @param weights {@code out·in} floats, row {@code o} at offset {@code o·in}
      * @param outFeatures output channels
      * @param inFeatures input width
-     * @param precision INT8 / INT8_WEIGHT_ONLY (quantized symmetric per output channel), BF16 or
-     *     FP16 (rounded to nearest even)
+     * @param precision FP32 (the values as they are), INT8 / INT8_WEIGHT_ONLY (quantized symmetric
+     *     per output channel), BF16 or FP16 (rounded to nearest even)
      * @return the packed weights
-     * @throws IllegalArgumentException if the shape does not match, a weight is not finite, or the
-     *     precision is FP32
+     * @throws IllegalArgumentException if the shape does not match, or a weight is not finite and
+     *     the precision is not FP32
      * @throws IllegalStateException if the native library is not loaded
      */
     public static PackedWeights pack(
@@ -84,7 +86,7 @@ public final class PackedWeights implements AutoCloseable {
         ByteBuffer buffer = directFloats(weights);
         return new PackedWeights(
                 precision,
-                LowPrecisionNative.get()
+                LinearNative.get()
                         .packWeights(precision.formatCode(), outFeatures, inFeatures, buffer));
     }
 
@@ -109,7 +111,7 @@ public final class PackedWeights implements AutoCloseable {
         }
         return new PackedWeights(
                 Precision.INT8,
-                LowPrecisionNative.get()
+                LinearNative.get()
                         .packInt8WeightsInRange(
                                 outFeatures, inFeatures, directFloats(weights), weightMax));
     }
@@ -176,7 +178,7 @@ public final class PackedWeights implements AutoCloseable {
         c.put(codes).flip();
         return new PackedWeights(
                 precision,
-                LowPrecisionNative.get()
+                LinearNative.get()
                         .packInt8Weights(outFeatures, inFeatures, c, directFloats(scales)));
     }
 
@@ -195,17 +197,16 @@ public final class PackedWeights implements AutoCloseable {
     }
 
     private static void checkShape(int outFeatures, int inFeatures, Precision precision) {
-        if (precision == null || !precision.isPacked()) {
-            throw new IllegalArgumentException(
-                    "weights are packed as INT8, INT8_WEIGHT_ONLY, BF16 or FP16, not " + precision);
+        if (precision == null) {
+            throw new IllegalArgumentException("the precision must not be null");
         }
         if (outFeatures <= 0 || inFeatures <= 0) {
             throw new IllegalArgumentException(
                     "weight shape must be positive, got [" + outFeatures + ", " + inFeatures + "]");
         }
-        if (inFeatures > LowPrecisionNative.MAX_K) {
+        if (inFeatures > LinearNative.MAX_K) {
             throw new IllegalArgumentException(
-                    "input width " + inFeatures + " exceeds " + LowPrecisionNative.MAX_K);
+                    "input width " + inFeatures + " exceeds " + LinearNative.MAX_K);
         }
     }
 
@@ -244,7 +245,7 @@ public final class PackedWeights implements AutoCloseable {
     }
 
     /**
-     * Returns the native memory these weights occupy (codes padded to the kernel's tiles, plus
+     * Returns the native memory these weights occupy (values padded to the kernel's panels, plus
      * per-channel scales and sums for int8).
      *
      * @return bytes
@@ -263,13 +264,14 @@ public final class PackedWeights implements AutoCloseable {
      */
     public String kernelName() {
         try (CallGuard.Lease lease = guard.enter()) {
-            return LowPrecisionNative.get()
+            return LinearNative.get()
                     .kernelNameFor(handle.value, precision.activationQuantization());
         }
     }
 
     /**
-     * Returns the weights the kernels actually multiply by (dequantized or widened to fp32).
+     * Returns the weights the kernels actually multiply by (as packed for FP32, else dequantized or
+     * widened to fp32).
      *
      * @return {@code out·in} floats, row-major
      * @throws IllegalStateException if closed
@@ -279,7 +281,7 @@ public final class PackedWeights implements AutoCloseable {
                 ByteBuffer.allocateDirect(outFeatures * inFeatures * 4)
                         .order(ByteOrder.LITTLE_ENDIAN);
         try (CallGuard.Lease lease = guard.enter()) {
-            LowPrecisionNative.get().unpackWeights(handle.value, out);
+            LinearNative.get().unpackWeights(handle.value, out);
         }
         float[] values = new float[outFeatures * inFeatures];
         out.asFloatBuffer().get(values);

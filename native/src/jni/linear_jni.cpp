@@ -1,5 +1,6 @@
-// JNI for io.github.tilewise.djl.jni.LowPrecisionNative: checks every argument again (the Java side
-// already did), unwraps direct buffers, and calls the C ABI of tilewise_gemm.h. No math here.
+// JNI for io.github.tilewise.djl.jni.LinearNative: checks every argument again (the Java side
+// already did), unwraps direct buffers, and calls the C ABI of tilewise_gemm.h (linear layers of
+// every weight format, the fused LayerNorm). No math here.
 //
 // Packed weights cross to Java as an opaque handle (the tw_packed_weights pointer as a long). A
 // handle is only ever dereferenced inside a lease taken from the registry of live handles below, so
@@ -80,9 +81,9 @@ int64_t matrix_bytes(JNIEnv* env, const char* what, int64_t rows, int64_t cols, 
 }
 
 bool valid_format(JNIEnv* env, jint format) {
-    if (format != TW_I8 && format != TW_BF16 && format != TW_F16) {
+    if (format != TW_F32 && format != TW_I8 && format != TW_BF16 && format != TW_F16) {
         throw_illegal_argument(env, "weight format " + std::to_string(format) +
-                                        " is none of TW_I8, TW_BF16, TW_F16");
+                                        " is none of TW_F32, TW_I8, TW_BF16, TW_F16");
         return false;
     }
     return true;
@@ -104,7 +105,7 @@ const float* float_weights(JNIEnv* env, jlong n, jlong k, jobject weights) {
 
 extern "C" {
 
-JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packWeights(
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packWeights(
     JNIEnv* env, jobject, jint format, jlong n, jlong k, jobject weights) {
     if (!valid_format(env, format)) return 0;
     const float* w = float_weights(env, n, k, weights);
@@ -114,7 +115,7 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packW
     return register_handle(packed);
 }
 
-JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packInt8WeightsInRange(
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packInt8WeightsInRange(
     JNIEnv* env, jobject, jlong n, jlong k, jobject weights, jint weight_max) {
     const float* w = float_weights(env, n, k, weights);
     if (w == nullptr) return 0;
@@ -123,7 +124,7 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packI
     return register_handle(packed);
 }
 
-JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packInt8Weights(
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packInt8Weights(
     JNIEnv* env, jobject, jlong n, jlong k, jobject codes, jobject scales) {
     if (n <= 0 || k <= 0) {
         throw_illegal_argument(env, "weight shape must be positive, got " + std::to_string(n) +
@@ -141,7 +142,7 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_packI
     return register_handle(packed);
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_freeWeights(JNIEnv* env, jobject,
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_freeWeights(JNIEnv* env, jobject,
                                                                                    jlong handle) {
     auto* w = reinterpret_cast<tw_packed_weights*>(static_cast<intptr_t>(handle));
     {
@@ -160,7 +161,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_freeWe
     tw_packed_weights_free(w);
 }
 
-JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_weightsInfo(
+JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LinearNative_weightsInfo(
     JNIEnv* env, jobject, jlong handle) {
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
@@ -174,7 +175,7 @@ JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_
     return out;
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_unpackWeights(
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_unpackWeights(
     JNIEnv* env, jobject, jlong handle, jobject out) {
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
@@ -250,7 +251,7 @@ bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject
 
 }  // namespace
 
-JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear(
+JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linear(
     JNIEnv* env, jobject, jlong handle, jlong m, jobject x, jint act_quant, jobject channel_scale,
     jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta, jfloat ln_eps,
     jobject y, jobject yq_codes, jobject yq_scales, jobject yq_zeros, jint yq_mode,
@@ -292,7 +293,7 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     return out.qmax;
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linearFromQuantized(
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linearFromQuantized(
     JNIEnv* env, jobject, jlong handle, jlong m, jobject x_codes, jobject x_scales, jobject x_zeros,
     jint qmax, jobject bias, jint epilogue, jobject residual, jobject ln_gamma, jobject ln_beta,
     jfloat ln_eps, jobject y) {
@@ -314,7 +315,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_linear
     twjni::check(env, tw_linear(&p));
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerNorm(
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_layerNorm(
     JNIEnv* env, jobject, jlong m, jlong k, jobject x, jobject residual, jobject gamma, jobject beta,
     jfloat eps, jobject y) {
     if (k <= 0) {
@@ -348,7 +349,7 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_layerN
     twjni::check(env, tw_layernorm(&p));
 }
 
-JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelNameFor(
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LinearNative_kernelNameFor(
     JNIEnv* env, jobject, jlong handle, jint act_quant) {
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
@@ -356,7 +357,7 @@ JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_ker
     return env->NewStringUTF(tw_linear_kernel_name_for(w, static_cast<tw_activation_quant>(act_quant)));
 }
 
-JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LowPrecisionNative_kernelName(
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LinearNative_kernelName(
     JNIEnv* env, jobject, jint format, jint act_quant) {
     return env->NewStringUTF(
         tw_linear_kernel_name(static_cast<tw_dtype>(format), static_cast<tw_activation_quant>(act_quant)));
