@@ -24,8 +24,8 @@ nvcc --version | tail -2
 JAVA_ARGS=()
 if [[ -n "$STAGE" && -f "$STAGE/jre/include/jni.h" ]]; then JAVA_ARGS=(-DJAVA_HOME="$STAGE/jre"); fi
 t0=$(date +%s)
-cmake -S "$ROOT/native" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTILEWISE_CUDA=ON "${JAVA_ARGS[@]}" \
-  > "$OUT/build.log" 2>&1 && cmake --build "$BUILD" --parallel 16 >> "$OUT/build.log" 2>&1 \
+cmake -S "$ROOT/native" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTILEWISE_CUDA=ON \
+  -DTILEWISE_CUDA_WARN_SPILLS=ON "${JAVA_ARGS[@]}" > "$OUT/build.log" 2>&1 && cmake --build "$BUILD" --parallel 16 >> "$OUT/build.log" 2>&1 \
   || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 grep -E "spill|warning" "$OUT/build.log" | sort -u | head
