@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One device run on the H200 machine: build libtilewise_cuda with that machine's nvcc, run the C
 # ABI test (numerics vs float64), dump the kernels' resource usage and instruction mix, check and
-# time against PyTorch's SDPA (flash, cuDNN), and, if a Java runtime was carried, run the Java
-# demo. Everything lands in $OUT (default ./out).
+# time against PyTorch's SDPA (flash, cuDNN), and, if a Java runtime was carried, run
+# CudaAttentionBenchmark (integration-tests) on it. Everything lands in $OUT (default ./out).
 #
 # Usage (from the repository root): native/bench/cuda/run_h200.sh [stage dir] [--quick]
-#   (TW_BENCH_CONFIGS=0,2,... picks the Tilewise configs timed; TW_SKIP_JAVA=1 skips the Java demo)
-#   stage dir: optional folder with jre/ (jlink image with include/) and java/ (demo classes).
+#   (TW_BENCH_CONFIGS=0,2,... picks the Tilewise configs timed; TW_SKIP_JAVA=1 skips the Java run)
+#   stage dir: optional folder with jre/ (jlink image with include/) and java/ (classes, stage.sh).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 STAGE=${1:-}
@@ -24,8 +24,8 @@ nvcc --version | tail -2
 JAVA_ARGS=()
 if [[ -n "$STAGE" && -f "$STAGE/jre/include/jni.h" ]]; then JAVA_ARGS=(-DJAVA_HOME="$STAGE/jre"); fi
 t0=$(date +%s)
-cmake -S "$ROOT/native" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTILEWISE_CUDA=ON "${JAVA_ARGS[@]}" \
-  > "$OUT/build.log" 2>&1 && cmake --build "$BUILD" --parallel 16 >> "$OUT/build.log" 2>&1 \
+cmake -S "$ROOT/native" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DTILEWISE_CUDA=ON \
+  -DTILEWISE_CUDA_WARN_SPILLS=ON "${JAVA_ARGS[@]}" > "$OUT/build.log" 2>&1 && cmake --build "$BUILD" --parallel 16 >> "$OUT/build.log" 2>&1 \
   || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 grep -E "spill|warning" "$OUT/build.log" | sort -u | head
@@ -54,7 +54,8 @@ if [[ -z "${TW_SKIP_JAVA:-}" && -n "$STAGE" && -x "$STAGE/jre/bin/java" && -d "$
   mkdir -p "$STAGE/java/native/linux-x86_64"
   cp "$(find "$BUILD" -maxdepth 1 -name libtilewise.so | head -1)" "$STAGE/java/native/linux-x86_64/"
   "$STAGE/jre/bin/java" -cp "$STAGE/java:$STAGE/slf4j-api.jar" -Dtilewise.cuda.library="$LIB" \
-    -Dtilewise.cache.dir=/tmp/tilewise-cache io.github.tilewise.djl.cuda.CudaAttentionDemo 2>&1 \
+    -Dtilewise.cache.dir=/tmp/tilewise-cache io.github.tilewise.it.bench.CudaAttentionBenchmark \
+    --require-gpu 2>&1 \
     | tee "$OUT/java.txt"
 fi
 echo "== summary"

@@ -2,7 +2,8 @@
 # Prepares a folder to carry to the GPU machine (which has nvcc, PyTorch and no Java):
 #   <stage>/native  the native sources (built there by run_h200.sh with that machine's nvcc)
 #   <stage>/jre     a minimal Java runtime made with jlink, plus the JDK's JNI headers
-#   <stage>/java    the compiled CUDA Java API, the CPU attention binding and the demo main
+#   <stage>/java    the compiled CUDA Java API, the CPU attention binding and CudaAttentionBenchmark
+#                   (integration-tests; it needs none of DJL, so it runs on a plain jlink runtime)
 #   <stage>/slf4j-api.jar  logging API used by LibUtils and CudaLibrary
 # Usage (from the repository root): native/bench/cuda/stage.sh <stage dir>
 # Then, on the device: bash <stage>/native/bench/cuda/run_h200.sh <stage>
@@ -20,13 +21,12 @@ if [[ ! -x "$STAGE/jre/bin/java" ]]; then
   JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}
   cp -r "$JAVA_HOME/include" "$STAGE/jre/include"
 fi
-SRC=$ROOT/djl-extension/src/main/java/io/github/tilewise/djl
-# LibUtils and CudaLibrary (which load libtilewise and libtilewise_cuda) log through slf4j.
+# The loader of libtilewise and libtilewise_cuda (jni/NativeLibraryLoader) logs through slf4j.
 SLF4J=$(ls ~/.m2/repository/org/slf4j/slf4j-api/2.0.*/slf4j-api-2.0.*.jar | sort -V | tail -1)
 cp "$SLF4J" "$STAGE/slf4j-api.jar"
-javac --release 17 -cp "$STAGE/slf4j-api.jar" -d "$STAGE/java" "$SRC/Tilewise.java" \
-  "$SRC/NativeLibraryUnavailableException.java" "$SRC/jni/NativeLibraryLoader.java" \
-  "$SRC/attention/AttentionLayout.java" "$SRC/jni/LibUtils.java" "$SRC/jni/TilewiseNative.java" \
-  "$SRC/jni/AttentionNative.java" "$SRC/jni/CudaNative.java" "$SRC/jni/CudaLibrary.java" \
-  "$SRC"/cuda/*.java "$ROOT/native/bench/cuda/CudaAttentionDemo.java"
+# javac compiles the benchmark and, from the source path, exactly the classes it reaches (the CUDA
+# and attention bindings, the loader), so no list here goes stale when those classes change.
+javac --release 17 -cp "$STAGE/slf4j-api.jar" -sourcepath "$ROOT/djl-extension/src/main/java" \
+  -implicit:class -d "$STAGE/java" \
+  "$ROOT/integration-tests/src/main/java/io/github/tilewise/it/bench/CudaAttentionBenchmark.java"
 du -sh "$STAGE"

@@ -2,6 +2,8 @@
 // native/tools/gen_wgmma_sm90.py (edit that, not this). Accumulators are fp32 arrays in the
 // m64nNk16 fragment order (per n8 column block j: d[4j .. 4j + 3] = (row g, cols 2t, 2t + 1),
 // (row g + 8, cols 2t, 2t + 1) of the warp's 16 rows).
+// Generated: the native format check (native/tools/clang_format.sh) leaves it as it is.
+// clang-format off
 #pragma once
 
 #include <stdint.h>

@@ -30,6 +30,7 @@ public final class Demo {
      * Runs the demo.
      *
      * @param args sequence lengths to compare (default 8192 and 32768)
+     * @throws Exception if an NDArray operation or the native library fails
      */
     public static void main(String[] args) throws Exception {
         int[] lengths =

@@ -88,7 +88,9 @@ public final class CudaLibrary {
                 return LIB_NAME
                         + " for "
                         + platform
-                        + " is not in the tilewise-native jar (built without nvcc)";
+                        + " is not in the tilewise-native jar (built where nvcc or an NVIDIA"
+                        + " driver was missing; -Dtilewise.cuda.build=ON builds it with nvcc"
+                        + " alone)";
             }
         } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
             return "loading " + LIB_NAME + " failed: " + e;

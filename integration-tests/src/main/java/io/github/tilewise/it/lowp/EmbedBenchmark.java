@@ -25,7 +25,7 @@ import java.util.Locale;
  * export:
  *
  * <pre>
- * embed model=all-minilm-l6-v2 engine=<tilewise|onnxruntime> precision=<p> batch=32 seq=128 ms=<median> seq_per_s=<x>
+ * embed model=all-minilm-l6-v2 engine=&lt;tilewise|onnxruntime&gt; precision=&lt;p&gt; batch=32 seq=128 ms=&lt;median&gt; seq_per_s=&lt;x&gt;
  * </pre>
  *
  * <p>Both engines get the same token batch (tokenization is not timed) and 2 intra-op threads. All

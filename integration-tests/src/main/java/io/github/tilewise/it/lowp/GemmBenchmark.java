@@ -14,7 +14,8 @@ import java.util.Locale;
  * Linear-layer throughput per precision from Java (DJL NDArrays in and out, as the encoder runs
  * them), with fp32 through PyTorch's own GEMM ({@code linear}) in the same run:
  *
- * <pre>gemm precision=<p> M=4096 N=<n> K=384 ms=<median> gops=<2MNK/time> engine=<tilewise|pytorch>
+ * <pre>
+ * gemm precision=&lt;p&gt; M=4096 N=&lt;n&gt; K=384 ms=&lt;median&gt; gops=&lt;2MNK/time&gt; engine=&lt;tilewise|pytorch&gt;
  * </pre>
  *
  * <p>Arguments: {@code [reps]} (default 20). The Tilewise time includes the per-call activation

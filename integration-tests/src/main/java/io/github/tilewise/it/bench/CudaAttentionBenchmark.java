@@ -1,39 +1,54 @@
-package io.github.tilewise.djl.cuda;
+package io.github.tilewise.it.bench;
 
 import io.github.tilewise.djl.attention.AttentionLayout;
+import io.github.tilewise.djl.cuda.CudaAttention;
+import io.github.tilewise.djl.cuda.DeviceBuffer;
 import io.github.tilewise.djl.jni.AttentionNative;
-import java.util.Arrays;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Random;
 
 /**
- * "Java on the GPU, once": runs {@link CudaAttention} from a plain JVM (a jlink runtime carried to
- * the GPU machine) on fresh random fp16/bf16 inputs, through host buffers and through device
- * buffers, and compares the outputs with the CPU operator of libtilewise on the same inputs and
- * with a float64 reference. Prints one line per case and exits non-zero on any mismatch.
+ * {@link CudaAttention} from Java: runs it on fresh random fp16/bf16 inputs, through host buffers
+ * and through device buffers, compares the outputs with the CPU operator of libtilewise on the same
+ * inputs and with a float64 reference (one {@code java-cuda-check} line per case), then times the
+ * kernel on device-resident buffers reused across calls ({@code java-cuda-attention}). Exits 1 on
+ * any mismatch. Without a usable GPU (no {@code libtilewise_cuda} in the jar, no driver, no device)
+ * it prints why and exits 0, or 2 with {@code --require-gpu}.
  *
- * <p>Run: {@code java -cp <classes>:<slf4j-api.jar> -Dtilewise.cuda.library=<libtilewise_cuda.so>
- * io.github.tilewise.djl.cuda.CudaAttentionDemo}, with {@code libtilewise.so} on the class path
- * under {@code native/linux-x86_64/} (where {@code LibUtils} looks for it in the jar).
+ * <p>Uses only the CUDA and attention classes of {@code tilewise-djl} (no DJL engine), so it also
+ * runs on a GPU machine without Maven. Run it with {@code mvn -B -q -pl integration-tests
+ * exec:exec@cuda-bench} on a machine whose build made {@code libtilewise_cuda} (README, "The two
+ * commands"), or with {@code native/bench/cuda/stage.sh} and {@code run_h200.sh}, which compile it
+ * with those classes into a plain JVM carried to the GPU machine ({@code
+ * -Dtilewise.cuda.library=<libtilewise_cuda.so>}, {@code libtilewise.so} on the class path under
+ * {@code native/linux-x86_64/}); see {@code native/bench/cuda/NOTES.md}.
  */
-public final class CudaAttentionDemo {
+public final class CudaAttentionBenchmark {
 
     private static int failures;
 
-    private CudaAttentionDemo() {}
+    private CudaAttentionBenchmark() {}
 
     /**
-     * Entry point.
+     * Runs the checks and the timing.
      *
-     * @param args unused
+     * @param args {@code --require-gpu}: exit 2 instead of 0 when CUDA is unavailable
      */
     public static void main(String[] args) {
-        System.out.println("java " + System.getProperty("java.version") + " ("
-                + System.getProperty("java.home") + ")");
+        boolean requireGpu = Arrays.asList(args).contains("--require-gpu");
+        System.out.println(
+                "java "
+                        + System.getProperty("java.version")
+                        + " ("
+                        + System.getProperty("java.home")
+                        + ")");
         if (!CudaAttention.isAvailable()) {
-            System.out.println("CUDA unavailable: " + CudaAttention.unavailableReason());
-            System.exit(2);
+            System.out.println(
+                    "cuda-attention skipped: CUDA unavailable: "
+                            + CudaAttention.unavailableReason());
+            System.exit(requireGpu ? 2 : 0);
         }
         System.out.println("device: " + CudaAttention.describeDevice());
         Random rng = new Random(System.nanoTime());
@@ -45,18 +60,39 @@ public final class CudaAttentionDemo {
             {CudaAttention.DataType.BFLOAT16, 2, 6, 1, 1, 500, 64, false, true, true},
         };
         for (Object[] c : cases) {
-            runCase(rng, (CudaAttention.DataType) c[0], (int) c[1], (int) c[2], (int) c[3],
-                    (int) c[4], (int) c[5], (int) c[6], (boolean) c[7], (boolean) c[8],
+            runCase(
+                    rng,
+                    (CudaAttention.DataType) c[0],
+                    (int) c[1],
+                    (int) c[2],
+                    (int) c[3],
+                    (int) c[4],
+                    (int) c[5],
+                    (int) c[6],
+                    (boolean) c[7],
+                    (boolean) c[8],
                     (boolean) c[9]);
         }
         timeDeviceResident(rng);
-        System.out.println(failures == 0 ? "java demo: all passed" : "java demo: " + failures
-                + " failure(s)");
+        System.out.println(
+                failures == 0
+                        ? "java cuda checks: all passed"
+                        : "java cuda checks: " + failures + " failure(s)");
         System.exit(failures == 0 ? 0 : 1);
     }
 
-    private static void runCase(Random rng, CudaAttention.DataType type, int b, int h, int hkv,
-            int nq, int nk, int d, boolean causal, boolean varlen, boolean seqMajor) {
+    private static void runCase(
+            Random rng,
+            CudaAttention.DataType type,
+            int b,
+            int h,
+            int hkv,
+            int nq,
+            int nk,
+            int d,
+            boolean causal,
+            boolean varlen,
+            boolean seqMajor) {
         boolean f16 = type == CudaAttention.DataType.FLOAT16;
         int[] lengths = null;
         if (varlen) {
@@ -66,10 +102,16 @@ public final class CudaAttentionDemo {
             }
             lengths[0] = 0; // a fully padded sequence: zeros
         }
-        AttentionLayout layout = seqMajor ? AttentionLayout.BATCH_SEQ_HEADS_DIM
-                : AttentionLayout.BATCH_HEADS_SEQ_DIM;
-        CudaAttention.Builder builder = CudaAttention.builder().setDataType(type)
-                .setShape(b, h, hkv, nq, nk, d).optCausal(causal).optLayout(layout);
+        AttentionLayout layout =
+                seqMajor
+                        ? AttentionLayout.BATCH_SEQ_HEADS_DIM
+                        : AttentionLayout.BATCH_HEADS_SEQ_DIM;
+        CudaAttention.Builder builder =
+                CudaAttention.builder()
+                        .setDataType(type)
+                        .setShape(b, h, hkv, nq, nk, d)
+                        .optCausal(causal)
+                        .optLayout(layout);
         if (lengths != null) {
             builder.optKeyValidLengths(lengths);
         }
@@ -94,12 +136,26 @@ public final class CudaAttentionDemo {
             long[] shape = {b, h, hkv, nq, nk, d};
             long[] strides = strides(b, h, hkv, nq, nk, d, seqMajor);
             ByteBuffer cpu = nanFilled(attention.queryBytes());
-            AttentionNative.get().forward(
-                    f16 ? AttentionNative.DTYPE_F16 : AttentionNative.DTYPE_BF16,
-                    AttentionNative.DTYPE_F32, shape, q, Arrays.copyOfRange(strides, 0, 3), k,
-                    Arrays.copyOfRange(strides, 3, 6), v, Arrays.copyOfRange(strides, 6, 9), cpu,
-                    Arrays.copyOfRange(strides, 9, 12), (float) (1 / Math.sqrt(d)), causal,
-                    lengths, null, null, null, null);
+            AttentionNative.get()
+                    .forward(
+                            f16 ? AttentionNative.DTYPE_F16 : AttentionNative.DTYPE_BF16,
+                            AttentionNative.DTYPE_F32,
+                            shape,
+                            q,
+                            Arrays.copyOfRange(strides, 0, 3),
+                            k,
+                            Arrays.copyOfRange(strides, 3, 6),
+                            v,
+                            Arrays.copyOfRange(strides, 6, 9),
+                            cpu,
+                            Arrays.copyOfRange(strides, 9, 12),
+                            (float) (1 / Math.sqrt(d)),
+                            causal,
+                            lengths,
+                            null,
+                            null,
+                            null,
+                            null);
 
             double[] ref = reference(q, k, v, shape, strides, causal, lengths, f16);
             double gpuVsRef = relErr(gpuHost, ref, f16);
@@ -113,8 +169,21 @@ public final class CudaAttentionDemo {
                     "java-cuda-check dtype=%s B=%d H=%d Hkv=%d Nq=%d Nk=%d D=%d causal=%d varlen=%d"
                             + " layout=%s gpu_vs_f64=%.2e cpu_vs_f64=%.2e gpu_vs_cpu=%.2e"
                             + " host_path==device_path=%b nan=%b %s%n",
-                    f16 ? "fp16" : "bf16", b, h, hkv, nq, nk, d, causal ? 1 : 0, varlen ? 1 : 0,
-                    seqMajor ? "BSHD" : "BHSD", gpuVsRef, cpuVsRef, gpuVsCpu, same, nan,
+                    f16 ? "fp16" : "bf16",
+                    b,
+                    h,
+                    hkv,
+                    nq,
+                    nk,
+                    d,
+                    causal ? 1 : 0,
+                    varlen ? 1 : 0,
+                    seqMajor ? "BSHD" : "BHSD",
+                    gpuVsRef,
+                    cpuVsRef,
+                    gpuVsCpu,
+                    same,
+                    nan,
                     ok ? "OK" : "FAIL");
             if (!ok) {
                 failures++;
@@ -125,12 +194,17 @@ public final class CudaAttentionDemo {
     /** Device-resident buffers reused across calls: the kernel's own speed seen from Java. */
     private static void timeDeviceResident(Random rng) {
         int b = 4, h = 16, n = 4096, d = 128;
-        try (CudaAttention attention = CudaAttention.builder()
-                .setDataType(CudaAttention.DataType.BFLOAT16).setShape(b, h, h, n, n, d)
-                .build();
-                DeviceBuffer dq = DeviceBuffer.copyOf(random(rng, attention.queryBytes(), false, 1));
-                DeviceBuffer dk = DeviceBuffer.copyOf(random(rng, attention.keyValueBytes(), false, 1));
-                DeviceBuffer dv = DeviceBuffer.copyOf(random(rng, attention.keyValueBytes(), false, 1));
+        try (CudaAttention attention =
+                        CudaAttention.builder()
+                                .setDataType(CudaAttention.DataType.BFLOAT16)
+                                .setShape(b, h, h, n, n, d)
+                                .build();
+                DeviceBuffer dq =
+                        DeviceBuffer.copyOf(random(rng, attention.queryBytes(), false, 1));
+                DeviceBuffer dk =
+                        DeviceBuffer.copyOf(random(rng, attention.keyValueBytes(), false, 1));
+                DeviceBuffer dv =
+                        DeviceBuffer.copyOf(random(rng, attention.keyValueBytes(), false, 1));
                 DeviceBuffer dout = DeviceBuffer.allocate(attention.queryBytes())) {
             ByteBuffer one = direct(2);
             for (int i = 0; i < 3; i++) {
@@ -145,25 +219,55 @@ public final class CudaAttentionDemo {
             dout.copyTo(one);
             double ms = (System.nanoTime() - t0) / 1e6 / reps;
             double tflops = 4.0 * b * h * (double) n * n * d / (ms * 1e9);
-            System.out.printf("java-cuda-attention dtype=bf16 B=%d H=%d N=%d D=%d causal=0"
-                    + " ms=%.3f tflops=%.1f (mean of %d calls from Java, wall clock)%n",
+            System.out.printf(
+                    "java-cuda-attention dtype=bf16 B=%d H=%d N=%d D=%d causal=0"
+                            + " ms=%.3f tflops=%.1f (mean of %d calls from Java, wall clock)%n",
                     b, h, n, d, ms, tflops, reps);
         }
     }
 
     private static long[] strides(int b, int h, int hkv, int nq, int nk, int d, boolean seqMajor) {
         if (seqMajor) {
-            return new long[] {(long) nq * h * d, d, (long) h * d, (long) nk * hkv * d, d,
-                (long) hkv * d, (long) nk * hkv * d, d, (long) hkv * d, (long) nq * h * d, d,
-                (long) h * d};
+            return new long[] {
+                (long) nq * h * d,
+                d,
+                (long) h * d,
+                (long) nk * hkv * d,
+                d,
+                (long) hkv * d,
+                (long) nk * hkv * d,
+                d,
+                (long) hkv * d,
+                (long) nq * h * d,
+                d,
+                (long) h * d
+            };
         }
-        return new long[] {(long) h * nq * d, (long) nq * d, d, (long) hkv * nk * d,
-            (long) nk * d, d, (long) hkv * nk * d, (long) nk * d, d, (long) h * nq * d,
-            (long) nq * d, d};
+        return new long[] {
+            (long) h * nq * d,
+            (long) nq * d,
+            d,
+            (long) hkv * nk * d,
+            (long) nk * d,
+            d,
+            (long) hkv * nk * d,
+            (long) nk * d,
+            d,
+            (long) h * nq * d,
+            (long) nq * d,
+            d
+        };
     }
 
-    private static double[] reference(ByteBuffer qb, ByteBuffer kb, ByteBuffer vb, long[] shape,
-            long[] st, boolean causal, int[] lengths, boolean f16) {
+    private static double[] reference(
+            ByteBuffer qb,
+            ByteBuffer kb,
+            ByteBuffer vb,
+            long[] shape,
+            long[] st,
+            boolean causal,
+            int[] lengths,
+            boolean f16) {
         int b = (int) shape[0], h = (int) shape[1], hkv = (int) shape[2], nq = (int) shape[3];
         int nk = (int) shape[4], d = (int) shape[5];
         double[] q = toDouble(qb, f16), k = toDouble(kb, f16), v = toDouble(vb, f16);
@@ -177,8 +281,9 @@ public final class CudaAttentionDemo {
                     long qo = bi * st[0] + hi * st[1] + i * st[2];
                     double max = Double.NEGATIVE_INFINITY;
                     for (int j = 0; j < nk; j++) {
-                        boolean visible = (lengths == null || j < lengths[bi])
-                                && (!causal || j <= i + (nk - nq));
+                        boolean visible =
+                                (lengths == null || j < lengths[bi])
+                                        && (!causal || j <= i + (nk - nq));
                         if (!visible) {
                             s[j] = Double.NEGATIVE_INFINITY;
                             continue;
