@@ -20,10 +20,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <vector>
-
-#include <ctime>
 
 #include "tilewise/tilewise.h"
 
@@ -79,22 +78,32 @@ int bench_lengths(const std::vector<int64_t>& lengths) {
         for (int causal = 0; causal <= 1; ++causal) {
             for (tw_dtype compute : {TW_F32, TW_BF16}) {
                 tw_attention_params p{};
-                p.dtype = TW_F32; p.compute = compute;
-                p.batch = B; p.q_heads = p.kv_heads = H; p.q_len = p.kv_len = N; p.head_dim = D;
-                p.q = q.data(); p.k = k.data(); p.v = v.data(); p.o = o.data();
+                p.dtype = TW_F32;
+                p.compute = compute;
+                p.batch = B;
+                p.q_heads = p.kv_heads = H;
+                p.q_len = p.kv_len = N;
+                p.head_dim = D;
+                p.q = q.data();
+                p.k = k.data();
+                p.v = v.data();
+                p.o = o.data();
                 for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
-                    s[0] = H * N * D; s[1] = N * D; s[2] = D;
+                    s[0] = H * N * D;
+                    s[1] = N * D;
+                    s[2] = D;
                 }
                 p.scale = 0.125f;
                 p.causal = causal;
                 Timing t;
                 if (!time_calls(p, N >= 8192 ? 5 : 20, &t)) return 1;
                 const double flops = 4.0 * B * H * N * N * D / (causal ? 2 : 1);
-                std::printf("attention-native isa=%d compute=%s N=%lld causal=%d ms=%.2f gflops=%.1f "
-                            "min_cpu_ms=%.2f gflops_per_core=%.1f\n",
-                            tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)N,
-                            causal, t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
-                            flops / t.min_cpu_ms / 1e6);
+                std::printf(
+                    "attention-native isa=%d compute=%s N=%lld causal=%d ms=%.2f gflops=%.1f "
+                    "min_cpu_ms=%.2f gflops_per_core=%.1f\n",
+                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)N, causal,
+                    t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
+                    flops / t.min_cpu_ms / 1e6);
             }
         }
     }
@@ -110,23 +119,35 @@ int bench_encoder() {
     fill(qkv, rng);
     for (tw_dtype compute : {TW_F32, TW_BF16}) {
         tw_attention_params p{};
-        p.dtype = TW_F32; p.compute = compute;
-        p.batch = B; p.q_heads = p.kv_heads = H; p.q_len = p.kv_len = N; p.head_dim = D;
-        p.q = qkv.data(); p.k = qkv.data() + H * D; p.v = qkv.data() + 2 * H * D; p.o = o.data();
+        p.dtype = TW_F32;
+        p.compute = compute;
+        p.batch = B;
+        p.q_heads = p.kv_heads = H;
+        p.q_len = p.kv_len = N;
+        p.head_dim = D;
+        p.q = qkv.data();
+        p.k = qkv.data() + H * D;
+        p.v = qkv.data() + 2 * H * D;
+        p.o = o.data();
         for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides}) {
-            s[0] = N * 3 * H * D; s[1] = D; s[2] = 3 * H * D;
+            s[0] = N * 3 * H * D;
+            s[1] = D;
+            s[2] = 3 * H * D;
         }
-        p.o_strides[0] = N * H * D; p.o_strides[1] = D; p.o_strides[2] = H * D;
+        p.o_strides[0] = N * H * D;
+        p.o_strides[1] = D;
+        p.o_strides[2] = H * D;
         p.scale = 1.0f / std::sqrt(float(D));
         Timing t;
         if (!time_calls(p, 30, &t)) return 1;
         const double flops = 4.0 * B * H * N * N * D;
-        std::printf("attention-native shape=encoder layout=fused-qkv isa=%d compute=%s B=%lld "
-                    "H=%lld N=%lld D=%lld causal=0 ms=%.2f gflops=%.1f min_cpu_ms=%.2f "
-                    "gflops_per_core=%.1f\n",
-                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)B,
-                    (long long)H, (long long)N, (long long)D, t.median_ms,
-                    flops / t.median_ms / 1e6, t.min_cpu_ms, flops / t.min_cpu_ms / 1e6);
+        std::printf(
+            "attention-native shape=encoder layout=fused-qkv isa=%d compute=%s B=%lld "
+            "H=%lld N=%lld D=%lld causal=0 ms=%.2f gflops=%.1f min_cpu_ms=%.2f "
+            "gflops_per_core=%.1f\n",
+            tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)B, (long long)H,
+            (long long)N, (long long)D, t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
+            flops / t.min_cpu_ms / 1e6);
     }
     return 0;
 }

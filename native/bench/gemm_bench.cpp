@@ -1,13 +1,14 @@
 // Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
-// Usage: gemm_bench [reps] [M] [threads] [precisions]: `precisions` a comma-separated list of the names
-// below (default all), e.g. `bf16,fp16,fp32`. Each line is the median of `reps` timed calls after two warm-ups;
-// the time includes the per-call activation quantization (int8) or bf16 rounding, except for the
-// `int8_prequantized*` lines: rows quantized once beforehand (tw_quantize_rows), as an encoder's
-// chained layers hand them over - the kernel alone, plain, with the GELU epilogue, and with the
-// LayerNorm epilogue (whole-row tasks). `int8_reduced_range*` lines: weights packed with codes
-// within +-64 (tw_pack_weights_int8_range), which CPUs without VNNI run on the plain vpmaddubsw kernel.
-// `fp32` is the fp32 linear layer (TW_F32 weights), `fp32+gelu` with the GELU epilogue (FFN1).
+// Usage: gemm_bench [reps] [M] [threads] [precisions]: `precisions` a comma-separated list of the
+// names below (default all), e.g. `bf16,fp16,fp32`. Each line is the median of `reps` timed calls
+// after two warm-ups; the time includes the per-call activation quantization (int8) or bf16
+// rounding, except for the `int8_prequantized*` lines: rows quantized once beforehand
+// (tw_quantize_rows), as an encoder's chained layers hand them over - the kernel alone, plain, with
+// the GELU epilogue, and with the LayerNorm epilogue (whole-row tasks). `int8_reduced_range*`
+// lines: weights packed with codes within +-64 (tw_pack_weights_int8_range), which CPUs without
+// VNNI run on the plain vpmaddubsw kernel. `fp32` is the fp32 linear layer (TW_F32 weights),
+// `fp32+gelu` with the GELU epilogue (FFN1).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -75,15 +76,18 @@ int main(int argc, char** argv) {
         {"int8", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, 127},
         {"int8_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, 127},
         {"int8_prequantized+gelu", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_GELU, 127},
-        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM, 127},
+        {"int8_prequantized+layernorm", TW_I8, TW_QUANT_ASYMMETRIC, true, TW_EPILOGUE_LAYERNORM,
+         127},
         {"int8_reduced_range", TW_I8, TW_QUANT_ASYMMETRIC, false, 0, TW_INT8_REDUCED_WEIGHT_MAX},
-        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0, TW_INT8_REDUCED_WEIGHT_MAX},
+        {"int8_reduced_range_prequantized", TW_I8, TW_QUANT_ASYMMETRIC, true, 0,
+         TW_INT8_REDUCED_WEIGHT_MAX},
         {"int8_weight_only", TW_I8, TW_QUANT_NONE, false, 0, 127},
         {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
         {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127},
         {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127},
         {"fp32+gelu", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_GELU, 127}};
-    // MiniLM / BERT-base-like layers: attention output (and the issue's N = K = 384), FFN1, FFN2, fused QKV.
+    // MiniLM / BERT-base-like layers: attention output (and the issue's N = K = 384), FFN1, FFN2,
+    // fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
     for (const auto& shape : shapes) {
@@ -101,8 +105,9 @@ int main(int argc, char** argv) {
             if (!selected(only, c.name)) continue;
             tw_packed_weights* packed = nullptr;
             const tw_status packed_ok =
-                c.weight_max < 127 ? tw_pack_weights_int8_range(N, K, w.data(), K, c.weight_max, &packed)
-                                   : tw_pack_weights(c.format, N, K, w.data(), K, &packed);
+                c.weight_max < 127
+                    ? tw_pack_weights_int8_range(N, K, w.data(), K, c.weight_max, &packed)
+                    : tw_pack_weights(c.format, N, K, w.data(), K, &packed);
             if (packed_ok != TW_OK) {
                 std::fprintf(stderr, "pack failed: %s\n", tw_last_error());
                 return 1;

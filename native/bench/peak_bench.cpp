@@ -111,8 +111,12 @@ __attribute__((target("avx2"))) long maddubs_loop(bool sign_trick) {
     return sum;
 }
 
-long maddubs_plain_loop() { return maddubs_loop(false); }
-long maddubs_sign_loop() { return maddubs_loop(true); }
+long maddubs_plain_loop() {
+    return maddubs_loop(false);
+}
+long maddubs_sign_loop() {
+    return maddubs_loop(true);
+}
 
 /// Runs `loop` on `threads` threads; each iteration of it issues `chains` dot-product steps of
 /// `macs_per_step` multiply-accumulates.

@@ -1,9 +1,9 @@
 // Fused attention against a float64 reference, for every ISA level this CPU runs, on fresh random
-// data: odd lengths, head dims up to 256, causal (bottom-right aligned), valid lengths, key padding,
-// bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts and the fused
-// QKV layout, fp16/bf16 data and bf16 compute. Half-precision results must be within 2x the error
-// of the naive computation in the same precision (FlashAttention's rule) plus a small absolute
-// slack.
+// data: odd lengths, head dims up to 256, causal (bottom-right aligned), valid lengths, key
+// padding, bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts and the
+// fused QKV layout, fp16/bf16 data and bf16 compute. Half-precision results must be within 2x the
+// error of the naive computation in the same precision (FlashAttention's rule) plus a small
+// absolute slack.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -130,7 +130,8 @@ Tensors make_inputs(const Case& c) {
     fill(t.v, c.batch * c.kv_heads * c.kv_len * c.head_dim, 1.0f);
     if (c.valid_lengths) {
         for (int64_t b = 0; b < c.batch; ++b) {
-            // The first batch entry has no valid key at all when there are several: its rows must be zeros.
+            // The first batch entry has no valid key at all when there are several: its rows must
+            // be zeros.
             t.lengths.push_back(b == 0 && c.batch > 1 ? 0
                                                       : int32_t(twtest::uniform_int(1, c.kv_len)));
         }
@@ -144,7 +145,8 @@ Tensors make_inputs(const Case& c) {
         if (c.bias == 2) shape[0] = shape[1] = 1;
         if (c.bias == 3) shape[1] = shape[2] = 1;
         t.bias.resize(shape[0] * shape[1] * shape[2] * shape[3]);
-        for (auto& x : t.bias) x = twtest::uniform(0, 1) < 0.1f ? -INFINITY : twtest::uniform(-2, 2);
+        for (auto& x : t.bias)
+            x = twtest::uniform(0, 1) < 0.1f ? -INFINITY : twtest::uniform(-2, 2);
         const int64_t full[4] = {shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1};
         for (int i = 0; i < 4; ++i) t.bias_strides[i] = shape[i] == 1 ? 0 : full[i];
     }
@@ -170,7 +172,8 @@ void run_case(const Case& c) {
     const int64_t out_elems = c.batch * c.q_heads * c.q_len * D;
     std::vector<uint16_t> qh, kh, vh;
     std::vector<float> o32(out_elems, NAN);
-    std::vector<uint16_t> o16(out_elems, 0x7e00);  // NaN in both half formats: every element must be written
+    std::vector<uint16_t> o16(out_elems,
+                              0x7e00);  // NaN in both half formats: every element must be written
     std::vector<float> lse(c.batch * c.q_heads * c.q_len, NAN);
 
     tw_attention_params p{};
@@ -194,26 +197,50 @@ void run_case(const Case& c) {
             std::memcpy(&qkv32[(token * 3 + 2) * HD], &t.v[token * HD], sizeof(float) * HD);
         }
         if (c.dtype == TW_F32) {
-            p.q = qkv32.data(); p.k = qkv32.data() + HD; p.v = qkv32.data() + 2 * HD;
+            p.q = qkv32.data();
+            p.k = qkv32.data() + HD;
+            p.v = qkv32.data() + 2 * HD;
             p.o = o32.data();
         } else {
             qkvh = to_half(qkv32, c.dtype);
-            p.q = qkvh.data(); p.k = qkvh.data() + HD; p.v = qkvh.data() + 2 * HD; p.o = o16.data();
+            p.q = qkvh.data();
+            p.k = qkvh.data() + HD;
+            p.v = qkvh.data() + 2 * HD;
+            p.o = o16.data();
         }
         for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides}) {
-            s[0] = c.q_len * 3 * HD; s[1] = D; s[2] = 3 * HD;
+            s[0] = c.q_len * 3 * HD;
+            s[1] = D;
+            s[2] = 3 * HD;
         }
-        p.o_strides[0] = c.q_len * HD; p.o_strides[1] = D; p.o_strides[2] = HD;
+        p.o_strides[0] = c.q_len * HD;
+        p.o_strides[1] = D;
+        p.o_strides[2] = HD;
     } else {
         if (c.dtype == TW_F32) {
-            p.q = t.q.data(); p.k = t.k.data(); p.v = t.v.data(); p.o = o32.data();
+            p.q = t.q.data();
+            p.k = t.k.data();
+            p.v = t.v.data();
+            p.o = o32.data();
         } else {
-            qh = to_half(t.q, c.dtype); kh = to_half(t.k, c.dtype); vh = to_half(t.v, c.dtype);
-            p.q = qh.data(); p.k = kh.data(); p.v = vh.data(); p.o = o16.data();
+            qh = to_half(t.q, c.dtype);
+            kh = to_half(t.k, c.dtype);
+            vh = to_half(t.v, c.dtype);
+            p.q = qh.data();
+            p.k = kh.data();
+            p.v = vh.data();
+            p.o = o16.data();
         }
         auto strides = [&](int64_t heads, int64_t len, int64_t* s) {
-            if (c.seq_major) { s[0] = len * heads * D; s[1] = D; s[2] = heads * D; }
-            else { s[0] = heads * len * D; s[1] = len * D; s[2] = D; }
+            if (c.seq_major) {
+                s[0] = len * heads * D;
+                s[1] = D;
+                s[2] = heads * D;
+            } else {
+                s[0] = heads * len * D;
+                s[1] = len * D;
+                s[2] = D;
+            }
         };
         strides(c.q_heads, c.q_len, p.q_strides);
         strides(c.kv_heads, c.kv_len, p.k_strides);
@@ -240,14 +267,15 @@ void run_case(const Case& c) {
                 for (int64_t d = 0; d < D; ++d) {
                     const int64_t ref_index = ((b * c.q_heads + h) * c.q_len + i) * D + d;
                     const int64_t out_index = offset(c, c.q_heads, c.q_len, b, h, i) + d;
-                    const double got = c.dtype == TW_F32 ? o32[out_index]
+                    const double got = c.dtype == TW_F32   ? o32[out_index]
                                        : c.dtype == TW_F16 ? tw::fp16_to_float(o16[out_index])
                                                            : tw::bf16_to_float(o16[out_index]);
                     if (!std::isfinite(got)) finite = false;
                     err = std::max(err, std::fabs(got - exact[ref_index]));
                     max_ref = std::max(max_ref, std::fabs(exact[ref_index]));
                     if (!naive.empty()) {
-                        naive_err = std::max(naive_err, std::fabs(naive[ref_index] - exact[ref_index]));
+                        naive_err =
+                            std::max(naive_err, std::fabs(naive[ref_index] - exact[ref_index]));
                     }
                 }
     for (size_t i = 0; i < lse.size(); ++i) {
@@ -255,12 +283,14 @@ void run_case(const Case& c) {
             TW_CHECK(std::isinf(lse[i]) && lse[i] < 0, "%s: lse[%zu] = %f for a row without keys",
                      c.describe().c_str(), i, lse[i]);
         } else {
-            lse_err = std::max(lse_err, std::fabs(lse[i] - exact_lse[i]) / std::max(1.0, std::fabs(exact_lse[i])));
+            lse_err = std::max(
+                lse_err, std::fabs(lse[i] - exact_lse[i]) / std::max(1.0, std::fabs(exact_lse[i])));
         }
     }
     TW_CHECK(finite, "%s: non-finite output (unwritten element or NaN)", c.describe().c_str());
     if (precision == TW_F32) {
-        TW_CHECK(err <= 1e-5 * std::max(1.0, max_ref), "%s: max abs error %.3g", c.describe().c_str(), err);
+        TW_CHECK(err <= 1e-5 * std::max(1.0, max_ref), "%s: max abs error %.3g",
+                 c.describe().c_str(), err);
         TW_CHECK(lse_err <= 1e-5, "%s: lse relative error %.3g", c.describe().c_str(), lse_err);
     } else {
         // Output rounding alone costs half an ulp of the storage type.
@@ -300,12 +330,15 @@ std::vector<Case> cases() {
         c.causal = bias == 2;
         list.push_back(c);
     }
-    list.push_back({1, 8, 1, 1, 700, 128});   // MQA decoding: one query row, split-KV
-    list.push_back({1, 1, 1, 3, 3000, 64});   // few rows, long keys: split-KV
-    list.push_back({2, 6, 2, 130, 60, 96});   // GQA, cross lengths
+    list.push_back({1, 8, 1, 1, 700, 128});  // MQA decoding: one query row, split-KV
+    list.push_back({1, 1, 1, 3, 3000, 64});  // few rows, long keys: split-KV
+    list.push_back({2, 6, 2, 130, 60, 96});  // GQA, cross lengths
     Case everything{3, 4, 2, 70, 90, 80};
-    everything.causal = true; everything.valid_lengths = true; everything.padding_mask = true;
-    everything.bias = 3; everything.seq_major = true;
+    everything.causal = true;
+    everything.valid_lengths = true;
+    everything.padding_mask = true;
+    everything.bias = 3;
+    everything.seq_major = true;
     list.push_back(everything);
     Case bshd{2, 4, 4, 100, 100, 64};
     bshd.seq_major = true;
@@ -329,9 +362,9 @@ std::vector<Case> cases() {
     // every storage type and compute precision. Valid lengths give batch 0 rows without keys.
     for (int64_t d : {24, 25, 32, 40, 72}) {
         for (int64_t n : {13, 100, 128}) {
-            for (auto [dtype, compute] : {std::pair{TW_F32, TW_F32}, std::pair{TW_F16, TW_F32},
-                                          std::pair{TW_BF16, TW_F32}, std::pair{TW_F32, TW_BF16},
-                                          std::pair{TW_BF16, TW_BF16}}) {
+            for (auto [dtype, compute] :
+                 {std::pair{TW_F32, TW_F32}, std::pair{TW_F16, TW_F32}, std::pair{TW_BF16, TW_F32},
+                  std::pair{TW_F32, TW_BF16}, std::pair{TW_BF16, TW_BF16}}) {
                 Case c{2, 3, 3, n, n, d};
                 c.fused_qkv = true;
                 c.valid_lengths = n == 100;
@@ -343,7 +376,8 @@ std::vector<Case> cases() {
     }
     // And random shapes.
     for (int i = 0; i < 12; ++i) {
-        Case c{twtest::uniform_int(1, 3), 0, twtest::uniform_int(1, 3), twtest::uniform_int(1, 150),
+        Case c{twtest::uniform_int(1, 3),   0,
+               twtest::uniform_int(1, 3),   twtest::uniform_int(1, 150),
                twtest::uniform_int(1, 150), twtest::uniform_int(1, 130)};
         c.q_heads = c.kv_heads * twtest::uniform_int(1, 3);
         c.causal = twtest::uniform_int(0, 1);
@@ -358,25 +392,39 @@ std::vector<Case> cases() {
 void invalid_arguments_are_rejected() {
     std::vector<float> x(64, 1.0f);
     tw_attention_params p{};
-    p.dtype = TW_F32; p.compute = TW_F32;
-    p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = 1; p.head_dim = 64;
-    p.q = p.k = p.v = x.data(); p.o = x.data(); p.scale = 0.125f;
+    p.dtype = TW_F32;
+    p.compute = TW_F32;
+    p.batch = p.q_heads = p.kv_heads = 1;
+    p.q_len = p.kv_len = 1;
+    p.head_dim = 64;
+    p.q = p.k = p.v = x.data();
+    p.o = x.data();
+    p.scale = 0.125f;
     TW_CHECK(tw_attention_forward(nullptr) == TW_ERR_INVALID_ARGUMENT, "null params");
-    tw_attention_params bad = p; bad.head_dim = 300;
+    tw_attention_params bad = p;
+    bad.head_dim = 300;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "head_dim 300");
-    TW_CHECK(std::strstr(tw_last_error(), "head_dim") != nullptr, "message names head_dim: %s", tw_last_error());
-    bad = p; bad.q_heads = 3; bad.kv_heads = 2;
+    TW_CHECK(std::strstr(tw_last_error(), "head_dim") != nullptr, "message names head_dim: %s",
+             tw_last_error());
+    bad = p;
+    bad.q_heads = 3;
+    bad.kv_heads = 2;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "kv_heads must divide q_heads");
-    bad = p; bad.k = nullptr;
+    bad = p;
+    bad.k = nullptr;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "null k");
-    bad = p; bad.dtype = TW_I8;
+    bad = p;
+    bad.dtype = TW_I8;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "int8 data");
-    bad = p; bad.scale = NAN;
+    bad = p;
+    bad.scale = NAN;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "NaN scale");
     int32_t too_long = 2;
-    bad = p; bad.kv_valid_lengths = &too_long;
+    bad = p;
+    bad.kv_valid_lengths = &too_long;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "valid length past kv_len");
-    bad = p; bad.q_strides[2] = -1;
+    bad = p;
+    bad.q_strides[2] = -1;
     TW_CHECK(tw_attention_forward(&bad) == TW_ERR_INVALID_ARGUMENT, "negative stride");
 }
 
@@ -393,11 +441,19 @@ void hidden_nan_values_do_not_leak() {
         std::vector<uint8_t> mask(N, 1);
         mask[poisoned] = 0;
         tw_attention_params p{};
-        p.dtype = TW_F32; p.compute = TW_F32;
-        p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = N; p.head_dim = D;
-        p.q = q.data(); p.k = k.data(); p.v = v.data(); p.o = o.data();
+        p.dtype = TW_F32;
+        p.compute = TW_F32;
+        p.batch = p.q_heads = p.kv_heads = 1;
+        p.q_len = p.kv_len = N;
+        p.head_dim = D;
+        p.q = q.data();
+        p.k = k.data();
+        p.v = v.data();
+        p.o = o.data();
         for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
-            s[0] = N * D; s[1] = N * D; s[2] = D;
+            s[0] = N * D;
+            s[1] = N * D;
+            s[2] = D;
         }
         p.scale = 0.125f;
         p.causal = 1;
@@ -426,11 +482,19 @@ void values_past_valid_length_do_not_leak() {
             const int32_t valid = 69;  // odd: key 69 shares a bf16 pair with key 68
             for (int64_t d = 0; d < D; ++d) v[valid * D + d] = NAN;
             tw_attention_params p{};
-            p.dtype = TW_F32; p.compute = compute;
-            p.batch = p.q_heads = p.kv_heads = 1; p.q_len = p.kv_len = N; p.head_dim = D;
-            p.q = q.data(); p.k = k.data(); p.v = v.data(); p.o = o.data();
+            p.dtype = TW_F32;
+            p.compute = compute;
+            p.batch = p.q_heads = p.kv_heads = 1;
+            p.q_len = p.kv_len = N;
+            p.head_dim = D;
+            p.q = q.data();
+            p.k = k.data();
+            p.v = v.data();
+            p.o = o.data();
             for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
-                s[0] = N * D; s[1] = N * D; s[2] = D;
+                s[0] = N * D;
+                s[1] = N * D;
+                s[2] = D;
             }
             p.scale = 0.125f;
             p.kv_valid_lengths = &valid;
@@ -450,11 +514,12 @@ void values_past_valid_length_do_not_leak() {
 }  // namespace
 
 /// Packed variable-length attention against float64, sequence by sequence: random length mixes
-/// with empty sequences, single rows, one sequence taking (almost) everything, queries without keys,
-/// causal or not, GQA, packed-QKV strides (q, k, v inside one [T, (H + 2 Hkv) D] row), fp32 data.
+/// with empty sequences, single rows, one sequence taking (almost) everything, queries without
+/// keys, causal or not, GQA, packed-QKV strides (q, k, v inside one [T, (H + 2 Hkv) D] row), fp32
+/// data.
 void varlen_matches_float64() {
-    const int64_t kMixes[][6] = {{1, 0, 0, 0, 0, 0},  {5, 1, 0, 7, 0, 0},  {3, 40, 1, 2, 0, 0},
-                                 {2, 97, 0, 0, 0, 0},  {6, 3, 17, 1, 64, 5}, {4, 0, 0, 33, 1, 0}};
+    const int64_t kMixes[][6] = {{1, 0, 0, 0, 0, 0},  {5, 1, 0, 7, 0, 0},   {3, 40, 1, 2, 0, 0},
+                                 {2, 97, 0, 0, 0, 0}, {6, 3, 17, 1, 64, 5}, {4, 0, 0, 33, 1, 0}};
     for (const auto& mix : kMixes) {
         for (int causal = 0; causal <= 1; ++causal) {
             for (const int64_t hkv_over : {int64_t{1}, int64_t{2}}) {
@@ -464,7 +529,8 @@ void varlen_matches_float64() {
                 for (int64_t len : mix) {
                     if (len == 0 && cu_q.size() > 1 && twtest::uniform_int(0, 1)) continue;
                     cu_q.push_back(cu_q.back() + static_cast<int32_t>(len));
-                    // Keys: the same length (self-attention), or for some sequences none / a different count.
+                    // Keys: the same length (self-attention), or for some sequences none / a
+                    // different count.
                     const int64_t kl = causal ? len : (len == 7 ? 0 : len + (len > 3 ? 2 : 0));
                     cu_k.push_back(cu_k.back() + static_cast<int32_t>(kl));
                 }
@@ -489,18 +555,20 @@ void varlen_matches_float64() {
                 p.k = kvbuf.data();
                 p.v = kvbuf.data() + hkv * d;
                 p.o = out.data();
-                const int64_t qs[3] = {tq * wq, d, wq}, ks[3] = {tk * wk, d, wk}, os[3] = {tq * h * d, d, h * d};
+                const int64_t qs[3] = {tq * wq, d, wq}, ks[3] = {tk * wk, d, wk},
+                              os[3] = {tq * h * d, d, h * d};
                 std::memcpy(p.q_strides, qs, sizeof qs);
                 std::memcpy(p.k_strides, ks, sizeof ks);
                 std::memcpy(p.v_strides, ks, sizeof ks);
                 std::memcpy(p.o_strides, os, sizeof os);
                 p.scale = 1.0f / std::sqrt(static_cast<float>(d));
                 p.causal = causal;
-                TW_CHECK(tw_attention_varlen_forward(&p, n, cu_q.data(), cu_k.data()) == TW_OK, "varlen: %s",
-                         tw_last_error());
+                TW_CHECK(tw_attention_varlen_forward(&p, n, cu_q.data(), cu_k.data()) == TW_OK,
+                         "varlen: %s", tw_last_error());
                 double worst = 0;
                 for (int64_t s = 0; s < n; ++s) {
-                    const int64_t q0 = cu_q[s], nq = cu_q[s + 1] - q0, k0 = cu_k[s], nk = cu_k[s + 1] - k0;
+                    const int64_t q0 = cu_q[s], nq = cu_q[s + 1] - q0, k0 = cu_k[s],
+                                  nk = cu_k[s + 1] - k0;
                     for (int64_t hh = 0; hh < h; ++hh) {
                         const int64_t g = hh / (h / hkv);
                         for (int64_t i = 0; i < nq; ++i) {
@@ -510,7 +578,8 @@ void varlen_matches_float64() {
                                 if (causal && j > i + (nk - nq)) continue;
                                 double dot = 0;
                                 for (int64_t e = 0; e < d; ++e)
-                                    dot += double(qbuf[(q0 + i) * wq + hh * d + e]) * kvbuf[(k0 + j) * wk + g * d + e];
+                                    dot += double(qbuf[(q0 + i) * wq + hh * d + e]) *
+                                           kvbuf[(k0 + j) * wk + g * d + e];
                                 w[j] = dot * p.scale;
                                 mx = std::max(mx, w[j]);
                             }
@@ -521,14 +590,17 @@ void varlen_matches_float64() {
                             }
                             for (int64_t e = 0; e < d; ++e) {
                                 double ref = 0;
-                                for (int64_t j = 0; j < nk; ++j) ref += w[j] * kvbuf[(k0 + j) * wk + hkv * d + g * d + e];
+                                for (int64_t j = 0; j < nk; ++j)
+                                    ref += w[j] * kvbuf[(k0 + j) * wk + hkv * d + g * d + e];
                                 ref = sum > 0 ? ref / sum : 0.0;
-                                worst = std::max(worst, std::fabs(ref - out[(q0 + i) * h * d + hh * d + e]));
+                                worst = std::max(
+                                    worst, std::fabs(ref - out[(q0 + i) * h * d + hh * d + e]));
                             }
                         }
                     }
                 }
-                TW_CHECK(worst < 2e-5, "varlen %lld sequences, %lld rows, causal %d, hkv %lld, d %lld: error %g",
+                TW_CHECK(worst < 2e-5,
+                         "varlen %lld sequences, %lld rows, causal %d, hkv %lld, d %lld: error %g",
                          (long long)n, (long long)tq, causal, (long long)hkv, (long long)d, worst);
             }
         }
@@ -550,12 +622,18 @@ void varlen_matches_float64() {
     std::memcpy(p.v_strides, st, sizeof st);
     std::memcpy(p.o_strides, st, sizeof st);
     p.scale = 0.25f;
-    const int32_t past_end[] = {0, 30, 65}, decreasing[] = {0, 40, 30, 64}, not_zero[] = {1, 64}, fine[] = {0, 20, 64};
-    TW_CHECK(tw_attention_varlen_forward(&p, 2, past_end, past_end) == TW_ERR_INVALID_ARGUMENT, "past the end");
-    TW_CHECK(tw_attention_varlen_forward(&p, 3, decreasing, decreasing) == TW_ERR_INVALID_ARGUMENT, "decreasing");
-    TW_CHECK(tw_attention_varlen_forward(&p, 1, not_zero, not_zero) == TW_ERR_INVALID_ARGUMENT, "not from 0");
-    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, nullptr) == TW_ERR_INVALID_ARGUMENT, "null offsets");
-    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_OK, "valid offsets: %s", tw_last_error());
+    const int32_t past_end[] = {0, 30, 65}, decreasing[] = {0, 40, 30, 64}, not_zero[] = {1, 64},
+                  fine[] = {0, 20, 64};
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, past_end, past_end) == TW_ERR_INVALID_ARGUMENT,
+             "past the end");
+    TW_CHECK(tw_attention_varlen_forward(&p, 3, decreasing, decreasing) == TW_ERR_INVALID_ARGUMENT,
+             "decreasing");
+    TW_CHECK(tw_attention_varlen_forward(&p, 1, not_zero, not_zero) == TW_ERR_INVALID_ARGUMENT,
+             "not from 0");
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, nullptr) == TW_ERR_INVALID_ARGUMENT,
+             "null offsets");
+    TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_OK, "valid offsets: %s",
+             tw_last_error());
     p.batch = 2;
     TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_ERR_INVALID_ARGUMENT, "batch 2");
 }

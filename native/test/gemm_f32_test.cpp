@@ -14,7 +14,9 @@
 
 namespace {
 
-double gelu(double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); }
+double gelu(double v) {
+    return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+}
 
 const int kEpilogues[] = {TW_EPILOGUE_NONE,
                           TW_EPILOGUE_GELU,
@@ -113,7 +115,7 @@ int main() {
         // AVX2 splits the panel into 6-row micro-tiles per 16-column half: 11 and 101 rows leave
         // 5-row micro-tiles, n = 57 and 24 a partial second and first half; 130 rows span two
         // 96-row blocks.
-        const int64_t shapes[][3] = {{1, 1, 1},     {13, 33, 7},      {12, 32, 384}, {97, 70, 50},
+        const int64_t shapes[][3] = {{1, 1, 1},      {13, 33, 7},      {12, 32, 384},  {97, 70, 50},
                                      {25, 384, 384}, {130, 1536, 384}, {7, 384, 1536}, {200, 17, 3},
                                      {11, 57, 9},    {101, 24, 65}};
         int cases = 0;

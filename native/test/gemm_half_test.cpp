@@ -1,6 +1,7 @@
 // Linear layers with bf16 / fp16 weights against float64 references, on every ISA (and, on
 // AVX-512, both the AVX512-BF16 dot-product kernel and the widening kernel):
-//  - the test rounds W (and, for the dot-product kernel, X) to 16 bits with its own round-to-nearest-
+//  - the test rounds W (and, for the dot-product kernel, X) to 16 bits with its own
+//  round-to-nearest-
 //    even and computes the result in float64; the kernel must agree to fp32 accumulation error;
 //  - against the unrounded float64 product the error stays at 16-bit rounding level;
 //  - odd K (a half-filled bf16 pair), N not a multiple of the 32-column panel, any M.
@@ -20,11 +21,12 @@ namespace {
 struct Shape {
     int64_t m, n, k;
 };
-const Shape kShapes[] = {{1, 1, 1},   {2, 3, 5},     {8, 32, 2},   {9, 33, 3},     {17, 47, 64},
-                         {5, 64, 383}, {70, 129, 100}, {64, 96, 384}, {13, 200, 1031},
-                         {23, 57, 7}};
+const Shape kShapes[] = {{1, 1, 1},    {2, 3, 5},      {8, 32, 2},    {9, 33, 3},      {17, 47, 64},
+                         {5, 64, 383}, {70, 129, 100}, {64, 96, 384}, {13, 200, 1031}, {23, 57, 7}};
 
-double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu(double x) {
+    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+}
 
 /// Round to nearest even at 8 significant bits (bf16), independent of the library's helper.
 double round_bf16(float f) {
@@ -37,8 +39,8 @@ double round_bf16(float f) {
     return r;
 }
 
-/// Round to nearest even at 11 significant bits (fp16) for normal fp16 values (|f| in [2^-14, 65504]);
-/// smaller values round to the fp16 subnormal grid of 2^-24.
+/// Round to nearest even at 11 significant bits (fp16) for normal fp16 values (|f| in [2^-14,
+/// 65504]); smaller values round to the fp16 subnormal grid of 2^-24.
 double round_fp16(float f) {
     const double a = std::fabs(static_cast<double>(f));
     if (a == 0) return 0;
@@ -62,7 +64,8 @@ void run_case(tw_dtype format, const Shape& s, uint64_t seed, int epilogue, cons
     for (auto& v : bias) v = rng.uniform(-0.5f, 0.5f);
     for (auto& v : res) v = rng.normal(1.0f);
     tw_packed_weights* packed = nullptr;
-    TW_CHECK(tw_pack_weights(format, s.n, s.k, w.data(), ldw, &packed) == TW_OK, "%s", tw_last_error());
+    TW_CHECK(tw_pack_weights(format, s.n, s.k, w.data(), ldw, &packed) == TW_OK, "%s",
+             tw_last_error());
     if (!packed) return;
     // Packing rounds each weight exactly as the reference does.
     std::vector<float> unpacked(s.n * s.k);
@@ -70,14 +73,16 @@ void run_case(tw_dtype format, const Shape& s, uint64_t seed, int epilogue, cons
     int bad = 0;
     for (int64_t n = 0; n < s.n; ++n)
         for (int64_t k = 0; k < s.k; ++k) {
-            const double r = format == TW_BF16 ? round_bf16(w[n * ldw + k]) : round_fp16(w[n * ldw + k]);
+            const double r =
+                format == TW_BF16 ? round_bf16(w[n * ldw + k]) : round_fp16(w[n * ldw + k]);
             if (unpacked[n * s.k + k] != r) ++bad;
         }
     TW_CHECK(bad == 0, "%s: %d packed weights are not the rounded fp32 weights", label, bad);
     int64_t bytes = 0;
     tw_packed_weights_info(packed, nullptr, nullptr, nullptr, &bytes);
     const int64_t padded = (s.n + 31) / 32 * 32 * (format == TW_BF16 ? (s.k + 1) / 2 * 2 : s.k) * 2;
-    TW_CHECK(bytes >= padded && bytes < padded + 256, "%s: %lld bytes for 16-bit weights", label, (long long)bytes);
+    TW_CHECK(bytes >= padded && bytes < padded + 256, "%s: %lld bytes for 16-bit weights", label,
+             (long long)bytes);
 
     tw_linear_params lp{};
     lp.m = s.m;
@@ -119,11 +124,12 @@ void run_case(tw_dtype format, const Shape& s, uint64_t seed, int epilogue, cons
         }
         TW_CHECK(y[m * ldy + s.n] == -3.0f, "%s: wrote past n", label);
     }
-    TW_CHECK(worst < 2e-6, "%s: m=%lld n=%lld k=%lld error %g vs the 16-bit float64 reference", label,
-             (long long)s.m, (long long)s.n, (long long)s.k, worst);
+    TW_CHECK(worst < 2e-6, "%s: m=%lld n=%lld k=%lld error %g vs the 16-bit float64 reference",
+             label, (long long)s.m, (long long)s.n, (long long)s.k, worst);
     const double rel = std::sqrt(err2 / std::max(ref2, 1e-30));
     const double bound = format == TW_F16 ? 2e-3 : (x_rounded ? 1.5e-2 : 8e-3);
-    TW_CHECK(rel < bound, "%s: relative error %g vs the fp32 float64 product (bound %g)", label, rel, bound);
+    TW_CHECK(rel < bound, "%s: relative error %g vs the fp32 float64 product (bound %g)", label,
+             rel, bound);
     tw_packed_weights_free(packed);
 }
 
@@ -145,7 +151,8 @@ int main() {
         TW_CHECK(tw_pack_weights(TW_BF16, 1, 2, big, 2, &w) == TW_OK, "bf16 pack");
         tw_linear_params lp = twtest::linear_params(1, x, 2, w, y, 1);
         lp.act_quant = TW_QUANT_SYMMETRIC;
-        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "activation quantization with bf16 weights");
+        TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT,
+                 "activation quantization with bf16 weights");
         tw_packed_weights_free(w);
     }
     for (int level = TW_ISA_PORTABLE; level <= TW_ISA_AVX512; ++level) {
@@ -156,16 +163,20 @@ int main() {
         }
         for (bool dot : {true, false}) {
             tw::allow_bf16_dot_products(dot);
-            if (!dot && !(isa == TW_ISA_AVX512 && (tw_cpu_features() & TW_CPU_AVX512_BF16))) continue;
+            if (!dot && !(isa == TW_ISA_AVX512 && (tw_cpu_features() & TW_CPU_AVX512_BF16)))
+                continue;
             for (tw_dtype format : {TW_BF16, TW_F16}) {
                 if (!dot && format == TW_F16) continue;
                 char label[96];
-                std::snprintf(label, sizeof label, "%s/%s%s", isa_name(isa), format == TW_BF16 ? "bf16" : "fp16",
-                              format == TW_BF16 ? (tw::bf16_uses_dot_products() ? "-dot" : "-widen") : "");
+                std::snprintf(
+                    label, sizeof label, "%s/%s%s", isa_name(isa),
+                    format == TW_BF16 ? "bf16" : "fp16",
+                    format == TW_BF16 ? (tw::bf16_uses_dot_products() ? "-dot" : "-widen") : "");
                 int cases = 0;
                 for (const Shape& s : kShapes) {
-                    for (int epi : {int{TW_EPILOGUE_NONE}, int{TW_EPILOGUE_GELU}, int{TW_EPILOGUE_RESIDUAL},
-                                    TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL}) {
+                    for (int epi :
+                         {int{TW_EPILOGUE_NONE}, int{TW_EPILOGUE_GELU}, int{TW_EPILOGUE_RESIDUAL},
+                          TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL}) {
                         run_case(format, s, seed++, epi, label);
                         ++cases;
                     }

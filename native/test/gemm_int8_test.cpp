@@ -5,7 +5,8 @@
 //  - weight-only int8 against float64 with the dequantized weights;
 //  - pre-quantized rows give the same result as the dynamic path; all ISAs quantize identically;
 //  - the reduced-range kernel (|w| <= 64) with the test's own 64-level codes, exact at the int16
-//    saturation edge; reduced-range packing (tw_pack_weights_int8_range) by its documented properties;
+//    saturation edge; reduced-range packing (tw_pack_weights_int8_range) by its documented
+//    properties;
 //  - shapes not divisible by the tiles (rows, 32-column panels) and K not divisible by 4;
 //  - bad arguments are errors with messages, never crashes.
 #include <algorithm>
@@ -26,10 +27,13 @@ struct Shape {
     int64_t m, n, k;
 };
 
-const Shape kShapes[] = {{1, 1, 1},    {3, 5, 7},     {8, 32, 4},    {9, 33, 5},   {17, 31, 13},
-                         {7, 64, 384}, {65, 130, 66}, {64, 96, 383}, {130, 40, 1030}, {33, 257, 129}};
+const Shape kShapes[] = {{1, 1, 1},       {3, 5, 7},     {8, 32, 4},    {9, 33, 5},
+                         {17, 31, 13},    {7, 64, 384},  {65, 130, 66}, {64, 96, 383},
+                         {130, 40, 1030}, {33, 257, 129}};
 
-double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu(double x) {
+    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+}
 
 /// The documented activation quantization (tilewise_gemm.h), written out again for the reference.
 void quantize_reference(const float* row, int64_t k, tw_activation_quant mode, int32_t qmax,
@@ -43,7 +47,8 @@ void quantize_reference(const float* row, int64_t k, tw_activation_quant mode, i
         scale = amax > 0 ? amax / static_cast<float>(half) : 1.0f;
     } else {
         scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
-        zero = static_cast<int32_t>(std::min(std::max(std::nearbyint(-lo / scale), 0.0f), static_cast<float>(qmax)));
+        zero = static_cast<int32_t>(
+            std::min(std::max(std::nearbyint(-lo / scale), 0.0f), static_cast<float>(qmax)));
     }
     const float inv = 1.0f / scale;
     q.resize(k);
@@ -120,7 +125,8 @@ void test_packing(const Problem& p, tw_packed_weights* packed) {
     int bad = 0;
     for (int64_t n = 0; n < p.s.n; ++n) {
         for (int64_t k = 0; k < p.s.k; ++k) {
-            if (unpacked[n * p.s.k + k] != p.wscale[n] * static_cast<float>(p.wq[n * p.s.k + k])) ++bad;
+            if (unpacked[n * p.s.k + k] != p.wscale[n] * static_cast<float>(p.wq[n * p.s.k + k]))
+                ++bad;
         }
     }
     TW_CHECK(bad == 0, "%d packed weights differ from the reference quantization", bad);
@@ -177,7 +183,8 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
         mean /= static_cast<double>(s.n);
         for (double v : row) var += (v - mean) * (v - mean);
         var /= static_cast<double>(s.n);
-        for (int64_t n = 0; n < s.n; ++n) row[n] = (row[n] - mean) / std::sqrt(var + 1e-5) * p.gamma[n] + p.beta[n];
+        for (int64_t n = 0; n < s.n; ++n)
+            row[n] = (row[n] - mean) / std::sqrt(var + 1e-5) * p.gamma[n] + p.beta[n];
     };
     for (int64_t m = 0; m < s.m; ++m) {
         float sx;
@@ -189,10 +196,12 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
                 acc += static_cast<int64_t>(q[k]) * p.wq[n * s.k + k];
                 col += p.wq[n * s.k + k];
             }
-            const double dequant = static_cast<double>(sx) * p.wscale[n] * static_cast<double>(acc - zx * col);
+            const double dequant =
+                static_cast<double>(sx) * p.wscale[n] * static_cast<double>(acc - zx * col);
             double exact = dequant + (with_bias ? p.bias[n] : 0.0);
             double full = 0;
-            for (int64_t k = 0; k < s.k; ++k) full += static_cast<double>(p.x[m * p.ldx + k]) * p.w[n * p.ldw + k];
+            for (int64_t k = 0; k < s.k; ++k)
+                full += static_cast<double>(p.x[m * p.ldx + k]) * p.w[n * p.ldw + k];
             full += with_bias ? p.bias[n] : 0.0;
             const double r = res_copy[m * p.ldr + n];
             exact_row[n] = apply_epilogue(exact, epilogue, r);
@@ -204,25 +213,31 @@ void test_dynamic(const Problem& p, tw_packed_weights* packed, tw_activation_qua
         }
         for (int64_t n = 0; n < s.n; ++n) {
             const double got = y[m * ldy + n];
-            worst_exact = std::max(worst_exact, std::fabs(got - exact_row[n]) / (1.0 + std::fabs(exact_row[n])));
+            worst_exact = std::max(worst_exact,
+                                   std::fabs(got - exact_row[n]) / (1.0 + std::fabs(exact_row[n])));
             err2 += (got - full_row[n]) * (got - full_row[n]);
             ref2 += full_row[n] * full_row[n];
         }
         for (int64_t n = s.n; n < ldy; ++n) {
-            if (!y_is_residual) TW_CHECK(y[m * ldy + n] == -7.0f, "%s: wrote past n at row %lld", label, (long long)m);
+            if (!y_is_residual)
+                TW_CHECK(y[m * ldy + n] == -7.0f, "%s: wrote past n at row %lld", label,
+                         (long long)m);
         }
     }
-    TW_CHECK(worst_exact < 2e-5, "%s: m=%lld n=%lld k=%lld differs from the exact int32 reference by %g",
-             label, (long long)s.m, (long long)s.n, (long long)s.k, worst_exact);
+    TW_CHECK(worst_exact < 2e-5,
+             "%s: m=%lld n=%lld k=%lld differs from the exact int32 reference by %g", label,
+             (long long)s.m, (long long)s.n, (long long)s.k, worst_exact);
     // Quantization error vs the unquantized float64 product: a few percent at 8 bits, more with
     // 254 activation codes or 64-level weights.
     const double rel = std::sqrt(err2 / std::max(ref2, 1e-30));
     const double bound = qmax == 255 && p.weight_max == 127 ? 0.03 : 0.06;
-    TW_CHECK(s.k < 4 || rel < bound, "%s: relative error vs fp64 %g (bound %g) m=%lld n=%lld k=%lld",
-             label, rel, bound, (long long)s.m, (long long)s.n, (long long)s.k);
+    TW_CHECK(s.k < 4 || rel < bound,
+             "%s: relative error vs fp64 %g (bound %g) m=%lld n=%lld k=%lld", label, rel, bound,
+             (long long)s.m, (long long)s.n, (long long)s.k);
 }
 
-void test_weight_only(const Problem& p, tw_packed_weights* packed, int epilogue, const char* label) {
+void test_weight_only(const Problem& p, tw_packed_weights* packed, int epilogue,
+                      const char* label) {
     const Shape s = p.s;
     std::vector<float> y(s.m * s.n);
     tw_linear_params lp{};
@@ -258,7 +273,8 @@ void test_weight_only(const Problem& p, tw_packed_weights* packed, int epilogue,
 /// The quantized copy of Y (for a following int8 layer) against the documented quantization of
 /// the same call's fp32 output, with and without storing y, with a channel multiplier, after a
 /// GELU or a LayerNorm epilogue.
-void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epilogue, const char* label) {
+void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epilogue,
+                           const char* label) {
     const Shape s = p.s;
     std::vector<float> mult(s.n);
     Random rng(static_cast<uint64_t>(s.m * 131 + s.n));
@@ -290,7 +306,8 @@ void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epil
         lp.yq_channel_scale = mult.data();
         TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
         TW_CHECK(rows.qmax == tw_int8_activation_qmax(), "%s: qmax %d", label, rows.qmax);
-        if (store_y) TW_CHECK(y == plain, "%s: y with a quantized copy differs from y alone", label);
+        if (store_y)
+            TW_CHECK(y == plain, "%s: y with a quantized copy differs from y alone", label);
         std::vector<float> scaled(s.n);
         std::vector<int32_t> ref;
         int worst_code = 0;
@@ -300,14 +317,16 @@ void test_quantized_output(const Problem& p, tw_packed_weights* packed, int epil
             int32_t zx;
             quantize_reference(scaled.data(), s.n, TW_QUANT_ASYMMETRIC, rows.qmax, ref, sx, zx);
             TW_CHECK(std::fabs(scales[m] - sx) <= 1e-6f * std::fabs(sx) && zeros[m] == zx,
-                     "%s: row %lld scale %g/%g zero %d/%d", label, (long long)m, scales[m], sx, zeros[m], zx);
+                     "%s: row %lld scale %g/%g zero %d/%d", label, (long long)m, scales[m], sx,
+                     zeros[m], zx);
             for (int64_t n = 0; n < s.n; ++n) {
-                worst_code = std::max(worst_code, std::abs(static_cast<int>(q[m * ldq + n]) - ref[n]));
+                worst_code =
+                    std::max(worst_code, std::abs(static_cast<int>(q[m * ldq + n]) - ref[n]));
             }
         }
         // Codes may differ by one where a value sits on a rounding boundary (fused multiply order).
-        TW_CHECK(worst_code <= 1, "%s: quantized output codes differ by %d (store_y=%d)", label, worst_code,
-                 store_y);
+        TW_CHECK(worst_code <= 1, "%s: quantized output codes differ by %d (store_y=%d)", label,
+                 worst_code, store_y);
     }
 }
 
@@ -318,7 +337,8 @@ void test_prequantized(const Problem& p, tw_packed_weights* packed, const char* 
     std::vector<float> scales(s.m);
     std::vector<int32_t> zeros(s.m);
     tw_quantized_rows rows{s.m, s.k, q.data(), ldq, scales.data(), zeros.data(), 0};
-    TW_CHECK(tw_quantize_rows(p.x.data(), p.ldx, TW_QUANT_ASYMMETRIC, &rows) == TW_OK, "%s", tw_last_error());
+    TW_CHECK(tw_quantize_rows(p.x.data(), p.ldx, TW_QUANT_ASYMMETRIC, &rows) == TW_OK, "%s",
+             tw_last_error());
     std::vector<float> y1(s.m * s.n), y2(s.m * s.n);
     tw_linear_params lp{};
     lp.m = s.m;
@@ -335,7 +355,8 @@ void test_prequantized(const Problem& p, tw_packed_weights* packed, const char* 
     lp.act_quant = TW_QUANT_ASYMMETRIC;
     lp.y = y2.data();
     TW_CHECK(tw_linear(&lp) == TW_OK, "%s: %s", label, tw_last_error());
-    TW_CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0, "%s: pre-quantized != dynamic", label);
+    TW_CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * 4) == 0, "%s: pre-quantized != dynamic",
+             label);
 }
 
 void test_quantize_identical_across_isas(Random& rng) {
@@ -348,7 +369,8 @@ void test_quantize_identical_across_isas(Random& rng) {
         std::vector<uint8_t> ref(m * ldq);
         std::vector<float> rs(m);
         std::vector<int32_t> rz(m);
-        tw::quantize_rows_portable(x.data(), k, nullptr, 0, m, k, mode, 255, ref.data(), ldq, rs.data(), rz.data());
+        tw::quantize_rows_portable(x.data(), k, nullptr, 0, m, k, mode, 255, ref.data(), ldq,
+                                   rs.data(), rz.data());
         std::vector<int32_t> q;
         for (int64_t r = 0; r < m; ++r) {
             float s;
@@ -356,7 +378,8 @@ void test_quantize_identical_across_isas(Random& rng) {
             quantize_reference(&x[r * k], k, mode, 255, q, s, z);
             bool same = s == rs[r] && z == rz[r];
             for (int64_t i = 0; i < k; ++i) same = same && q[i] == ref[r * ldq + i];
-            TW_CHECK(same, "portable quantization of row %lld differs from the reference", (long long)r);
+            TW_CHECK(same, "portable quantization of row %lld differs from the reference",
+                     (long long)r);
         }
         for (tw::QuantizeFn fn : {tw::quantize_rows_avx2, tw::quantize_rows_avx512}) {
             if (fn == tw::quantize_rows_avx512 && tw_isa_detected() < TW_ISA_AVX512) continue;
@@ -365,7 +388,8 @@ void test_quantize_identical_across_isas(Random& rng) {
             std::vector<float> gs(m);
             std::vector<int32_t> gz(m);
             fn(x.data(), k, nullptr, 0, m, k, mode, 255, got.data(), ldq, gs.data(), gz.data());
-            TW_CHECK(got == ref && gs == rs && gz == rz, "SIMD quantization differs from portable (mode %d)", mode);
+            TW_CHECK(got == ref && gs == rs && gz == rz,
+                     "SIMD quantization differs from portable (mode %d)", mode);
             // With per-column multipliers: identical to quantizing the pre-multiplied rows.
             std::vector<float> mult(k), xm(m * k);
             for (int64_t i = 0; i < k; ++i) mult[i] = 0.25f + static_cast<float>(i % 7);
@@ -374,11 +398,16 @@ void test_quantize_identical_across_isas(Random& rng) {
             std::vector<uint8_t> want(m * ldq), have(m * ldq);
             std::vector<float> ws(m), hs(m);
             std::vector<int32_t> wz(m), hz(m);
-            tw::quantize_rows_portable(xm.data(), k, nullptr, 0, m, k, mode, 255, want.data(), ldq, ws.data(), wz.data());
-            fn(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(), ldq, hs.data(), hz.data());
-            TW_CHECK(want == have && ws == hs && wz == hz, "column multipliers differ from pre-multiplied rows (mode %d)", mode);
-            tw::quantize_rows_portable(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(), ldq, hs.data(), hz.data());
-            TW_CHECK(want == have && ws == hs && wz == hz, "portable column multipliers (mode %d)", mode);
+            tw::quantize_rows_portable(xm.data(), k, nullptr, 0, m, k, mode, 255, want.data(), ldq,
+                                       ws.data(), wz.data());
+            fn(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(), ldq, hs.data(),
+               hz.data());
+            TW_CHECK(want == have && ws == hs && wz == hz,
+                     "column multipliers differ from pre-multiplied rows (mode %d)", mode);
+            tw::quantize_rows_portable(x.data(), k, mult.data(), 0, m, k, mode, 255, have.data(),
+                                       ldq, hs.data(), hz.data());
+            TW_CHECK(want == have && ws == hs && wz == hz, "portable column multipliers (mode %d)",
+                     mode);
         }
     }
 }
@@ -388,7 +417,8 @@ void test_quantize_identical_across_isas(Random& rng) {
 /// Rows holding NaN or ±infinity: with fp32 arithmetic their outputs are NaN/infinite, so dynamic
 /// int8 must give non-finite outputs there too (never a quiet finite number from a code of 0), and
 /// the other rows must be untouched by them. Also each fused epilogue and the LayerNorm.
-void test_nonfinite_rows(tw_packed_weights* packed, int64_t n, int64_t k, Random& rng, const char* label) {
+void test_nonfinite_rows(tw_packed_weights* packed, int64_t n, int64_t k, Random& rng,
+                         const char* label) {
     const int64_t m = 5;
     const float poison[] = {std::nanf(""), INFINITY, -INFINITY};
     for (auto mode : {TW_QUANT_SYMMETRIC, TW_QUANT_ASYMMETRIC}) {
@@ -421,13 +451,17 @@ void test_nonfinite_rows(tw_packed_weights* packed, int64_t n, int64_t k, Random
                     for (int64_t c = 0; c < n; ++c) {
                         const float got = y[r * n + c];
                         if (poisoned) {
-                            TW_CHECK(!std::isfinite(got), "%s: mode %d epilogue %d: row %lld holds %g but its "
-                                     "output %lld is finite (%g)", label, (int)mode, epilogue, (long long)r,
-                                     (double)bad, (long long)c, (double)got);
+                            TW_CHECK(!std::isfinite(got),
+                                     "%s: mode %d epilogue %d: row %lld holds %g but its "
+                                     "output %lld is finite (%g)",
+                                     label, (int)mode, epilogue, (long long)r, (double)bad,
+                                     (long long)c, (double)got);
                         } else {
-                            TW_CHECK(got == clean_y[r * n + c], "%s: mode %d: clean row %lld changed by a "
-                                     "non-finite neighbour (%g vs %g)", label, (int)mode, (long long)r,
-                                     (double)got, (double)clean_y[r * n + c]);
+                            TW_CHECK(got == clean_y[r * n + c],
+                                     "%s: mode %d: clean row %lld changed by a "
+                                     "non-finite neighbour (%g vs %g)",
+                                     label, (int)mode, (long long)r, (double)got,
+                                     (double)clean_y[r * n + c]);
                         }
                     }
                 }
@@ -439,12 +473,14 @@ void test_nonfinite_rows(tw_packed_weights* packed, int64_t n, int64_t k, Random
 tw_packed_weights* pack(const Problem& p) {
     tw_packed_weights* packed = nullptr;
     if (p.weight_max == 127) {
-        TW_CHECK(tw_pack_weights(TW_I8, p.s.n, p.s.k, p.w.data(), p.ldw, &packed) == TW_OK, "%s", tw_last_error());
+        TW_CHECK(tw_pack_weights(TW_I8, p.s.n, p.s.k, p.w.data(), p.ldw, &packed) == TW_OK, "%s",
+                 tw_last_error());
         return packed;
     }
     std::vector<int8_t> codes(p.wq.begin(), p.wq.end());
-    TW_CHECK(tw_pack_weights_int8(p.s.n, p.s.k, codes.data(), p.s.k, p.wscale.data(), &packed) == TW_OK, "%s",
-             tw_last_error());
+    TW_CHECK(
+        tw_pack_weights_int8(p.s.n, p.s.k, codes.data(), p.s.k, p.wscale.data(), &packed) == TW_OK,
+        "%s", tw_last_error());
     return packed;
 }
 
@@ -454,15 +490,18 @@ void test_reduced_saturation_edge(Random& rng) {
     const int64_t m = 7, n = 40, k = 66;
     std::vector<int8_t> wq(n * k);
     for (int64_t i = 0; i < n * k; ++i) {
-        wq[i] = static_cast<int8_t>(i % 5 == 0 ? (rng.uniform(0, 1) < 0.5f ? 64 : -64) : (i / k % 2 ? 64 : -64));
+        wq[i] = static_cast<int8_t>(i % 5 == 0 ? (rng.uniform(0, 1) < 0.5f ? 64 : -64)
+                                               : (i / k % 2 ? 64 : -64));
     }
     std::vector<float> scales(n, 1.0f);
     tw_packed_weights* packed = nullptr;
-    TW_CHECK(tw_pack_weights_int8(n, k, wq.data(), k, scales.data(), &packed) == TW_OK, "%s", tw_last_error());
+    TW_CHECK(tw_pack_weights_int8(n, k, wq.data(), k, scales.data(), &packed) == TW_OK, "%s",
+             tw_last_error());
     const int64_t ldq = tw_quantized_row_stride(k);
     std::vector<uint8_t> q(m * ldq, 0);
     for (int64_t r = 0; r < m; ++r)
-        for (int64_t i = 0; i < k; ++i) q[r * ldq + i] = r == 0 ? 255 : (rng.uniform(0, 1) < 0.8f ? 255 : 0);
+        for (int64_t i = 0; i < k; ++i)
+            q[r * ldq + i] = r == 0 ? 255 : (rng.uniform(0, 1) < 0.8f ? 255 : 0);
     std::vector<float> xs(m, 1.0f);
     std::vector<int32_t> zeros(m, 0);
     tw_quantized_rows rows{m, k, q.data(), ldq, xs.data(), zeros.data(), 255};
@@ -478,7 +517,8 @@ void test_reduced_saturation_edge(Random& rng) {
     for (int64_t r = 0; r < m; ++r) {
         for (int64_t c = 0; c < n; ++c) {
             int64_t acc = 0;
-            for (int64_t i = 0; i < k; ++i) acc += static_cast<int64_t>(q[r * ldq + i]) * wq[c * k + i];
+            for (int64_t i = 0; i < k; ++i)
+                acc += static_cast<int64_t>(q[r * ldq + i]) * wq[c * k + i];
             if (y[r * n + c] != static_cast<float>(acc)) ++bad;
         }
     }
@@ -497,30 +537,36 @@ void test_pack_range(Random& rng) {
     for (int64_t c = 0; c < n; c += 3) w[c * k + (c % k)] = 0.8f;  // outliers in some channels
     for (int32_t wmax : {64, 31, 127}) {
         tw_packed_weights* packed = nullptr;
-        TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, wmax, &packed) == TW_OK, "%s", tw_last_error());
+        TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, wmax, &packed) == TW_OK, "%s",
+                 tw_last_error());
         std::vector<float> got(n * k);
         TW_CHECK(tw_unpack_weights(packed, got.data(), k) == TW_OK, "%s", tw_last_error());
         for (int64_t c = 0; c < n; ++c) {
             double amax = 0;
-            for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(static_cast<double>(w[c * k + i])));
+            for (int64_t i = 0; i < k; ++i)
+                amax = std::max(amax, std::fabs(static_cast<double>(w[c * k + i])));
             const double plain = amax / wmax;
             double plain_err = 0, err = 0, scale = 0;
             for (int64_t i = 0; i < k; ++i) {
-                const double q = std::min<double>(wmax, std::max<double>(-wmax, std::nearbyint(w[c * k + i] / plain)));
+                const double q = std::min<double>(
+                    wmax, std::max<double>(-wmax, std::nearbyint(w[c * k + i] / plain)));
                 plain_err += (w[c * k + i] - q * plain) * (w[c * k + i] - q * plain);
                 err += (w[c * k + i] - got[c * k + i]) * (w[c * k + i] - got[c * k + i]);
                 scale = std::max(scale, std::fabs(static_cast<double>(got[c * k + i])));
             }
             // The largest dequantized magnitude is scale * (largest code), at most scale * wmax.
-            TW_CHECK(err <= plain_err * (1 + 1e-5) + 1e-12, "weight_max %d channel %lld: error %g > max-abs %g", wmax,
-                     (long long)c, err, plain_err);
-            TW_CHECK(scale <= amax * (1 + 1e-6) && scale >= 0.6 * amax * (1 - 1e-6) - plain,
-                     "weight_max %d channel %lld: largest weight %g outside the clipping range of %g", wmax,
-                     (long long)c, scale, amax);
+            TW_CHECK(err <= plain_err * (1 + 1e-5) + 1e-12,
+                     "weight_max %d channel %lld: error %g > max-abs %g", wmax, (long long)c, err,
+                     plain_err);
+            TW_CHECK(
+                scale <= amax * (1 + 1e-6) && scale >= 0.6 * amax * (1 - 1e-6) - plain,
+                "weight_max %d channel %lld: largest weight %g outside the clipping range of %g",
+                wmax, (long long)c, scale, amax);
         }
         if (wmax == 127) {
             tw_packed_weights* ref = nullptr;
-            TW_CHECK(tw_pack_weights(TW_I8, n, k, w.data(), k, &ref) == TW_OK, "%s", tw_last_error());
+            TW_CHECK(tw_pack_weights(TW_I8, n, k, w.data(), k, &ref) == TW_OK, "%s",
+                     tw_last_error());
             std::vector<float> want(n * k);
             TW_CHECK(tw_unpack_weights(ref, want.data(), k) == TW_OK, "%s", tw_last_error());
             TW_CHECK(want == got, "weight_max 127 differs from tw_pack_weights(TW_I8)");
@@ -529,10 +575,13 @@ void test_pack_range(Random& rng) {
         tw_packed_weights_free(packed);
     }
     tw_packed_weights* none = nullptr;
-    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 0, &none) == TW_ERR_INVALID_ARGUMENT && none == nullptr,
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 0, &none) == TW_ERR_INVALID_ARGUMENT &&
+                 none == nullptr,
              "weight_max 0");
-    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 128, &none) == TW_ERR_INVALID_ARGUMENT, "weight_max 128");
-    TW_CHECK(std::strstr(tw_last_error(), "weight_max") != nullptr, "message names weight_max: %s", tw_last_error());
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, 128, &none) == TW_ERR_INVALID_ARGUMENT,
+             "weight_max 128");
+    TW_CHECK(std::strstr(tw_last_error(), "weight_max") != nullptr, "message names weight_max: %s",
+             tw_last_error());
 }
 
 /// Which kernel runs: reduced-range weights take the reduced-range kernel exactly where the
@@ -544,17 +593,22 @@ void test_reduced_selection(Random& rng) {
     for (auto& v : w) v = rng.normal(1.0f);
     tw_packed_weights *full = nullptr, *reduced = nullptr;
     TW_CHECK(tw_pack_weights(TW_I8, n, k, w.data(), k, &full) == TW_OK, "%s", tw_last_error());
-    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, TW_INT8_REDUCED_WEIGHT_MAX, &reduced) == TW_OK, "%s",
-             tw_last_error());
+    TW_CHECK(tw_pack_weights_int8_range(n, k, w.data(), k, TW_INT8_REDUCED_WEIGHT_MAX, &reduced) ==
+                 TW_OK,
+             "%s", tw_last_error());
     const std::string full_name = tw_linear_kernel_name_for(full, TW_QUANT_ASYMMETRIC);
     const std::string reduced_name = tw_linear_kernel_name_for(reduced, TW_QUANT_ASYMMETRIC);
-    TW_CHECK(full_name == tw_linear_kernel_name(TW_I8, TW_QUANT_ASYMMETRIC), "full-range name %s", full_name.c_str());
-    const std::string expected = full_name == "avx2-maddubs-sign" ? "avx2-maddubs-reduced-range" : full_name;
-    TW_CHECK(reduced_name == expected, "reduced-range weights run %s, expected %s", reduced_name.c_str(),
-             expected.c_str());
-    TW_CHECK(std::string(tw_linear_kernel_name_for(reduced, TW_QUANT_NONE)) == "avx2-int8-weight-only",
-             "weight-only name");
-    TW_CHECK(std::string(tw_linear_kernel_name_for(nullptr, TW_QUANT_NONE)) == "unsupported", "null weights name");
+    TW_CHECK(full_name == tw_linear_kernel_name(TW_I8, TW_QUANT_ASYMMETRIC), "full-range name %s",
+             full_name.c_str());
+    const std::string expected =
+        full_name == "avx2-maddubs-sign" ? "avx2-maddubs-reduced-range" : full_name;
+    TW_CHECK(reduced_name == expected, "reduced-range weights run %s, expected %s",
+             reduced_name.c_str(), expected.c_str());
+    TW_CHECK(
+        std::string(tw_linear_kernel_name_for(reduced, TW_QUANT_NONE)) == "avx2-int8-weight-only",
+        "weight-only name");
+    TW_CHECK(std::string(tw_linear_kernel_name_for(nullptr, TW_QUANT_NONE)) == "unsupported",
+             "null weights name");
     TW_CHECK(tw::force_int8_kernel(tw::Int8Kernel::kAvx2Reduced), "force reduced");
     std::vector<float> x(3 * k, 0.5f), y(3 * n);
     tw_linear_params lp{};
@@ -566,7 +620,8 @@ void test_reduced_selection(Random& rng) {
     lp.y = y.data();
     lp.ldy = n;
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "full-range weights on the reduced kernel");
-    TW_CHECK(std::strstr(tw_last_error(), "reduced-range") != nullptr, "message: %s", tw_last_error());
+    TW_CHECK(std::strstr(tw_last_error(), "reduced-range") != nullptr, "message: %s",
+             tw_last_error());
     lp.w = reduced;
     TW_CHECK(tw_linear(&lp) == TW_OK, "reduced weights on the reduced kernel: %s", tw_last_error());
     tw::force_int8_kernel(tw::Int8Kernel::kAuto);
@@ -578,9 +633,11 @@ void test_reduced_selection(Random& rng) {
 void test_bad_arguments() {
     tw_packed_weights* w = nullptr;
     const float one = 1.0f;
-    TW_CHECK(tw_pack_weights(TW_I8, 0, 4, &one, 4, &w) == TW_ERR_INVALID_ARGUMENT && w == nullptr, "n=0");
+    TW_CHECK(tw_pack_weights(TW_I8, 0, 4, &one, 4, &w) == TW_ERR_INVALID_ARGUMENT && w == nullptr,
+             "n=0");
     TW_CHECK(std::strlen(tw_last_error()) > 0, "message for n=0");
-    TW_CHECK(tw_pack_weights(TW_I8, 1, 4, nullptr, 4, &w) == TW_ERR_INVALID_ARGUMENT, "null weights");
+    TW_CHECK(tw_pack_weights(TW_I8, 1, 4, nullptr, 4, &w) == TW_ERR_INVALID_ARGUMENT,
+             "null weights");
     TW_CHECK(tw_pack_weights(TW_I32, 1, 1, &one, 1, &w) == TW_ERR_INVALID_ARGUMENT, "bad format");
     TW_CHECK(tw_pack_weights(TW_I8, 1, 2, &one, 1, &w) == TW_ERR_INVALID_ARGUMENT, "ld < k");
     const float nan_w[2] = {1.0f, NAN};
@@ -601,7 +658,8 @@ void test_bad_arguments() {
     lp.epilogue = TW_EPILOGUE_LAYERNORM;
     lp.ln_eps = -1.0f;
     TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "negative LayerNorm eps");
-    TW_CHECK(std::strstr(tw_last_error(), "ln_eps") != nullptr, "message names ln_eps: %s", tw_last_error());
+    TW_CHECK(std::strstr(tw_last_error(), "ln_eps") != nullptr, "message names ln_eps: %s",
+             tw_last_error());
     lp.ln_eps = 0.0f;
     lp.epilogue = 0;
     {
@@ -615,7 +673,8 @@ void test_bad_arguments() {
         lp.yq_mode = TW_QUANT_ASYMMETRIC;
         out.m = 3;
         TW_CHECK(tw_linear(&lp) == TW_ERR_INVALID_ARGUMENT, "yq rows != m");
-        TW_CHECK(std::strstr(tw_last_error(), "yq") != nullptr, "message names yq: %s", tw_last_error());
+        TW_CHECK(std::strstr(tw_last_error(), "yq") != nullptr, "message names yq: %s",
+                 tw_last_error());
         out.m = 2;
         lp.y = nullptr;
         TW_CHECK(tw_linear(&lp) == TW_OK, "y may be null with yq: %s", tw_last_error());
@@ -677,18 +736,21 @@ int main() {
         }
         std::vector<tw::Int8Kernel> kernels = {tw::Int8Kernel::kPortable};
         if (isa >= TW_ISA_AVX2) {
-            kernels = {tw::Int8Kernel::kAvx2Maddubs, tw::Int8Kernel::kAvx2Reduced, tw::Int8Kernel::kAvxVnni};
+            kernels = {tw::Int8Kernel::kAvx2Maddubs, tw::Int8Kernel::kAvx2Reduced,
+                       tw::Int8Kernel::kAvxVnni};
         }
         if (isa == TW_ISA_AVX512) kernels.push_back(tw::Int8Kernel::kAvx512Vnni);
         for (tw::Int8Kernel kernel : kernels) {
             if (!tw::force_int8_kernel(kernel)) {
-                std::printf("skipping %s on %s: CPU lacks it\n", kernel_name(kernel), isa_name(isa));
+                std::printf("skipping %s on %s: CPU lacks it\n", kernel_name(kernel),
+                            isa_name(isa));
                 continue;
             }
             int cases = 0;
             for (const Shape& s : kShapes) {
                 // The reduced-range kernel takes weights within TW_INT8_REDUCED_WEIGHT_MAX only.
-                const int32_t wmax = kernel == tw::Int8Kernel::kAvx2Reduced ? TW_INT8_REDUCED_WEIGHT_MAX : 127;
+                const int32_t wmax =
+                    kernel == tw::Int8Kernel::kAvx2Reduced ? TW_INT8_REDUCED_WEIGHT_MAX : 127;
                 Problem p(s, seed++, wmax);
                 tw_packed_weights* packed = pack(p);
                 if (packed == nullptr) continue;
@@ -700,10 +762,13 @@ int main() {
                     test_dynamic(p, packed, mode, TW_EPILOGUE_NONE, true, false, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_GELU, true, false, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL, true, true, label);
-                    test_dynamic(p, packed, mode, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, true, false, label);
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL, true,
+                                 false, label);
                     // Dense + residual + LayerNorm in one call, in place over the residual too.
-                    // (n = 1 rows normalise to beta exactly; the exact-reference bound still holds.)
-                    test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM, true, true, label);
+                    // (n = 1 rows normalise to beta exactly; the exact-reference bound still
+                    // holds.)
+                    test_dynamic(p, packed, mode, TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM,
+                                 true, true, label);
                     test_dynamic(p, packed, mode, TW_EPILOGUE_LAYERNORM, false, false, label);
                     cases += 7;
                 }
@@ -715,8 +780,8 @@ int main() {
                 test_quantized_output(p, packed, TW_EPILOGUE_LAYERNORM, label);
                 tw_packed_weights_free(packed);
             }
-            std::printf("%s / %s: %d dynamic cases over %zu shapes\n", isa_name(isa), kernel_name(kernel),
-                        cases, sizeof(kShapes) / sizeof(kShapes[0]));
+            std::printf("%s / %s: %d dynamic cases over %zu shapes\n", isa_name(isa),
+                        kernel_name(kernel), cases, sizeof(kShapes) / sizeof(kShapes[0]));
         }
         tw::force_int8_kernel(tw::Int8Kernel::kAuto);
     }
@@ -731,7 +796,8 @@ int main() {
         for (auto& v : sc) v = r.uniform(0.001f, 0.02f);
         for (auto& v : x) v = r.normal(1.0f);
         tw_packed_weights* packed = nullptr;
-        TW_CHECK(tw_pack_weights_int8(n, k, wq.data(), k, sc.data(), &packed) == TW_OK, "%s", tw_last_error());
+        TW_CHECK(tw_pack_weights_int8(n, k, wq.data(), k, sc.data(), &packed) == TW_OK, "%s",
+                 tw_last_error());
         tw_linear_params lp{};
         lp.m = m;
         lp.x = x.data();
@@ -746,10 +812,12 @@ int main() {
         for (int64_t i = 0; i < m; ++i) {
             float s;
             int32_t z;
-            quantize_reference(&x[i * k], k, TW_QUANT_ASYMMETRIC, tw_int8_activation_qmax(), q, s, z);
+            quantize_reference(&x[i * k], k, TW_QUANT_ASYMMETRIC, tw_int8_activation_qmax(), q, s,
+                               z);
             for (int64_t j = 0; j < n; ++j) {
                 int64_t acc = 0;
-                for (int64_t t = 0; t < k; ++t) acc += static_cast<int64_t>(q[t] - z) * wq[j * k + t];
+                for (int64_t t = 0; t < k; ++t)
+                    acc += static_cast<int64_t>(q[t] - z) * wq[j * k + t];
                 const double ref = static_cast<double>(s) * sc[j] * acc;
                 worst = std::max(worst, std::fabs(y[i * n + j] - ref) / (1 + std::fabs(ref)));
             }

@@ -1,9 +1,10 @@
 // The kernel tables (cpu/kernels.h): every ISA level this CPU has gets a table of its own level,
 // tw_linear_kernel_name* report the table's entries, the test overrides refill it, and an
 // unsupported override changes nothing.
+#include "cpu/kernels.h"
+
 #include <cstring>
 
-#include "cpu/kernels.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -13,7 +14,9 @@ const char* prefix(tw_isa isa) {
     return isa == TW_ISA_AVX512 ? "avx512" : isa == TW_ISA_AVX2 ? "avx2" : "portable";
 }
 
-bool starts_with(const char* s, const char* p) { return std::strncmp(s, p, std::strlen(p)) == 0; }
+bool starts_with(const char* s, const char* p) {
+    return std::strncmp(s, p, std::strlen(p)) == 0;
+}
 
 }  // namespace
 
@@ -28,34 +31,40 @@ int main() {
                  int(t.isa), int(isa));
         TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_F32, TW_QUANT_NONE), t.linear.f32.name) == 0,
                  "f32 name");
-        TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_I8, TW_QUANT_ASYMMETRIC), t.linear.int8.name) == 0,
-                 "int8 name");
-        TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_I8, TW_QUANT_NONE), t.linear.int8_weight_only.name) == 0,
+        TW_CHECK(
+            std::strcmp(tw_linear_kernel_name(TW_I8, TW_QUANT_ASYMMETRIC), t.linear.int8.name) == 0,
+            "int8 name");
+        TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_I8, TW_QUANT_NONE),
+                             t.linear.int8_weight_only.name) == 0,
                  "int8 weight-only name");
-        TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_BF16, TW_QUANT_NONE), t.linear.bf16.name) == 0,
-                 "bf16 name");
+        TW_CHECK(
+            std::strcmp(tw_linear_kernel_name(TW_BF16, TW_QUANT_NONE), t.linear.bf16.name) == 0,
+            "bf16 name");
         TW_CHECK(std::strcmp(tw_linear_kernel_name(TW_F16, TW_QUANT_NONE), t.linear.f16.name) == 0,
                  "fp16 name");
-        TW_CHECK(std::strcmp(tw_linear_kernel_name(static_cast<tw_dtype>(42), TW_QUANT_NONE), "unsupported") == 0,
+        TW_CHECK(std::strcmp(tw_linear_kernel_name(static_cast<tw_dtype>(42), TW_QUANT_NONE),
+                             "unsupported") == 0,
                  "unknown format");
-        for (const char* name : {t.linear.f32.name, t.linear.int8_weight_only.name,
-                                 t.linear.bf16.name, t.linear.f16.name, t.quantize.name,
-                                 t.layernorm.name, t.attention.name}) {
+        for (const char* name :
+             {t.linear.f32.name, t.linear.int8_weight_only.name, t.linear.bf16.name,
+              t.linear.f16.name, t.quantize.name, t.layernorm.name, t.attention.name}) {
             TW_CHECK(starts_with(name, prefix(isa)), "level %s runs %s", prefix(isa), name);
         }
         TW_CHECK(tw_int8_activation_qmax() == t.linear.int8.input_qmax, "qmax");
         // Reduced-range weights are named (and run) by the table's reduced entry.
         float w[4] = {0.5f, -0.25f, 1.0f, 0.0f};
         tw_packed_weights* reduced = nullptr;
-        TW_CHECK(tw_pack_weights_int8_range(2, 2, w, 2, TW_INT8_REDUCED_WEIGHT_MAX, &reduced) == TW_OK,
-                 "%s", tw_last_error());
+        TW_CHECK(
+            tw_pack_weights_int8_range(2, 2, w, 2, TW_INT8_REDUCED_WEIGHT_MAX, &reduced) == TW_OK,
+            "%s", tw_last_error());
         TW_CHECK(std::strcmp(tw_linear_kernel_name_for(reduced, TW_QUANT_ASYMMETRIC),
                              t.linear.int8_reduced.name) == 0,
                  "reduced name");
         tw_packed_weights_free(reduced);
         // Overrides refill the table; an unsupported one is refused and changes nothing.
         if (isa == TW_ISA_PORTABLE) {
-            TW_CHECK(!tw::force_int8_kernel(tw::Int8Kernel::kAvx2Maddubs), "avx2 kernel at portable");
+            TW_CHECK(!tw::force_int8_kernel(tw::Int8Kernel::kAvx2Maddubs),
+                     "avx2 kernel at portable");
             TW_CHECK(&tw::kernels() == &t, "a refused override changed the table");
         } else {
             TW_CHECK(tw::force_int8_kernel(tw::Int8Kernel::kAvx2Maddubs), "force avx2-maddubs");

@@ -16,8 +16,8 @@ const char* isa_name(tw_isa isa) {
     return isa == TW_ISA_AVX512 ? "avx512" : isa == TW_ISA_AVX2 ? "avx2" : "portable";
 }
 
-void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias, tw_activation_quant quant,
-              uint64_t seed, const char* isa) {
+void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias,
+              tw_activation_quant quant, uint64_t seed, const char* isa) {
     Random rng(seed);
     const int64_t ld = k + 3;
     std::vector<float> x(m * ld), r(m * ld), g(k), b(k), y(m * ld);
@@ -55,35 +55,44 @@ void run_case(int64_t m, int64_t k, bool residual, bool affine, bool alias, tw_a
         }
         var /= k;
         for (int64_t j = 0; j < k; ++j) {
-            double ref = (x0[i * ld + j] + (residual ? r[i * ld + j] : 0.0) - mean) / std::sqrt(var + 1e-12);
+            double ref =
+                (x0[i * ld + j] + (residual ? r[i * ld + j] : 0.0) - mean) / std::sqrt(var + 1e-12);
             if (affine) ref = ref * g[j] + b[j];
             worst = std::max(worst, std::fabs(out[i * ld + j] - ref));
         }
         if (quant != TW_QUANT_NONE) {
             // Codes: the documented rule applied to the fp32 output row.
             float lo = 0, hi = 0;
-            for (int64_t j = 0; j < k; ++j) lo = std::min(lo, out[i * ld + j]), hi = std::max(hi, out[i * ld + j]);
+            for (int64_t j = 0; j < k; ++j)
+                lo = std::min(lo, out[i * ld + j]), hi = std::max(hi, out[i * ld + j]);
             const int32_t qmax = rows.qmax;
             float scale;
             int32_t zero;
             if (quant == TW_QUANT_SYMMETRIC) {
                 zero = qmax - qmax / 2;  // 128, or 127 when qmax is 254
-                scale = hi > lo ? std::max(-lo, hi) / static_cast<float>(qmax / 2) : 1.0f;  // all-zero row: 1
+                scale = hi > lo ? std::max(-lo, hi) / static_cast<float>(qmax / 2)
+                                : 1.0f;  // all-zero row: 1
             } else {
                 scale = hi > lo ? (hi - lo) / static_cast<float>(qmax) : 1.0f;
-                zero = static_cast<int32_t>(std::min(std::max(std::nearbyint(-lo / scale), 0.0f), (float)qmax));
+                zero = static_cast<int32_t>(
+                    std::min(std::max(std::nearbyint(-lo / scale), 0.0f), (float)qmax));
             }
             bool same = scale == rows.scales[i] && zero == rows.zero_points[i];
             const float inv = 1.0f / scale;
             for (int64_t j = 0; j < k; ++j) {
-                const float c = std::min(std::max(std::nearbyint(out[i * ld + j] * inv) + zero, 0.0f), (float)qmax);
+                const float c = std::min(
+                    std::max(std::nearbyint(out[i * ld + j] * inv) + zero, 0.0f), (float)qmax);
                 same = same && static_cast<uint8_t>(c) == rows.q[i * rows.ldq + j];
             }
-            TW_CHECK(same, "%s: fused quantization of row %lld (k=%lld mode %d) differs from the rule: scale %g vs %g zero %d vs %d", isa, (long long)i, (long long)k, (int)quant, scale, rows.scales[i], zero, rows.zero_points[i]);
+            TW_CHECK(same,
+                     "%s: fused quantization of row %lld (k=%lld mode %d) differs from the rule: "
+                     "scale %g vs %g zero %d vs %d",
+                     isa, (long long)i, (long long)k, (int)quant, scale, rows.scales[i], zero,
+                     rows.zero_points[i]);
         }
     }
-    TW_CHECK(worst < 2e-5, "%s: m=%lld k=%lld residual=%d affine=%d alias=%d error %g", isa, (long long)m,
-             (long long)k, residual, affine, alias, worst);
+    TW_CHECK(worst < 2e-5, "%s: m=%lld k=%lld residual=%d affine=%d alias=%d error %g", isa,
+             (long long)m, (long long)k, residual, affine, alias, worst);
 }
 
 }  // namespace
@@ -123,7 +132,8 @@ int main() {
             for (int64_t m : {1, 5, 70}) {
                 for (int variant = 0; variant < 8; ++variant) {
                     const tw_activation_quant quant = static_cast<tw_activation_quant>(variant % 3);
-                    run_case(m, k, variant & 1, variant & 2, variant & 4, quant, seed++, isa_name(isa));
+                    run_case(m, k, variant & 1, variant & 2, variant & 4, quant, seed++,
+                             isa_name(isa));
                     ++cases;
                 }
             }

@@ -23,19 +23,19 @@ inline int& checks() {
     return count;
 }
 
-#define TW_CHECK(cond, ...)                                                  \
-    do {                                                                     \
-        ++twtest::checks();                                                  \
-        if (!(cond) && ++twtest::failures() <= 30) {                         \
+#define TW_CHECK(cond, ...)                                                        \
+    do {                                                                           \
+        ++twtest::checks();                                                        \
+        if (!(cond) && ++twtest::failures() <= 30) {                               \
             std::fprintf(stderr, "FAILED %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            std::fprintf(stderr, __VA_ARGS__);                               \
-            std::fprintf(stderr, "\n");                                      \
-        }                                                                    \
+            std::fprintf(stderr, __VA_ARGS__);                                     \
+            std::fprintf(stderr, "\n");                                            \
+        }                                                                          \
     } while (0)
 
 /// splitmix64: deterministic per seed, different data for every case.
 class Random {
-public:
+   public:
     explicit Random(uint64_t seed) : state_(seed) {}
     uint64_t next() {
         uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
@@ -54,7 +54,7 @@ public:
         return s * sigma * 0.866f;
     }
 
-private:
+   private:
     uint64_t state_;
 };
 

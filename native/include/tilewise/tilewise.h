@@ -123,9 +123,9 @@ typedef struct tw_attention_params {
     int64_t o_strides[3];
     float scale; /* usually 1/sqrt(head_dim) */
     int causal;
-    const int32_t* kv_valid_lengths;  /* [batch] or NULL */
-    const uint8_t* key_padding_mask;  /* [batch, kv_len] or NULL */
-    const float* bias;                /* or NULL */
+    const int32_t* kv_valid_lengths; /* [batch] or NULL */
+    const uint8_t* key_padding_mask; /* [batch, kv_len] or NULL */
+    const float* bias;               /* or NULL */
     int64_t bias_strides[4];
     float* lse; /* [batch, q_heads, q_len] log-sum-exp of the scaled scores, or NULL */
 } tw_attention_params;
@@ -139,13 +139,15 @@ TW_API tw_status tw_attention_forward(const tw_attention_params* p);
  * Variable-length attention over packed sequences (no padding anywhere): `p` describes Q, K, V and
  * O as one batch entry (`batch` = 1) of `q_len` = total query rows and `kv_len` = total key rows,
  * the sequences concatenated; sequence s owns query rows [cu_seqlens_q[s], cu_seqlens_q[s + 1]) and
- * key rows [cu_seqlens_k[s], cu_seqlens_k[s + 1]), and attends only within them (causal: bottom-right
- * aligned per sequence). Offsets are non-decreasing from 0 to q_len (kv_len); a sequence may be
- * empty, and one with queries but no keys gets zero rows. Masks, bias and lse are not taken here
- * (the offsets are the mask). Each sequence runs on the kernel tw_attention_forward picks.
+ * key rows [cu_seqlens_k[s], cu_seqlens_k[s + 1]), and attends only within them (causal:
+ * bottom-right aligned per sequence). Offsets are non-decreasing from 0 to q_len (kv_len); a
+ * sequence may be empty, and one with queries but no keys gets zero rows. Masks, bias and lse are
+ * not taken here (the offsets are the mask). Each sequence runs on the kernel tw_attention_forward
+ * picks.
  */
 TW_API tw_status tw_attention_varlen_forward(const tw_attention_params* p, int64_t num_seqs,
-                                             const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k);
+                                             const int32_t* cu_seqlens_q,
+                                             const int32_t* cu_seqlens_k);
 
 #ifdef __cplusplus
 }

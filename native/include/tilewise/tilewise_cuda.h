@@ -33,7 +33,8 @@ TW_API const char* tw_cuda_last_error(void);
  */
 TW_API tw_status tw_cuda_device_count(int* count);
 
-/** Name and compute capability of `device`, e.g. "NVIDIA H200 (sm_90)", into buf (NUL-terminated). */
+/** Name and compute capability of `device`, e.g. "NVIDIA H200 (sm_90)", into buf (NUL-terminated).
+ */
 TW_API tw_status tw_cuda_describe_device(int device, char* buf, size_t buf_size);
 
 /** Makes `device` current for this thread's later calls. */
@@ -90,12 +91,14 @@ typedef struct tw_cuda_attention_params {
     float scale; /* usually 1/sqrt(head_dim); positive and finite */
     int causal;
     const int32_t* kv_valid_lengths; /* device [batch] or NULL */
-    float* lse;   /* device [batch, q_heads, q_len] natural-log log-sum-exp of the scaled scores, or NULL */
+    float* lse;   /* device [batch, q_heads, q_len] natural-log log-sum-exp of the scaled scores, or
+                     NULL */
     void* stream; /* cudaStream_t, or NULL */
 } tw_cuda_attention_params;
 
 /** Head dimensions the CUDA attention supports. */
-#define TW_CUDA_ATTENTION_HEAD_DIMS {64, 128}
+#define TW_CUDA_ATTENTION_HEAD_DIMS \
+    { 64, 128 }
 
 TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p);
 

@@ -6,13 +6,12 @@
  * Weights are packed ONCE (tw_pack_weights*) into the layout the micro-kernels read and owned by a
  * tw_packed_weights handle; each call then runs one GEMM with the epilogue fused into the store:
  *  - TW_F32 weights: the values as given, fp32 products and sums (the reference arithmetic).
- *  - TW_I8 weights, symmetric per output channel: W[n, k] = w_scale[n] * Wq[n, k], Wq in [-127, 127].
- *    With act_quant SYMMETRIC or ASYMMETRIC, each row of X is quantized at run time (per token) to
- *    u8 with a scale and zero point, X[m, k] ~ x_scale[m] * (Xq[m, k] - x_zero[m]), the dot products
- *    run in int32, and
- *        Y[m, n] = x_scale[m] * w_scale[n] * (sum_k Xq[m,k] Wq[n,k] - x_zero[m] * sum_k Wq[n,k]) + b[n]
- *    (the column sums of Wq are precomputed at packing). With act_quant NONE the same weights are
- *    used weight-only: dequantized on the fly, fp32 activations.
+ *  - TW_I8 weights, symmetric per output channel: W[n, k] = w_scale[n] * Wq[n, k], Wq in [-127,
+ * 127]. With act_quant SYMMETRIC or ASYMMETRIC, each row of X is quantized at run time (per token)
+ * to u8 with a scale and zero point, X[m, k] ~ x_scale[m] * (Xq[m, k] - x_zero[m]), the dot
+ * products run in int32, and Y[m, n] = x_scale[m] * w_scale[n] * (sum_k Xq[m,k] Wq[n,k] - x_zero[m]
+ * * sum_k Wq[n,k]) + b[n] (the column sums of Wq are precomputed at packing). With act_quant NONE
+ * the same weights are used weight-only: dequantized on the fly, fp32 activations.
  *  - TW_BF16 / TW_F16 weights: stored at 16 bits, fp32 accumulation (AVX512-BF16 dot products on
  *    bf16-rounded activations where the CPU has them, else weights widened to fp32 and FMA).
  * Epilogue flags, applied in this order after the bias: TW_EPILOGUE_GELU (exact, erf form), then
@@ -39,9 +38,11 @@ typedef struct tw_packed_weights tw_packed_weights;
 
 /** Run-time quantization of activation rows. */
 typedef enum tw_activation_quant {
-    TW_QUANT_NONE = 0,      /* fp32 activations (weight-only int8, or 16-bit weights) */
-    TW_QUANT_SYMMETRIC = 1, /* per row: scale = max|x| / 127, zero point qmax - 127 (128, or 127 when qmax is 254) */
-    TW_QUANT_ASYMMETRIC = 2, /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
+    TW_QUANT_NONE = 0, /* fp32 activations (weight-only int8, or 16-bit weights) */
+    TW_QUANT_SYMMETRIC =
+        1, /* per row: scale = max|x| / 127, zero point qmax - 127 (128, or 127 when qmax is 254) */
+    TW_QUANT_ASYMMETRIC =
+        2, /* per row: [min(x, 0), max(x, 0)] mapped onto [0, qmax] with a zero point */
     TW_QUANT_MAX_ENUM = 0x7FFFFFFF /* any int a caller passes is a value (checked), never UB */
 } tw_activation_quant;
 
@@ -97,43 +98,48 @@ TW_API void tw_packed_weights_free(tw_packed_weights* w);
 TW_API tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n,
                                         int64_t* k, int64_t* bytes);
 
-/** Writes the weights the kernels actually use, dequantized/widened to fp32, as W [n, k] (row stride ld). */
+/** Writes the weights the kernels actually use, dequantized/widened to fp32, as W [n, k] (row
+ * stride ld). */
 TW_API tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld);
 
 /** Rows of activations quantized to u8: X[m, k] ~ scales[m] * (q[m * ldq + k] - zero_points[m]). */
 typedef struct tw_quantized_rows {
     int64_t m, k;
-    uint8_t* q;   /* [m, ldq]; ldq >= tw_quantized_row_stride(k); bytes past k are padding */
+    uint8_t* q; /* [m, ldq]; ldq >= tw_quantized_row_stride(k); bytes past k are padding */
     int64_t ldq;
     float* scales;        /* [m] */
     int32_t* zero_points; /* [m] */
     int32_t qmax;         /* largest code used: 255, or 254 for the plain-AVX2 kernel */
 } tw_quantized_rows;
 
-/** The smallest row stride of quantized activations for K (K rounded up to the kernels' group of 4). */
+/** The smallest row stride of quantized activations for K (K rounded up to the kernels' group of
+ * 4). */
 TW_API int64_t tw_quantized_row_stride(int64_t k);
 
-/** The largest activation code (255, or 254 on plain AVX2) the int8 kernels of the active ISA accept. */
+/** The largest activation code (255, or 254 on plain AVX2) the int8 kernels of the active ISA
+ * accept. */
 TW_API int32_t tw_int8_activation_qmax(void);
 
-/** Quantizes X [out->m, out->k] (row stride ldx) row by row with `mode` to tw_int8_activation_qmax(). */
+/** Quantizes X [out->m, out->k] (row stride ldx) row by row with `mode` to
+ * tw_int8_activation_qmax(). */
 TW_API tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode,
                                   tw_quantized_rows* out);
 
 /** One linear layer call. */
 typedef struct tw_linear_params {
-    int64_t m;                     /* rows of X and Y */
-    const float* x;                /* [m, k] fp32, row stride ldx (ignored when xq is set) */
+    int64_t m;      /* rows of X and Y */
+    const float* x; /* [m, k] fp32, row stride ldx (ignored when xq is set) */
     int64_t ldx;
     const tw_quantized_rows* xq;   /* pre-quantized X for TW_I8 weights, or NULL */
     tw_activation_quant act_quant; /* TW_I8 weights with fp32 x: NONE = weight-only, else dynamic;
                                       NONE for the other formats */
-    const float* x_channel_scale;  /* [k] or NULL: dynamic int8 quantizes x[m, k] * x_channel_scale[k]
-                                      (SmoothQuant's 1/s, with W packed as W diag(s)) */
-    const tw_packed_weights* w;    /* [n, k] */
-    const float* bias;             /* [n] or NULL */
-    int epilogue;                  /* TW_EPILOGUE_* flags */
-    const float* residual;         /* [m, n], row stride ld_residual, with TW_EPILOGUE_RESIDUAL */
+    const float*
+        x_channel_scale;        /* [k] or NULL: dynamic int8 quantizes x[m, k] * x_channel_scale[k]
+                                   (SmoothQuant's 1/s, with W packed as W diag(s)) */
+    const tw_packed_weights* w; /* [n, k] */
+    const float* bias;          /* [n] or NULL */
+    int epilogue;               /* TW_EPILOGUE_* flags */
+    const float* residual;      /* [m, n], row stride ld_residual, with TW_EPILOGUE_RESIDUAL */
     int64_t ld_residual;
     float* y; /* [m, n], row stride ldy; must not overlap x (it may be the residual) */
     int64_t ldy;

@@ -1,6 +1,7 @@
 // Fused attention: argument validation and the portable kernel (kernels.cpp picks the variant).
 //
-//   O[b,h,i,:] = sum_j P[i,j] V[b,g(h),j,:],   P[i,:] = softmax_j(scale * Q[b,h,i,:].K[b,g(h),j,:] + mask[i,j])
+//   O[b,h,i,:] = sum_j P[i,j] V[b,g(h),j,:],   P[i,:] = softmax_j(scale * Q[b,h,i,:].K[b,g(h),j,:]
+//   + mask[i,j])
 //
 // computed with the online softmax of FlashAttention: keys are visited in blocks; each query row
 // keeps its running maximum m, running sum l and an unnormalised accumulator acc, and when a block
@@ -57,7 +58,8 @@ void store_row(void* base, tw_dtype dtype, int64_t offset, int64_t n, const floa
 }
 
 /// Whether key j is visible to query i of batch b, and the additive term it gets.
-bool mask_term(const tw_attention_params& p, int64_t b, int64_t h, int64_t i, int64_t j, float* add) {
+bool mask_term(const tw_attention_params& p, int64_t b, int64_t h, int64_t i, int64_t j,
+               float* add) {
     if (p.causal && !causal_visible(i, j, p.q_len, p.kv_len)) return false;
     if (p.kv_valid_lengths && j >= p.kv_valid_lengths[b]) return false;
     if (p.key_padding_mask && p.key_padding_mask[b * p.kv_len + j] == 0) return false;
@@ -95,7 +97,8 @@ void portable_task(void* ctx, int64_t task, int) {
     float* scores = row + D;
     const float neg_inf = -std::numeric_limits<float>::infinity();
 
-    for (int64_t i = rb * kPortableQueryRows; i < std::min(p.q_len, (rb + 1) * kPortableQueryRows); ++i) {
+    for (int64_t i = rb * kPortableQueryRows; i < std::min(p.q_len, (rb + 1) * kPortableQueryRows);
+         ++i) {
         const int64_t q_base = b * p.q_strides[0] + h * p.q_strides[1] + i * p.q_strides[2];
         load_row(p.q, p.dtype, q_base, D, bf16_compute, q);
         for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
@@ -115,7 +118,8 @@ void portable_task(void* ctx, int64_t task, int) {
                 for (int64_t d = 0; d < D; ++d) dot += q[d] * row[d];
                 float s = dot * p.scale + add;
                 scores[j - j0] = s;
-                // NaN scores propagate: a NaN maximum makes the whole row NaN, as in the naive form.
+                // NaN scores propagate: a NaN maximum makes the whole row NaN, as in the naive
+                // form.
                 if (!(s <= block_max)) block_max = s;
             }
             if (block_max == neg_inf) continue;  // every key of this block is masked
@@ -169,8 +173,8 @@ tw_status validate(const tw_attention_params* p) {
     }
     if (p->q_heads % p->kv_heads != 0) {
         return fail(TW_ERR_INVALID_ARGUMENT,
-                    "attention: kv_heads %lld does not divide q_heads %lld",
-                    (long long)p->kv_heads, (long long)p->q_heads);
+                    "attention: kv_heads %lld does not divide q_heads %lld", (long long)p->kv_heads,
+                    (long long)p->q_heads);
     }
     const int64_t* all_strides[] = {p->q_strides, p->k_strides, p->v_strides, p->o_strides};
     for (const int64_t* s : all_strides) {
@@ -185,7 +189,8 @@ tw_status validate(const tw_attention_params* p) {
             }
         }
     }
-    if (!std::isfinite(p->scale)) return fail(TW_ERR_INVALID_ARGUMENT, "attention: scale is not finite");
+    if (!std::isfinite(p->scale))
+        return fail(TW_ERR_INVALID_ARGUMENT, "attention: scale is not finite");
     if (p->kv_valid_lengths) {
         for (int64_t b = 0; b < p->batch; ++b) {
             if (p->kv_valid_lengths[b] < 0 || p->kv_valid_lengths[b] > p->kv_len) {
@@ -253,38 +258,50 @@ namespace {
 
 /// The offsets of one packed side: cu[0] = 0, non-decreasing, cu[num_seqs] = total.
 tw_status check_offsets(const int32_t* cu, int64_t num_seqs, int64_t total, const char* side) {
-    if (cu == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s is null", side);
-    if (cu[0] != 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s[0] is %d, not 0", side, cu[0]);
+    if (cu == nullptr)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s is null", side);
+    if (cu[0] != 0)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s[0] is %d, not 0", side,
+                        cu[0]);
     for (int64_t s = 0; s < num_seqs; ++s) {
         if (cu[s + 1] < cu[s]) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s decreases at %lld (%d < %d)",
-                            side, (long long)s + 1, cu[s + 1], cu[s]);
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "attention: cu_seqlens_%s decreases at %lld (%d < %d)", side,
+                            (long long)s + 1, cu[s + 1], cu[s]);
         }
     }
     if (cu[num_seqs] != total) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: cu_seqlens_%s ends at %d, the packed rows are %lld",
-                        side, cu[num_seqs], (long long)total);
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "attention: cu_seqlens_%s ends at %d, the packed rows are %lld", side,
+                        cu[num_seqs], (long long)total);
     }
     return TW_OK;
 }
 
-int64_t dtype_bytes(tw_dtype dtype) { return dtype == TW_F32 ? 4 : 2; }
+int64_t dtype_bytes(tw_dtype dtype) {
+    return dtype == TW_F32 ? 4 : 2;
+}
 
 }  // namespace
 
 extern "C" tw_status tw_attention_varlen_forward(const tw_attention_params* p, int64_t num_seqs,
-                                                 const int32_t* cu_seqlens_q, const int32_t* cu_seqlens_k) {
+                                                 const int32_t* cu_seqlens_q,
+                                                 const int32_t* cu_seqlens_k) {
     tw_status status = tw::validate(p);
     if (status != TW_OK) return status;
     if (p->batch != 1) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: packed sequences are one batch entry, got batch=%lld",
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "attention: packed sequences are one batch entry, got batch=%lld",
                         (long long)p->batch);
     }
     if (p->kv_valid_lengths || p->key_padding_mask || p->bias || p->lse) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                        "attention: packed sequences take no valid lengths, mask, bias or lse (the offsets are the mask)");
+                        "attention: packed sequences take no valid lengths, mask, bias or lse (the "
+                        "offsets are the mask)");
     }
-    if (num_seqs < 1) return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: num_seqs %lld < 1", (long long)num_seqs);
+    if (num_seqs < 1)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: num_seqs %lld < 1",
+                        (long long)num_seqs);
     if ((status = check_offsets(cu_seqlens_q, num_seqs, p->q_len, "q")) != TW_OK) return status;
     if ((status = check_offsets(cu_seqlens_k, num_seqs, p->kv_len, "k")) != TW_OK) return status;
     const int64_t elem = dtype_bytes(p->dtype);
@@ -295,7 +312,8 @@ extern "C" tw_status tw_attention_varlen_forward(const tw_attention_params* p, i
         if (nk == 0) {  // queries that see no key: zero rows, as everywhere
             for (int64_t h = 0; h < p->q_heads; ++h) {
                 for (int64_t i = 0; i < nq; ++i) {
-                    char* row = static_cast<char*>(p->o) + ((q0 + i) * p->o_strides[2] + h * p->o_strides[1]) * elem;
+                    char* row = static_cast<char*>(p->o) +
+                                ((q0 + i) * p->o_strides[2] + h * p->o_strides[1]) * elem;
                     std::memset(row, 0, static_cast<size_t>(p->head_dim * elem));
                 }
             }

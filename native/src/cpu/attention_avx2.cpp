@@ -24,7 +24,8 @@ struct Avx2 {
     using VB = __m256i;
     using M = __m256;  // lane mask: all ones or all zeros per lane
     static constexpr int W = 8;
-    static constexpr int kKernelQueryVectors = 3;  // 24 queries: 3 vectors x 4 rows = 12 accumulators
+    static constexpr int kKernelQueryVectors =
+        3;  // 24 queries: 3 vectors x 4 rows = 12 accumulators
     static constexpr int kMaxQueryVectors = 3;
     static constexpr int kScoreRows = 4;
     static constexpr int kValueRows = 4;
@@ -70,14 +71,17 @@ struct Avx2 {
     }
 
     static V mask_lanes_below(V x, int64_t first, int64_t limit) {
-        const int count = static_cast<int>(std::min<int64_t>(std::max<int64_t>(limit - first, 0), W));
+        const int count =
+            static_cast<int>(std::min<int64_t>(std::max<int64_t>(limit - first, 0), W));
         const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         const V masked = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes));
         return _mm256_blendv_ps(x, _mm256_set1_ps(-__builtin_inff()), masked);
     }
 
     // Pair dot products emulated with two FMAs (unused on this ISA: kept for completeness).
-    static VB load_pairs(const uint32_t* ptr) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(ptr)); }
+    static VB load_pairs(const uint32_t* ptr) {
+        return _mm256_load_si256(reinterpret_cast<const __m256i*>(ptr));
+    }
     static VB broadcast_pair(uint32_t pair) { return _mm256_set1_epi32(static_cast<int>(pair)); }
     static V dot_pairs(V acc, VB a, VB b) {
         const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
@@ -94,8 +98,12 @@ struct Avx2 {
             alignas(32) float tmp[W] = {};
             for (int i = 0; i < count; ++i) {
                 switch (dtype) {
-                    case TW_F16: tmp[i] = fp16_to_float(static_cast<const uint16_t*>(base)[offset + i]); break;
-                    case TW_BF16: tmp[i] = bf16_to_float(static_cast<const uint16_t*>(base)[offset + i]); break;
+                    case TW_F16:
+                        tmp[i] = fp16_to_float(static_cast<const uint16_t*>(base)[offset + i]);
+                        break;
+                    case TW_BF16:
+                        tmp[i] = bf16_to_float(static_cast<const uint16_t*>(base)[offset + i]);
+                        break;
                     default: tmp[i] = static_cast<const float*>(base)[offset + i]; break;
                 }
             }
@@ -107,8 +115,8 @@ struct Avx2 {
                     reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + offset)));
             case TW_BF16:
                 return _mm256_castsi256_ps(_mm256_slli_epi32(
-                    _mm256_cvtepu16_epi32(_mm_loadu_si128(
-                        reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + offset))),
+                    _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                        static_cast<const uint16_t*>(base) + offset))),
                     16));
             default: return _mm256_loadu_ps(static_cast<const float*>(base) + offset);
         }
@@ -118,9 +126,12 @@ struct Avx2 {
     static V round_to_bf16(V x) {
         const __m256i bits = _mm256_castps_si256(x);
         const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-        const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
-        const __m256i truncated = _mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u)));
-        return _mm256_blendv_ps(_mm256_castsi256_ps(truncated), x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+        const __m256i rounded =
+            _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff)));
+        const __m256i truncated =
+            _mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xffff0000u)));
+        return _mm256_blendv_ps(_mm256_castsi256_ps(truncated), x,
+                                _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     }
 
     /// In-register transpose of an 8x8 block: lane c of rows[r] becomes lane r of rows[c].

@@ -24,10 +24,12 @@ struct Avx512 {
     using VB = __m512bh;
     using M = __mmask16;  // lane mask
     static constexpr int W = 16;
-    static constexpr int kKernelQueryVectors = 4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
-    static constexpr int kMaxQueryVectors = 8;     // 128-query tiles: two micro-kernel calls (256: no gain)
-    static constexpr int kScoreRows = 6;        // keys per score micro-kernel
-    static constexpr int kValueRows = 6;        // head-dim rows per P·V micro-kernel
+    static constexpr int kKernelQueryVectors =
+        4;  // 64 queries: 4 vectors x 6 rows = 24 accumulators
+    static constexpr int kMaxQueryVectors =
+        8;                                // 128-query tiles: two micro-kernel calls (256: no gain)
+    static constexpr int kScoreRows = 6;  // keys per score micro-kernel
+    static constexpr int kValueRows = 6;  // head-dim rows per P·V micro-kernel
 
     static V zero() { return _mm512_setzero_ps(); }
     static V set1(float x) { return _mm512_set1_ps(x); }
@@ -60,7 +62,9 @@ struct Avx512 {
     }
 
     static VB load_pairs(const uint32_t* ptr) { return (VB)_mm512_load_si512(ptr); }
-    static VB broadcast_pair(uint32_t pair) { return (VB)_mm512_set1_epi32(static_cast<int>(pair)); }
+    static VB broadcast_pair(uint32_t pair) {
+        return (VB)_mm512_set1_epi32(static_cast<int>(pair));
+    }
     static V dot_pairs(V acc, VB a, VB b) { return _mm512_dpbf16_ps(acc, a, b); }
 
     /// 16 lanes of a row as fp32, whatever the storage type; `count` <= 16 lanes are read.
@@ -84,10 +88,10 @@ struct Avx512 {
                 return _mm512_cvtph_ps(
                     _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + offset));
             case TW_BF16:
-                return _mm512_castsi512_ps(_mm512_slli_epi32(
-                    _mm512_cvtepu16_epi32(
-                        _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(base) + offset)),
-                    16));
+                return _mm512_castsi512_ps(
+                    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+                                          mask, static_cast<const uint16_t*>(base) + offset)),
+                                      16));
             default: return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(base) + offset);
         }
     }
@@ -97,8 +101,10 @@ struct Avx512 {
     static V round_to_bf16(V x) {
         const __m512i bits = _mm512_castps_si512(x);
         const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-        const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-        const __m512i truncated = _mm512_and_si512(rounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
+        const __m512i rounded =
+            _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+        const __m512i truncated =
+            _mm512_and_si512(rounded, _mm512_set1_epi32(static_cast<int>(0xffff0000u)));
         const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
         return _mm512_mask_blend_ps(is_nan, _mm512_castsi512_ps(truncated), x);
     }
@@ -206,7 +212,8 @@ struct Avx512 {
         for (int64_t d = 0; d < n; d += W) {
             const int count = static_cast<int>(std::min<int64_t>(W, n - d));
             const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1u);
-            const __m256i half = (__m256i)_mm512_cvtneps_pbh(load_row(base, dtype, offset + d, count));
+            const __m256i half =
+                (__m256i)_mm512_cvtneps_pbh(load_row(base, dtype, offset + d, count));
             if (count == W) {
                 _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + d), half);
             } else {

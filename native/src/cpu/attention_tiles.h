@@ -16,11 +16,11 @@
 // queries run along SIMD lanes everywhere. We compute Sᵀ = Kj·Qᵀ (a key row times the packed,
 // pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W queries are one vector and
 // the online softmax needs no horizontal reduction; the accumulator is Oᵀ (head_dim rows of query
-// lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows are
-// read in place through their strides (fp32) or converted once per call (fp16/bf16 data, emulated
-// bf16 compute). Q and O are transposed once per query tile, W x W blocks at a time in registers
-// (pack_queries, write_output): at encoder lengths (N = 128) these per-tile costs are a large part
-// of the whole, so they are vector code too.
+// lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows
+// are read in place through their strides (fp32) or converted once per call (fp16/bf16 data,
+// emulated bf16 compute). Q and O are transposed once per query tile, W x W blocks at a time in
+// registers (pack_queries, write_output): at encoder lengths (N = 128) these per-tile costs are a
+// large part of the whole, so they are vector code too.
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
@@ -44,7 +44,7 @@
 template <class S>
 struct FlashAttention {
     using V = typename S::V;
-    static constexpr int W = S::W;                  // lanes per vector
+    static constexpr int W = S::W;  // lanes per vector
     static constexpr int kMaxVectors = S::kMaxQueryVectors;
     static constexpr int kKernelVectors = S::kKernelQueryVectors;  // query vectors per micro-kernel
     // Query rows per tile. A tile wider than one micro-kernel call (AVX-512: 2 x 64 queries) reads
@@ -59,8 +59,8 @@ struct FlashAttention {
     static constexpr float kLn2 = 0.6931471805599453f;
 
     const tw_attention_params& p;
-    bool bf16_dot;       // pair dot products on bf16 operands
-    bool round_bf16;     // bf16 compute emulated: operands rounded to bf16, fp32 math
+    bool bf16_dot;    // pair dot products on bf16 operands
+    bool round_bf16;  // bf16 compute emulated: operands rounded to bf16, fp32 math
     // fp32 K and V the fp32 micro-kernels read: the inputs in place (fp32 data, fp32 compute), or
     // copies converted once per call (fp16/bf16 data, or bf16 compute emulated by rounding).
     const float* k_f32;
@@ -68,11 +68,11 @@ struct FlashAttention {
     int64_t k_f32_strides[3], v_f32_strides[3];
     float* kv_f32_copy;  // converted copy behind k_f32 / v_f32 (in the workspace), or nullptr
     int64_t query_tiles, splits, group;
-    int64_t dp;          // head_dim rounded up to even (bf16 pairs)
-    float* partials;     // split-KV partial results, or nullptr
-    uint16_t* k_pairs;   // bf16 K rows [B][Hkv][kv_len][dp], or nullptr
-    uint32_t* v_pairs;   // bf16 V pairs [B][Hkv][kv_pairs][D] of rows (2j, 2j+1), or nullptr
-    int64_t kv_pairs;    // ceil(kv_len / 2)
+    int64_t dp;         // head_dim rounded up to even (bf16 pairs)
+    float* partials;    // split-KV partial results, or nullptr
+    uint16_t* k_pairs;  // bf16 K rows [B][Hkv][kv_len][dp], or nullptr
+    uint32_t* v_pairs;  // bf16 V pairs [B][Hkv][kv_pairs][D] of rows (2j, 2j+1), or nullptr
+    int64_t kv_pairs;   // ceil(kv_len / 2)
     // bf16 K/V pairs converted by each task for its own keys, into its scratch, instead of once
     // per call into the workspace, when only one task reads each K/V head (one query tile, no
     // grouped heads: encoders at short lengths) and the pairs are small: the task then finds them
@@ -83,16 +83,16 @@ struct FlashAttention {
 
     // Per-task scratch, carved from tw::thread_scratch.
     struct Tiles {
-        float* qt;      // [D][Br] fp32, or bf16 pairs [dp/2][Br][2] (as uint16)
-        float* st;      // [Bc][Br]: scores, then probabilities
-        float* ot;      // [D][Br]: unnormalised output
-        float* m;       // [Br] running max (log2 units)
-        float* l;       // [Br] running sum
-        float* vc;      // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
-        uint16_t* pb;   // P as bf16 pairs [Bc/2][Br][2]
-        float* tmp;     // [Br] bias gather
-        uint16_t* kl;   // local_pairs: this task's bf16 K rows [kv_len][dp]
-        uint32_t* vl;   // local_pairs: this task's bf16 V pairs [kv_pairs][D]
+        float* qt;     // [D][Br] fp32, or bf16 pairs [dp/2][Br][2] (as uint16)
+        float* st;     // [Bc][Br]: scores, then probabilities
+        float* ot;     // [D][Br]: unnormalised output
+        float* m;      // [Br] running max (log2 units)
+        float* l;      // [Br] running sum
+        float* vc;     // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
+        uint16_t* pb;  // P as bf16 pairs [Bc/2][Br][2]
+        float* tmp;    // [Br] bias gather
+        uint16_t* kl;  // local_pairs: this task's bf16 K rows [kv_len][dp]
+        uint32_t* vl;  // local_pairs: this task's bf16 V pairs [kv_pairs][D]
     };
 
     size_t local_pair_bytes() const {
@@ -109,23 +109,33 @@ struct FlashAttention {
 
     Tiles carve(void* base) const {
         auto align = [](char* ptr) {
-            return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(ptr) + 63) & ~uintptr_t(63));
+            return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(ptr) + 63) &
+                                           ~uintptr_t(63));
         };
         char* c = align(static_cast<char*>(base));
         Tiles t;
         const int64_t D = p.head_dim;
-        t.qt = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * dp * Br);
-        t.st = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * Br);
-        t.ot = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * D * Br);
-        t.m = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
-        t.l = reinterpret_cast<float*>(c);   c += sizeof(float) * Br;
-        t.tmp = reinterpret_cast<float*>(c); c = align(c + sizeof(float) * Br);
-        t.vc = reinterpret_cast<float*>(c);  c = align(c + sizeof(float) * Bc * dp);
-        t.pb = reinterpret_cast<uint16_t*>(c); c = align(c + sizeof(uint16_t) * Bc * Br);
+        t.qt = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * dp * Br);
+        t.st = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * Bc * Br);
+        t.ot = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * D * Br);
+        t.m = reinterpret_cast<float*>(c);
+        c += sizeof(float) * Br;
+        t.l = reinterpret_cast<float*>(c);
+        c += sizeof(float) * Br;
+        t.tmp = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * Br);
+        t.vc = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * Bc * dp);
+        t.pb = reinterpret_cast<uint16_t*>(c);
+        c = align(c + sizeof(uint16_t) * Bc * Br);
         t.kl = nullptr;
         t.vl = nullptr;
         if (local_pairs) {
-            t.kl = reinterpret_cast<uint16_t*>(c); c = align(c + sizeof(uint16_t) * p.kv_len * dp);
+            t.kl = reinterpret_cast<uint16_t*>(c);
+            c = align(c + sizeof(uint16_t) * p.kv_len * dp);
             t.vl = reinterpret_cast<uint32_t*>(c);
         }
         return t;
@@ -153,7 +163,8 @@ struct FlashAttention {
 
     /// Same with bf16 pairs: k[r] holds dp/2 packed pairs, qt holds [dp/2][Br] pairs.
     template <int R, int NV>
-    static void scores_bf16(const uint32_t* qt, int64_t pairs, const uint32_t* const* k, float* st) {
+    static void scores_bf16(const uint32_t* qt, int64_t pairs, const uint32_t* const* k,
+                            float* st) {
         V acc[R][NV];
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < NV; ++c) acc[r][c] = S::zero();
@@ -202,7 +213,8 @@ struct FlashAttention {
             for (int c = 0; c < NV; ++c) S::store(ot + r * Br + c * W, acc[r][c]);
     }
 
-    /// Same with bf16 pairs: pb holds [nk/2][Br] pairs of P, vil [nk/2][D] pairs of V (row d at +d).
+    /// Same with bf16 pairs: pb holds [nk/2][Br] pairs of P, vil [nk/2][D] pairs of V (row d at
+    /// +d).
     template <int R, int NV>
     static void values_bf16(float* ot, const V* alpha, const uint32_t* pb, int64_t pairs,
                             const uint32_t* vil, int64_t D) {
@@ -244,7 +256,8 @@ struct FlashAttention {
     }
 
     template <int NV>
-    static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k, float* st) {
+    static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k,
+                                float* st) {
         if constexpr (NV > kKernelVectors) {
             scores_rows_f32<kKernelVectors>(rows, qt, D, k, st);
             scores_rows_f32<NV - kKernelVectors>(rows, qt + kKernelVectors * W, D, k,
@@ -257,8 +270,8 @@ struct FlashAttention {
     }
 
     template <int NV>
-    static void scores_rows_bf16(int rows, const uint32_t* qt, int64_t pairs, const uint32_t* const* k,
-                                 float* st) {
+    static void scores_rows_bf16(int rows, const uint32_t* qt, int64_t pairs,
+                                 const uint32_t* const* k, float* st) {
         if constexpr (NV > kKernelVectors) {
             scores_rows_bf16<kKernelVectors>(rows, qt, pairs, k, st);
             scores_rows_bf16<NV - kKernelVectors>(rows, qt + kKernelVectors * W, pairs, k,
@@ -282,7 +295,7 @@ struct FlashAttention {
         }
         for_row_tiles<S::kValueRows>(D, [&](auto tile_rows, int64_t d) {
             values_f32<decltype(tile_rows)::value, NV, kMasked>(ot + d * Br, alpha, pt, nk, v + d,
-                                                                 v_stride);
+                                                                v_stride);
         });
     }
 
@@ -301,8 +314,9 @@ struct FlashAttention {
                                  int64_t pairs, const uint32_t* vil) {
         if constexpr (NV > kKernelVectors) {
             values_rows_bf16<kKernelVectors>(D, ot, alpha, pb, pairs, vil);
-            values_rows_bf16<NV - kKernelVectors>(D, ot + kKernelVectors * W, alpha + kKernelVectors,
-                                                  pb + kKernelVectors * W, pairs, vil);
+            values_rows_bf16<NV - kKernelVectors>(D, ot + kKernelVectors * W,
+                                                  alpha + kKernelVectors, pb + kKernelVectors * W,
+                                                  pairs, vil);
             return;
         }
         for_row_tiles<S::kValueRows>(D, [&](auto tile_rows, int64_t d) {
@@ -448,8 +462,8 @@ struct FlashAttention {
             if (p.causal && first_visible_query > i0) {
                 masked = true;
                 for (int c = 0; c < NV; ++c) {
-                    S::store(row + c * W,
-                             S::mask_lanes_below(S::load(row + c * W), i0 + c * W, first_visible_query));
+                    S::store(row + c * W, S::mask_lanes_below(S::load(row + c * W), i0 + c * W,
+                                                              first_visible_query));
                 }
             }
             for (int c = 0; c < NV; ++c) block_max[c] = S::max(block_max[c], S::load(row + c * W));
@@ -482,7 +496,8 @@ struct FlashAttention {
     // ---- one task -----------------------------------------------------------------------------
 
     template <int NV>
-    void run(const Tiles& t, int64_t b, int64_t h, int64_t tile, int64_t split, float* partial) const {
+    void run(const Tiles& t, int64_t b, int64_t h, int64_t tile, int64_t split,
+             float* partial) const {
         const int64_t D = p.head_dim;
         const int64_t g = h / group;
         const int64_t i0 = tile * Br;
@@ -557,10 +572,10 @@ struct FlashAttention {
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (!bf16_dot) {
-                values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk,
-                                    v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] +
-                                        j0 * v_f32_strides[2],
-                                    v_f32_strides[2]);
+                values_rows_f32<NV>(
+                    masked, D, t.ot, alpha, t.st, nk,
+                    v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] + j0 * v_f32_strides[2],
+                    v_f32_strides[2]);
             } else {
                 // Masked tiles under bf16 compute: pair dot products cannot skip single masked
                 // lanes, so V (with its bf16 rounding) goes through the fp32 masked product; so
@@ -600,8 +615,8 @@ struct FlashAttention {
                 const int count = int(std::min<int64_t>(W, D - d0));
                 V block[W];
                 for (int c = 0; c < W; ++c) {
-                    block[c] = c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l)
-                                         : S::zero();
+                    block[c] =
+                        c < count ? S::mul(S::load(ot + (d0 + c) * Br + ig), inv_l) : S::zero();
                 }
                 S::transpose(block);
                 for (int r = 0; r < rows; ++r) {
@@ -624,8 +639,8 @@ struct FlashAttention {
     static void task_entry(void* ctx, int64_t task, int) {
         auto& self = *static_cast<FlashAttention*>(ctx);
         const tw_attention_params& p = self.p;
-        // Consecutive tasks are neighbouring query tiles of one head, so the workers stream the same
-        // K and V through the shared cache; within a head the heaviest tiles come first (with
+        // Consecutive tasks are neighbouring query tiles of one head, so the workers stream the
+        // same K and V through the shared cache; within a head the heaviest tiles come first (with
         // causal masking the last query tiles see the most keys).
         const int64_t per_head = self.query_tiles * self.splits;
         const int64_t bh = task / per_head;
@@ -639,7 +654,8 @@ struct FlashAttention {
         Tiles t = self.carve(scratch);
         float* partial = nullptr;
         if (self.partials) {
-            const int64_t index = ((b * p.q_heads + h) * self.query_tiles + tile) * self.splits + split;
+            const int64_t index =
+                ((b * p.q_heads + h) * self.query_tiles + tile) * self.splits + split;
             partial = self.partials + index * self.partial_floats();
         }
         const int64_t nq = std::min<int64_t>(Br, p.q_len - tile * Br);
@@ -660,7 +676,8 @@ struct FlashAttention {
 
     int64_t partial_floats() const { return 2 * Br + p.head_dim * Br; }
 
-    static constexpr int64_t kConvertKeys = 256;  // keys per conversion task (even: pairs stay whole)
+    static constexpr int64_t kConvertKeys =
+        256;  // keys per conversion task (even: pairs stay whole)
 
     /// A conversion task's keys: K/V head bg (batch · kv_heads + head), keys [j_begin, j_end).
     struct KeyChunk {
@@ -682,10 +699,12 @@ struct FlashAttention {
         float* k_dst = self.kv_f32_copy;
         float* v_dst = self.kv_f32_copy + p.batch * p.kv_heads * p.kv_len * D;
         for (int64_t j = j_begin; j < j_end; ++j) {
-            S::convert_row_f32(p.k, p.dtype, b * p.k_strides[0] + g * p.k_strides[1] + j * p.k_strides[2],
-                               D, self.round_bf16, k_dst + (bg * p.kv_len + j) * D);
-            S::convert_row_f32(p.v, p.dtype, b * p.v_strides[0] + g * p.v_strides[1] + j * p.v_strides[2],
-                               D, self.round_bf16, v_dst + (bg * p.kv_len + j) * D);
+            S::convert_row_f32(p.k, p.dtype,
+                               b * p.k_strides[0] + g * p.k_strides[1] + j * p.k_strides[2], D,
+                               self.round_bf16, k_dst + (bg * p.kv_len + j) * D);
+            S::convert_row_f32(p.v, p.dtype,
+                               b * p.v_strides[0] + g * p.v_strides[1] + j * p.v_strides[2], D,
+                               self.round_bf16, v_dst + (bg * p.kv_len + j) * D);
         }
     }
 
@@ -729,7 +748,8 @@ struct FlashAttention {
         const int64_t h = (index / self.query_tiles) % p.q_heads;
         const int64_t b = index / (self.query_tiles * p.q_heads);
         const float* first = self.partials + index * self.splits * self.partial_floats();
-        float* merged = static_cast<float*>(tw::thread_scratch(sizeof(float) * self.partial_floats()));
+        float* merged =
+            static_cast<float*>(tw::thread_scratch(sizeof(float) * self.partial_floats()));
         if (merged == nullptr) return;
         float* m = merged;
         float* l = merged + Br;
@@ -768,12 +788,13 @@ struct FlashAttention {
         const int64_t workers = tw::num_workers();
         splits = 1;
         if (tasks < 2 * workers) {
-            splits = std::min<int64_t>((4 * workers + tasks - 1) / tasks, (p.kv_len + 4 * Bc - 1) / (4 * Bc));
+            splits = std::min<int64_t>((4 * workers + tasks - 1) / tasks,
+                                       (p.kv_len + 4 * Bc - 1) / (4 * Bc));
             splits = std::max<int64_t>(splits, 1);
         }
         kv_pairs = (p.kv_len + 1) / 2;
-        local_pairs = bf16_dot && query_tiles * group == 1 &&
-                      local_pair_bytes() <= size_t(kLocalPairBytes);
+        local_pairs =
+            bf16_dot && query_tiles * group == 1 && local_pair_bytes() <= size_t(kLocalPairBytes);
         if (tw::thread_scratch(scratch_bytes()) == nullptr) {
             return tw::fail(TW_ERR_OUT_OF_MEMORY, "attention: cannot allocate %zu bytes of scratch",
                             scratch_bytes());
@@ -799,7 +820,8 @@ struct FlashAttention {
             workspace = static_cast<char*>(tw::attention_workspace(workspace_bytes));
             if (workspace == nullptr) {
                 return tw::fail(TW_ERR_OUT_OF_MEMORY,
-                                "attention: cannot allocate %zu bytes of workspace", workspace_bytes);
+                                "attention: cannot allocate %zu bytes of workspace",
+                                workspace_bytes);
             }
         }
         partials = splits > 1 ? reinterpret_cast<float*>(workspace) : nullptr;

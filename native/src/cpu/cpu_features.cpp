@@ -60,4 +60,6 @@ int cpu_features() {
 
 }  // namespace tw
 
-extern "C" int tw_cpu_features(void) { return tw::cpu_features(); }
+extern "C" int tw_cpu_features(void) {
+    return tw::cpu_features();
+}

@@ -56,7 +56,8 @@ tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
         if (w->scales) std::memset(w->scales, 0, columns * sizeof(float));
         if (w->col_sums) std::memset(w->col_sums, 0, columns * sizeof(int32_t));
     }
-    if (w->data == nullptr || (format == TW_I8 && (w->scales == nullptr || w->col_sums == nullptr))) {
+    if (w->data == nullptr ||
+        (format == TW_I8 && (w->scales == nullptr || w->col_sums == nullptr))) {
         tw_packed_weights_free(w);
         return nullptr;
     }
@@ -80,8 +81,9 @@ tw_status check_shape(int64_t n, int64_t k, int64_t ld, const void* w, tw_packed
     *out = nullptr;
     if (w == nullptr) return fail(TW_ERR_INVALID_ARGUMENT, "weights must not be null");
     if (n <= 0 || k <= 0 || ld < k) {
-        return fail(TW_ERR_INVALID_ARGUMENT, "bad weight shape n=%lld k=%lld ld=%lld (n, k > 0, ld >= k)",
-                    static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(ld));
+        return fail(
+            TW_ERR_INVALID_ARGUMENT, "bad weight shape n=%lld k=%lld ld=%lld (n, k > 0, ld >= k)",
+            static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(ld));
     }
     if (k > TW_INT8_MAX_K || n > (int64_t{1} << 31)) {
         return fail(TW_ERR_INVALID_ARGUMENT, "weight shape n=%lld k=%lld is too large (k <= %d)",
@@ -96,8 +98,8 @@ struct TaskGrid {
     int64_t rows_per_block, row_blocks, panel_blocks;
     bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
     std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
-    LayerNormRowsFn normalize;  // LayerNorm rows, or null
-    QuantizeFn quantize;        // for a.yq
+    LayerNormRowsFn normalize;         // LayerNorm rows, or null
+    QuantizeFn quantize;               // for a.yq
     int32_t qmax;
 };
 
@@ -132,8 +134,8 @@ void grid_task(void* ctx, int64_t task, int) {
     const int64_t rows = m1 - m0, n = a.w->n;
     if (r.y == nullptr) {
         r.ldy = n;
-        r.y = static_cast<float*>(
-            thread_scratch(static_cast<size_t>(rows * n) * sizeof(float), ScratchSlot::kOutputRows));
+        r.y = static_cast<float*>(thread_scratch(static_cast<size_t>(rows * n) * sizeof(float),
+                                                 ScratchSlot::kOutputRows));
         if (r.y == nullptr) {
             t.out_of_memory->store(true);
             return;
@@ -165,9 +167,10 @@ tw_status check_quantized_rows(const tw_quantized_rows& q, int64_t m, int64_t k,
     if (q.m != m || q.k != k || q.ldq < tw_quantized_row_stride(k) || q.q == nullptr ||
         q.scales == nullptr || q.zero_points == nullptr) {
         return fail(TW_ERR_INVALID_ARGUMENT,
-                    "%s m=%lld k=%lld ldq=%lld do not match m=%lld k=%lld (or a buffer is null)", what,
-                    static_cast<long long>(q.m), static_cast<long long>(q.k),
-                    static_cast<long long>(q.ldq), static_cast<long long>(m), static_cast<long long>(k));
+                    "%s m=%lld k=%lld ldq=%lld do not match m=%lld k=%lld (or a buffer is null)",
+                    what, static_cast<long long>(q.m), static_cast<long long>(q.k),
+                    static_cast<long long>(q.ldq), static_cast<long long>(m),
+                    static_cast<long long>(k));
     }
     return TW_OK;
 }
@@ -185,9 +188,16 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
     const BlockFn fn = k.block;
     const int64_t block_rows = k.block_rows;
     // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
-    TaskGrid grid{&a, fn, block_rows, (a.m + block_rows - 1) / block_rows,
-                  (a.w->panels + kBlockPanels - 1) / kBlockPanels, false, &out_of_memory, nullptr,
-                  nullptr, 0};
+    TaskGrid grid{&a,
+                  fn,
+                  block_rows,
+                  (a.m + block_rows - 1) / block_rows,
+                  (a.w->panels + kBlockPanels - 1) / kBlockPanels,
+                  false,
+                  &out_of_memory,
+                  nullptr,
+                  nullptr,
+                  0};
     if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
         // One task per block of whole rows; smaller blocks when there are few rows, so that every
         // worker still gets about four tasks (8-row multiples: the micro-tile height).
@@ -241,11 +251,13 @@ float channel_scale(const float* row, int64_t k, int32_t weight_max) {
     return best_scale;
 }
 
-float gelu_scalar(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+float gelu_scalar(float x) {
+    return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+}
 
 /// tw_pack_weights with int8 codes in [-weight_max, weight_max].
-static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
-                             int32_t weight_max, tw_packed_weights** out) {
+static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w,
+                                    int64_t ldw, int32_t weight_max, tw_packed_weights** out) {
     if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
     if (format != TW_F32 && format != TW_I8 && format != TW_BF16 && format != TW_F16) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
@@ -263,8 +275,9 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
         }
     }
     tw_packed_weights* p = tw::allocate(format, n, k);
-    if (p == nullptr) return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
-                                      static_cast<long long>(n), static_cast<long long>(k));
+    if (p == nullptr)
+        return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
+                        static_cast<long long>(n), static_cast<long long>(k));
     auto* bytes = static_cast<uint8_t*>(p->data);
     for (int64_t i = 0; i < n; ++i) {
         const float* row = w + i * ldw;
@@ -276,17 +289,20 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
             for (int64_t j = 0; j < k; ++j) {
                 const int32_t q = static_cast<int32_t>(
                     std::min(limit, std::max(-limit, std::nearbyint(row[j] / scale))));
-                reinterpret_cast<int8_t*>(bytes)[tw::packed_offset(*p, i, j)] = static_cast<int8_t>(q);
+                reinterpret_cast<int8_t*>(bytes)[tw::packed_offset(*p, i, j)] =
+                    static_cast<int8_t>(q);
                 sum += q;
                 p->weight_max = std::max(p->weight_max, std::abs(q));
             }
             p->scales[i] = scale;
             p->col_sums[i] = sum;
         } else if (format == TW_F32) {
-            for (int64_t j = 0; j < k; ++j) std::memcpy(bytes + tw::packed_offset(*p, i, j), &row[j], 4);
+            for (int64_t j = 0; j < k; ++j)
+                std::memcpy(bytes + tw::packed_offset(*p, i, j), &row[j], 4);
         } else {
             for (int64_t j = 0; j < k; ++j) {
-                const uint16_t h = format == TW_BF16 ? tw::float_to_bf16(row[j]) : tw::float_to_fp16(row[j]);
+                const uint16_t h =
+                    format == TW_BF16 ? tw::float_to_bf16(row[j]) : tw::float_to_fp16(row[j]);
                 std::memcpy(bytes + tw::packed_offset(*p, i, j), &h, 2);
             }
         }
@@ -319,20 +335,23 @@ tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t l
     if (scales == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "scales must not be null");
     for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(scales[i]) || scales[i] < 0.0f) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "scale %lld is %g: scales must be finite and >= 0",
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "scale %lld is %g: scales must be finite and >= 0",
                             static_cast<long long>(i), static_cast<double>(scales[i]));
         }
     }
     tw_packed_weights* p = tw::allocate(TW_I8, n, k);
-    if (p == nullptr) return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
-                                      static_cast<long long>(n), static_cast<long long>(k));
+    if (p == nullptr)
+        return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
+                        static_cast<long long>(n), static_cast<long long>(k));
     auto* data = static_cast<int8_t*>(p->data);
     for (int64_t i = 0; i < n; ++i) {
         int32_t sum = 0;
         for (int64_t j = 0; j < k; ++j) {
             data[tw::packed_offset(*p, i, j)] = wq[i * ldq + j];
             sum += wq[i * ldq + j];
-            p->weight_max = std::max(p->weight_max, std::abs(static_cast<int32_t>(wq[i * ldq + j])));
+            p->weight_max =
+                std::max(p->weight_max, std::abs(static_cast<int32_t>(wq[i * ldq + j])));
         }
         p->scales[i] = scales[i];
         p->col_sums[i] = sum;
@@ -349,8 +368,8 @@ void tw_packed_weights_free(tw_packed_weights* w) {
     delete w;
 }
 
-tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n, int64_t* k,
-                                 int64_t* bytes) {
+tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, int64_t* n,
+                                 int64_t* k, int64_t* bytes) {
     if (w == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "packed weights are null");
     if (format) *format = w->format;
     if (n) *n = w->n;
@@ -360,9 +379,11 @@ tw_status tw_packed_weights_info(const tw_packed_weights* w, tw_dtype* format, i
 }
 
 tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) {
-    if (w == nullptr || out == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights and out must not be null");
-    if (ld < w->k) return tw::fail(TW_ERR_INVALID_ARGUMENT, "ld %lld < k %lld", static_cast<long long>(ld),
-                                   static_cast<long long>(w->k));
+    if (w == nullptr || out == nullptr)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights and out must not be null");
+    if (ld < w->k)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "ld %lld < k %lld", static_cast<long long>(ld),
+                        static_cast<long long>(w->k));
     const auto* bytes = static_cast<const uint8_t*>(w->data);
     for (int64_t i = 0; i < w->n; ++i) {
         for (int64_t j = 0; j < w->k; ++j) {
@@ -399,7 +420,8 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->w == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "weights must not be null");
     const tw_packed_weights& w = *p->w;
     const int64_t m = p->m;
-    if (m < 0) return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
+    if (m < 0)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
     if ((p->y == nullptr && p->yq == nullptr) || (p->y != nullptr && p->ldy < w.n)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
                         "y must not be null (unless yq is set) and ldy (%lld) >= n (%lld)",
@@ -408,19 +430,23 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->yq != nullptr) {
         const tw_quantized_rows& q = *p->yq;
         if (p->yq_mode != TW_QUANT_SYMMETRIC && p->yq_mode != TW_QUANT_ASYMMETRIC) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq needs yq_mode SYMMETRIC or ASYMMETRIC, got %d",
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "yq needs yq_mode SYMMETRIC or ASYMMETRIC, got %d",
                             static_cast<int>(p->yq_mode));
         }
-        if (tw_status s = tw::check_quantized_rows(q, m, w.n, "yq (the quantized output)")) return s;
+        if (tw_status s = tw::check_quantized_rows(q, m, w.n, "yq (the quantized output)"))
+            return s;
     }
     if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
     }
-    if ((p->epilogue & TW_EPILOGUE_LAYERNORM) && (!(p->ln_eps >= 0.0f) || !std::isfinite(p->ln_eps))) {
+    if ((p->epilogue & TW_EPILOGUE_LAYERNORM) &&
+        (!(p->ln_eps >= 0.0f) || !std::isfinite(p->ln_eps))) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "a LayerNorm epilogue needs a finite ln_eps >= 0");
     }
     if ((p->epilogue & TW_EPILOGUE_RESIDUAL) && (p->residual == nullptr || p->ld_residual < w.n)) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "a residual epilogue needs residual != null and ld_residual >= n");
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "a residual epilogue needs residual != null and ld_residual >= n");
     }
     if (m == 0) return tw::ok();
     // One table for the whole call: the kernel named by tw_linear_kernel_name_for is the one run.
@@ -443,7 +469,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         q.qmax = t.linear.int8.input_qmax;
         const int64_t q_bytes = (m - 1) * q.ldq + w.n;
         if ((p->y != nullptr && tw::overlaps(q.q, q_bytes, p->y, y_bytes)) ||
-            (p->x != nullptr && p->xq == nullptr && tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
+            (p->x != nullptr && p->xq == nullptr &&
+             tw::overlaps(q.q, q_bytes, p->x, ((m - 1) * p->ldx + w.k) * 4))) {
             return tw::fail(TW_ERR_INVALID_ARGUMENT, "yq overlaps x or y");
         }
         a.yq = p->yq;
@@ -453,11 +480,13 @@ tw_status tw_linear(const tw_linear_params* p) {
     if (p->xq != nullptr) {
         const tw_quantized_rows& q = *p->xq;
         if (w.format != TW_I8) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "pre-quantized activations need TW_I8 weights");
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "pre-quantized activations need TW_I8 weights");
         }
         if (tw_status s = tw::check_quantized_rows(q, m, w.k, "quantized activations")) return s;
         if (q.qmax < 1 || q.qmax > 255) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized activations: qmax %d is outside [1, 255]",
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "quantized activations: qmax %d is outside [1, 255]",
                             static_cast<int>(q.qmax));
         }
         if (tw::overlaps(q.q, (m - 1) * q.ldq + w.k, p->y, y_bytes)) {

@@ -1,6 +1,6 @@
 // AVX-512 pieces shared by the AVX-512 linear kernels: the fused epilogue (bias, GELU, residual,
-// masked store); the vector exp/GELU come from simd_math_avx512.h. Include only from *_avx512.cpp files: everything
-// here is static inline, compiled with that file's flags.
+// masked store); the vector exp/GELU come from simd_math_avx512.h. Include only from *_avx512.cpp
+// files: everything here is static inline, compiled with that file's flags.
 #pragma once
 
 #include <immintrin.h>

@@ -1,5 +1,5 @@
-// fp32 linear layer, AVX2 + FMA: a block of rows × one 32-column panel of TW_F32 weights, as 6-row ×
-// 16-column micro-tiles. Each 16-column half of the panel is swept over all the block's rows (the
+// fp32 linear layer, AVX2 + FMA: a block of rows × one 32-column panel of TW_F32 weights, as 6-row
+// × 16-column micro-tiles. Each 16-column half of the panel is swept over all the block's rows (the
 // half's 64 bytes per k, 24 KiB at k = 384, stay in L1 while rows of X stream past).
 //
 //   Y[r, c] = epilogue(sum_k X[r, k] · W[c, k] + b[c])

@@ -1,4 +1,5 @@
-// fp32 linear layer, AVX-512 register tile: R rows (R <= 12) × one 32-column panel of TW_F32 weights.
+// fp32 linear layer, AVX-512 register tile: R rows (R <= 12) × one 32-column panel of TW_F32
+// weights.
 //
 //   Y[r, c] = epilogue(sum_k X[r, k] · W[c, k] + b[c])
 //
@@ -24,8 +25,8 @@ constexpr int kTileRows = 12;
 template <int R>
 __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t m0, int64_t p) {
     const tw_packed_weights& pw = *a.w;
-    const float* w = reinterpret_cast<const float*>(static_cast<const uint8_t*>(pw.data) +
-                                                    p * pw.panel_bytes);
+    const float* w =
+        reinterpret_cast<const float*>(static_cast<const uint8_t*>(pw.data) + p * pw.panel_bytes);
     const int64_t k = pw.k;
     const float* x[R];
     __m512 lo[R];
@@ -58,9 +59,8 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
 void f32_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
         for (int64_t m = m0; m < m1; m += kTileRows) {
-            with_rows_upto<kTileRows>(std::min<int64_t>(kTileRows, m1 - m), [&](auto r) {
-                tile_rows<decltype(r)::value>(a, m, p);
-            });
+            with_rows_upto<kTileRows>(std::min<int64_t>(kTileRows, m1 - m),
+                                      [&](auto r) { tile_rows<decltype(r)::value>(a, m, p); });
         }
     }
 }

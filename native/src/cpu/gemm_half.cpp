@@ -5,8 +5,8 @@
 //
 // W16 is stored at 16 bits (half the memory of fp32). With AVX512-BF16 the products run as bf16 dot
 // products, vdpbf16ps: X is rounded to bf16 once per call (relative error 2^-9 per element), each
-// pair of products is accumulated in fp32. Elsewhere the weights are widened to fp32 in registers and
-// X stays fp32, so only the weights' rounding remains. fp16 weights (11-bit significand, range
+// pair of products is accumulated in fp32. Elsewhere the weights are widened to fp32 in registers
+// and X stays fp32, so only the weights' rounding remains. fp16 weights (11-bit significand, range
 // +-65504) are always widened (vcvtph2ps): this CPU has no AVX512-FP16 arithmetic.
 #include <algorithm>
 
@@ -40,8 +40,8 @@ void convert_task(void* ctx, int64_t task, int) {
 void bf16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const tw_packed_weights& w = *a.w;
     for (int64_t p = p0; p < p1; ++p) {
-        const uint16_t* panel =
-            reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(w.data) + p * w.panel_bytes);
+        const uint16_t* panel = reinterpret_cast<const uint16_t*>(
+            static_cast<const uint8_t*>(w.data) + p * w.panel_bytes);
         for (int64_t m = m0; m < m1; ++m) {
             const float* x = a.x + m * a.ldx;
             for (int64_t c = 0; c < kPanel && p * kPanel + c < w.n; ++c) {
@@ -63,14 +63,15 @@ void bf16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, 
 void f16_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const tw_packed_weights& w = *a.w;
     for (int64_t p = p0; p < p1; ++p) {
-        const uint16_t* panel =
-            reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(w.data) + p * w.panel_bytes);
+        const uint16_t* panel = reinterpret_cast<const uint16_t*>(
+            static_cast<const uint8_t*>(w.data) + p * w.panel_bytes);
         for (int64_t m = m0; m < m1; ++m) {
             const float* x = a.x + m * a.ldx;
             for (int64_t c = 0; c < kPanel && p * kPanel + c < w.n; ++c) {
                 const int64_t n = p * kPanel + c;
                 float acc = 0.0f;
-                for (int64_t i = 0; i < w.k; ++i) acc += x[i] * fp16_to_float(panel[i * kPanel + c]);
+                for (int64_t i = 0; i < w.k; ++i)
+                    acc += x[i] * fp16_to_float(panel[i * kPanel + c]);
                 float v = acc;
                 if (a.bias) v += a.bias[n];
                 if (a.epilogue & TW_EPILOGUE_GELU) v = gelu_scalar(v);

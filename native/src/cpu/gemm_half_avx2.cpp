@@ -3,15 +3,15 @@
 //
 //   Y[m, c] = epilogue(sum_k X[m, k] · float(W[c, k]))
 //
-// Micro-kernel: R <= kRows rows × 16 columns (half a packed panel, two ymm per row). Per k it widens
-// the half-panel's 16 weights once (two ymm), then broadcasts X[r][k] for each row and issues two
-// FMAs per row: at R = 6 that is 12 FMAs per 2 widenings (bf16: 2 shifts or 2 ands; fp16: 2
-// vcvtph2ps), so the integer / conversion uops stay off the critical path of the two FMA pipes.
-// Registers: 12 accumulators + 2 weights + 1 broadcast (+ the bf16 high-half mask) = 15 (16) of 16.
-// The raw bf16 pair vectors get no registers of their own: the even k is loaded into the weight
-// register and shifted in place, the odd k is a vpand with a memory source. Broadcast and FMAs are
-// asm (GCC 12 otherwise copies or spills the accumulators in the unrolled loop); check the inner
-// loop with objdump after changing anything here.
+// Micro-kernel: R <= kRows rows × 16 columns (half a packed panel, two ymm per row). Per k it
+// widens the half-panel's 16 weights once (two ymm), then broadcasts X[r][k] for each row and
+// issues two FMAs per row: at R = 6 that is 12 FMAs per 2 widenings (bf16: 2 shifts or 2 ands;
+// fp16: 2 vcvtph2ps), so the integer / conversion uops stay off the critical path of the two FMA
+// pipes. Registers: 12 accumulators + 2 weights + 1 broadcast (+ the bf16 high-half mask) = 15 (16)
+// of 16. The raw bf16 pair vectors get no registers of their own: the even k is loaded into the
+// weight register and shifted in place, the odd k is a vpand with a memory source. Broadcast and
+// FMAs are asm (GCC 12 otherwise copies or spills the accumulators in the unrolled loop); check the
+// inner loop with objdump after changing anything here.
 //
 // bf16 packs X: each task first copies its rows into 6-row tiles laid out [k / 8][6 rows][8 k]
 // (pack_rows), so a tile's broadcasts read one sequential stream at constant offsets from one
@@ -108,8 +108,9 @@ constexpr int kPackK = 8;
 float* pack_rows(const GemmArgs& a, int64_t m0, int64_t m1) {
     const int64_t tiles = (m1 - m0 + kRows - 1) / kRows;
     const int64_t groups = (a.w->k + kPackK - 1) / kPackK;
-    auto* packed = static_cast<float*>(thread_scratch(
-        static_cast<size_t>(tiles * groups * kRows * kPackK) * sizeof(float), ScratchSlot::kPackedRows));
+    auto* packed = static_cast<float*>(
+        thread_scratch(static_cast<size_t>(tiles * groups * kRows * kPackK) * sizeof(float),
+                       ScratchSlot::kPackedRows));
     if (packed == nullptr) return nullptr;
     const int64_t k = a.w->k, full = k / kPackK;
     for (int64_t t = 0; t < tiles; ++t) {
@@ -121,7 +122,8 @@ float* pack_rows(const GemmArgs& a, int64_t m0, int64_t m1) {
             for (int64_t g = 0; g < full; ++g) {
                 _mm256_store_ps(o + g * kRows * kPackK, _mm256_loadu_ps(x + g * kPackK));
             }
-            for (int64_t kk = full * kPackK; kk < k; ++kk) o[full * kRows * kPackK + kk % kPackK] = x[kk];
+            for (int64_t kk = full * kPackK; kk < k; ++kk)
+                o[full * kRows * kPackK + kk % kPackK] = x[kk];
         }
     }
     return packed;
@@ -147,7 +149,8 @@ void bf16_tile_packed(const GemmArgs& a, const float* xp, int64_t m, int64_t p, 
 #pragma GCC unroll 4
         for (int j = 0; j < 4; ++j) {
             fma_rows_p<R>(acc, bf16_even(g + j * 128), bf16_even(g + j * 128 + 32), xp + 2 * j);
-            fma_rows_p<R>(acc, bf16_odd(g + j * 128, high), bf16_odd(g + j * 128 + 32, high), xp + 2 * j + 1);
+            fma_rows_p<R>(acc, bf16_odd(g + j * 128, high), bf16_odd(g + j * 128 + 32, high),
+                          xp + 2 * j + 1);
         }
     }
     for (int64_t kk = full * kPackK; kk < k; kk += 2, g += 128) {
@@ -178,7 +181,8 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
 /// of fp16 or bf16 = 12 KiB at k = 384, stays in L1 while the block's rows stream past it), then
 /// the 6-row micro-tiles, leftover rows last; tile(m, rows, p, half) runs one.
 template <typename Tile>
-inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1, Tile tile) {
+inline void run_block(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                      Tile tile) {
     for (int64_t p = p0; p < p1; ++p) {
         for (int half = 0; half < 2; ++half) {
             if (p * kPanel + half * 16 >= a.w->n) break;
@@ -211,6 +215,5 @@ void f16_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64
         with_rows(rows, [&](auto r) { f16_tile<decltype(r)::value>(a, m, p, half); });
     });
 }
-
 
 }  // namespace tw

@@ -16,8 +16,9 @@ namespace {
 constexpr int kRows = 8;
 
 template <int R>
-__attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t p, __m512 (&acc)[R][2]) {
-    #pragma GCC unroll 2
+__attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t p,
+                                                      __m512 (&acc)[R][2]) {
+#pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
         const int64_t col = p * kPanel + h * 16;
         const __mmask16 mask = column_mask_avx512(col, a.w->n);
@@ -92,8 +93,10 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p) {
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t i = 0; i < w.k; ++i) {
-        const __m512 w0 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(panel + i * 64)));
-        const __m512 w1 = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(panel + i * 64 + 32)));
+        const __m512 w0 =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(panel + i * 64)));
+        const __m512 w1 = _mm512_cvtph_ps(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + i * 64 + 32)));
         fma_rows<R>(acc, w0, w1, x + i, a.ldx);
     }
     store_tile<R>(a, m, p, acc);
@@ -101,22 +104,22 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p) {
 
 }  // namespace
 
-#define TW_AVX512_BLOCK(NAME, TILE)                                                  \
-    void NAME(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {  \
-        for (int64_t p = p0; p < p1; ++p) {                                         \
-            int64_t m = m0;                                                         \
-            for (; m + kRows <= m1; m += kRows) TILE<kRows>(a, m, p);               \
-            switch (m1 - m) {                                                       \
-                case 1: TILE<1>(a, m, p); break;                                    \
-                case 2: TILE<2>(a, m, p); break;                                    \
-                case 3: TILE<3>(a, m, p); break;                                    \
-                case 4: TILE<4>(a, m, p); break;                                    \
-                case 5: TILE<5>(a, m, p); break;                                    \
-                case 6: TILE<6>(a, m, p); break;                                    \
-                case 7: TILE<7>(a, m, p); break;                                    \
-                default: break;                                                     \
-            }                                                                       \
-        }                                                                           \
+#define TW_AVX512_BLOCK(NAME, TILE)                                                \
+    void NAME(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) { \
+        for (int64_t p = p0; p < p1; ++p) {                                        \
+            int64_t m = m0;                                                        \
+            for (; m + kRows <= m1; m += kRows) TILE<kRows>(a, m, p);              \
+            switch (m1 - m) {                                                      \
+                case 1: TILE<1>(a, m, p); break;                                   \
+                case 2: TILE<2>(a, m, p); break;                                   \
+                case 3: TILE<3>(a, m, p); break;                                   \
+                case 4: TILE<4>(a, m, p); break;                                   \
+                case 5: TILE<5>(a, m, p); break;                                   \
+                case 6: TILE<6>(a, m, p); break;                                   \
+                case 7: TILE<7>(a, m, p); break;                                   \
+                default: break;                                                    \
+            }                                                                      \
+        }                                                                          \
     }
 
 TW_AVX512_BLOCK(bf16_dot_block_avx512, bf16_dot_tile)

@@ -101,7 +101,8 @@ void quantize_rows_portable(const float* x, int64_t ldx, const float* mult, int6
             probe += value(i) - value(i);
         }
         uint8_t* codes = q + m * ldq;
-        if (quantize_nonfinite_row(probe, mode, qmax, k, codes, ldq, &scales[m], &zeros[m])) continue;
+        if (quantize_nonfinite_row(probe, mode, qmax, k, codes, ldq, &scales[m], &zeros[m]))
+            continue;
         const float inv = quant_params(lo, hi, mode, qmax, &scales[m], &zeros[m]);
         uint8_t* out = q + m * ldq;
         for (int64_t i = 0; i < k; ++i) {
@@ -180,14 +181,16 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
     // The calling thread's task scratch holds the quantized rows; the block functions never use it.
     const size_t q_bytes = static_cast<size_t>((a.m * ldq + 63) / 64 * 64);
     auto* base = static_cast<uint8_t*>(thread_scratch(q_bytes + static_cast<size_t>(a.m) * 8));
-    if (base == nullptr) return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld quantized rows",
-                                     static_cast<long long>(a.m));
+    if (base == nullptr)
+        return fail(TW_ERR_OUT_OF_MEMORY, "no memory for %lld quantized rows",
+                    static_cast<long long>(a.m));
     auto* scales = reinterpret_cast<float*>(base + q_bytes);
     auto* zeros = reinterpret_cast<int32_t*>(scales + a.m);
     // Codes to tw_int8_activation_qmax() (the full-range kernel's), as every producer of quantized
     // rows writes them (the reduced-range kernel takes any code).
-    QuantizeTask qt{t.quantize.fn, a.x, channel_scale, a.ldx, a.m, kk, mode,
-                    t.linear.int8.input_qmax, base, ldq, scales, zeros};
+    QuantizeTask qt{t.quantize.fn, a.x, channel_scale, a.ldx,
+                    a.m,           kk,  mode,          t.linear.int8.input_qmax,
+                    base,          ldq, scales,        zeros};
     parallel_for((a.m + kQuantizeRowsPerTask - 1) / kQuantizeRowsPerTask, quantize_task, &qt);
     a.xq = base;
     a.ldq = ldq;
@@ -200,31 +203,38 @@ tw_status int8_dynamic_linear(GemmArgs a, tw_activation_quant mode, const float*
 
 extern "C" {
 
-int32_t tw_int8_activation_qmax(void) { return tw::kernels().linear.int8.input_qmax; }
+int32_t tw_int8_activation_qmax(void) {
+    return tw::kernels().linear.int8.input_qmax;
+}
 
-int64_t tw_quantized_row_stride(int64_t k) { return k <= 0 ? 0 : (k + 3) / 4 * 4; }
+int64_t tw_quantized_row_stride(int64_t k) {
+    return k <= 0 ? 0 : (k + 3) / 4 * 4;
+}
 
 tw_status tw_quantize_rows(const float* x, int64_t ldx, tw_activation_quant mode,
                            tw_quantized_rows* out) {
-    if (out == nullptr || x == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "x and out must not be null");
+    if (out == nullptr || x == nullptr)
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "x and out must not be null");
     if (mode != TW_QUANT_SYMMETRIC && mode != TW_QUANT_ASYMMETRIC) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantization mode %d is not symmetric or asymmetric",
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "quantization mode %d is not symmetric or asymmetric",
                         static_cast<int>(mode));
     }
     if (out->m < 0 || out->k <= 0 || ldx < out->k || out->ldq < tw_quantized_row_stride(out->k)) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                        "bad shapes: m=%lld k=%lld ldx=%lld ldq=%lld (ldx >= k, ldq >= %lld needed)",
-                        static_cast<long long>(out->m), static_cast<long long>(out->k),
-                        static_cast<long long>(ldx), static_cast<long long>(out->ldq),
-                        static_cast<long long>(tw_quantized_row_stride(out->k)));
+        return tw::fail(
+            TW_ERR_INVALID_ARGUMENT,
+            "bad shapes: m=%lld k=%lld ldx=%lld ldq=%lld (ldx >= k, ldq >= %lld needed)",
+            static_cast<long long>(out->m), static_cast<long long>(out->k),
+            static_cast<long long>(ldx), static_cast<long long>(out->ldq),
+            static_cast<long long>(tw_quantized_row_stride(out->k)));
     }
     if (out->q == nullptr || out->scales == nullptr || out->zero_points == nullptr) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output buffers must not be null");
     }
     const tw::KernelTable& t = tw::kernels();
     out->qmax = t.linear.int8.input_qmax;
-    tw::QuantizeTask qt{t.quantize.fn, x, nullptr, ldx, out->m, out->k, mode, out->qmax, out->q, out->ldq,
-                        out->scales, out->zero_points};
+    tw::QuantizeTask qt{t.quantize.fn, x,         nullptr, ldx,      out->m,      out->k,
+                        mode,          out->qmax, out->q,  out->ldq, out->scales, out->zero_points};
     tw::parallel_for((out->m + tw::kQuantizeRowsPerTask - 1) / tw::kQuantizeRowsPerTask,
                      tw::quantize_task, &qt);
     return tw::ok();

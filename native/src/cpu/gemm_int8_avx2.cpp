@@ -1,8 +1,8 @@
 // INT8 linear layers, AVX2 variants (see gemm_int8.cpp for the math and the dispatch):
 //  - AVX-VNNI: u8 x s8 dot products of 4 with vpdpbusd on ymm (Alder Lake+, Zen 5);
 //  - plain AVX2: vpmaddubsw (u8 x s8 pairs summed into SATURATING int16) + vpmaddwd by ones +
-//    vpaddd. u8 codes up to 255 times int8 weights could saturate a pair (2 * 255 * 127 > 32767), so
-//    the kernel centres the codes, x' = x - 127 in [-127, 127] (codes 0..254: 255 levels, nearly
+//    vpaddd. u8 codes up to 255 times int8 weights could saturate a pair (2 * 255 * 127 > 32767),
+//    so the kernel centres the codes, x' = x - 127 in [-127, 127] (codes 0..254: 255 levels, nearly
 //    the 8-bit accuracy of the VNNI kernels; 7-bit codes cost 0.013 of MiniLM's min cosine), and
 //    multiplies |w| (<= 128, unsigned) by sign(x', w) (|.| <= 127, signed) - the "sign trick":
 //    a pair is at most 2 * 128 * 127 = 32512, exact for every int8 weight, -128 included;
@@ -30,7 +30,8 @@ constexpr int kSignKernelCentre = 127;
 /// broadcast + ones + centre + a temporary = 16 registers.
 constexpr int kSignRows = 5;
 
-/// Rows of the reduced-range micro-tile: 6 rows x 2 vectors = 12 accumulators + the broadcast + ones
+/// Rows of the reduced-range micro-tile: 6 rows x 2 vectors = 12 accumulators + the broadcast +
+/// ones
 /// + a temporary = 15 registers (weights are memory operands).
 constexpr int kReducedRows = 6;
 
@@ -50,8 +51,10 @@ inline int32_t load_i32(const uint8_t* p) {
 inline void int8_epilogue(const GemmArgs& a, int64_t row, int64_t col, __m256i acc, int32_t zero) {
     const tw_packed_weights& w = *a.w;
     const __m256i col_sums = _mm256_load_si256(reinterpret_cast<const __m256i*>(w.col_sums + col));
-    const __m256i exact = _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(zero), col_sums));
-    const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(a.x_scale[row]), _mm256_load_ps(w.scales + col));
+    const __m256i exact =
+        _mm256_sub_epi32(acc, _mm256_mullo_epi32(_mm256_set1_epi32(zero), col_sums));
+    const __m256 scale =
+        _mm256_mul_ps(_mm256_set1_ps(a.x_scale[row]), _mm256_load_ps(w.scales + col));
     finish_store_avx2(a, row, col, w.n, _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale));
 }
 
@@ -66,7 +69,8 @@ void avx_vnni_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
     for (int64_t g = 0; g < w.k_groups; ++g) {
         const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
-        const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
+        const __m256i w1 =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m256i xb = _mm256_set1_epi32(load_i32(x + r * a.ldq + 4 * g));
@@ -120,7 +124,8 @@ void sign_tile(const GemmArgs& a, int64_t m, int64_t p, int half) {
         __m256i abs_w[C];
 #pragma GCC unroll 4
         for (int c = 0; c < C; ++c) {
-            abs_w[c] = _mm256_abs_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * c)));
+            abs_w[c] =
+                _mm256_abs_epi8(_mm256_load_si256(reinterpret_cast<const __m256i*>(wg + 32 * c)));
         }
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
@@ -191,7 +196,8 @@ void widen_half_panel(const tw_packed_weights& w, int64_t p, int half, float* ou
     const int8_t* panel = static_cast<const int8_t*>(w.data) + p * w.panel_bytes + half * 64;
     for (int64_t g = 0; g < w.k_groups; ++g, out += 4 * 16) {
         const __m256i raw0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128));
-        const __m256i raw1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
+        const __m256i raw1 =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(panel + g * 128 + 32));
         _mm256_store_ps(out + 0, widen<0>(raw0));
         _mm256_store_ps(out + 8, widen<0>(raw1));
         _mm256_store_ps(out + 16, widen<1>(raw0));
@@ -231,13 +237,13 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t col, const float* wf
 }  // namespace
 
 /// Weight-only loop nest: each half-panel is widened to fp32 once per task (k x 64 bytes: 96 KiB
-/// at k = 1536, L2), then the block's rows stream past it. Widening in the k loop instead cost three
-/// integer ops per 8 weights next to the FMAs (55-65 GFLOP/s on Zen 3); once per 64 rows it is
-/// about 2% of the FMAs.
+/// at k = 1536, L2), then the block's rows stream past it. Widening in the k loop instead cost
+/// three integer ops per 8 weights next to the FMAs (55-65 GFLOP/s on Zen 3); once per 64 rows it
+/// is about 2% of the FMAs.
 void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1) {
     const tw_packed_weights& w = *a.w;
-    auto* wf = static_cast<float*>(thread_scratch(static_cast<size_t>(w.k_groups * 4 * 16) * sizeof(float),
-                                                ScratchSlot::kWidenedWeights));
+    auto* wf = static_cast<float*>(thread_scratch(
+        static_cast<size_t>(w.k_groups * 4 * 16) * sizeof(float), ScratchSlot::kWidenedWeights));
     if (wf == nullptr) {  // no memory for the widened panel: the portable kernel needs none
         int8_wo_block_portable(a, m0, m1, p0, p1);
         return;
@@ -255,7 +261,6 @@ void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, i
         }
     }
 }
-
 
 TW_AVX2_BLOCK(int8_block_avx_vnni, avx_vnni_tile, kRows)
 // (Measured on Zen 3, 2 threads: the 5-row sign tile beat 2 rows x 32 columns, 4 x 16 and 3 x 16
@@ -294,7 +299,8 @@ void quantize_rows_avx2(const float* x, int64_t ldx, const float* mult, int64_t 
             hi_s = v > hi_s ? v : hi_s;
             probe_s += v - v;
         }
-        if (quantize_nonfinite_row(probe_s, mode, qmax, k, q + m * ldq, ldq, &scales[m], &zeros[m])) {
+        if (quantize_nonfinite_row(probe_s, mode, qmax, k, q + m * ldq, ldq, &scales[m],
+                                   &zeros[m])) {
             continue;
         }
         float scale;
@@ -313,7 +319,8 @@ void quantize_rows_avx2(const float* x, int64_t ldx, const float* mult, int64_t 
             __m256i c = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, vinv)), vzero);
             c = _mm256_min_epi32(_mm256_max_epi32(c, _mm256_setzero_si256()), vmax);
             // 8 int32 in [0, 255] -> 8 bytes: pack to 16 bits, then to 8 bits.
-            const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+            const __m128i w16 =
+                _mm_packus_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
             const __m128i b8 = _mm_packus_epi16(w16, w16);
             if (i + 8 <= k) {
                 _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i), b8);

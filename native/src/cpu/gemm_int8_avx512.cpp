@@ -53,7 +53,8 @@ void vnni_tile(const GemmArgs& a, int64_t m, int64_t p) {
             const __m512i exact = _mm512_sub_epi32(
                 acc[r][h], _mm512_mullo_epi32(_mm512_set1_epi32(a.x_zero[m + r]), col_sums));
             const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(a.x_scale[m + r]), w_scale);
-            finish_store_avx512(a, m + r, col, mask, _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scale));
+            finish_store_avx512(a, m + r, col, mask,
+                                _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scale));
         }
     }
 }

@@ -3,12 +3,15 @@
 //
 // Packed weight layouts (all formats share panels of kPanel = 32 output columns; columns past N are
 // zero with scale 0, so kernels always compute whole panels and mask only the store):
-//   TW_F32  [panel][k][32 columns]                  fp32   - two 16-float zmm (four 8-float ymm) per k
-//   TW_I8   [panel][k / 4 groups][32 columns][4 k]  int8   - one 64-byte load is 16 columns x 4 k, the
-//                                                            operand of vpdpbusd; weight-only kernels
-//                                                            extract k + j with a shift pair
+//   TW_F32  [panel][k][32 columns]                  fp32   - two 16-float zmm (four 8-float ymm)
+//   per k TW_I8   [panel][k / 4 groups][32 columns][4 k]  int8   - one 64-byte load is 16 columns x
+//   4 k, the
+//                                                            operand of vpdpbusd; weight-only
+//                                                            kernels extract k + j with a shift
+//                                                            pair
 //   TW_BF16 [panel][k / 2 pairs][32 columns][2 k]   bf16   - the operand of vdpbf16ps; without it,
-//                                                            k and k + 1 are a shift and a mask away
+//                                                            k and k + 1 are a shift and a mask
+//                                                            away
 //   TW_F16  [panel][k][32 columns]                  fp16   - 16 columns per vcvtph2ps
 // K is zero-padded to the group size; padded activations meet zero weights.
 #pragma once
@@ -21,7 +24,8 @@ struct tw_packed_weights {
     tw_dtype format;
     int64_t n, k;
     int64_t panels;       // ceil(n / kPanel)
-    int64_t k_groups;     // k rounded up to the group (4 for I8, 2 for BF16, 1 for F16 and F32), divided by it
+    int64_t k_groups;     // k rounded up to the group (4 for I8, 2 for BF16, 1 for F16 and F32),
+                          // divided by it
     int64_t panel_bytes;  // bytes between consecutive panels
     void* data;           // panels * panel_bytes, 64-byte aligned
     float* scales;        // [panels * kPanel] per-column dequantization scale (I8), else nullptr
@@ -35,8 +39,8 @@ namespace tw {
 
 /// Output columns per packed panel: two 16-lane AVX-512 vectors, four 8-lane AVX2 vectors.
 constexpr int64_t kPanel = 32;
-/// Rows of X per parallel task. An 8-row micro-tile re-reads its task's panels from L1/L2; 64 rows of
-/// K = 1536 fp32 activations (384 KiB) still fit this CPU's 1 MiB L2, and 64 rows keep M = 4096
+/// Rows of X per parallel task. An 8-row micro-tile re-reads its task's panels from L1/L2; 64 rows
+/// of K = 1536 fp32 activations (384 KiB) still fit this CPU's 1 MiB L2, and 64 rows keep M = 4096
 /// split into 64 row blocks, plenty of tasks for the pool.
 constexpr int64_t kBlockRows = 64;
 /// Rows of X per parallel task for fp32 weights: 8 of the AVX-512 kernel's 12-row register tiles
@@ -56,9 +60,9 @@ struct GemmArgs {
     int64_t ldx;
     const uint8_t* xq;  // u8 quantized activations [m, ldq], ldq >= 4 * k_groups
     int64_t ldq;
-    const float* x_scale;  // [m]
-    const int32_t* x_zero; // [m]
-    const uint16_t* xb;    // bf16 activations [m, ldb], ldb >= 2 * k_groups, padding zero
+    const float* x_scale;   // [m]
+    const int32_t* x_zero;  // [m]
+    const uint16_t* xb;     // bf16 activations [m, ldb], ldb >= 2 * k_groups, padding zero
     int64_t ldb;
     const float* bias;  // [n] or nullptr
     int epilogue;
@@ -114,18 +118,18 @@ void f32_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64
 // ---- int8 variants (gemm_int8*.cpp) ----
 void int8_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_portable(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_portable(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
-                            int32_t, uint8_t*, int64_t, float*, int32_t*);
+void quantize_rows_portable(const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                            tw_activation_quant, int32_t, uint8_t*, int64_t, float*, int32_t*);
 void int8_block_avx512_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_avx512(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
-                          int32_t, uint8_t*, int64_t, float*, int32_t*);
+void quantize_rows_avx512(const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                          tw_activation_quant, int32_t, uint8_t*, int64_t, float*, int32_t*);
 void int8_block_avx_vnni(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_block_avx2_maddubs(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_block_avx2_reduced(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
 void int8_wo_block_avx2(const GemmArgs& a, int64_t m0, int64_t m1, int64_t p0, int64_t p1);
-void quantize_rows_avx2(const float*, int64_t, const float*, int64_t, int64_t, int64_t, tw_activation_quant,
-                        int32_t, uint8_t*, int64_t, float*, int32_t*);
+void quantize_rows_avx2(const float*, int64_t, const float*, int64_t, int64_t, int64_t,
+                        tw_activation_quant, int32_t, uint8_t*, int64_t, float*, int32_t*);
 
 /// Quantizes x with `mode` (times channel_scale, if set) to t's int8 activation codes, then runs
 /// the dynamic int8 kernel `k` (validated arguments, fp32 x).

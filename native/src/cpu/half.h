@@ -19,7 +19,9 @@ static inline uint32_t float_to_bits(float f) {
     return bits;
 }
 
-static inline float bf16_to_float(uint16_t h) { return bits_to_float(static_cast<uint32_t>(h) << 16); }
+static inline float bf16_to_float(uint16_t h) {
+    return bits_to_float(static_cast<uint32_t>(h) << 16);
+}
 
 /// Round to nearest even; NaN stays NaN.
 static inline uint16_t float_to_bf16(float f) {
@@ -48,9 +50,9 @@ static inline uint16_t float_to_fp16(float f) {
     const uint32_t bits = float_to_bits(f);
     const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
     const uint32_t abs = bits & 0x7fffffffu;
-    if (abs > 0x7f800000u) return sign | 0x7e00u;      // NaN
-    if (abs >= 0x477ff000u) return sign | 0x7c00u;     // rounds to >= 65520: infinity
-    if (abs < 0x38800000u) {                           // below the smallest normal 2^-14
+    if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
+    if (abs >= 0x477ff000u) return sign | 0x7c00u;  // rounds to >= 65520: infinity
+    if (abs < 0x38800000u) {                        // below the smallest normal 2^-14
         // Subnormal or zero: value in units of 2^-24, rounded to nearest even.
         float scaled = bits_to_float(abs) * 16777216.0f;  // exact: multiplies by 2^24
         uint32_t q = static_cast<uint32_t>(scaled);

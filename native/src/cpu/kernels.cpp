@@ -3,9 +3,10 @@
 // CPU feature bits.
 //
 //   level     linear fp32   int8 dynamic                        int8 weight-only  bf16         fp16
-//   avx512    avx512 12x32  avx512-vnni > avx-vnni > avx2-sign  avx512            dot > widen  avx512
-//   avx2      avx2 6x16     avx-vnni > avx2-sign (reduced)      avx2              avx2 widen   avx2
-//   portable  portable      portable                            portable          portable     portable
+//   avx512    avx512 12x32  avx512-vnni > avx-vnni > avx2-sign  avx512            dot > widen
+//   avx512 avx2      avx2 6x16     avx-vnni > avx2-sign (reduced)      avx2              avx2 widen
+//   avx2 portable  portable      portable                            portable          portable
+//   portable
 // The quantizer, the LayerNorm rows and attention follow the level (attention with bf16 dot
 // products where the CPU has AVX512-BF16).
 // "(reduced)": weights packed within TW_INT8_REDUCED_WEIGHT_MAX take the reduced-range kernel
@@ -33,7 +34,9 @@ KernelTable tables[kLevels][kInt8Choices][2];
 bool filled[kLevels][kInt8Choices][2];
 std::atomic<const KernelTable*> active{nullptr};
 
-bool cpu_has(int bits) { return (cpu_features() & bits) == bits; }
+bool cpu_has(int bits) {
+    return (cpu_features() & bits) == bits;
+}
 
 bool int8_supported(Int8Kernel kernel, tw_isa isa) {
     switch (kernel) {
@@ -74,11 +77,12 @@ LinearKernel int8_kernel(Int8Kernel kernel) {
         case Int8Kernel::kAvxVnni:
             return LinearKernel{int8_block_avx_vnni, "avx-vnni", kBlockRows, false, 255, 128};
         case Int8Kernel::kAvx2Maddubs:
-            return LinearKernel{int8_block_avx2_maddubs, "avx2-maddubs-sign", kBlockRows, false,
-                                254, 128};
+            return LinearKernel{
+                int8_block_avx2_maddubs, "avx2-maddubs-sign", kBlockRows, false, 254, 128};
         case Int8Kernel::kAvx2Reduced:
-            return LinearKernel{int8_block_avx2_reduced, "avx2-maddubs-reduced-range", kBlockRows,
-                                false, 255, TW_INT8_REDUCED_WEIGHT_MAX};
+            return LinearKernel{
+                int8_block_avx2_reduced,   "avx2-maddubs-reduced-range", kBlockRows, false, 255,
+                TW_INT8_REDUCED_WEIGHT_MAX};
 #endif
         default:
             return LinearKernel{int8_block_portable, "portable-int8", kBlockRows, false, 255, 128};
@@ -189,6 +193,8 @@ void allow_bf16_dot_products(bool allowed) {
     publish_locked();
 }
 
-bool bf16_uses_dot_products() { return kernels().linear.bf16.bf16_input; }
+bool bf16_uses_dot_products() {
+    return kernels().linear.bf16.bf16_input;
+}
 
 }  // namespace tw

@@ -1,5 +1,5 @@
-// Fused LayerNorm: validation, the portable rows (kernels.cpp picks the variant), and the optional quantization of the
-// result for the next int8 linear layer.
+// Fused LayerNorm: validation, the portable rows (kernels.cpp picks the variant), and the optional
+// quantization of the result for the next int8 linear layer.
 //
 //   h = x + residual;  mean = sum(h) / K;  var = sum((h - mean)^2) / K;
 //   y = (h - mean) / sqrt(var + eps) * gamma + beta            (all fp32, two-pass variance)
@@ -30,8 +30,8 @@ void layernorm_task(void* ctx, int64_t task, int) {
     const int64_t m1 = std::min(p.m, m0 + kLayerNormRowsPerTask);
     t.rows(p, m0, m1);
     if (p.yq) {
-        t.quantize(p.y, p.ldy, nullptr, m0, m1, p.k, p.quant, t.qmax, p.yq->q, p.yq->ldq, p.yq->scales,
-                   p.yq->zero_points);
+        t.quantize(p.y, p.ldy, nullptr, m0, m1, p.k, p.quant, t.qmax, p.yq->q, p.yq->ldq,
+                   p.yq->scales, p.yq->zero_points);
     }
 }
 
@@ -64,7 +64,8 @@ void layernorm_rows_portable(const tw_layernorm_params& p, int64_t m0, int64_t m
 
 extern "C" tw_status tw_layernorm(const tw_layernorm_params* p) {
     if (p == nullptr) return tw::fail(TW_ERR_INVALID_ARGUMENT, "params must not be null");
-    if (p->m < 0 || p->k <= 0 || p->x == nullptr || p->y == nullptr || p->ldx < p->k || p->ldy < p->k) {
+    if (p->m < 0 || p->k <= 0 || p->x == nullptr || p->y == nullptr || p->ldx < p->k ||
+        p->ldy < p->k) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
                         "bad LayerNorm shapes m=%lld k=%lld ldx=%lld ldy=%lld (or x/y null)",
                         static_cast<long long>(p->m), static_cast<long long>(p->k),
@@ -82,11 +83,13 @@ extern "C" tw_status tw_layernorm(const tw_layernorm_params* p) {
     if (p->yq) {
         const tw_quantized_rows& q = *p->yq;
         if (p->quant != TW_QUANT_SYMMETRIC && p->quant != TW_QUANT_ASYMMETRIC) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output needs a symmetric or asymmetric mode");
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "quantized output needs a symmetric or asymmetric mode");
         }
         if (q.m != p->m || q.k != p->k || q.ldq < tw_quantized_row_stride(p->k) || q.q == nullptr ||
             q.scales == nullptr || q.zero_points == nullptr) {
-            return tw::fail(TW_ERR_INVALID_ARGUMENT, "quantized output shape m=%lld k=%lld ldq=%lld does "
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "quantized output shape m=%lld k=%lld ldq=%lld does "
                             "not match the LayerNorm (or a buffer is null)",
                             static_cast<long long>(q.m), static_cast<long long>(q.k),
                             static_cast<long long>(q.ldq));

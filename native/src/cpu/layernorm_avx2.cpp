@@ -69,7 +69,8 @@ void layernorm_rows_avx2(const tw_layernorm_params& p, int64_t m0, int64_t m1) {
         if (full < k) {
             const __m256 g = p.gamma ? _mm256_maskload_ps(p.gamma + full, tail) : ones;
             const __m256 b = p.beta ? _mm256_maskload_ps(p.beta + full, tail) : zeros;
-            _mm256_maskstore_ps(y + full, tail, normalize(_mm256_maskload_ps(y + full, tail), g, b));
+            _mm256_maskstore_ps(y + full, tail,
+                                normalize(_mm256_maskload_ps(y + full, tail), g, b));
         }
     }
 }

@@ -35,7 +35,8 @@ void layernorm_rows_avx512(const tw_layernorm_params& p, int64_t m0, int64_t m1)
         const __m512 rstd = _mm512_set1_ps(1.0f / std::sqrt(var + p.eps));
         for (int64_t i = 0; i < k; i += 16) {
             const __mmask16 mask = column_mask_avx512(i, k);
-            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, y + i), vmean), rstd);
+            __m512 v =
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, y + i), vmean), rstd);
             if (p.gamma) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(mask, p.gamma + i));
             if (p.beta) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, p.beta + i));
             _mm512_mask_storeu_ps(y + i, mask, v);

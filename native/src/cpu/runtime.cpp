@@ -1,13 +1,13 @@
 // Library-wide state: last error per thread, version, and the ISA level chosen at load.
 #include "runtime.h"
 
-#include "kernels.h"
-
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "kernels.h"
 
 #ifndef TILEWISE_VERSION
 #define TILEWISE_VERSION "0.0.0"
@@ -72,19 +72,29 @@ tw_status ok() {
     return TW_OK;
 }
 
-tw_isa active_isa() { return static_cast<tw_isa>(isa_state().load(std::memory_order_relaxed)); }
+tw_isa active_isa() {
+    return static_cast<tw_isa>(isa_state().load(std::memory_order_relaxed));
+}
 
 }  // namespace tw
 
 extern "C" {
 
-const char* tw_last_error(void) { return tw::last_error; }
+const char* tw_last_error(void) {
+    return tw::last_error;
+}
 
-const char* tw_version(void) { return TILEWISE_VERSION; }
+const char* tw_version(void) {
+    return TILEWISE_VERSION;
+}
 
-tw_isa tw_isa_detected(void) { return tw::detect_isa(); }
+tw_isa tw_isa_detected(void) {
+    return tw::detect_isa();
+}
 
-tw_isa tw_isa_active(void) { return tw::active_isa(); }
+tw_isa tw_isa_active(void) {
+    return tw::active_isa();
+}
 
 tw_status tw_set_isa(tw_isa isa) {
     if (isa < TW_ISA_PORTABLE || isa > TW_ISA_AVX512) {

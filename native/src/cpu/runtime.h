@@ -29,10 +29,10 @@ void parallel_for(int64_t n_tasks, void (*fn)(void* ctx, int64_t task, int worke
 
 /// Independent per-thread buffers, for code that needs one while a caller holds another.
 enum class ScratchSlot {
-    kTask,           // kernels' per-task tiles; the int8 driver's quantized input
-    kOutputRows,     // linear layers: output rows that are quantized but never stored
-    kWidenedWeights, // weight-only int8: one half-panel widened to fp32
-    kPackedRows,     // bf16 linear: a task's X rows packed into micro-tile streams
+    kTask,            // kernels' per-task tiles; the int8 driver's quantized input
+    kOutputRows,      // linear layers: output rows that are quantized but never stored
+    kWidenedWeights,  // weight-only int8: one half-panel widened to fp32
+    kPackedRows,      // bf16 linear: a task's X rows packed into micro-tile streams
     kCount
 };
 

@@ -27,7 +27,7 @@ inline void cpu_relax() {
 }
 
 class ThreadPool {
-public:
+   public:
     explicit ThreadPool(int threads) { start(threads); }
     ~ThreadPool() { stop(); }
 
@@ -66,7 +66,7 @@ public:
         while (busy_.load() != 0) cpu_relax();
     }
 
-private:
+   private:
     void start(int threads) {
         shutdown_ = false;
         // Each worker starts from the generation current now, so a job or a stop() issued before
@@ -163,7 +163,9 @@ void parallel_for(int64_t n_tasks, void (*fn)(void*, int64_t, int), void* ctx) {
     pool().run(n_tasks, &Guarded::call, &guarded);
 }
 
-int num_workers() { return pool().size(); }
+int num_workers() {
+    return pool().size();
+}
 
 namespace {
 struct Scratch {
@@ -195,6 +197,8 @@ tw_status tw_set_num_threads(int n) {
     return tw::ok();
 }
 
-int tw_num_threads(void) { return tw::num_workers(); }
+int tw_num_threads(void) {
+    return tw::num_workers();
+}
 
 }  // extern "C"

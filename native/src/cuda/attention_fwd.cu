@@ -18,14 +18,16 @@ std::atomic<int> selected_config{static_cast<int>(FwdConfig::kAuto)};
 
 constexpr int64_t kMaxGridYZ = 65535;  // q_heads and batch are grid dimensions y and z
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+bool aligned16(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
 
 tw_status check_strides(const char* name, const int64_t (&s)[3]) {
     for (int i = 0; i < 3; ++i) {
         if (s[i] < 0 || s[i] % 8 != 0) {
             return fail(TW_ERR_INVALID_ARGUMENT,
-                        std::string(name) + "_strides[" + std::to_string(i) + "] = " +
-                            std::to_string(s[i]) +
+                        std::string(name) + "_strides[" + std::to_string(i) +
+                            "] = " + std::to_string(s[i]) +
                             " must be a non-negative multiple of 8 elements (16-byte rows)");
         }
     }
@@ -129,25 +131,27 @@ TW_API tw_status tw_cuda_attention_forward(const tw_cuda_attention_params* p) {
         int major = 0;
         if (tw_status s = device_major(&major)) return s;
         if (major != 9) {
-            return fail(TW_ERR_UNSUPPORTED, "the wgmma configuration needs a compute capability 9.x GPU");
+            return fail(TW_ERR_UNSUPPORTED,
+                        "the wgmma configuration needs a compute capability 9.x GPU");
         }
     }
     const auto stream = static_cast<cudaStream_t>(p->stream);
     const int head_dim = static_cast<int>(p->head_dim);
     const int q_heads = static_cast<int>(p->q_heads);
     const int batch = static_cast<int>(p->batch);
-    const tw_status s = p->dtype == TW_F16
-                            ? launch_attention_fwd_f16(args, head_dim, config, q_heads, batch, stream)
-                            : launch_attention_fwd_bf16(args, head_dim, config, q_heads, batch, stream);
+    const tw_status s =
+        p->dtype == TW_F16
+            ? launch_attention_fwd_f16(args, head_dim, config, q_heads, batch, stream)
+            : launch_attention_fwd_bf16(args, head_dim, config, q_heads, batch, stream);
     if (s != TW_OK) return s;
     return ok();
 }
 
 TW_API tw_status tw_cuda_attention_set_config(int config) {
     if (config < 0 || config > twcuda::kFwdConfigs) {
-        return twcuda::fail(TW_ERR_INVALID_ARGUMENT,
-                            "config must be 0 (auto) to " + std::to_string(twcuda::kFwdConfigs) +
-                                ", got " + std::to_string(config));
+        return twcuda::fail(TW_ERR_INVALID_ARGUMENT, "config must be 0 (auto) to " +
+                                                         std::to_string(twcuda::kFwdConfigs) +
+                                                         ", got " + std::to_string(config));
     }
     twcuda::selected_config.store(config, std::memory_order_relaxed);
     return twcuda::ok();

@@ -1,4 +1,5 @@
-// bf16 instantiations of the attention forward kernel (a file per dtype so they compile in parallel).
+// bf16 instantiations of the attention forward kernel (a file per dtype so they compile in
+// parallel).
 #include "attention_fwd_launch.cuh"
 
 namespace twcuda {

@@ -1,4 +1,5 @@
-// fp16 instantiations of the attention forward kernel (a file per dtype so they compile in parallel).
+// fp16 instantiations of the attention forward kernel (a file per dtype so they compile in
+// parallel).
 #include "attention_fwd_launch.cuh"
 
 namespace twcuda {

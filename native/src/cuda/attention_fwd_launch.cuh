@@ -2,8 +2,8 @@
 // per device, launch on the caller's stream, check the launch.
 #pragma once
 
-#include <cuda_runtime.h>
 #include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+#include <cuda_runtime.h>
 
 #include <algorithm>
 #include <atomic>
@@ -21,10 +21,10 @@ namespace twcuda {
 /// head dim). Variants measured slower everywhere were removed (docs/history/cuda-notes.md).
 enum class FwdConfig {
     kAuto = 0,
-    kWarps4 = 1,           // sm80: 4 warps x 16 query rows
-    kWarps4Rows32 = 2,     // sm80: 4 warps x 32 query rows
-    kHopperWgmma = 3,      // sm90a: 2 warpgroups x 64 rows, 1 block per SM
-    kHopperWgmmaSmall = 4,  // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
+    kWarps4 = 1,                  // sm80: 4 warps x 16 query rows
+    kWarps4Rows32 = 2,            // sm80: 4 warps x 32 query rows
+    kHopperWgmma = 3,             // sm90a: 2 warpgroups x 64 rows, 1 block per SM
+    kHopperWgmmaSmall = 4,        // sm90a: 1 warpgroup x 64 rows, 2-3 blocks per SM
     kHopperWgmmaSingleStage = 5,  // sm90a: 1 warpgroup, 128-key tiles, one K and one V buffer
     kHopperWs = 6  // sm90a: TMA producer + 2 consumer warpgroups in ping-pong (FlashAttention-3)
 };
@@ -49,8 +49,8 @@ tw_status launch_tile(const AttentionArgs& args, int q_heads, int batch, cudaStr
         configured_devices.fetch_or(bit, std::memory_order_relaxed);
     }
     AttentionArgs a = args;
-    a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
-                                      Tile::kBlockM);
+    a.num_m_blocks =
+        static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) / Tile::kBlockM);
     const dim3 grid(static_cast<unsigned>(a.num_m_blocks), static_cast<unsigned>(q_heads),
                     static_cast<unsigned>(batch));
     kernel<<<grid, Tile::kThreads, Tile::kSmemBytes, stream>>>(a);
@@ -112,18 +112,18 @@ tw_status launch_ws_tile(const AttentionArgs& args, int q_heads, int batch, int 
     using T = typename Tile::Element;
     *launched = false;
     AttentionArgs a = args;
-    a.num_m_blocks = static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) /
-                                      Tile::kBlockM);
+    a.num_m_blocks =
+        static_cast<int>((static_cast<int64_t>(args.q_len) + Tile::kBlockM - 1) / Tile::kBlockM);
     const int64_t items = static_cast<int64_t>(a.num_m_blocks) * q_heads * batch;
     if (items > INT32_MAX / 2) return TW_OK;  // item indices stay far from int overflow
     const int kv_heads = q_heads / args.group;
     CUtensorMap tm_q, tm_k, tm_v;
     if (!encode_tensor_map<T>(&tm_q, args.q, head_dim, args.q_len, q_heads, batch, args.q_strides,
                               Tile::kBlockM) ||
-        !encode_tensor_map<T>(&tm_k, args.k, head_dim, args.kv_len, kv_heads, batch,
-                              args.k_strides, Tile::kBlockN) ||
-        !encode_tensor_map<T>(&tm_v, args.v, head_dim, args.kv_len, kv_heads, batch,
-                              args.v_strides, Tile::kBlockN)) {
+        !encode_tensor_map<T>(&tm_k, args.k, head_dim, args.kv_len, kv_heads, batch, args.k_strides,
+                              Tile::kBlockN) ||
+        !encode_tensor_map<T>(&tm_v, args.v, head_dim, args.kv_len, kv_heads, batch, args.v_strides,
+                              Tile::kBlockN)) {
         return TW_OK;
     }
     const auto kernel = attention_fwd_sm90_ws_kernel<T, Tile>;
@@ -170,8 +170,8 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
                                int q_heads, int batch, cudaStream_t stream) {
     const bool d64 = head_dim == 64;
     if (config == FwdConfig::kHopperWs) {
-        // Key tiles: 128, and 192 at D=64 without a causal mask (+2-5%, cuda-notes.md v11). Two ring
-        // slots (three measured 2% slower at D=128, four no faster at D=64: v13), two Q slots.
+        // Key tiles: 128, and 192 at D=64 without a causal mask (+2-5%, cuda-notes.md v11). Two
+        // ring slots (three measured 2% slower at D=128, four no faster at D=64: v13), two Q slots.
         // Persistent blocks taking items in pairs (causal: longest with shortest) beat one block
         // per item by 0-9% (v15), and 176-key tiles without persistence (v14) by 1%.
         bool launched = false;
@@ -192,16 +192,20 @@ tw_status launch_attention_fwd(const AttentionArgs& args, int head_dim, FwdConfi
     }
     switch (config) {
         case FwdConfig::kHopperWgmma:
-            if (d64) return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
+            if (d64)
+                return launch_tile<Sm90Tile<T, 64, 2, 128, 1>, true>(args, q_heads, batch, stream);
             return launch_tile<Sm90Tile<T, 128, 2, 128, 1>, true>(args, q_heads, batch, stream);
         case FwdConfig::kHopperWgmmaSmall:
-            if (d64) return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
+            if (d64)
+                return launch_tile<Sm90Tile<T, 64, 1, 128, 3>, true>(args, q_heads, batch, stream);
             return launch_tile<Sm90Tile<T, 128, 1, 64, 2>, true>(args, q_heads, batch, stream);
         case FwdConfig::kHopperWgmmaSingleStage:
             if (d64) {
-                return launch_tile<Sm90Tile<T, 64, 1, 128, 3, true>, true>(args, q_heads, batch, stream);
+                return launch_tile<Sm90Tile<T, 64, 1, 128, 3, true>, true>(args, q_heads, batch,
+                                                                           stream);
             }
-            return launch_tile<Sm90Tile<T, 128, 1, 128, 2, true>, true>(args, q_heads, batch, stream);
+            return launch_tile<Sm90Tile<T, 128, 1, 128, 2, true>, true>(args, q_heads, batch,
+                                                                        stream);
         case FwdConfig::kWarps4:
             if (d64) return launch_tile<FwdTile<T, 64, 4, 1, 128, 2>>(args, q_heads, batch, stream);
             return launch_tile<FwdTile<T, 128, 4, 1, 64, 2>>(args, q_heads, batch, stream);

@@ -6,13 +6,14 @@
 // computed over key tiles j0..j0+kBlockN with the online rescaling (log2 domain, exp2):
 //   m' = max(m, rowmax(S_tile)),  alpha = 2^(c (m - m')),  P = 2^(c (S_tile - m'))   (c = log2 e)
 //   l' = alpha l + rowsum(P),     O' = alpha O + P V_tile
-// and at the end O /= l, lse = m + ln l (m in scaled units). The score tile S and P never leave registers.
+// and at the end O /= l, lse = m + ln l (m in scaled units). The score tile S and P never leave
+// registers.
 //
 // Work split: a thread block owns kBlockM = 16 * kMTiles * kWarps query rows of one (b, h); each
 // warp owns 16 * kMTiles of them, one or two m16n8k16 A operands, so the warp's Q rows live in
-// registers for the whole kernel and the softmax row statistics are reduced within 4 lanes. Key/value tiles of
-// kBlockN rows are shared by all warps and double-buffered in shared memory with cp.async: the
-// copy of tile t+1 runs while tile t is multiplied.
+// registers for the whole kernel and the softmax row statistics are reduced within 4 lanes.
+// Key/value tiles of kBlockN rows are shared by all warps and double-buffered in shared memory with
+// cp.async: the copy of tile t+1 runs while tile t is multiplied.
 //
 // Shared memory rows are head_dim halves (128 or 256 bytes) split in 16-byte chunks; chunk c of row
 // r is stored at chunk c ^ (r & 7). ldmatrix reads 8 rows at one logical chunk, which this swizzle
@@ -40,7 +41,8 @@ struct AttentionArgs {
     int causal;
 };
 
-// ---- PTX wrappers --------------------------------------------------------------------------------
+// ---- PTX wrappers
+// --------------------------------------------------------------------------------
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -51,7 +53,9 @@ __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int s
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
                  "r"(src_bytes));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+    asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
@@ -115,7 +119,8 @@ struct BoolTag {
     static constexpr bool value = kValue;
 };
 
-// ---- tile configuration --------------------------------------------------------------------------
+// ---- tile configuration
+// --------------------------------------------------------------------------
 
 template <typename T, int kHeadDim_, int kWarps_, int kMTiles_, int kBlockN_, int kMinBlocks_,
           bool kQInRegisters_ = true>
@@ -146,8 +151,7 @@ struct FwdTile {
     // fragments live in registers; otherwise Q keeps a region of its own after the stages. The
     // epilogue stages the output through the same memory.
     static constexpr int kStage1Elems =
-        !kQInRegisters || 2 * kTileElems > kBlockM * kHeadDim ? 2 * kTileElems
-                                                              : kBlockM * kHeadDim;
+        !kQInRegisters || 2 * kTileElems > kBlockM* kHeadDim ? 2 * kTileElems : kBlockM* kHeadDim;
     static constexpr int kQElems = kQInRegisters ? 0 : kBlockM * kHeadDim;
     static constexpr int kSmemBytes =
         (2 * kTileElems + kStage1Elems + kQElems) * static_cast<int>(sizeof(T));
@@ -244,12 +248,14 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     cp_async_wait<0>();
     __syncthreads();
 
-    // The warp's Q rows as A fragments: per m16 tile, matrices (rows 0-7 | 8-15) x (cols 0-7 | 8-15).
+    // The warp's Q rows as A fragments: per m16 tile, matrices (rows 0-7 | 8-15) x (cols 0-7 |
+    // 8-15).
     constexpr int kQRegSteps = Tile::kQInRegisters ? kKSteps : 1;
     uint32_t qf[MT][kQRegSteps][4];
     // Byte address of this lane's ldmatrix row for Q, per row tile; k16 step kk reads chunk
     // (2 kk + lane / 16) ^ (lane & 7) of it.
-    const uint32_t q_ld_row = smem_addr(q_smem) + (warp * Tile::kWarpRows + (lane & 15)) * D * sizeof(T);
+    const uint32_t q_ld_row =
+        smem_addr(q_smem) + (warp * Tile::kWarpRows + (lane & 15)) * D * sizeof(T);
     auto q_ld_addr = [&](int mt, int kk) {
         return q_ld_row + mt * 16 * D * sizeof(T) + (((kk * 2 + (lane >> 4)) ^ (lane & 7)) << 4);
     };
@@ -382,7 +388,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
                 m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
                 const float new_max = fmaxf(row_max[r], m);
-                // A row with no visible key yet keeps max -inf; shift by 0 so exp2 gives 0, not NaN.
+                // A row with no visible key yet keeps max -inf; shift by 0 so exp2 gives 0, not
+                // NaN.
                 shift[r] = new_max == -INFINITY ? 0.f : new_max * scale_log2;
                 alpha[r] = fast_exp2(row_max[r] * scale_log2 - shift[r]);
                 row_max[r] = new_max;
@@ -476,8 +483,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
             *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r, c >> 3) + (c & 7)) =
                 Elem<T>::pack(acc_o[mt][j][0] * inv[2 * mt], acc_o[mt][j][1] * inv[2 * mt]);
             *reinterpret_cast<uint32_t*>(o_smem + swizzle<kChunks>(r + 8, c >> 3) + (c & 7)) =
-                Elem<T>::pack(acc_o[mt][j][2] * inv[2 * mt + 1],
-                              acc_o[mt][j][3] * inv[2 * mt + 1]);
+                Elem<T>::pack(acc_o[mt][j][2] * inv[2 * mt + 1], acc_o[mt][j][3] * inv[2 * mt + 1]);
         }
     }
     __syncwarp();
@@ -499,9 +505,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
         for (int r = 0; r < 2 * MT; ++r) {
             const int qi = warp_row0 + (r >> 1) * 16 + (r & 1) * 8;
             if (qi < args.q_len) {
-                lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
-                                                 logf(row_sum[r])
-                                           : -INFINITY;
+                lse[qi] = row_sum[r] > 0.f
+                              ? row_max[r] * scale_log2 * 0.69314718055994531f + logf(row_sum[r])
+                              : -INFINITY;
             }
         }
     }

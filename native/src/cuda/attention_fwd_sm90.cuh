@@ -119,9 +119,8 @@ __device__ __forceinline__ void copy_tile_blocks(uint32_t smem, const T* gmem, i
 
 /// wgmma shared-memory descriptor: 128-byte swizzle, the given leading/stride byte offsets.
 __device__ __forceinline__ uint64_t make_desc(uint32_t addr, uint32_t lead, uint32_t stride) {
-    return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) |
-           (static_cast<uint64_t>(lead >> 4) << 16) | (static_cast<uint64_t>(stride >> 4) << 32) |
-           (uint64_t{1} << 62);
+    return static_cast<uint64_t>((addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(lead >> 4) << 16) |
+           (static_cast<uint64_t>(stride >> 4) << 32) | (uint64_t{1} << 62);
 }
 
 template <typename T, typename Tile>
@@ -187,7 +186,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     const uint32_t q_wg_addr = q_addr + wg * 64 * 128;
 
     // S = Q K^T of the tile in `stage`, issued asynchronously on the tensor cores.
-    auto issue_s = [&](float (&acc_s)[BN / 2], const int stage) {
+    auto issue_s = [&](float(&acc_s)[BN / 2], const int stage) {
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < kKSteps; ++kk) {
@@ -203,8 +202,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 
     // Mask (tiles crossing the diagonal or the valid length only), online softmax, rescale O,
     // and P as the A operand of P V.
-    auto softmax = [&](float (&acc_s)[BN / 2], const int t, const bool masked,
-                       uint32_t (&pa)[kPVSteps][4]) {
+    auto softmax = [&](float(&acc_s)[BN / 2], const int t, const bool masked,
+                       uint32_t(&pa)[kPVSteps][4]) {
         if (masked) {
             const int n0 = t * BN;
 #pragma unroll
@@ -263,7 +262,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 
     // O += P V: V read N-major; a k16 step is 16 key rows = 2048 bytes; the next 64 columns of D
     // are one column block (BN rows of 128 bytes) further.
-    auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int stage) {
+    auto issue_pv = [&](const uint32_t(&pa)[kPVSteps][4], const int stage) {
         wgmma::fence();
 #pragma unroll
         for (int kk = 0; kk < kPVSteps; ++kk) {
@@ -321,10 +320,10 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
             __syncthreads();
         }
     } else {
-        // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this warpgroup's
-        // softmax unless another warpgroup (of this block or another block on the SM) fills them. A
-        // software-pipelined variant (S_{t+1} issued before the softmax of t, two score buffers) was
-        // measured slower here: docs/history/cuda-notes.md, v5.
+        // Tile t: prefetch t + 1, S_t, softmax, P V_t. The tensor cores idle during this
+        // warpgroup's softmax unless another warpgroup (of this block or another block on the SM)
+        // fills them. A software-pipelined variant (S_{t+1} issued before the softmax of t, two
+        // score buffers) was measured slower here: docs/history/cuda-notes.md, v5.
         for (int t = 0; t < n_tiles; ++t) {
             const int stage = t & 1;
             if (t + 1 < n_tiles) load_tile(t + 1);
@@ -382,9 +381,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
         for (int r = 0; r < 2; ++r) {
             const int qi = row0 + 8 * r;
             if (qi < args.q_len) {
-                lse[qi] = row_sum[r] > 0.f ? row_max[r] * scale_log2 * 0.69314718055994531f +
-                                                 logf(row_sum[r])
-                                           : -INFINITY;
+                lse[qi] = row_sum[r] > 0.f
+                              ? row_max[r] * scale_log2 * 0.69314718055994531f + logf(row_sum[r])
+                              : -INFINITY;
             }
         }
     }

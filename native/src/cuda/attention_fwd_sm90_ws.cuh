@@ -140,9 +140,9 @@ constexpr int kTurnBarrier = 1;
 /// K/V range it needs, and whether its key tiles need masking.
 struct WsWorkItem {
     int m0, h, hk, b;
-    int kv_end;     // keys >= kv_end are padding (per-sequence valid length)
-    int n_tiles;    // key tiles to visit (causal: up to the diagonal)
-    int n_unmasked; // tiles before this one need no mask
+    int kv_end;      // keys >= kv_end are padding (per-sequence valid length)
+    int n_tiles;     // key tiles to visit (causal: up to the diagonal)
+    int n_unmasked;  // tiles before this one need no mask
 };
 
 template <int BM, int BN>
@@ -302,8 +302,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
 
     // ---- consumers ---------------------------------------------------------------------------
     setmaxnreg_inc<Tile::kConsumerRegs>();
-    const int cwg = wg - 1;              // consumer warpgroup: query rows [64 cwg, 64 cwg + 64)
-    const int cwarp = (tid >> 5) & 3;    // warp within it: 16 rows each
+    const int cwg = wg - 1;            // consumer warpgroup: query rows [64 cwg, 64 cwg + 64)
+    const int cwarp = (tid >> 5) & 3;  // warp within it: 16 rows each
     const int row_in_block = cwg * 64 + cwarp * 16 + (lane >> 2);  // this lane's first row
     const int col_in_tile = 2 * (lane & 3);
     const float scale_log2 = args.scale_log2;
@@ -333,7 +333,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
         float row_max[2] = {-INFINITY, -INFINITY};
         float row_sum[2] = {0.f, 0.f};
 
-        auto issue_s = [&](float (&acc_s)[BN / 2], const int s) {
+        auto issue_s = [&](float(&acc_s)[BN / 2], const int s) {
             wgmma::fence();
 #pragma unroll
             for (int kk = 0; kk < kKSteps; ++kk) {
@@ -346,7 +346,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             }
             wgmma::commit();
         };
-        auto issue_pv = [&](const uint32_t (&pa)[kPVSteps][4], const int s) {
+        auto issue_pv = [&](const uint32_t(&pa)[kPVSteps][4], const int s) {
             wgmma::fence();
 #pragma unroll
             for (int kk = 0; kk < kPVSteps; ++kk) {
@@ -356,7 +356,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
         };
         // Mask, online softmax statistics and P = exp2(...) in place in S; alpha is the factor
         // O must be scaled by before P V of this tile (applied by the caller: O may be in flight).
-        auto softmax = [&](float (&acc_s)[BN / 2], const int t, float (&alpha)[2]) {
+        auto softmax = [&](float(&acc_s)[BN / 2], const int t, float(&alpha)[2]) {
             if (t >= w.n_unmasked) {
                 const int n0 = t * BN;
 #pragma unroll
@@ -415,7 +415,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 row_sum[r] += (part_sum[r][0] + part_sum[r][1]) + (part_sum[r][2] + part_sum[r][3]);
             }
         };
-        auto rescale_o = [&](const float (&alpha)[2]) {
+        auto rescale_o = [&](const float(&alpha)[2]) {
             if (__any_sync(0xffffffffu, alpha[0] != 1.f || alpha[1] != 1.f)) {
 #pragma unroll
                 for (int j = 0; j < kOTiles; ++j) {
@@ -427,7 +427,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
             }
         };
         // S accumulator tiles 2kk and 2kk + 1 form the A operand of P V's k16 step kk.
-        auto pack_p = [&](const float (&acc_s)[BN / 2], uint32_t (&pa)[kPVSteps][4]) {
+        auto pack_p = [&](const float(&acc_s)[BN / 2], uint32_t(&pa)[kPVSteps][4]) {
 #pragma unroll
             for (int j = 0; j < kSTiles; ++j) {
                 pa[j >> 1][(j & 1) * 2] = Elem<T>::pack(acc_s[4 * j], acc_s[4 * j + 1]);
@@ -499,9 +499,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                 T* orow = o + qi * args.o_strides[2] + col_in_tile;
 #pragma unroll
                 for (int j = 0; j < kOTiles; ++j) {
-                    *reinterpret_cast<uint32_t*>(orow + j * 8) =
-                        Elem<T>::pack(acc_o[4 * j + 2 * r] * inv[r],
-                                      acc_o[4 * j + 2 * r + 1] * inv[r]);
+                    *reinterpret_cast<uint32_t*>(orow + j * 8) = Elem<T>::pack(
+                        acc_o[4 * j + 2 * r] * inv[r], acc_o[4 * j + 2 * r + 1] * inv[r]);
                 }
             }
         }

@@ -45,20 +45,23 @@ void* direct_range(JNIEnv* env, jobject buffer, jlong offset, jlong bytes, const
     return base + offset;
 }
 
-void* as_ptr(jlong address) { return reinterpret_cast<void*>(static_cast<intptr_t>(address)); }
+void* as_ptr(jlong address) {
+    return reinterpret_cast<void*>(static_cast<intptr_t>(address));
+}
 
 }  // namespace
 
 extern "C" {
 
-JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_CudaNative_deviceCount(JNIEnv* env, jobject) {
+JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_CudaNative_deviceCount(JNIEnv* env,
+                                                                              jobject) {
     int count = 0;
     if (failed(env, tw_cuda_device_count(&count))) return 0;
     return count;
 }
 
 JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_CudaNative_noDeviceReason(JNIEnv* env,
-                                                                                  jobject) {
+                                                                                    jobject) {
     int count = 0;
     tw_cuda_device_count(&count);
     if (count > 0) return nullptr;
@@ -66,15 +69,15 @@ JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_CudaNative_noDeviceRea
 }
 
 JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_CudaNative_describeDevice(JNIEnv* env,
-                                                                                  jobject,
-                                                                                  jint device) {
+                                                                                    jobject,
+                                                                                    jint device) {
     char buf[256];
     if (failed(env, tw_cuda_describe_device(device, buf, sizeof buf))) return nullptr;
     return env->NewStringUTF(buf);
 }
 
 JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_CudaNative_malloc(JNIEnv* env, jobject,
-                                                                         jlong bytes) {
+                                                                          jlong bytes) {
     if (bytes <= 0) {
         throw_status(env, TW_ERR_INVALID_ARGUMENT, "allocation size must be positive");
         return 0;
@@ -85,7 +88,7 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_CudaNative_malloc(JNIEnv
 }
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_free(JNIEnv* env, jobject,
-                                                                      jlong address) {
+                                                                       jlong address) {
     failed(env, tw_cuda_free(as_ptr(address)));
 }
 
@@ -104,7 +107,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_copyToHost(
     failed(env, tw_cuda_copy_to_host(host, as_ptr(src), static_cast<size_t>(bytes)));
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_synchronize(JNIEnv* env, jobject) {
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_CudaNative_synchronize(JNIEnv* env,
+                                                                              jobject) {
     failed(env, tw_cuda_synchronize());
 }
 

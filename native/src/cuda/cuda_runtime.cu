@@ -78,7 +78,9 @@ using twcuda::ok;
 
 extern "C" {
 
-TW_API const char* tw_cuda_last_error(void) { return twcuda::last_error.c_str(); }
+TW_API const char* tw_cuda_last_error(void) {
+    return twcuda::last_error.c_str();
+}
 
 TW_API tw_status tw_cuda_device_count(int* count) {
     if (count == nullptr) return fail(TW_ERR_INVALID_ARGUMENT, "count is null");

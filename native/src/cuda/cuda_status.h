@@ -25,8 +25,8 @@ tw_status require_device();
 
 }  // namespace twcuda
 
-#define TWC_CHECK(call)                                                    \
-    do {                                                                   \
-        const cudaError_t twc_error_ = (call);                             \
+#define TWC_CHECK(call)                                                             \
+    do {                                                                            \
+        const cudaError_t twc_error_ = (call);                                      \
         if (twc_error_ != cudaSuccess) return twcuda::fail_cuda(twc_error_, #call); \
     } while (0)

@@ -100,8 +100,8 @@ void* checked_address(JNIEnv* env, jobject buffer, int64_t needed_bytes, int64_t
 
 /// A tensor given as [batch, heads, seq, head_dim] with (batch, head, seq) element strides.
 bool tensor_address(JNIEnv* env, jobject buffer, jlongArray strides_array, const char* what,
-                    int64_t batch, int64_t heads, int64_t seq, int64_t head_dim,
-                    int64_t elem_bytes, const void** address, int64_t* strides) {
+                    int64_t batch, int64_t heads, int64_t seq, int64_t head_dim, int64_t elem_bytes,
+                    const void** address, int64_t* strides) {
     if (!read_longs(env, strides_array, 3, (std::string(what) + " strides").c_str(), strides)) {
         return false;
     }
@@ -130,8 +130,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     JNIEnv* env, jobject, jint dtype, jint compute, jlongArray dims_array, jobject q,
     jlongArray q_strides, jobject k, jlongArray k_strides, jobject v, jlongArray v_strides,
     jobject o, jlongArray o_strides, jfloat scale, jboolean causal, jintArray valid_lengths,
-    jobject key_padding_mask, jobject bias, jlongArray bias_strides, jobject lse, jintArray cu_seqlens_q,
-    jintArray cu_seqlens_k) {
+    jobject key_padding_mask, jobject bias, jlongArray bias_strides, jobject lse,
+    jintArray cu_seqlens_q, jintArray cu_seqlens_k) {
     tw_attention_params p{};
 
     // Data types.
@@ -141,8 +141,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
         return;
     }
     if (compute != TW_F32 && compute != TW_BF16) {
-        throw_illegal_argument(env, "attention: compute precision code " +
-                                        std::to_string(compute) + " is not f32 (0) or bf16 (2)");
+        throw_illegal_argument(env, "attention: compute precision code " + std::to_string(compute) +
+                                        " is not f32 (0) or bf16 (2)");
         return;
     }
     if (compute == TW_BF16 && dtype == TW_F16) {
@@ -188,8 +188,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     p.causal = causal ? 1 : 0;
 
     // Q, K, V, O.
-    if (!tensor_address(env, q, q_strides, "q", p.batch, p.q_heads, p.q_len, p.head_dim, elem,
-                        &p.q, p.q_strides) ||
+    if (!tensor_address(env, q, q_strides, "q", p.batch, p.q_heads, p.q_len, p.head_dim, elem, &p.q,
+                        p.q_strides) ||
         !tensor_address(env, k, k_strides, "k", p.batch, p.kv_heads, p.kv_len, p.head_dim, elem,
                         &p.k, p.k_strides) ||
         !tensor_address(env, v, v_strides, "v", p.batch, p.kv_heads, p.kv_len, p.head_dim, elem,
@@ -197,8 +197,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
         return;
     }
     const void* out = nullptr;
-    if (!tensor_address(env, o, o_strides, "output", p.batch, p.q_heads, p.q_len, p.head_dim,
-                        elem, &out, p.o_strides)) {
+    if (!tensor_address(env, o, o_strides, "output", p.batch, p.q_heads, p.q_len, p.head_dim, elem,
+                        &out, p.o_strides)) {
         return;
     }
     p.o = const_cast<void*>(out);
@@ -264,14 +264,18 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     // Packed sequences: the offsets are copied out of the Java arrays; the C ABI checks them
     // against the packed row counts before any row is read.
     if (cu_seqlens_q == nullptr || cu_seqlens_k == nullptr) {
-        throw_illegal_argument(env, "attention: packed sequences need both cu_seqlens_q and cu_seqlens_k");
+        throw_illegal_argument(
+            env, "attention: packed sequences need both cu_seqlens_q and cu_seqlens_k");
         return;
     }
     const jsize count = env->GetArrayLength(cu_seqlens_q);
     if (count < 2 || env->GetArrayLength(cu_seqlens_k) != count) {
-        throw_illegal_argument(env, "attention: cu_seqlens_q and cu_seqlens_k must both hold num_seqs + 1 >= 2 "
-                                    "offsets, got " + std::to_string(count) + " and " +
-                                        std::to_string(env->GetArrayLength(cu_seqlens_k)));
+        throw_illegal_argument(
+            env,
+            "attention: cu_seqlens_q and cu_seqlens_k must both hold num_seqs + 1 >= 2 "
+            "offsets, got " +
+                std::to_string(count) + " and " +
+                std::to_string(env->GetArrayLength(cu_seqlens_k)));
         return;
     }
     std::vector<int32_t> cu_q(static_cast<size_t>(count)), cu_k(static_cast<size_t>(count));

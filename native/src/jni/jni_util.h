@@ -56,7 +56,8 @@ static inline bool native_byte_order(JNIEnv* env, jobject buffer, const char* wh
         return found;
     }();
     if (ids.order == nullptr || ids.native == nullptr) {
-        if (!env->ExceptionCheck()) throw_illegal_argument(env, "cannot read a buffer's byte order");
+        if (!env->ExceptionCheck())
+            throw_illegal_argument(env, "cannot read a buffer's byte order");
         return false;
     }
     jobject order = env->CallObjectMethod(buffer, ids.order);
@@ -64,8 +65,8 @@ static inline bool native_byte_order(JNIEnv* env, jobject buffer, const char* wh
     const bool same = env->IsSameObject(order, ids.native);
     env->DeleteLocalRef(order);
     if (!same) {
-        throw_illegal_argument(env, std::string(what) +
-                                        " buffer is big-endian: set .order(ByteOrder.nativeOrder())");
+        throw_illegal_argument(
+            env, std::string(what) + " buffer is big-endian: set .order(ByteOrder.nativeOrder())");
     }
     return same;
 }
@@ -74,8 +75,8 @@ static inline bool native_byte_order(JNIEnv* env, jobject buffer, const char* wh
 /// masks: byte order does not matter), or nullptr after throwing IllegalArgumentException naming
 /// `what`. `allow_null` accepts a null buffer (returns nullptr without throwing; check
 /// env->ExceptionCheck()).
-static inline void* direct_bytes(JNIEnv* env, jobject buffer, int64_t needed_bytes, const char* what,
-                                 bool allow_null = false) {
+static inline void* direct_bytes(JNIEnv* env, jobject buffer, int64_t needed_bytes,
+                                 const char* what, bool allow_null = false) {
     if (buffer == nullptr) {
         if (!allow_null) throw_illegal_argument(env, std::string(what) + " buffer is null");
         return nullptr;
@@ -87,9 +88,9 @@ static inline void* direct_bytes(JNIEnv* env, jobject buffer, int64_t needed_byt
     }
     const jlong capacity = env->GetDirectBufferCapacity(buffer);
     if (needed_bytes < 0 || capacity < needed_bytes) {
-        throw_illegal_argument(env, std::string(what) + " buffer holds " + std::to_string(capacity) +
-                                        " bytes but " + std::to_string(needed_bytes) +
-                                        " are needed");
+        throw_illegal_argument(env, std::string(what) + " buffer holds " +
+                                        std::to_string(capacity) + " bytes but " +
+                                        std::to_string(needed_bytes) + " are needed");
         return nullptr;
     }
     return address;
@@ -104,8 +105,8 @@ static inline void* direct_address(JNIEnv* env, jobject buffer, int64_t needed_b
     return address;
 }
 
-/// False after throwing IllegalArgumentException naming `what` if `buffer` is read-only: a read-only
-/// direct buffer still has an address, so native code could write through it.
+/// False after throwing IllegalArgumentException naming `what` if `buffer` is read-only: a
+/// read-only direct buffer still has an address, so native code could write through it.
 static inline bool writable(JNIEnv* env, jobject buffer, const char* what) {
     jclass cls = env->GetObjectClass(buffer);
     jmethodID read_only = cls ? env->GetMethodID(cls, "isReadOnly", "()Z") : nullptr;
@@ -124,4 +125,3 @@ static inline void* writable_address(JNIEnv* env, jobject buffer, int64_t needed
 }
 
 }  // namespace twjni
-

@@ -12,25 +12,33 @@
 
 extern "C" {
 
-JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_version(JNIEnv* env, jobject) {
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_version(JNIEnv* env,
+                                                                                 jobject) {
     return env->NewStringUTF(tw_version());
 }
 
-JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_cpuFeatures(JNIEnv*, jobject) {
+JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_cpuFeatures(JNIEnv*,
+                                                                                  jobject) {
     return tw_cpu_features();
 }
 
 JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_describeCpu(JNIEnv* env,
-                                                                                    jobject) {
+                                                                                     jobject) {
     static const struct {
         int bit;
         const char* name;
-    } names[] = {{TW_CPU_AVX2, "avx2"},           {TW_CPU_FMA, "fma"},
-                 {TW_CPU_F16C, "f16c"},           {TW_CPU_AVX_VNNI, "avx_vnni"},
-                 {TW_CPU_AVX512F, "avx512f"},     {TW_CPU_AVX512BW, "avx512bw"},
-                 {TW_CPU_AVX512VL, "avx512vl"},   {TW_CPU_AVX512DQ, "avx512dq"},
-                 {TW_CPU_AVX512_VNNI, "avx512_vnni"}, {TW_CPU_AVX512_BF16, "avx512_bf16"},
-                 {TW_CPU_AVX512_FP16, "avx512_fp16"}, {TW_CPU_AMX, "amx"}};
+    } names[] = {{TW_CPU_AVX2, "avx2"},
+                 {TW_CPU_FMA, "fma"},
+                 {TW_CPU_F16C, "f16c"},
+                 {TW_CPU_AVX_VNNI, "avx_vnni"},
+                 {TW_CPU_AVX512F, "avx512f"},
+                 {TW_CPU_AVX512BW, "avx512bw"},
+                 {TW_CPU_AVX512VL, "avx512vl"},
+                 {TW_CPU_AVX512DQ, "avx512dq"},
+                 {TW_CPU_AVX512_VNNI, "avx512_vnni"},
+                 {TW_CPU_AVX512_BF16, "avx512_bf16"},
+                 {TW_CPU_AVX512_FP16, "avx512_fp16"},
+                 {TW_CPU_AMX, "amx"}};
     const int features = tw_cpu_features();
     std::string out;
     for (const auto& n : names) {
@@ -42,7 +50,8 @@ JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_describ
     return env->NewStringUTF(out.empty() ? "baseline" : out.c_str());
 }
 
-JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_isaDetected(JNIEnv*, jobject) {
+JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_isaDetected(JNIEnv*,
+                                                                                  jobject) {
     return tw_isa_detected();
 }
 
@@ -51,13 +60,13 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_isaActive(
 }
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_setIsa(JNIEnv* env, jobject,
-                                                                            jint isa) {
+                                                                             jint isa) {
     twjni::check(env, tw_set_isa(static_cast<tw_isa>(isa)));
 }
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_setNumThreads(JNIEnv* env,
-                                                                                   jobject,
-                                                                                   jint threads) {
+                                                                                    jobject,
+                                                                                    jint threads) {
     twjni::check(env, tw_set_num_threads(threads));
 }
 
@@ -71,14 +80,16 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_numThreads
 // forward allocates and frees tens of MB of activations per layer; without this, glibc maps fresh
 // pages for each and every first touch is a page fault (measured here: ~8,900 faults and 10% of the
 // CPU time per batch-32 MiniLM forward). Returns false where the C library has no mallopt.
-JNIEXPORT jboolean JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_retainFreedMemory(JNIEnv*, jobject,
-                                                                                          jint bytes) {
+JNIEXPORT jboolean JNICALL
+Java_io_github_tilewise_djl_jni_TilewiseNative_retainFreedMemory(JNIEnv*, jobject, jint bytes) {
 #if defined(__GLIBC__)
     if (bytes <= 0) return JNI_FALSE;
     // glibc refuses mmap thresholds above half its 64 MiB arena heap size; blocks larger than that
     // are mapped and unmapped per call whatever the setting.
     constexpr int kLargestMmapThreshold = 32 << 20;
-    const bool mmap_ok = mallopt(M_MMAP_THRESHOLD, bytes < kLargestMmapThreshold ? bytes : kLargestMmapThreshold) == 1;
+    const bool mmap_ok =
+        mallopt(M_MMAP_THRESHOLD, bytes < kLargestMmapThreshold ? bytes : kLargestMmapThreshold) ==
+        1;
     const bool trim_ok = mallopt(M_TRIM_THRESHOLD, bytes) == 1;
     return (mmap_ok && trim_ok) ? JNI_TRUE : JNI_FALSE;
 #else
@@ -90,7 +101,8 @@ JNIEXPORT jboolean JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_retain
 // Returns the free memory the C library holds to the OS (glibc's malloc_trim: the top of each heap
 // and whole free pages inside it), e.g. after a model is closed; false where there is none to give
 // or no malloc_trim.
-JNIEXPORT jboolean JNICALL Java_io_github_tilewise_djl_jni_TilewiseNative_releaseFreedMemory(JNIEnv*, jobject) {
+JNIEXPORT jboolean JNICALL
+Java_io_github_tilewise_djl_jni_TilewiseNative_releaseFreedMemory(JNIEnv*, jobject) {
 #if defined(__GLIBC__)
     return malloc_trim(0) == 1 ? JNI_TRUE : JNI_FALSE;
 #else

@@ -8,10 +8,10 @@
 // while a call runs on it is freed when that call returns.
 #include <jni.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
-#include <condition_variable>
 #include <unordered_map>
 
 #include "jni_util.h"
@@ -25,7 +25,7 @@ using twjni::throw_illegal_argument;
 // lookups fail), then waits until its last call has returned, so memory is never freed under a
 // running kernel, even when Java frees a handle that another thread is using.
 struct Registered {
-    int calls = 0;       // calls running on the weights now
+    int calls = 0;         // calls running on the weights now
     bool freeing = false;  // freeWeights has started: no new call may start
 };
 std::mutex registry_mutex;
@@ -44,7 +44,7 @@ jlong register_handle(tw_packed_weights* w) {
 /// A call's hold on live weights: valid until it goes out of scope; `get()` is nullptr (with an
 /// IllegalArgumentException pending) when the handle is not live.
 class WeightsLease {
-public:
+   public:
     WeightsLease(JNIEnv* env, jlong handle)
         : w_(reinterpret_cast<const tw_packed_weights*>(static_cast<intptr_t>(handle))) {
         std::lock_guard<std::mutex> lock(registry_mutex);
@@ -66,7 +66,7 @@ public:
     WeightsLease& operator=(const WeightsLease&) = delete;
     const tw_packed_weights* get() const { return w_; }
 
-private:
+   private:
     const tw_packed_weights* w_;
 };
 
@@ -111,7 +111,8 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packWeights
     const float* w = float_weights(env, n, k, weights);
     if (w == nullptr) return 0;
     tw_packed_weights* packed = nullptr;
-    if (twjni::check(env, tw_pack_weights(static_cast<tw_dtype>(format), n, k, w, k, &packed))) return 0;
+    if (twjni::check(env, tw_pack_weights(static_cast<tw_dtype>(format), n, k, w, k, &packed)))
+        return 0;
     return register_handle(packed);
 }
 
@@ -142,8 +143,9 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packInt8Wei
     return register_handle(packed);
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_freeWeights(JNIEnv* env, jobject,
-                                                                                   jlong handle) {
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_freeWeights(JNIEnv* env,
+                                                                                jobject,
+                                                                                jlong handle) {
     auto* w = reinterpret_cast<tw_packed_weights*>(static_cast<intptr_t>(handle));
     {
         std::unique_lock<std::mutex> lock(registry_mutex);
@@ -161,8 +163,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_freeWeights(
     tw_packed_weights_free(w);
 }
 
-JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LinearNative_weightsInfo(
-    JNIEnv* env, jobject, jlong handle) {
+JNIEXPORT jlongArray JNICALL
+Java_io_github_tilewise_djl_jni_LinearNative_weightsInfo(JNIEnv* env, jobject, jlong handle) {
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
     if (w == nullptr) return nullptr;
@@ -175,14 +177,17 @@ JNIEXPORT jlongArray JNICALL Java_io_github_tilewise_djl_jni_LinearNative_weight
     return out;
 }
 
-JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_unpackWeights(
-    JNIEnv* env, jobject, jlong handle, jobject out) {
+JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_unpackWeights(JNIEnv* env,
+                                                                                  jobject,
+                                                                                  jlong handle,
+                                                                                  jobject out) {
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
     if (w == nullptr) return;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
-    auto* dst = static_cast<float*>(twjni::writable_address(env, out, n * k * 4, "unpacked weights"));
+    auto* dst =
+        static_cast<float*>(twjni::writable_address(env, out, n * k * 4, "unpacked weights"));
     if (dst == nullptr) return;
     twjni::check(env, tw_unpack_weights(w, dst, k));
 }
@@ -202,7 +207,8 @@ bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogu
     p.bias = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
     if (env->ExceptionCheck()) return false;
     if (epilogue & TW_EPILOGUE_RESIDUAL) {
-        p.residual = static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
+        p.residual =
+            static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
         if (p.residual == nullptr) return false;
         p.ld_residual = n;
     }
@@ -223,8 +229,8 @@ bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogu
 /// Rows of u8 codes with their scales and zero points, checked against m x k (row stride from
 /// tw_quantized_row_stride). `output` rows may be absent (all three null) and are written, so
 /// read-only buffers are refused. Returns false after throwing.
-bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject codes, jobject scales,
-                    jobject zeros, bool output, tw_quantized_rows& out) {
+bool quantized_rows(JNIEnv* env, const char* what, int64_t m, int64_t k, jobject codes,
+                    jobject scales, jobject zeros, bool output, tw_quantized_rows& out) {
     if (output && codes == nullptr && scales == nullptr && zeros == nullptr) return true;
     const int64_t ldq = tw_quantized_row_stride(k);
     const int64_t bytes = matrix_bytes(env, what, m, ldq, 1);
@@ -262,7 +268,8 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linear(
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
     if (act_quant < TW_QUANT_NONE || act_quant > TW_QUANT_ASYMMETRIC) {
-        throw_illegal_argument(env, "activation quantization " + std::to_string(act_quant) + " is unknown");
+        throw_illegal_argument(
+            env, "activation quantization " + std::to_string(act_quant) + " is unknown");
         return 0;
     }
     tw_linear_params p{};
@@ -316,8 +323,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linearFromQu
 }
 
 JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_layerNorm(
-    JNIEnv* env, jobject, jlong m, jlong k, jobject x, jobject residual, jobject gamma, jobject beta,
-    jfloat eps, jobject y) {
+    JNIEnv* env, jobject, jlong m, jlong k, jobject x, jobject residual, jobject gamma,
+    jobject beta, jfloat eps, jobject y) {
     if (k <= 0) {
         throw_illegal_argument(env, "LayerNorm width must be positive, got " + std::to_string(k));
         return;
@@ -328,7 +335,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_layerNorm(
     if (xp == nullptr) return;
     auto* yp = static_cast<float*>(twjni::writable_address(env, y, bytes, "y"));
     if (yp == nullptr) return;
-    auto* rp = static_cast<const float*>(twjni::direct_address(env, residual, bytes, "residual", true));
+    auto* rp =
+        static_cast<const float*>(twjni::direct_address(env, residual, bytes, "residual", true));
     if (env->ExceptionCheck()) return;
     auto* gp = static_cast<const float*>(twjni::direct_address(env, gamma, k * 4, "gamma", true));
     if (env->ExceptionCheck()) return;
@@ -354,13 +362,16 @@ JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LinearNative_kernelNam
     const WeightsLease lease(env, handle);
     const tw_packed_weights* w = lease.get();
     if (w == nullptr) return nullptr;
-    return env->NewStringUTF(tw_linear_kernel_name_for(w, static_cast<tw_activation_quant>(act_quant)));
+    return env->NewStringUTF(
+        tw_linear_kernel_name_for(w, static_cast<tw_activation_quant>(act_quant)));
 }
 
-JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LinearNative_kernelName(
-    JNIEnv* env, jobject, jint format, jint act_quant) {
-    return env->NewStringUTF(
-        tw_linear_kernel_name(static_cast<tw_dtype>(format), static_cast<tw_activation_quant>(act_quant)));
+JNIEXPORT jstring JNICALL Java_io_github_tilewise_djl_jni_LinearNative_kernelName(JNIEnv* env,
+                                                                                  jobject,
+                                                                                  jint format,
+                                                                                  jint act_quant) {
+    return env->NewStringUTF(tw_linear_kernel_name(static_cast<tw_dtype>(format),
+                                                   static_cast<tw_activation_quant>(act_quant)));
 }
 
 }  // extern "C"

@@ -101,7 +101,8 @@ tw_cuda_attention_params valid_params(void* fake) {
     p.q = p.k = p.v = fake;
     p.o = fake;
     const int64_t s[3] = {4 * 12 * 64, 12 * 64, 64};
-    for (int i = 0; i < 3; ++i) p.q_strides[i] = p.k_strides[i] = p.v_strides[i] = p.o_strides[i] = s[i];
+    for (int i = 0; i < 3; ++i)
+        p.q_strides[i] = p.k_strides[i] = p.v_strides[i] = p.o_strides[i] = s[i];
     p.scale = 0.125f;
     return p;
 }
@@ -127,7 +128,8 @@ void test_validation() {
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "non-null", "null v");
     p = valid_params(fake);
     p.k = fake + 2;
-    expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "aligned", "misaligned k");
+    expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "aligned",
+                  "misaligned k");
     p = valid_params(fake);
     p.o_strides[2] = 68;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "o_strides[2]",
@@ -136,7 +138,8 @@ void test_validation() {
     p.scale = NAN;
     expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "scale", "NaN scale");
     p.scale = -0.125f;
-    expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive", "negative scale");
+    expect_status(tw_cuda_attention_forward(&p), TW_ERR_INVALID_ARGUMENT, "positive",
+                  "negative scale");
     expect_status(tw_cuda_attention_set_config(7), TW_ERR_INVALID_ARGUMENT, "config", "config 7");
     expect_status(tw_cuda_attention_set_config(-1), TW_ERR_INVALID_ARGUMENT, "config", "config -1");
 }
@@ -156,13 +159,13 @@ struct Case {
     bool causal, varlen, seq_major, lse;
 };
 
-#define CHECK_CUDA(call)                                                                 \
-    do {                                                                                 \
-        tw_status s_ = (call);                                                           \
-        if (s_ != TW_OK) {                                                               \
-            expect(false, std::string(#call) + ": " + tw_cuda_last_error());             \
-            return;                                                                      \
-        }                                                                                \
+#define CHECK_CUDA(call)                                                     \
+    do {                                                                     \
+        tw_status s_ = (call);                                               \
+        if (s_ != TW_OK) {                                                   \
+            expect(false, std::string(#call) + ": " + tw_cuda_last_error()); \
+            return;                                                          \
+        }                                                                    \
     } while (0)
 
 void run_case(const Case& c, std::mt19937& rng, int config) {
@@ -170,7 +173,7 @@ void run_case(const Case& c, std::mt19937& rng, int config) {
     const int64_t B = c.batch, H = c.q_heads, HK = c.kv_heads, NQ = c.q_len, NK = c.kv_len,
                   D = c.head_dim;
     // Strides for [B, H, S, D] or [B, S, H, D].
-    auto strides = [&](int64_t heads, int64_t len, int64_t (&s)[3]) {
+    auto strides = [&](int64_t heads, int64_t len, int64_t(&s)[3]) {
         if (c.seq_major) {
             s[0] = len * heads * D, s[1] = D, s[2] = heads * D;
         } else {
@@ -212,7 +215,8 @@ void run_case(const Case& c, std::mt19937& rng, int config) {
             for (int64_t h = 0; h < HK; ++h) {
                 for (int64_t j = lens[b]; j < NK; ++j) {
                     for (int64_t d = 0; d < D; ++d) {
-                        vb[b * p.v_strides[0] + h * p.v_strides[1] + j * p.v_strides[2] + d] = 0xffff;
+                        vb[b * p.v_strides[0] + h * p.v_strides[1] + j * p.v_strides[2] + d] =
+                            0xffff;
                     }
                 }
             }
@@ -256,7 +260,8 @@ void run_case(const Case& c, std::mt19937& rng, int config) {
         for (int64_t h = 0; h < H; ++h) {
             const int64_t hk = h / (H / HK);
             for (int64_t i = 0; i < NQ; ++i) {
-                const double* qi = &qv[b * p.q_strides[0] + h * p.q_strides[1] + i * p.q_strides[2]];
+                const double* qi =
+                    &qv[b * p.q_strides[0] + h * p.q_strides[1] + i * p.q_strides[2]];
                 double mx = -INFINITY;
                 for (int64_t j = 0; j < NK; ++j) {
                     const bool visible = j < lens[b] && (!c.causal || j <= i + (NK - NQ));
@@ -264,22 +269,25 @@ void run_case(const Case& c, std::mt19937& rng, int config) {
                         s[j] = -INFINITY;
                         continue;
                     }
-                    const double* kj = &kv[b * p.k_strides[0] + hk * p.k_strides[1] + j * p.k_strides[2]];
+                    const double* kj =
+                        &kv[b * p.k_strides[0] + hk * p.k_strides[1] + j * p.k_strides[2]];
                     double dot = 0;
                     for (int64_t d = 0; d < D; ++d) dot += qi[d] * kj[d];
                     s[j] = dot * p.scale;
                     mx = std::max(mx, s[j]);
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < NK; ++j) sum += (s[j] == -INFINITY) ? 0 : std::exp(s[j] - mx);
+                for (int64_t j = 0; j < NK; ++j)
+                    sum += (s[j] == -INFINITY) ? 0 : std::exp(s[j] - mx);
                 const int64_t o_off = b * p.o_strides[0] + h * p.o_strides[1] + i * p.o_strides[2];
                 for (int64_t d = 0; d < D; ++d) {
                     double ref = 0;
                     if (sum > 0) {
                         for (int64_t j = 0; j < NK; ++j) {
                             if (s[j] == -INFINITY) continue;
-                            ref += std::exp(s[j] - mx) *
-                                   vv[b * p.v_strides[0] + hk * p.v_strides[1] + j * p.v_strides[2] + d];
+                            ref +=
+                                std::exp(s[j] - mx) * vv[b * p.v_strides[0] + hk * p.v_strides[1] +
+                                                         j * p.v_strides[2] + d];
                         }
                         ref /= sum;
                     }
@@ -322,10 +330,10 @@ void test_numerics() {
     const Case cases[] = {
         {TW_F16, 2, 4, 4, 128, 128, 64, false, false, false, true},
         {TW_BF16, 2, 4, 4, 128, 128, 128, false, false, false, true},
-        {TW_F16, 1, 8, 2, 77, 200, 128, true, false, false, true},     // GQA, Nq < Nk, causal
-        {TW_BF16, 2, 6, 3, 150, 61, 64, true, false, true, true},      // Nq > Nk causal: masked rows
-        {TW_F16, 3, 4, 1, 129, 300, 64, false, true, true, true},      // MQA, varlen, [B,S,H,D]
-        {TW_BF16, 3, 2, 2, 1, 517, 128, true, true, false, true},      // decode step, varlen
+        {TW_F16, 1, 8, 2, 77, 200, 128, true, false, false, true},  // GQA, Nq < Nk, causal
+        {TW_BF16, 2, 6, 3, 150, 61, 64, true, false, true, true},   // Nq > Nk causal: masked rows
+        {TW_F16, 3, 4, 1, 129, 300, 64, false, true, true, true},   // MQA, varlen, [B,S,H,D]
+        {TW_BF16, 3, 2, 2, 1, 517, 128, true, true, false, true},   // decode step, varlen
         {TW_F16, 2, 2, 2, 333, 333, 128, true, true, false, false},
         {TW_BF16, 1, 2, 1, 1000, 1000, 64, true, false, true, false},
         // 480 and 360 work items: config 6's persistent blocks loop over several pairs, the K/V
@@ -348,7 +356,8 @@ int main() {
     int devices = 0;
     expect(tw_cuda_device_count(&devices) == TW_OK, "device count");
     if (devices == 0) {
-        std::printf("no CUDA device (%s): checking that calls fail cleanly\n", tw_cuda_last_error());
+        std::printf("no CUDA device (%s): checking that calls fail cleanly\n",
+                    tw_cuda_last_error());
         test_without_device();
     } else {
         char name[256];
