@@ -93,7 +93,8 @@ public final class PackedWeights implements AutoCloseable {
     /**
      * Packs fp32 weights as INT8 with codes within {@code ±weightMax} (symmetric per output
      * channel; below 127 each channel's scale is the clipping with the least squared rounding
-     * error). See {@link Int8WeightRange} for why fewer codes can be faster.
+     * error). See {@link io.github.tilewise.djl.lowp.Int8WeightRange} for why fewer codes can be
+     * faster.
      *
      * @param weights {@code out·in} floats, row {@code o} at offset {@code o·in}
      * @param outFeatures output channels
