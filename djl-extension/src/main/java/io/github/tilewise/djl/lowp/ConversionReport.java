@@ -122,8 +122,10 @@ public final class ConversionReport {
     }
 
     /**
-     * Returns how many layers run on each native kernel: the bracketed name in each low-precision
-     * operator's description, e.g. {@code avx2-maddubs-reduced-range}; fp32 layers are left out.
+     * Returns how many layers run on each native kernel: the bracketed name in each {@code
+     * PackedLinear}'s description (the kernel table's entry that runs it), e.g. {@code
+     * avx2-maddubs-reduced-range} or, for fp32 layers on the native kernel, {@code
+     * avx512-f32-12x32}; layers left to PyTorch are left out.
      *
      * @return kernel name to layer count, in encoder order of first use
      */
