@@ -346,18 +346,10 @@ public final class FusedAttention {
             NDManager target) {
         NDArray output = target.create(new Shape(rowsQ, heads, headDim), type);
         try {
-            int dtype =
-                    type == DataType.FLOAT16
-                            ? AttentionNative.DTYPE_F16
-                            : AttentionNative.DTYPE_F32;
-            int compute =
-                    opts.getComputePrecision() == ComputePrecision.BF16
-                            ? AttentionNative.DTYPE_BF16
-                            : AttentionNative.DTYPE_F32;
             AttentionNative.get()
                     .forwardPacked(
-                            dtype,
-                            compute,
+                            dtypeCode(type),
+                            computeCode(opts),
                             new long[] {1, heads, kvHeads, rowsQ, rowsK, headDim},
                             in.q(),
                             in.qStrides(),
@@ -550,14 +542,8 @@ public final class FusedAttention {
             biasStrides = broadcastStrides(shape.biasExtents(bias.getShape()));
         }
 
-        int dtype =
-                shape.dataType == DataType.FLOAT16
-                        ? AttentionNative.DTYPE_F16
-                        : AttentionNative.DTYPE_F32;
-        int compute =
-                opts.getComputePrecision() == ComputePrecision.BF16
-                        ? AttentionNative.DTYPE_BF16
-                        : AttentionNative.DTYPE_F32;
+        int dtype = dtypeCode(shape.dataType);
+        int compute = computeCode(opts);
         long[] dims = {
             shape.batch, shape.heads, shape.kvHeads, shape.qLen, shape.kvLen, shape.headDim
         };
@@ -581,6 +567,18 @@ public final class FusedAttention {
                         biasBuffer,
                         biasStrides,
                         lseBuffer);
+    }
+
+    /** The kernel's code for FLOAT32 or FLOAT16 data. */
+    private static int dtypeCode(DataType type) {
+        return type == DataType.FLOAT16 ? AttentionNative.DTYPE_F16 : AttentionNative.DTYPE_F32;
+    }
+
+    /** The kernel's code for the dot products' precision. */
+    private static int computeCode(AttentionOptions opts) {
+        return opts.getComputePrecision() == ComputePrecision.BF16
+                ? AttentionNative.DTYPE_BF16
+                : AttentionNative.DTYPE_F32;
     }
 
     /** Attaches an input to the call's scope once, so that copies DJL makes of it land there. */
