@@ -217,16 +217,13 @@ public final class FusedAttention {
         }
         NDManager target = q.getManager();
         if (!LibUtils.isAvailable() || qs[0] == 0 || ks[0] == 0) {
-            requireEngineOf(q, k, "k");
-            requireEngineOf(q, v, "v");
+            requireEngineOfQ(k, v, q);
             if (qs[0] == 0) {
                 return target.create(new Shape(0, qs[1], qs[2]), type);
             }
             return PackedSequences.reference(q, k, v, offsetsQ, offsetsK, opts, target);
         }
-        requirePyTorch(q, "q");
-        requirePyTorch(k, "k");
-        requirePyTorch(v, "v");
+        requirePyTorch(q, k, v);
         try (NDManager scope = target.newSubManager()) {
             Operands operands =
                     new Operands(
@@ -377,13 +374,10 @@ public final class FusedAttention {
         NDManager target = q.getManager();
         if (!LibUtils.isAvailable()) {
             // DJL ops would mix engines (and read a foreign array's memory as their own).
-            requireEngineOf(q, k, "k");
-            requireEngineOf(q, v, "v");
+            requireEngineOfQ(k, v, q);
             return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
         }
-        requirePyTorch(q, "q");
-        requirePyTorch(k, "k");
-        requirePyTorch(v, "v");
+        requirePyTorch(q, k, v);
         try (NDManager scope = target.newSubManager()) {
             Operands operands =
                     new Operands(
@@ -598,6 +592,19 @@ public final class FusedAttention {
             stride *= extents[i];
         }
         return strides;
+    }
+
+    /** Without the native library: k and v on q's engine, so DJL ops do not mix engines. */
+    private static void requireEngineOfQ(NDArray k, NDArray v, NDArray q) {
+        requireEngineOf(q, k, "k");
+        requireEngineOf(q, v, "v");
+    }
+
+    /** With the native library: q, k and v on the PyTorch engine, whose memory it reads. */
+    private static void requirePyTorch(NDArray q, NDArray k, NDArray v) {
+        requirePyTorch(q, "q");
+        requirePyTorch(k, "k");
+        requirePyTorch(v, "v");
     }
 
     private static void requireEngineOf(NDArray q, NDArray array, String name) {

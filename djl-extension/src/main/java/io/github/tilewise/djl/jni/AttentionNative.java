@@ -84,13 +84,8 @@ public final class AttentionNative {
             ByteBuffer bias,
             long[] biasStrides,
             ByteBuffer logSumExp) {
-        // JNI hands out the address of a read-only direct buffer too; refuse to write through it.
-        if (output != null && output.isReadOnly()) {
-            throw new IllegalArgumentException("output buffer is read-only");
-        }
-        if (logSumExp != null && logSumExp.isReadOnly()) {
-            throw new IllegalArgumentException("log-sum-exp buffer is read-only");
-        }
+        requireWritable(output, "output");
+        requireWritable(logSumExp, "log-sum-exp");
         forward0(
                 dtype,
                 compute,
@@ -153,9 +148,7 @@ public final class AttentionNative {
             boolean causal,
             int[] cuSeqlensQ,
             int[] cuSeqlensK) {
-        if (output != null && output.isReadOnly()) {
-            throw new IllegalArgumentException("output buffer is read-only");
-        }
+        requireWritable(output, "output");
         if (cuSeqlensQ == null || cuSeqlensK == null) {
             throw new IllegalArgumentException("packed attention needs cuSeqlensQ and cuSeqlensK");
         }
@@ -180,6 +173,13 @@ public final class AttentionNative {
                 null,
                 cuSeqlensQ,
                 cuSeqlensK);
+    }
+
+    /** JNI hands out the address of a read-only direct buffer too: refuse to write through it. */
+    private static void requireWritable(ByteBuffer buffer, String name) {
+        if (buffer != null && buffer.isReadOnly()) {
+            throw new IllegalArgumentException(name + " buffer is read-only");
+        }
     }
 
     private native void forward0(
