@@ -9,8 +9,8 @@ import com.oracle.labs.mlrg.olcut.config.Config;
 import com.oracle.labs.mlrg.olcut.config.PropertyException;
 import com.oracle.labs.mlrg.olcut.provenance.ProvenanceUtil;
 import io.github.tilewise.djl.CallGuard;
-import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.EncoderConfig;
+import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.lowp.ConversionReport;
 import io.github.tilewise.djl.lowp.LowPrecisionConverter;
@@ -127,7 +127,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
 
     private WordpieceVocabulary vocabulary;
     private NDManager manager;
-    private BertEncoder encoder;
+    private TransformerEncoder encoder;
     private boolean clsFromPooler;
     private boolean hasTokenTypes;
     private int dimension;
@@ -261,7 +261,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
 
         NDManager m = NDManager.newBaseManager("PyTorch");
         try {
-            BertEncoder e = checkpoint.createEncoder(m);
+            TransformerEncoder e = checkpoint.createEncoder(m);
             manager = m;
             encoder = e;
         } catch (MalformedModelException | RuntimeException e) {
@@ -631,9 +631,11 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
             NDArray maskArray = scope.create(mask, shape);
             NDArray types = hasTokenTypes ? scope.zeros(shape, idArray.getDataType()) : null;
             NDList result = encoder.encode(idArray, maskArray, types);
-            float[] hidden = result.get(BertEncoder.LAST_HIDDEN_STATE).toFloatArray();
+            float[] hidden = result.get(TransformerEncoder.LAST_HIDDEN_STATE).toFloatArray();
             float[] pooled =
-                    clsFromPooler ? result.get(BertEncoder.POOLER_OUTPUT).toFloatArray() : null;
+                    clsFromPooler
+                            ? result.get(TransformerEncoder.POOLER_OUTPUT).toFloatArray()
+                            : null;
             for (int b = 0; b < batch; b++) {
                 out[rows[b]] = pool(hidden, pooled, b, seq, pieces.get(rows[b]).size());
             }

@@ -5,8 +5,10 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * The shape of a BERT-family encoder, as read from a checkpoint: sizes, depth, the feed-forward
- * activation, the layer-norm epsilon, and which heads (pooler, classifier) it carries.
+ * The shape of an encoder, as read from a checkpoint: its family ({@link EncoderArchitecture}),
+ * sizes, depth, the feed-forward activation, the layer-norm epsilon, how positions enter (a table,
+ * counted after padding for RoBERTa-style models, MPNet's relative-position buckets, ModernBERT's
+ * rotary angles and local attention windows), and which heads (pooler, classifier) it carries.
  *
  * <p>Build with {@link #builder()}; {@link Builder#build()} checks that every size lies in its
  * range (the {@code MAX_} constants, generous bounds well above any published encoder, so that a
@@ -51,6 +53,16 @@ public final class EncoderConfig {
     private final HiddenActivation activation;
     private final boolean pooler;
     private final List<String> labels;
+    private final EncoderArchitecture architecture;
+    private final int padTokenId;
+    private final int relativeBuckets;
+    private final int relativeMaxDistance;
+    private final boolean bias;
+    private final boolean normBias;
+    private final float ropeTheta;
+    private final float localRopeTheta;
+    private final int localWindow;
+    private final boolean[] localLayers;
 
     private EncoderConfig(Builder b) {
         hiddenSize = b.hiddenSize;
@@ -64,6 +76,131 @@ public final class EncoderConfig {
         activation = b.activation;
         pooler = b.pooler;
         labels = Collections.unmodifiableList(new ArrayList<>(b.labels));
+        architecture = b.architecture;
+        padTokenId = b.padTokenId;
+        relativeBuckets = b.relativeBuckets;
+        relativeMaxDistance = b.relativeMaxDistance;
+        bias = b.bias;
+        normBias = b.normBias;
+        ropeTheta = b.ropeTheta;
+        localRopeTheta = b.localRopeTheta;
+        localWindow = b.localWindow;
+        localLayers = b.localLayers == null ? new boolean[numLayers] : b.localLayers.clone();
+    }
+
+    /**
+     * Returns the family.
+     *
+     * @return the architecture ({@link EncoderArchitecture#BERT} unless set)
+     */
+    public EncoderArchitecture getArchitecture() {
+        return architecture;
+    }
+
+    /**
+     * Returns the padding token's id: RoBERTa-style positions count from it ({@link
+     * EncoderArchitecture#positionsAfterPadding()}).
+     *
+     * @return {@code pad_token_id}
+     */
+    public int getPadTokenId() {
+        return padTokenId;
+    }
+
+    /**
+     * Returns the first position a text's tokens take: {@code pad_token_id + 1} for RoBERTa-style
+     * models, else 0.
+     *
+     * @return the first position id
+     */
+    public int getFirstPosition() {
+        return architecture.positionsAfterPadding() ? padTokenId + 1 : 0;
+    }
+
+    /**
+     * Returns the most tokens one text may hold: the position table less the positions before the
+     * first one (RoBERTa's 514-row table holds 512 tokens), or the trained context of a rotary
+     * model.
+     *
+     * @return the longest sequence
+     */
+    public int getMaxSequenceLength() {
+        return Math.max(1, maxPositions - getFirstPosition());
+    }
+
+    /**
+     * Returns MPNet's number of relative-position buckets.
+     *
+     * @return {@code relative_attention_num_buckets}, 0 without a relative-position bias
+     */
+    public int getRelativeBuckets() {
+        return relativeBuckets;
+    }
+
+    /**
+     * Returns the distance from which MPNet's relative positions share one bucket.
+     *
+     * @return the maximum distance (128 in MPNet)
+     */
+    public int getRelativeMaxDistance() {
+        return relativeMaxDistance;
+    }
+
+    /**
+     * Whether linear layers carry biases (false for ModernBERT's {@code attention_bias = mlp_bias =
+     * false}).
+     *
+     * @return true for the BERT families
+     */
+    public boolean hasBias() {
+        return bias;
+    }
+
+    /**
+     * Whether the layer norms carry biases ({@code norm_bias}).
+     *
+     * @return true for the BERT families
+     */
+    public boolean hasNormBias() {
+        return normBias;
+    }
+
+    /**
+     * Returns the rotary base of global-attention layers.
+     *
+     * @return the theta of rotary models, 0 for models with a position table
+     */
+    public float getRopeTheta() {
+        return ropeTheta;
+    }
+
+    /**
+     * Returns the rotary base of local-attention layers.
+     *
+     * @return the theta used where {@link #isLocalLayer} holds
+     */
+    public float getLocalRopeTheta() {
+        return localRopeTheta;
+    }
+
+    /**
+     * Returns how far a local-attention layer looks: a token sees the keys at most this many
+     * positions before and after it (ModernBERT: {@code local_attention / 2}).
+     *
+     * @return the window's half width, 0 without local layers
+     */
+    public int getLocalWindow() {
+        return localWindow;
+    }
+
+    /**
+     * Whether a layer attends locally (a sliding window) rather than globally.
+     *
+     * @param layer the layer's index
+     * @return true for ModernBERT's sliding-attention layers
+     */
+    public boolean isLocalLayer(int layer) {
+        return localLayers[layer];
     }
 
     /**
@@ -202,17 +339,26 @@ public final class EncoderConfig {
      */
     public long parameterCount() {
         long h = hiddenSize;
+        if (architecture == EncoderArchitecture.MODERNBERT) {
+            // Lower bound: no biases, and no attention norm in layer 0.
+            long layer = 4 * h * h + 3 * h * intermediateSize + 2 * h;
+            long heads = (long) labels.size() * (h + 1);
+            return (long) vocabSize * h + numLayers * layer + heads;
+        }
         long embeddings = ((long) vocabSize + maxPositions + typeVocabSize + 2) * h;
         long attention = 4 * (h * h + h) + 2 * h;
         long feedForward = 2 * h * intermediateSize + intermediateSize + h + 2 * h;
         long layers = numLayers * (attention + feedForward);
         long heads = (pooler ? h * h + h : 0) + (long) labels.size() * (h + 1);
-        return embeddings + layers + heads;
+        long relative = (long) relativeBuckets * numHeads;
+        return embeddings + layers + heads + relative;
     }
 
     @Override
     public String toString() {
-        return "EncoderConfig{hidden="
+        return "EncoderConfig{"
+                + architecture.getModelType()
+                + ", hidden="
                 + hiddenSize
                 + ", heads="
                 + numHeads
@@ -251,8 +397,84 @@ public final class EncoderConfig {
         private HiddenActivation activation = HiddenActivation.GELU;
         private boolean pooler;
         private List<String> labels = Collections.emptyList();
+        private EncoderArchitecture architecture = EncoderArchitecture.BERT;
+        private int padTokenId;
+        private int relativeBuckets;
+        private int relativeMaxDistance = 128;
+        private boolean bias = true;
+        private boolean normBias = true;
+        private float ropeTheta;
+        private float localRopeTheta;
+        private int localWindow;
+        private boolean[] localLayers;
 
         private Builder() {}
+
+        /**
+         * Sets the family (default {@link EncoderArchitecture#BERT}).
+         *
+         * @param architecture the family
+         * @return this builder
+         */
+        public Builder optArchitecture(EncoderArchitecture architecture) {
+            this.architecture = architecture;
+            return this;
+        }
+
+        /**
+         * Sets the padding token's id (default 0), from which RoBERTa-style positions count.
+         *
+         * @param padTokenId {@code pad_token_id}
+         * @return this builder
+         */
+        public Builder optPadTokenId(int padTokenId) {
+            this.padTokenId = padTokenId;
+            return this;
+        }
+
+        /**
+         * Sets MPNet's relative-position bias (default none).
+         *
+         * @param buckets {@code relative_attention_num_buckets}, 0 for none
+         * @param maxDistance the distance from which positions share the outermost buckets
+         * @return this builder
+         */
+        public Builder optRelativeBuckets(int buckets, int maxDistance) {
+            this.relativeBuckets = buckets;
+            this.relativeMaxDistance = maxDistance;
+            return this;
+        }
+
+        /**
+         * Sets whether linear layers and norms carry biases (default both true).
+         *
+         * @param linear biases on linear layers
+         * @param norm biases on layer norms
+         * @return this builder
+         */
+        public Builder optBiases(boolean linear, boolean norm) {
+            this.bias = linear;
+            this.normBias = norm;
+            return this;
+        }
+
+        /**
+         * Sets rotary positions and local attention (ModernBERT).
+         *
+         * @param globalTheta the rotary base of global layers
+         * @param localTheta the rotary base of local layers
+         * @param window how many positions before and after a token a local layer sees
+         * @param localLayers which layers attend locally, one entry per layer
+         * @return this builder
+         */
+        public Builder optRotary(
+                float globalTheta, float localTheta, int window, boolean[] localLayers) {
+            this.ropeTheta = globalTheta;
+            this.localRopeTheta = localTheta;
+            this.localWindow = window;
+            this.localLayers = localLayers == null ? null : localLayers.clone();
+            return this;
+        }
 
         /**
          * Sets the hidden size.
@@ -409,7 +631,43 @@ public final class EncoderConfig {
             if (activation == null) {
                 throw new IllegalArgumentException("activation must not be null");
             }
-            if (!labels.isEmpty() && !pooler) {
+            if (architecture == null) {
+                throw new IllegalArgumentException("architecture must not be null");
+            }
+            range("pad_token_id", padTokenId, 0, MAX_VOCAB_SIZE);
+            range("relative_attention_num_buckets", relativeBuckets, 0, 1 << 12);
+            range("relative max distance", relativeMaxDistance, 1, MAX_POSITIONS);
+            range("local_attention / 2", localWindow, 0, MAX_POSITIONS);
+            if (architecture.positionsAfterPadding() && padTokenId + 1 >= maxPositions) {
+                throw new IllegalArgumentException(
+                        "pad_token_id "
+                                + padTokenId
+                                + " leaves no positions in a table of "
+                                + maxPositions);
+            }
+            if (architecture == EncoderArchitecture.MODERNBERT) {
+                if (!(ropeTheta > 0f && Float.isFinite(ropeTheta))
+                        || !(localRopeTheta > 0f && Float.isFinite(localRopeTheta))) {
+                    throw new IllegalArgumentException(
+                            "rotary thetas must be positive and finite, got "
+                                    + ropeTheta
+                                    + " and "
+                                    + localRopeTheta);
+                }
+                if ((hiddenSize / numHeads) % 2 != 0) {
+                    throw new IllegalArgumentException(
+                            "rotary positions need an even head size, got "
+                                    + hiddenSize / numHeads);
+                }
+            }
+            if (localLayers != null && localLayers.length != numLayers) {
+                throw new IllegalArgumentException(
+                        "layer types list "
+                                + localLayers.length
+                                + " layers, num_hidden_layers is "
+                                + numLayers);
+            }
+            if (!labels.isEmpty() && !pooler && architecture.isBertLayout()) {
                 throw new IllegalArgumentException(
                         "a classification head needs the pooler it reads from");
             }

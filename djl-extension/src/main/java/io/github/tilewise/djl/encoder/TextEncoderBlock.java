@@ -15,14 +15,15 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * A whole text model: a {@link BertEncoder} with the heads that turn its token vectors into
+ * A whole text model: a {@link TransformerEncoder} with the heads that turn its token vectors into
  * results, the block a Tilewise {@code Model} runs.
  *
- * <p>Inputs: as {@link BertEncoder} ({@code input_ids}, {@code attention_mask}, optionally {@code
- * token_type_ids}). Outputs, by name: {@code last_hidden_state} (always first, so translators
- * written for Hugging Face exports work unchanged), {@code pooler_output} (with a pooler), {@code
- * sentence_embedding} {@code [batch, hidden]} (unless pooling is {@link Pooling#NONE};
- * L2-normalised when asked) and {@code logits} {@code [batch, labels]} (with a classifier).
+ * <p>Inputs: as {@link TransformerEncoder} ({@code input_ids}, {@code attention_mask}, optionally
+ * {@code token_type_ids}). Outputs, by name: {@code last_hidden_state} (always first, so
+ * translators written for Hugging Face exports work unchanged), {@code pooler_output} (with a
+ * pooler), {@code sentence_embedding} {@code [batch, hidden]} (unless pooling is {@link
+ * Pooling#NONE}; L2-normalised when asked) and {@code logits} {@code [batch, labels]} (with a
+ * classifier).
  */
 public final class TextEncoderBlock extends AbstractBlock implements AutoCloseable {
 
@@ -34,7 +35,7 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
 
     private static final byte VERSION = 1;
 
-    private final BertEncoder encoder;
+    private final TransformerEncoder encoder;
     private final LinearBlock classifier;
     private final Pooling pooling;
     private final boolean normalize;
@@ -56,7 +57,7 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
         }
         this.pooling = pooling;
         this.normalize = normalize;
-        encoder = addChildBlock("bert", new BertEncoder(config));
+        encoder = addChildBlock("bert", TransformerEncoder.create(config));
         classifier =
                 config.hasClassifier()
                         ? addChildBlock(
@@ -74,7 +75,7 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
      *
      * @return the encoder
      */
-    public BertEncoder getEncoder() {
+    public TransformerEncoder getEncoder() {
         return encoder;
     }
 

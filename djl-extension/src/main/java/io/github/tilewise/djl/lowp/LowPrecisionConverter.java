@@ -4,8 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.attention.ComputePrecision;
-import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
+import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.linear.Fp32LinearOperator;
 import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
@@ -104,7 +104,7 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
      * @param encoder the encoder (modified)
      * @return what was done
      */
-    public ConversionReport convert(BertEncoder encoder) {
+    public ConversionReport convert(TransformerEncoder encoder) {
         encoder.replaceLinearOperators(this);
         return report(encoder.getLinearBlocks());
     }

@@ -250,7 +250,7 @@ class BertEncoderTest {
         EncoderConfig config = config(16, 2, 1, 16, 8, 0, "gelu", false, 0);
         EncoderCheckpoint checkpoint = RandomCheckpoint.create(config, 1);
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            BertEncoder encoder = checkpoint.createEncoder(manager);
+            TransformerEncoder encoder = checkpoint.createEncoder(manager);
             NDArray ids = manager.zeros(new Shape(1, 9), ai.djl.ndarray.types.DataType.INT64);
             IllegalArgumentException e =
                     assertThrows(
@@ -280,7 +280,7 @@ class BertEncoderTest {
         Map<String, float[]> weights = RandomCheckpoint.arrays(checkpoint);
         NaiveBert naive = new NaiveBert(weights, 32, 4, 2, 40, 1e-12, "gelu");
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            BertEncoder encoder = checkpoint.createEncoder(manager);
+            TransformerEncoder encoder = checkpoint.createEncoder(manager);
             // A mask with holes takes the key-padding-mask path: the tokens still see only valid
             // keys.
             long[] ids = {5, 6, 7, 8, 9};

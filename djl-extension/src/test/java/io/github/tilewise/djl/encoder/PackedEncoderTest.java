@@ -57,7 +57,7 @@ class PackedEncoderTest {
                 if (precision != Precision.FP32) {
                     LowPrecisionConverter.builder().setPrecision(precision).build().convert(block);
                 }
-                BertEncoder encoder = block.getEncoder();
+                TransformerEncoder encoder = block.getEncoder();
                 float[] packed = hidden(encoder, manager, ids, mask, types, batch, seq);
                 System.setProperty("tilewise.packedTokens", "20");
                 float[] chunked = hidden(encoder, manager, ids, mask, types, batch, seq);
@@ -109,7 +109,7 @@ class PackedEncoderTest {
     void packedInputsAreChecked() throws Exception {
         EncoderConfig config = BertEncoderTest.config(32, 2, 1, 64, 16, 0, "gelu", false, 0);
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            BertEncoder encoder =
+            TransformerEncoder encoder =
                     RandomCheckpoint.create(config, 3)
                             .createBlock(manager, Pooling.MEAN, false)
                             .getEncoder();
@@ -132,7 +132,7 @@ class PackedEncoderTest {
     }
 
     private static float[] hidden(
-            BertEncoder encoder,
+            TransformerEncoder encoder,
             NDManager manager,
             long[] ids,
             long[] mask,

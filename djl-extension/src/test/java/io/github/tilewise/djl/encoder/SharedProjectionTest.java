@@ -59,7 +59,7 @@ class SharedProjectionTest {
             separate.getEncoder().replaceLinearOperators(converter::create);
             separate.getEncoder().setAttentionPrecision(fused.getEncoder().getAttentionPrecision());
 
-            for (BertLayer layer : List.of(fused.getEncoder().getLayers().get(0))) {
+            for (BertLayer layer : List.of(((BertEncoder) fused.getEncoder()).getLayers().get(0))) {
                 List<LinearBlock> qkv = layer.getAttentionProjections();
                 SharedInputLinear group =
                         SharedInputLinear.of(
@@ -179,7 +179,8 @@ class SharedProjectionTest {
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
             TextEncoderBlock block = checkpoint.createBlock(manager, Pooling.MEAN, false);
             converter.convert(block);
-            List<LinearBlock> qkv = block.getEncoder().getLayers().get(0).getAttentionProjections();
+            List<LinearBlock> qkv =
+                    ((BertEncoder) block.getEncoder()).getLayers().get(0).getAttentionProjections();
             LinearOperator key = qkv.get(1).getOperator();
             assertNull(SharedInputLinear.groupOf(key));
             assertEquals(Precision.BF16, ((PackedLinear) key).getPrecision());

@@ -1,6 +1,7 @@
 package io.github.tilewise.djl.encoder.checkpoint;
 
 import ai.djl.MalformedModelException;
+import io.github.tilewise.djl.encoder.EncoderArchitecture;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -18,6 +19,8 @@ import java.util.regex.Pattern;
 final class ConfigAgainstWeights {
 
     private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d{1,9})\\.");
+
+    private static final Pattern MODERN_LAYER = Pattern.compile("^layers\\.(\\d{1,9})\\.");
 
     private ConfigAgainstWeights() {}
 
@@ -38,28 +41,36 @@ final class ConfigAgainstWeights {
             throws MalformedModelException {
         long hidden = config.getHiddenSize();
         Context c = new Context(configFile, weightsFile, tensors);
-        c.dim("embeddings.word_embeddings.weight", 0, "vocab_size", config.getVocabSize());
-        c.dim("embeddings.word_embeddings.weight", 1, "hidden_size", hidden);
-        c.dim(
-                "embeddings.position_embeddings.weight",
-                0,
-                "max_position_embeddings",
-                config.getMaxPositions());
-        if (config.getTypeVocabSize() > 0) {
+        boolean modern = config.getArchitecture() == EncoderArchitecture.MODERNBERT;
+        Pattern layerPattern = modern ? MODERN_LAYER : LAYER;
+        if (modern) {
+            c.dim("embeddings.tok_embeddings.weight", 0, "vocab_size", config.getVocabSize());
+            c.dim("embeddings.tok_embeddings.weight", 1, "hidden_size", hidden);
+            c.dim("layers.0.mlp.Wo.weight", 1, "intermediate_size", config.getIntermediateSize());
+        } else {
+            c.dim("embeddings.word_embeddings.weight", 0, "vocab_size", config.getVocabSize());
+            c.dim("embeddings.word_embeddings.weight", 1, "hidden_size", hidden);
             c.dim(
-                    "embeddings.token_type_embeddings.weight",
+                    "embeddings.position_embeddings.weight",
                     0,
-                    "type_vocab_size",
-                    config.getTypeVocabSize());
+                    "max_position_embeddings",
+                    config.getMaxPositions());
+            if (config.getTypeVocabSize() > 0) {
+                c.dim(
+                        "embeddings.token_type_embeddings.weight",
+                        0,
+                        "type_vocab_size",
+                        config.getTypeVocabSize());
+            }
+            c.dim(
+                    "encoder.layer.0.intermediate.dense.weight",
+                    0,
+                    "intermediate_size",
+                    config.getIntermediateSize());
         }
-        c.dim(
-                "encoder.layer.0.intermediate.dense.weight",
-                0,
-                "intermediate_size",
-                config.getIntermediateSize());
         TreeSet<Integer> layers = new TreeSet<>();
         for (String name : tensors.keySet()) {
-            Matcher m = LAYER.matcher(name);
+            Matcher m = layerPattern.matcher(name);
             if (m.find()) {
                 layers.add(Integer.parseInt(m.group(1)));
             }

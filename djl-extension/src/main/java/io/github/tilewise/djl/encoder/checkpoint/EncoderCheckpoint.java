@@ -5,12 +5,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.CheckpointParameter;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.ParameterValues;
 import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
+import io.github.tilewise.djl.encoder.TransformerEncoder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -155,8 +155,8 @@ public final class EncoderCheckpoint {
      * @throws MalformedModelException naming the file, tensor and shapes if a tensor is missing or
      *     contradicts the configuration
      */
-    public BertEncoder createEncoder(NDManager manager) throws MalformedModelException {
-        BertEncoder encoder = new BertEncoder(config);
+    public TransformerEncoder createEncoder(NDManager manager) throws MalformedModelException {
+        TransformerEncoder encoder = TransformerEncoder.create(config);
         loadInto(encoder.getCheckpointParameters(), manager);
         encoder.resetLinearOperators();
         encoder.initialize(manager, DataType.FLOAT32, new Shape(1, 1));

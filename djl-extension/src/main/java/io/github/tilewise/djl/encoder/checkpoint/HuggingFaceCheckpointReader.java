@@ -5,6 +5,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import io.github.tilewise.djl.encoder.EncoderArchitecture;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.HiddenActivation;
 import io.github.tilewise.djl.encoder.Pooling;
@@ -17,23 +18,18 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * Reads a Hugging Face model directory: {@code config.json} (the configuration) and {@code
- * model.safetensors} (the weights). Tensor names may carry the {@code bert.} prefix of task models
- * ({@code BertForSequenceClassification}); the configuration is checked against the tensors'
- * shapes.
+ * Reads a Hugging Face model directory: {@code config.json} (the configuration) and the weights,
+ * {@code model.safetensors} or shards listed by {@code model.safetensors.index.json}. Every {@link
+ * EncoderArchitecture} is accepted; its tensor names (with or without the prefix of task models
+ * such as {@code bert.} or {@code roberta.}) are mapped onto the names Tilewise's blocks declare,
+ * and the configuration is checked against the tensors' shapes before anything is built.
  */
 public final class HuggingFaceCheckpointReader {
-
-    /** {@code model_type} values whose checkpoints have BERT's layout. */
-    private static final Set<String> SUPPORTED_TYPES = Set.of("bert");
 
     private HuggingFaceCheckpointReader() {}
 
@@ -42,10 +38,10 @@ public final class HuggingFaceCheckpointReader {
      *
      * @param dir the directory
      * @return the checkpoint
-     * @throws IOException if {@code config.json} or {@code model.safetensors} is missing or
-     *     unreadable
-     * @throws MalformedModelException naming the file and the problem for an unknown architecture,
-     *     a malformed file, or a configuration contradicting the weights
+     * @throws IOException if {@code config.json} or the weights are missing or unreadable
+     * @throws MalformedModelException naming the file and the problem for an unknown architecture
+     *     (the message lists the supported ones), a malformed file, or a configuration
+     *     contradicting the weights
      */
     public static EncoderCheckpoint read(Path dir) throws IOException, MalformedModelException {
         Path configFile = dir.resolve("config.json");
@@ -56,45 +52,26 @@ public final class HuggingFaceCheckpointReader {
                     "a Hugging Face model directory needs config.json");
         }
         JsonObject json = parseJson(configFile);
-        Path weightsFile = dir.resolve(SafetensorsFile.DEFAULT_NAME);
-        if (!Files.isRegularFile(weightsFile)) {
-            String hint =
-                    Files.isRegularFile(dir.resolve("pytorch_model.bin"))
-                            ? ": pytorch_model.bin (pickle) is not supported, save the model with"
-                                    + " safe_serialization=True"
-                            : "";
-            throw new NoSuchFileException(
-                    weightsFile.toString(), null, "no model.safetensors in " + dir + hint);
-        }
-        String modelType = string(json, "model_type", null, configFile);
-        if (modelType == null) {
-            throw new MalformedModelException(configFile + ": no model_type: unknown architecture");
-        }
-        if (!SUPPORTED_TYPES.contains(modelType.toLowerCase(Locale.ROOT))) {
-            throw new MalformedModelException(
-                    configFile
-                            + ": unknown architecture model_type='"
-                            + modelType
-                            + "': supported are "
-                            + SUPPORTED_TYPES);
-        }
-        String positionType = string(json, "position_embedding_type", "absolute", configFile);
-        if (!"absolute".equals(positionType)) {
-            throw new MalformedModelException(
-                    configFile
-                            + ": position_embedding_type='"
-                            + positionType
-                            + "' is not supported (only absolute)");
+        EncoderArchitecture architecture = architectureOf(json, configFile);
+        if (architecture.isBertLayout()) {
+            String positionType = string(json, "position_embedding_type", "absolute", configFile);
+            if (!"absolute".equals(positionType)) {
+                throw new MalformedModelException(
+                        configFile
+                                + ": position_embedding_type='"
+                                + positionType
+                                + "' is not supported (only absolute)");
+            }
         }
         // The sizes alone (ranges, divisibility) are checked before the weights are read.
-        configFrom(configFile, json, Map.of());
-        Map<String, CheckpointTensor> raw = SafetensorsFile.read(weightsFile);
-        Map<String, CheckpointTensor> tensors = new LinkedHashMap<>();
-        for (CheckpointTensor t : raw.values()) {
-            String name = t.getName().startsWith("bert.") ? t.getName().substring(5) : t.getName();
-            tensors.put(name, t.rename(name));
-        }
-        EncoderConfig config = configFrom(configFile, json, tensors);
+        configFrom(architecture, configFile, json, Map.of());
+        Path weightsFile = weightsFile(dir);
+        Map<String, CheckpointTensor> raw =
+                weightsFile.getFileName().toString().equals(SafetensorsIndex.INDEX_NAME)
+                        ? SafetensorsIndex.read(weightsFile)
+                        : SafetensorsFile.read(weightsFile);
+        Map<String, CheckpointTensor> tensors = TensorNames.canonical(architecture, raw);
+        EncoderConfig config = configFrom(architecture, configFile, json, tensors);
         // Then against the weights, before a single layer is built.
         ConfigAgainstWeights.check(configFile, weightsFile, config, tensors);
         EncoderCheckpoint checkpoint = new EncoderCheckpoint(dir, config, tensors, "config.json");
@@ -104,12 +81,53 @@ public final class HuggingFaceCheckpointReader {
         return checkpoint;
     }
 
+    /** {@code model.safetensors}, else the index of sharded weights. */
+    private static Path weightsFile(Path dir) throws NoSuchFileException {
+        Path single = dir.resolve(SafetensorsFile.DEFAULT_NAME);
+        if (Files.isRegularFile(single)) {
+            return single;
+        }
+        Path index = dir.resolve(SafetensorsIndex.INDEX_NAME);
+        if (Files.isRegularFile(index)) {
+            return index;
+        }
+        String hint =
+                Files.isRegularFile(dir.resolve("pytorch_model.bin"))
+                        ? ": pytorch_model.bin (pickle) is not supported, save the model with"
+                                + " safe_serialization=True"
+                        : "";
+        throw new NoSuchFileException(
+                single.toString(),
+                null,
+                "no model.safetensors or " + SafetensorsIndex.INDEX_NAME + " in " + dir + hint);
+    }
+
+    private static EncoderArchitecture architectureOf(JsonObject json, Path configFile)
+            throws MalformedModelException {
+        String modelType = string(json, "model_type", null, configFile);
+        if (modelType == null) {
+            throw new MalformedModelException(
+                    configFile
+                            + ": no model_type: unknown architecture (supported are "
+                            + EncoderArchitecture.supported()
+                            + ")");
+        }
+        try {
+            return EncoderArchitecture.fromModelType(modelType);
+        } catch (IllegalArgumentException e) {
+            throw new MalformedModelException(configFile + ": " + e.getMessage(), e);
+        }
+    }
+
     private static EncoderConfig configFrom(
-            Path configFile, JsonObject json, Map<String, CheckpointTensor> tensors)
+            EncoderArchitecture architecture,
+            Path configFile,
+            JsonObject json,
+            Map<String, CheckpointTensor> tensors)
             throws MalformedModelException {
         List<String> labels = new ArrayList<>();
         CheckpointTensor classifier = tensors.get("classifier.weight");
-        if (classifier != null) {
+        if (classifier != null && architecture.isBertLayout()) {
             long[] shape = classifier.getShape();
             if (shape.length != 2) {
                 throw new MalformedModelException(
@@ -127,32 +145,163 @@ public final class HuggingFaceCheckpointReader {
                             EncoderConfig.MAX_LABELS);
             labels.addAll(labelsOf(json, numLabels, configFile));
         }
+        boolean distil = architecture == EncoderArchitecture.DISTILBERT;
+        boolean modern = architecture == EncoderArchitecture.MODERNBERT;
+        String activationKey = distil ? "activation" : modern ? "hidden_activation" : "hidden_act";
         HiddenActivation activation;
         try {
-            activation = HiddenActivation.fromName(string(json, "hidden_act", "gelu", configFile));
+            activation = HiddenActivation.fromName(string(json, activationKey, "gelu", configFile));
         } catch (IllegalArgumentException e) {
             throw new MalformedModelException(configFile + ": " + e.getMessage(), e);
         }
         try {
-            return EncoderConfig.builder()
-                    .setHiddenSize(integer(json, "hidden_size", configFile))
-                    .setNumHeads(integer(json, "num_attention_heads", configFile))
-                    .setNumLayers(integer(json, "num_hidden_layers", configFile))
-                    .setIntermediateSize(integer(json, "intermediate_size", configFile))
-                    .setMaxPositions(integer(json, "max_position_embeddings", configFile))
-                    .setVocabSize(integer(json, "vocab_size", configFile))
-                    .optTypeVocabSize(
-                            tensors.containsKey("embeddings.token_type_embeddings.weight")
-                                    ? integer(json, "type_vocab_size", configFile)
-                                    : 0)
-                    .optLayerNormEps(layerNormEps(json, configFile))
-                    .optActivation(activation)
-                    .optPooler(tensors.containsKey("pooler.dense.weight"))
-                    .optLabels(labels)
-                    .build();
+            EncoderConfig.Builder b =
+                    EncoderConfig.builder()
+                            .optArchitecture(architecture)
+                            .setHiddenSize(
+                                    integer(json, distil ? "dim" : "hidden_size", configFile))
+                            .setNumHeads(
+                                    integer(
+                                            json,
+                                            distil ? "n_heads" : "num_attention_heads",
+                                            configFile))
+                            .setNumLayers(
+                                    integer(
+                                            json,
+                                            distil ? "n_layers" : "num_hidden_layers",
+                                            configFile))
+                            .setIntermediateSize(
+                                    integer(
+                                            json,
+                                            distil ? "hidden_dim" : "intermediate_size",
+                                            configFile))
+                            .setMaxPositions(integer(json, "max_position_embeddings", configFile))
+                            .setVocabSize(integer(json, "vocab_size", configFile))
+                            .optTypeVocabSize(
+                                    tensors.containsKey("embeddings.token_type_embeddings.weight")
+                                            ? integer(json, "type_vocab_size", configFile)
+                                            : 0)
+                            .optActivation(activation)
+                            .optPooler(tensors.containsKey("pooler.dense.weight"))
+                            .optLabels(labels)
+                            .optPadTokenId(
+                                    integer(
+                                            json,
+                                            "pad_token_id",
+                                            architecture.positionsAfterPadding()
+                                                    ? 1
+                                                    : modern ? 50283 : 0,
+                                            configFile));
+            if (distil) {
+                b.optLayerNormEps(1e-12f);
+            } else if (modern) {
+                modernBert(b, json, configFile);
+            } else {
+                b.optLayerNormEps(number(json, "layer_norm_eps", 1e-12f, configFile));
+            }
+            if (architecture == EncoderArchitecture.MPNET) {
+                b.optRelativeBuckets(
+                        integer(json, "relative_attention_num_buckets", 32, configFile), 128);
+            }
+            return b.build();
         } catch (IllegalArgumentException e) {
             throw new MalformedModelException(configFile + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * ModernBERT's fields: norms and biases, rotary bases and which layers attend locally, in both
+     * the Hub's spelling ({@code global_rope_theta}, {@code global_attn_every_n_layers}) and that
+     * of transformers 5 ({@code rope_parameters}, {@code layer_types}).
+     */
+    private static void modernBert(EncoderConfig.Builder b, JsonObject json, Path configFile)
+            throws MalformedModelException {
+        boolean attentionBias = bool(json, "attention_bias", false, configFile);
+        boolean mlpBias = bool(json, "mlp_bias", false, configFile);
+        if (attentionBias != mlpBias) {
+            throw new MalformedModelException(
+                    configFile
+                            + ": attention_bias = "
+                            + attentionBias
+                            + " with mlp_bias = "
+                            + mlpBias
+                            + " is not supported (both true or both false)");
+        }
+        b.optLayerNormEps(number(json, "norm_eps", 1e-5f, configFile))
+                .optBiases(attentionBias, bool(json, "norm_bias", false, configFile));
+        int layers = integer(json, "num_hidden_layers", configFile);
+        CheckpointLimits.inRange(
+                configFile, "num_hidden_layers", layers, 1, EncoderConfig.MAX_LAYERS);
+        boolean[] local = new boolean[layers];
+        JsonElement types = json.get("layer_types");
+        if (types != null && !types.isJsonNull()) {
+            if (!types.isJsonArray() || types.getAsJsonArray().size() != layers) {
+                throw new MalformedModelException(
+                        configFile + ": layer_types is not a list of " + layers + " layer types");
+            }
+            for (int i = 0; i < layers; i++) {
+                JsonElement t = types.getAsJsonArray().get(i);
+                String type = t.isJsonPrimitive() ? t.getAsString() : "";
+                if (!type.equals("full_attention") && !type.equals("sliding_attention")) {
+                    throw new MalformedModelException(
+                            configFile
+                                    + ": layer_types["
+                                    + i
+                                    + "] is "
+                                    + CheckpointLimits.abbreviate(t)
+                                    + ", not full_attention or sliding_attention");
+                }
+                local[i] = type.equals("sliding_attention");
+            }
+        } else {
+            int every = integer(json, "global_attn_every_n_layers", 3, configFile);
+            CheckpointLimits.inRange(
+                    configFile, "global_attn_every_n_layers", every, 1, EncoderConfig.MAX_LAYERS);
+            for (int i = 0; i < layers; i++) {
+                local[i] = i % every != 0;
+            }
+        }
+        float globalTheta = number(json, "global_rope_theta", 160_000f, configFile);
+        float localTheta = number(json, "local_rope_theta", 10_000f, configFile);
+        JsonElement rope = json.get("rope_parameters");
+        if (rope != null && !rope.isJsonNull()) {
+            if (!rope.isJsonObject()) {
+                throw new MalformedModelException(
+                        configFile + ": rope_parameters is not an object");
+            }
+            globalTheta =
+                    ropeTheta(rope.getAsJsonObject(), "full_attention", globalTheta, configFile);
+            localTheta =
+                    ropeTheta(rope.getAsJsonObject(), "sliding_attention", localTheta, configFile);
+        }
+        int localAttention = integer(json, "local_attention", 128, configFile);
+        CheckpointLimits.inRange(
+                configFile, "local_attention", localAttention, 0, EncoderConfig.MAX_POSITIONS);
+        b.optRotary(globalTheta, localTheta, localAttention / 2, local);
+    }
+
+    private static float ropeTheta(JsonObject rope, String type, float fallback, Path file)
+            throws MalformedModelException {
+        JsonElement e = rope.get(type);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonObject()) {
+            throw new MalformedModelException(
+                    file + ": rope_parameters." + type + " is not an object");
+        }
+        JsonObject params = e.getAsJsonObject();
+        String ropeType = string(params, "rope_type", "default", file);
+        if (!"default".equals(ropeType)) {
+            throw new MalformedModelException(
+                    file
+                            + ": rope_parameters."
+                            + type
+                            + ".rope_type = "
+                            + CheckpointLimits.abbreviate(ropeType)
+                            + " is not supported (only default)");
+        }
+        return number(params, "rope_theta", fallback, file);
     }
 
     /** Reads {@code id2label} in id order, or {@code LABEL_i} names when absent. */
@@ -249,15 +398,39 @@ public final class HuggingFaceCheckpointReader {
         return CheckpointLimits.inRange(file, key, v, Integer.MIN_VALUE, Integer.MAX_VALUE);
     }
 
-    private static float layerNormEps(JsonObject json, Path file) throws MalformedModelException {
-        JsonElement e = json.get("layer_norm_eps");
+    private static int integer(JsonObject json, String key, int fallback, Path file)
+            throws MalformedModelException {
+        JsonElement e = json.get(key);
+        return e == null || e.isJsonNull() ? fallback : integer(json, key, file);
+    }
+
+    private static float number(JsonObject json, String key, float fallback, Path file)
+            throws MalformedModelException {
+        JsonElement e = json.get(key);
         if (e == null || e.isJsonNull()) {
-            return 1e-12f;
+            return fallback;
         }
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
             throw new MalformedModelException(
-                    file + ": layer_norm_eps is not a number: " + CheckpointLimits.abbreviate(e));
+                    file + ": " + key + " is not a number: " + CheckpointLimits.abbreviate(e));
         }
-        return e.getAsFloat();
+        float v = e.getAsFloat();
+        if (!Float.isFinite(v)) {
+            throw new MalformedModelException(file + ": " + key + " is not finite: " + v);
+        }
+        return v;
+    }
+
+    private static boolean bool(JsonObject json, String key, boolean fallback, Path file)
+            throws MalformedModelException {
+        JsonElement e = json.get(key);
+        if (e == null || e.isJsonNull()) {
+            return fallback;
+        }
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw new MalformedModelException(
+                    file + ": " + key + " is not true or false: " + CheckpointLimits.abbreviate(e));
+        }
+        return e.getAsBoolean();
     }
 }

@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * Makes the {@link LinearOperator} of one layer from its fp32 weights: the one way operators are
  * plugged into an encoder ({@link
- * io.github.tilewise.djl.encoder.BertEncoder#replaceLinearOperators(LinearOperatorFactory)}, {@code
- * TextEncoder.Builder.optLinearOperatorFactory}, the {@code linearOperatorFactory} Criteria
+ * io.github.tilewise.djl.encoder.TransformerEncoder#replaceLinearOperators(LinearOperatorFactory)},
+ * {@code TextEncoder.Builder.optLinearOperatorFactory}, the {@code linearOperatorFactory} Criteria
  * option). The built-in low-precision converter ({@link
  * io.github.tilewise.djl.lowp.LowPrecisionConverter}) is one; another backend (e.g. a GPU one) is
  * another, choosing its operators per layer.

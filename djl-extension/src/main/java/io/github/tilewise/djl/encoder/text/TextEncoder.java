@@ -6,10 +6,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import io.github.tilewise.djl.CallGuard;
-import io.github.tilewise.djl.encoder.BertEncoder;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
+import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
 import java.io.IOException;
@@ -108,7 +108,7 @@ public final class TextEncoder implements AutoCloseable {
         try (CallGuard.Lease lease = guard.enter();
                 NDManager scope = manager.newSubManager()) {
             TokenBatch batch = tokenizer.encode(texts);
-            NDArray hidden = run(batch, scope).get(BertEncoder.LAST_HIDDEN_STATE);
+            NDArray hidden = run(batch, scope).get(TransformerEncoder.LAST_HIDDEN_STATE);
             float[] all = hidden.toFloatArray();
             int seq = batch.getSequenceLength();
             int h = getConfig().getHiddenSize();
