@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.ComputePrecision;
@@ -26,6 +27,7 @@ public final class BertEncoder extends TransformerEncoder {
     private final BertEmbeddings embeddings;
     private final List<BertLayer> layers;
     private final LinearBlock pooler;
+    private final Parameter relativeBias;
 
     /**
      * Creates an encoder with uninitialised parameters; load a checkpoint into it or call {@link
@@ -41,6 +43,12 @@ public final class BertEncoder extends TransformerEncoder {
             list.add(addChildBlock("layer" + i, new BertLayer(config, i)));
         }
         layers = Collections.unmodifiableList(list);
+        relativeBias =
+                config.getRelativeBuckets() > 0
+                        ? addParameter(
+                                ParameterValues.create(
+                                        "relative_attention_bias", Parameter.Type.WEIGHT))
+                        : null;
         pooler =
                 config.hasPooler()
                         ? addChildBlock(
@@ -60,8 +68,9 @@ public final class BertEncoder extends TransformerEncoder {
             long[] positions,
             int[] offsets,
             ComputePrecision attentionPrecision) {
-        AttentionOptions attention =
-                AttentionOptions.builder().optComputePrecision(attentionPrecision).build();
+        AttentionOptions.Builder options =
+                AttentionOptions.builder().optComputePrecision(attentionPrecision);
+        AttentionOptions attention = withRelativeBias(options, ids.getManager()).build();
         NDArray hidden = embeddings.apply(ids, types, ids.getManager().create(positions));
         for (BertLayer layer : layers) {
             NDArray next = layer.applyPacked(hidden, offsets, attention);
@@ -79,7 +88,15 @@ public final class BertEncoder extends TransformerEncoder {
             long[] positions,
             ComputePrecision attentionPrecision) {
         Shape shape = ids.getShape();
-        AttentionOptions attention = attentionOptions(mask, shape, attentionPrecision);
+        AttentionOptions attention =
+                attentionOptions(
+                        mask,
+                        shape,
+                        withRelativeBias(
+                                AttentionOptions.builder()
+                                        .optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM)
+                                        .optComputePrecision(attentionPrecision),
+                                ids.getManager()));
         NDArray hidden = embeddings.apply(ids, types, ids.getManager().create(positions, shape));
         for (BertLayer layer : layers) {
             NDArray next = layer.apply(hidden, attention);
@@ -87,6 +104,17 @@ public final class BertEncoder extends TransformerEncoder {
             hidden = next;
         }
         return hidden;
+    }
+
+    /** Adds MPNet's relative-position bias table (built from the buckets) to the options. */
+    private AttentionOptions.Builder withRelativeBias(
+            AttentionOptions.Builder options, NDManager scope) {
+        if (relativeBias != null) {
+            options.optRelativeBias(
+                    RelativePositionBuckets.table(
+                            relativeBias.getArray(), config.getRelativeMaxDistance(), scope));
+        }
+        return options;
     }
 
     @Override
@@ -134,6 +162,13 @@ public final class BertEncoder extends TransformerEncoder {
         for (BertLayer layer : layers) {
             layer.collectCheckpointParameters(out);
         }
+        if (relativeBias != null) {
+            out.add(
+                    new CheckpointParameter(
+                            "encoder.relative_attention_bias.weight",
+                            relativeBias,
+                            new Shape(config.getRelativeBuckets(), config.getNumHeads())));
+        }
         if (pooler != null) {
             BertLayer.collectLinear(pooler, out);
         }
@@ -147,6 +182,14 @@ public final class BertEncoder extends TransformerEncoder {
             groups.add(layer.getAttentionProjections());
         }
         return groups;
+    }
+
+    @Override
+    protected void prepare(Shape[] inputShapes) {
+        if (relativeBias != null) {
+            ParameterValues.prepare(
+                    relativeBias, new Shape(config.getRelativeBuckets(), config.getNumHeads()));
+        }
     }
 
     @Override
@@ -169,11 +212,7 @@ public final class BertEncoder extends TransformerEncoder {
      * padding mask.
      */
     static AttentionOptions attentionOptions(
-            NDArray mask, Shape shape, ComputePrecision precision) {
-        AttentionOptions.Builder options =
-                AttentionOptions.builder()
-                        .optLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM)
-                        .optComputePrecision(precision);
+            NDArray mask, Shape shape, AttentionOptions.Builder options) {
         if (mask == null) {
             return options.build();
         }

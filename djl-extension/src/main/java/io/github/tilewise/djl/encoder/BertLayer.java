@@ -177,16 +177,23 @@ public final class BertLayer extends AbstractBlock {
     }
 
     static void collectLinear(LinearBlock l, List<CheckpointParameter> out) {
+        collectLinear(l, out, true);
+    }
+
+    /** As above; without a checkpoint bias ({@code attention_bias = false}) the bias stays zero. */
+    static void collectLinear(LinearBlock l, List<CheckpointParameter> out, boolean withBias) {
         out.add(
                 new CheckpointParameter(
                         l.getName() + ".weight",
                         l.getParameters().get("weight"),
                         new Shape(l.getOutFeatures(), l.getInFeatures())));
-        out.add(
-                new CheckpointParameter(
-                        l.getName() + ".bias",
-                        l.getParameters().get("bias"),
-                        new Shape(l.getOutFeatures())));
+        if (withBias) {
+            out.add(
+                    new CheckpointParameter(
+                            l.getName() + ".bias",
+                            l.getParameters().get("bias"),
+                            new Shape(l.getOutFeatures())));
+        }
     }
 
     @Override

@@ -10,7 +10,7 @@ import java.util.Locale;
  * <p>The first five share BERT's post-LayerNorm layer and are built as a {@link BertEncoder}; they
  * differ in tensor names (mapped onto BERT's when a checkpoint is read), in how positions are
  * numbered and in MPNet's relative-position bias. ModernBERT is a pre-norm encoder with rotary
- * positions, gated feed-forward layers and local attention ({@code ModernBertEncoder}).
+ * positions, gated feed-forward layers and local attention ({@link ModernBertEncoder}).
  */
 public enum EncoderArchitecture {
     /** BERT and its distillations (MiniLM, TinyBERT, BGE, E5 ...): {@code bert}. */

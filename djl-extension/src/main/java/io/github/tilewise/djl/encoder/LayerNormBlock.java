@@ -193,8 +193,15 @@ public final class LayerNormBlock extends AbstractBlock {
     }
 
     void collectCheckpointParameters(List<CheckpointParameter> out) {
+        collectCheckpointParameters(out, true);
+    }
+
+    /** As above; without a checkpoint bias ({@code norm_bias = false}) β stays zero. */
+    void collectCheckpointParameters(List<CheckpointParameter> out, boolean withBias) {
         out.add(new CheckpointParameter(name + ".weight", gamma, new Shape(size)));
-        out.add(new CheckpointParameter(name + ".bias", beta, new Shape(size)));
+        if (withBias) {
+            out.add(new CheckpointParameter(name + ".bias", beta, new Shape(size)));
+        }
     }
 
     @Override

@@ -23,7 +23,7 @@ import java.util.List;
 /**
  * What every Tilewise encoder shares, whatever its family: input checks, the packing of padded
  * batches into sequences without padding, position numbering, the lifecycle, and the plumbing of
- * its linear layers. A family ({@link BertEncoder}, {@code ModernBertEncoder}) supplies its layers
+ * its linear layers. A family ({@link BertEncoder}, {@link ModernBertEncoder}) supplies its layers
  * through {@link #forwardPacked}.
  *
  * <p>Inputs ({@link NDList}, integer arrays {@code [batch, seq]}): {@code input_ids}, optionally
@@ -66,14 +66,12 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
      * Creates the encoder of a configuration's family, with uninitialised parameters.
      *
      * @param config the configuration, from the checkpoint
-     * @return a {@link BertEncoder} or a {@code ModernBertEncoder}
+     * @return a {@link BertEncoder} or a {@link ModernBertEncoder}
      */
     public static TransformerEncoder create(EncoderConfig config) {
-        if (config.getArchitecture().isBertLayout()) {
-            return new BertEncoder(config);
-        }
-        throw new UnsupportedOperationException(
-                config.getArchitecture().getModelType() + " is not built yet");
+        return config.getArchitecture().isBertLayout()
+                ? new BertEncoder(config)
+                : new ModernBertEncoder(config);
     }
 
     /**

@@ -1,0 +1,179 @@
+package io.github.tilewise.djl.encoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.github.tilewise.djl.attention.AttentionOptions;
+import io.github.tilewise.djl.attention.FusedAttention;
+import io.github.tilewise.djl.attention.RotaryEmbedding;
+import io.github.tilewise.djl.encoder.linear.LinearActivation;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
+import java.util.List;
+
+/**
+ * One pre-norm ModernBERT layer, on packed sequences {@code [tokens, hidden]}:
+ *
+ * <pre>
+ *   q, k, v = split(Wqkv · norm_a(x));  q, k = rotate(q, k, position, θ)
+ *   a = x + Wo · Attention(q, k, v)          (local layers: keys within ±w positions)
+ *   u, g = split(Wi · norm_m(a))
+ *   y = a + Wo' · (act(u) ⊙ g)                (GeGLU)
+ * </pre>
+ *
+ * Layer 0 has no attention norm ({@code norm_a} is the identity: the embeddings end with a norm).
+ * Norms and linear layers carry biases only where the configuration says so ({@code norm_bias},
+ * {@code attention_bias}, {@code mlp_bias}); θ is {@code global_rope_theta} or, in local layers,
+ * {@code local_rope_theta}.
+ */
+public final class ModernBertLayer extends AbstractBlock {
+
+    private static final byte VERSION = 1;
+
+    private final EncoderConfig config;
+    private final boolean local;
+    private final LayerNormBlock attentionNorm;
+    private final LinearBlock qkv;
+    private final LinearBlock attentionOutput;
+    private final LayerNormBlock mlpNorm;
+    private final LinearBlock mlpInput;
+    private final LinearBlock mlpOutput;
+
+    /**
+     * Creates layer {@code index} of an encoder.
+     *
+     * @param config the encoder's configuration
+     * @param index the layer's index, for checkpoint names and its attention type
+     */
+    public ModernBertLayer(EncoderConfig config, int index) {
+        super(VERSION);
+        this.config = config;
+        this.local = config.isLocalLayer(index);
+        int h = config.getHiddenSize();
+        int ff = config.getIntermediateSize();
+        float eps = config.getLayerNormEps();
+        String p = "layers." + index + ".";
+        attentionNorm =
+                index == 0
+                        ? null
+                        : addChildBlock("attn_norm", new LayerNormBlock(p + "attn_norm", h, eps));
+        qkv = addChildBlock("Wqkv", linear(p + "attn.Wqkv", h, 3 * h));
+        attentionOutput = addChildBlock("attn_Wo", linear(p + "attn.Wo", h, h));
+        mlpNorm = addChildBlock("mlp_norm", new LayerNormBlock(p + "mlp_norm", h, eps));
+        mlpInput = addChildBlock("Wi", linear(p + "mlp.Wi", h, 2 * ff));
+        mlpOutput = addChildBlock("mlp_Wo", linear(p + "mlp.Wo", ff, h));
+    }
+
+    private static LinearBlock linear(String name, int in, int out) {
+        return new LinearBlock(name, in, out, LinearActivation.NONE);
+    }
+
+    /**
+     * Whether the layer attends within a sliding window.
+     *
+     * @return true for local layers
+     */
+    public boolean isLocal() {
+        return local;
+    }
+
+    /**
+     * Runs the layer on packed sequences.
+     *
+     * @param x {@code [tokens, hidden]}
+     * @param offsets sequence {@code s} owns rows {@code [offsets[s], offsets[s + 1])}
+     * @param positions each row's position in its own sequence
+     * @param precision the attention's options (compute precision); the window is added here
+     * @return {@code [tokens, hidden]}, attached to {@code x}'s manager; {@code x} is kept
+     */
+    public NDArray applyPacked(
+            NDArray x, int[] offsets, int[] positions, AttentionOptions precision) {
+        NDManager parent = x.getManager();
+        try (NDManager scope = parent.newSubManager()) {
+            x.tempAttach(scope);
+            int heads = config.getNumHeads();
+            NDArray normed = attentionNorm == null ? x : attentionNorm.apply(x);
+            NDArray projected = qkv.apply(normed, null);
+            float theta = local ? config.getLocalRopeTheta() : config.getRopeTheta();
+            int hidden = config.getHiddenSize();
+            RotaryEmbedding.applyInPlace(projected, 0, heads, positions, theta);
+            RotaryEmbedding.applyInPlace(projected, hidden, heads, positions, theta);
+            AttentionOptions.Builder options =
+                    AttentionOptions.builder()
+                            .optComputePrecision(precision.getComputePrecision());
+            if (local) {
+                options.optSlidingWindow(config.getLocalWindow(), config.getLocalWindow());
+            }
+            NDArray context =
+                    FusedAttention.forwardPackedQkv(projected, heads, offsets, options.build())
+                            .reshape(x.getShape());
+            NDArray a = attentionOutput.apply(context, x);
+            NDArray gated = mlpInput.apply(mlpNorm.apply(a), null);
+            NDArray y = mlpOutput.apply(geglu(gated, config.getIntermediateSize()), a);
+            return scope.ret(y);
+        }
+    }
+
+    /** {@code act(u) ⊙ g} for {@code [u | g]} = the feed-forward's first projection. */
+    private NDArray geglu(NDArray gated, int width) {
+        NDArray u = gated.get(new NDIndex(":, :" + width));
+        NDArray g = gated.get(new NDIndex(":, " + width + ":"));
+        return LinearActivation.of(config.getActivation()).applyInPlace(u).muli(g);
+    }
+
+    /**
+     * Returns the layer's linear projections: Wqkv, the attention output, Wi, the feed-forward
+     * output.
+     *
+     * @return the projections
+     */
+    public List<LinearBlock> getLinearBlocks() {
+        return List.of(qkv, attentionOutput, mlpInput, mlpOutput);
+    }
+
+    void collectCheckpointParameters(List<CheckpointParameter> out) {
+        if (attentionNorm != null) {
+            attentionNorm.collectCheckpointParameters(out, config.hasNormBias());
+        }
+        BertLayer.collectLinear(qkv, out, config.hasBias());
+        BertLayer.collectLinear(attentionOutput, out, config.hasBias());
+        mlpNorm.collectCheckpointParameters(out, config.hasNormBias());
+        BertLayer.collectLinear(mlpInput, out, config.hasBias());
+        BertLayer.collectLinear(mlpOutput, out, config.hasBias());
+    }
+
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        throw new UnsupportedOperationException(
+                "a ModernBertLayer runs inside ModernBertEncoder (it needs offsets and positions)");
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0]};
+    }
+
+    @Override
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
+        Shape x = inputShapes[0];
+        Shape ff = x.slice(0, x.dimension() - 1).add(config.getIntermediateSize());
+        for (LinearBlock l : List.of(qkv, attentionOutput, mlpInput)) {
+            l.initialize(manager, dataType, x);
+        }
+        mlpOutput.initialize(manager, dataType, ff);
+        if (attentionNorm != null) {
+            attentionNorm.initialize(manager, dataType, x);
+        }
+        mlpNorm.initialize(manager, dataType, x);
+    }
+}
