@@ -53,7 +53,7 @@ if [[ -z "${TW_SKIP_JAVA:-}" && -n "$STAGE" && -x "$STAGE/jre/bin/java" && -d "$
   # libtilewise (the CPU operator) where LibUtils looks for it: native/<platform>/ on the class path.
   mkdir -p "$STAGE/java/native/linux-x86_64"
   cp "$(find "$BUILD" -maxdepth 1 -name libtilewise.so | head -1)" "$STAGE/java/native/linux-x86_64/"
-  "$STAGE/jre/bin/java" -cp "$STAGE/java:$STAGE/slf4j-api.jar" -Dtilewise.cuda.library="$LIB" \
+  "$STAGE/jre/bin/java" -cp "$STAGE/java:$STAGE/slf4j-api.jar:$STAGE/djl-api.jar" -Dtilewise.cuda.library="$LIB" \
     -Dtilewise.cache.dir=/tmp/tilewise-cache io.github.tilewise.it.bench.CudaAttentionBenchmark \
     --require-gpu 2>&1 \
     | tee "$OUT/java.txt"

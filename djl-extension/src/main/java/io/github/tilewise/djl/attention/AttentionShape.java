@@ -274,7 +274,11 @@ final class AttentionShape {
         Device device = array.getDevice();
         if (!Device.Type.CPU.equals(device.getDeviceType())) {
             throw new IllegalArgumentException(
-                    name + " is on " + device + "; Tilewise attention runs on the CPU");
+                    name
+                            + " is on "
+                            + device
+                            + "; this attention call takes CPU arrays (FusedAttention.forward"
+                            + " runs q, k and v that are all on one GPU with CudaAttention)");
         }
     }
 

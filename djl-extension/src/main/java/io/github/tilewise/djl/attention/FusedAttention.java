@@ -5,7 +5,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.cuda.CudaAttention;
 import io.github.tilewise.djl.jni.AttentionNative;
+import io.github.tilewise.djl.jni.CudaLibrary;
 import io.github.tilewise.djl.jni.LibUtils;
 import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
@@ -67,6 +69,11 @@ import java.nio.ByteOrder;
  *
  * <p>When the native library is not loaded (see {@link io.github.tilewise.djl.Tilewise}), the same
  * call runs {@link ReferenceAttention}, which materialises the score matrix.
+ *
+ * <p><b>GPU.</b> {@link #forward} on arrays on a GPU ({@code Device.isGpu()}) runs {@link
+ * CudaAttention#forward(NDArray, NDArray, NDArray, AttentionOptions)} (FLOAT16, head dim 64 or 128,
+ * no mask or bias arrays; staged through host memory, see there); the other methods take CPU
+ * arrays.
  */
 public final class FusedAttention {
 
@@ -84,12 +91,21 @@ public final class FusedAttention {
      * @param k keys
      * @param v values
      * @param options layout, scale, masks and precision; null means the defaults
-     * @return the output, shaped like q, with q's data type, attached to q's manager
+     * @return the output, shaped like q, with q's data type, attached to q's manager (and on q's
+     *     device)
      * @throws IllegalArgumentException naming the problem for bad ranks, shapes, dtypes, devices,
      *     engines, masks, biases or valid lengths
      * @throws IllegalStateException for closed arrays
+     * @throws UnsupportedOperationException for GPU arrays the CUDA kernel cannot take (data type,
+     *     head dimension, or an option it does not implement, named in the message)
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException for GPU arrays where the
+     *     CUDA library is unavailable (the message carries {@link CudaLibrary#unavailableReason()})
      */
     public static NDArray forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        if (q != null && !q.isReleased() && q.getDevice().isGpu()) {
+            // GPU arrays: the CUDA kernel (it checks CudaLibrary.isAvailable()); CPU arrays below.
+            return CudaAttention.forward(q, k, v, options);
+        }
         return compute(q, k, v, options, false).singletonOrThrow();
     }
 

@@ -1,9 +1,17 @@
 package io.github.tilewise.djl.cuda;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.attention.AttentionLayout;
+import io.github.tilewise.djl.attention.AttentionOptions;
+import io.github.tilewise.djl.attention.ComputePrecision;
 import io.github.tilewise.djl.jni.CudaLibrary;
 import io.github.tilewise.djl.jni.CudaNative;
+import io.github.tilewise.djl.jni.SharedMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -12,49 +20,47 @@ import java.nio.ByteOrder;
  *
  * <pre>  O = softmax(scale · Q·Kᵀ + mask) · V</pre>
  *
- * computed FlashAttention-2 style by {@code libtilewise_cuda} (tensor-core tiles, online softmax in
+ * computed FlashAttention style by {@code libtilewise_cuda} (tensor-core tiles, online softmax in
  * registers, fp32 accumulation); the {@code qLen × kvLen} score matrix never reaches GPU memory.
  *
- * <p>An instance describes one problem shape and is reused across calls:
+ * <p><b>On NDArrays</b>, {@link #forward(NDArray, NDArray, NDArray, AttentionOptions)} takes the
+ * same arguments as {@link io.github.tilewise.djl.attention.FusedAttention#forward}, which calls it
+ * for arrays on a GPU:
+ *
+ * <pre>{@code
+ * NDArray out = CudaAttention.forward(q, k, v, options); // FLOAT16, on q's device and manager
+ * }</pre>
+ *
+ * <p><b>On raw buffers</b>, an instance describes one problem shape and is reused across calls:
  *
  * <pre>{@code
  * try (CudaAttention attention = CudaAttention.builder()
- *         .setDataType(CudaAttention.DataType.FLOAT16)
+ *         .setDataType(DataType.BFLOAT16)
  *         .setShape(batch, heads, kvHeads, qLen, kvLen, 128)
- *         .optCausal(true)
+ *         .optOptions(AttentionOptions.builder().optCausal(true).build())
  *         .build()) {
  *     attention.forward(q, k, v, out);             // host direct buffers: copied in and out
  *     attention.forward(dq, dk, dv, dout, null);   // DeviceBuffers kept on the GPU
  * }
  * }</pre>
  *
- * <p>Data are raw 16-bit values (fp16 or bf16, little-endian) in {@link AttentionLayout} order: Q
- * and O {@code [B, H, Nq, D]}, K and V {@code [B, Hkv, Nk, D]} for {@link
- * AttentionLayout#BATCH_HEADS_SEQ_DIM}, seq and head axes swapped for {@link
- * AttentionLayout#BATCH_SEQ_HEADS_DIM}. {@code Hkv} divides {@code H} (grouped-query attention).
- * The causal mask is bottom-right aligned (query i sees key j iff {@code j <= i + kvLen - qLen});
- * key valid lengths mask the keys past each sequence's length and skip their tiles. Rows with no
- * visible key are zeros. Head dimensions 64 and 128 are supported.
+ * <p>Data are 16-bit values ({@link DataType#FLOAT16} or {@link DataType#BFLOAT16}, little-endian;
+ * the kernels have no fp32 variant) in {@link AttentionLayout} order: Q and O {@code [B, H, Nq,
+ * D]}, K and V {@code [B, Hkv, Nk, D]} for {@link AttentionLayout#BATCH_HEADS_SEQ_DIM}, seq and
+ * head axes swapped for {@link AttentionLayout#BATCH_SEQ_HEADS_DIM}. {@code Hkv} divides {@code H}
+ * (grouped-query attention). Of {@link AttentionOptions}, the kernels take the layout, a positive
+ * scale, the causal mask (bottom-right aligned: query i sees key j iff {@code j <= i + kvLen -
+ * qLen}) and key valid lengths (keys past each sequence's length are masked and their tiles
+ * skipped); a key-padding mask, a bias or {@link ComputePrecision#BF16} is refused with an {@link
+ * UnsupportedOperationException} naming the option. Rows with no visible key are zeros. Head
+ * dimensions 64 and 128 are supported.
  */
 public final class CudaAttention implements AutoCloseable {
-
-    /** Element type of Q, K, V and the output. */
-    public enum DataType {
-        /** IEEE half precision. */
-        FLOAT16(1),
-        /** bfloat16. */
-        BFLOAT16(2);
-
-        private final int code;
-
-        DataType(int code) {
-            this.code = code;
-        }
-    }
 
     private static final int ELEMENT_BYTES = 2;
 
     private final DataType dataType;
+    private final int dtypeCode;
     private final AttentionLayout layout;
     private final long[] shape;
     private final long[] strides;
@@ -66,11 +72,12 @@ public final class CudaAttention implements AutoCloseable {
 
     private CudaAttention(Builder b) {
         this.dataType = b.dataType;
-        this.layout = b.layout;
+        this.dtypeCode = dtypeCode(b.dataType);
+        this.layout = b.options.getLayout();
         this.shape = new long[] {b.batch, b.qHeads, b.kvHeads, b.qLen, b.kvLen, b.headDim};
-        this.scale = b.scale != null ? b.scale : (float) (1.0 / Math.sqrt(b.headDim));
-        this.causal = b.causal;
-        this.keyValidLengths = b.keyValidLengths;
+        this.scale = b.options.getScale(b.headDim);
+        this.causal = b.options.isCausal();
+        this.keyValidLengths = b.options.getKeyValidLengths();
         long[] q = strides(b.qHeads, b.qLen);
         long[] kv = strides(b.kvHeads, b.kvLen);
         this.strides =
@@ -114,6 +121,192 @@ public final class CudaAttention implements AutoCloseable {
      */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Computes attention on NDArrays, with the arguments and shapes of {@link
+     * io.github.tilewise.djl.attention.FusedAttention#forward}: Q {@code [B, H, Nq, D]}, K and V
+     * {@code [B, Hkv, Nk, D]} in {@link AttentionLayout#BATCH_HEADS_SEQ_DIM} (seq and head axes
+     * swapped in {@link AttentionLayout#BATCH_SEQ_HEADS_DIM}), all {@link DataType#FLOAT16} and on
+     * one device (a GPU, or the CPU to use the GPU from CPU arrays).
+     *
+     * <p><b>Host staging.</b> DJL's API gives no device address of a tensor ({@code toByteBuffer}
+     * of a GPU tensor is a host copy, and the PyTorch engine's native entry points are not public),
+     * so the kernel cannot read a GPU NDArray in place: Q, K and V are copied to the host, then to
+     * the CUDA library's device (device 0, whatever GPU the arrays are on), and the output comes
+     * back the same way. The copies are freed before the call returns. For device-resident data
+     * across calls, use {@link DeviceBuffer}s with {@link #forward(DeviceBuffer, DeviceBuffer,
+     * DeviceBuffer, DeviceBuffer, DeviceBuffer)}.
+     *
+     * <p>BFLOAT16 arrays are refused: the output would be a BFLOAT16 NDArray, which DJL's PyTorch
+     * engine aborts on; bf16 runs through the buffer API ({@code setDataType(DataType.BFLOAT16)}).
+     *
+     * @param q queries
+     * @param k keys
+     * @param v values
+     * @param options layout, scale, causal mask and key valid lengths; null means the defaults
+     * @return the output, shaped like q, FLOAT16, on q's device, attached to q's manager
+     * @throws IllegalArgumentException naming the problem for null, mixed-device, mixed-type or
+     *     ill-shaped arrays, or invalid valid lengths
+     * @throws IllegalStateException for closed arrays
+     * @throws UnsupportedOperationException for a data type other than FLOAT16, a head dimension
+     *     other than 64 or 128, or an option the CUDA kernel does not implement (named)
+     * @throws io.github.tilewise.djl.NativeLibraryUnavailableException if CUDA is unavailable here
+     *     (the message carries {@link #unavailableReason()}); arguments are checked first
+     */
+    public static NDArray forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
+        checkArray(q, "q");
+        checkArray(k, "k");
+        checkArray(v, "v");
+        Device device = q.getDevice();
+        DataType type = q.getDataType();
+        for (NDArray x : new NDArray[] {k, v}) {
+            String name = x == k ? "k" : "v";
+            if (!device.equals(x.getDevice())) {
+                throw new IllegalArgumentException(
+                        name + " is on " + x.getDevice() + ", q on " + device + ": use one device");
+            }
+            if (x.getDataType() != type) {
+                throw new IllegalArgumentException(
+                        "q, k and v must share one data type, got "
+                                + type.name()
+                                + " and "
+                                + x.getDataType().name()
+                                + " ("
+                                + name
+                                + ")");
+            }
+        }
+        if (type == DataType.BFLOAT16) {
+            throw new UnsupportedOperationException(
+                    "BFLOAT16 NDArrays: the output would be a BFLOAT16 NDArray, which DJL's PyTorch"
+                            + " engine aborts on; use FLOAT16 arrays, or BFLOAT16 through"
+                            + " CudaAttention's buffer API");
+        }
+        if (type != DataType.FLOAT16) {
+            throw new UnsupportedOperationException(
+                    "CUDA attention takes FLOAT16 NDArrays, got "
+                            + type.name()
+                            + " (the kernels have no fp32 variant: convert with"
+                            + " toType(DataType.FLOAT16, false), or use FusedAttention on CPU"
+                            + " arrays)");
+        }
+        long[] qs = q.getShape().getShape();
+        long[] ks = k.getShape().getShape();
+        if (qs.length != 4 || ks.length != 4 || !k.getShape().equals(v.getShape())) {
+            throw new IllegalArgumentException(
+                    "q "
+                            + q.getShape()
+                            + ", k "
+                            + k.getShape()
+                            + " and v "
+                            + v.getShape()
+                            + " must have rank 4, and k and v one shape");
+        }
+        if (qs[0] != ks[0] || qs[3] != ks[3]) {
+            throw new IllegalArgumentException(
+                    "q "
+                            + q.getShape()
+                            + " and k "
+                            + k.getShape()
+                            + " must share batch and headDim");
+        }
+        boolean headsFirst = opts.getLayout() == AttentionLayout.BATCH_HEADS_SEQ_DIM;
+        try (CudaAttention attention =
+                builder()
+                        .setDataType(type)
+                        .setShape(
+                                qs[0],
+                                headsFirst ? qs[1] : qs[2],
+                                headsFirst ? ks[1] : ks[2],
+                                headsFirst ? qs[2] : qs[1],
+                                headsFirst ? ks[2] : ks[1],
+                                qs[3])
+                        .optOptions(opts)
+                        .build()) {
+            CudaLibrary.requireLoaded();
+            NDManager target = q.getManager();
+            try (NDManager scope = target.newSubManager(Device.cpu())) {
+                ByteBuffer hq = stage(q, "q", scope);
+                ByteBuffer hk = stage(k, "k", scope);
+                ByteBuffer hv = stage(v, "v", scope);
+                NDArray hostOut = scope.create(new Shape(qs), type);
+                attention.forward(hq, hk, hv, SharedMemory.of(hostOut, "output", null));
+                NDArray out = hostOut.toDevice(device, false);
+                out.attach(target);
+                return out;
+            }
+        }
+    }
+
+    /** A host view of an input: GPU arrays are copied to the CPU inside the call's scope. */
+    private static ByteBuffer stage(NDArray x, String name, NDManager scope) {
+        // Attaching twice (q == k) would hand the array back to the closing scope, which closes it.
+        if (x.getManager() != scope) {
+            x.tempAttach(scope);
+        }
+        NDArray host =
+                Device.Type.CPU.equals(x.getDevice().getDeviceType())
+                        ? x
+                        : x.toDevice(Device.cpu(), false);
+        return SharedMemory.of(host, name, scope);
+    }
+
+    private static void checkArray(NDArray array, String name) {
+        if (array == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        if (array.isReleased()) {
+            throw new IllegalStateException(name + " has been closed");
+        }
+    }
+
+    /**
+     * The kernel's {@code tw_dtype} code of a DJL data type.
+     *
+     * @throws UnsupportedOperationException for a type other than FLOAT16 or BFLOAT16
+     */
+    static int dtypeCode(DataType type) {
+        if (type == DataType.FLOAT16) {
+            return 1;
+        }
+        if (type == DataType.BFLOAT16) {
+            return 2;
+        }
+        throw new UnsupportedOperationException(
+                "CUDA attention takes FLOAT16 or BFLOAT16 data, got "
+                        + type.name()
+                        + " (the kernels have no other variant)");
+    }
+
+    /**
+     * Refuses, by name, every option the CUDA kernel does not implement. Each option of {@link
+     * AttentionOptions} must be handled here or in the builder (CudaAttentionOptionsTest lists
+     * them), so that a new option is never ignored silently on the GPU.
+     */
+    static void requireSupported(AttentionOptions options, long headDim) {
+        if (options.getKeyPaddingMask() != null) {
+            throw new UnsupportedOperationException(
+                    "keyPaddingMask is not supported by CUDA attention: pass each sequence's"
+                            + " length with optKeyValidLengths instead");
+        }
+        if (options.getBias() != null) {
+            throw new UnsupportedOperationException(
+                    "bias is not supported by CUDA attention (no additive bias in the kernel)");
+        }
+        if (options.getComputePrecision() != ComputePrecision.DATA) {
+            throw new UnsupportedOperationException(
+                    "computePrecision "
+                            + options.getComputePrecision()
+                            + " is not supported by CUDA attention: the dot products run in the"
+                            + " data's precision (use BFLOAT16 data for bf16)");
+        }
+        float scale = options.getScale(headDim);
+        if (!(scale > 0f)) {
+            throw new UnsupportedOperationException(
+                    "scale " + scale + " is not supported by CUDA attention: it must be positive");
+        }
     }
 
     /**
@@ -242,7 +435,7 @@ public final class CudaAttention implements AutoCloseable {
             DeviceBuffer lse,
             DeviceBuffer lengths) {
         cuda.attentionForward(
-                dataType.code,
+                dtypeCode,
                 shape,
                 q.address(),
                 k.address(),
@@ -280,7 +473,7 @@ public final class CudaAttention implements AutoCloseable {
     /**
      * Returns the element type.
      *
-     * @return the data type
+     * @return {@link DataType#FLOAT16} or {@link DataType#BFLOAT16}
      */
     public DataType getDataType() {
         return dataType;
@@ -347,23 +540,20 @@ public final class CudaAttention implements AutoCloseable {
     /** Builds a {@link CudaAttention}: {@code setX} values are required, {@code optX} optional. */
     public static final class Builder {
         private DataType dataType;
-        private AttentionLayout layout = AttentionLayout.BATCH_HEADS_SEQ_DIM;
         private long batch = -1;
         private long qHeads;
         private long kvHeads;
         private long qLen;
         private long kvLen;
         private long headDim;
-        private Float scale;
-        private boolean causal;
-        private int[] keyValidLengths;
+        private AttentionOptions options = AttentionOptions.builder().build();
 
         private Builder() {}
 
         /**
          * Sets the element type of Q, K, V and the output.
          *
-         * @param dataType fp16 or bf16
+         * @param dataType {@link DataType#FLOAT16} or {@link DataType#BFLOAT16}
          * @return this builder
          */
         public Builder setDataType(DataType dataType) {
@@ -394,47 +584,19 @@ public final class CudaAttention implements AutoCloseable {
         }
 
         /**
-         * Sets the memory layout (default {@link AttentionLayout#BATCH_HEADS_SEQ_DIM}).
+         * Sets the attention options shared with {@link
+         * io.github.tilewise.djl.attention.FusedAttention}: layout, scale, causal mask and key
+         * valid lengths are used; the others must be at their defaults ({@link #build()} refuses
+         * them). Default: {@code AttentionOptions.builder().build()}.
          *
-         * @param layout the layout
+         * @param options the options, not null
          * @return this builder
          */
-        public Builder optLayout(AttentionLayout layout) {
-            this.layout = layout;
-            return this;
-        }
-
-        /**
-         * Sets the score scale (default {@code 1/sqrt(headDim)}).
-         *
-         * @param scale a positive, finite value
-         * @return this builder
-         */
-        public Builder optScale(float scale) {
-            this.scale = scale;
-            return this;
-        }
-
-        /**
-         * Enables the causal mask, aligned to the bottom right.
-         *
-         * @param causal true to mask keys after each query's position
-         * @return this builder
-         */
-        public Builder optCausal(boolean causal) {
-            this.causal = causal;
-            return this;
-        }
-
-        /**
-         * Sets each sequence's number of valid keys; keys past it are masked and their tiles
-         * skipped.
-         *
-         * @param lengths one value in {@code [0, kvLen]} per batch element (copied)
-         * @return this builder
-         */
-        public Builder optKeyValidLengths(int[] lengths) {
-            this.keyValidLengths = lengths == null ? null : lengths.clone();
+        public Builder optOptions(AttentionOptions options) {
+            if (options == null) {
+                throw new IllegalArgumentException("options must not be null");
+            }
+            this.options = options;
             return this;
         }
 
@@ -443,15 +605,15 @@ public final class CudaAttention implements AutoCloseable {
          *
          * @return the operator
          * @throws IllegalArgumentException naming the first invalid setting
-         * @throws UnsupportedOperationException for a head dimension other than 64 or 128
+         * @throws UnsupportedOperationException for a data type other than FLOAT16 or BFLOAT16, a
+         *     head dimension other than 64 or 128, or an option the CUDA kernel does not implement
+         *     (named in the message)
          */
         public CudaAttention build() {
             if (dataType == null) {
                 throw new IllegalArgumentException("setDataType is required");
             }
-            if (layout == null) {
-                throw new IllegalArgumentException("layout must not be null");
-            }
+            dtypeCode(dataType);
             if (batch < 0) {
                 throw new IllegalArgumentException("setShape is required");
             }
@@ -477,10 +639,8 @@ public final class CudaAttention implements AutoCloseable {
                 throw new UnsupportedOperationException(
                         "CUDA attention supports head dimensions 64 and 128, got " + headDim);
             }
-            if (scale != null && !(scale > 0f && Float.isFinite(scale))) {
-                throw new IllegalArgumentException(
-                        "scale must be positive and finite, got " + scale);
-            }
+            requireSupported(options, headDim);
+            int[] keyValidLengths = options.getKeyValidLengths();
             if (keyValidLengths != null) {
                 if (keyValidLengths.length != batch) {
                     throw new IllegalArgumentException(

@@ -150,7 +150,14 @@ class FusedAttentionValidationTest {
     void nonCpuArray() {
         NDArray gpu = mock(NDArray.class);
         when(gpu.getDevice()).thenReturn(Device.gpu());
-        assertRejected(gpu, k, v, defaults(), "q is on gpu(0)", "CPU");
+        // A GPU q routes forward to CudaAttention (CudaAttentionRoutingTest); a GPU k or v next to
+        // a CPU q, and any GPU array of the reference, are refused here.
+        assertRejected(q, gpu, v, defaults(), "k is on gpu(0)", "CPU");
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ReferenceAttention.forward(gpu, k, v, defaults()));
+        assertTrue(e.getMessage().contains("q is on gpu(0)"), e.getMessage());
     }
 
     @Test

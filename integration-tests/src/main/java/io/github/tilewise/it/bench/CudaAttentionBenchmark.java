@@ -1,6 +1,8 @@
 package io.github.tilewise.it.bench;
 
+import ai.djl.ndarray.types.DataType;
 import io.github.tilewise.djl.attention.AttentionLayout;
+import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.cuda.CudaAttention;
 import io.github.tilewise.djl.cuda.DeviceBuffer;
 import io.github.tilewise.djl.jni.AttentionNative;
@@ -17,13 +19,14 @@ import java.util.Random;
  * any mismatch. Without a usable GPU (no {@code libtilewise_cuda} in the jar, no driver, no device)
  * it prints why and exits 0, or 2 with {@code --require-gpu}.
  *
- * <p>Uses only the CUDA and attention classes of {@code tilewise-djl} (no DJL engine), so it also
- * runs on a GPU machine without Maven. Run it with {@code mvn -B -q -pl integration-tests
- * exec:exec@cuda-bench} on a machine whose build made {@code libtilewise_cuda} (README, "The two
- * commands"), or with {@code native/bench/cuda/stage.sh} and {@code run_h200.sh}, which compile it
- * with those classes into a plain JVM carried to the GPU machine ({@code
- * -Dtilewise.cuda.library=<libtilewise_cuda.so>}, {@code libtilewise.so} on the class path under
- * {@code native/linux-x86_64/}); see {@code native/bench/cuda/NOTES.md}.
+ * <p>Uses only the CUDA and attention classes of {@code tilewise-djl} and DJL's API jar (for {@code
+ * DataType} and {@code AttentionOptions}; no DJL engine), so it also runs on a GPU machine without
+ * Maven. Run it with {@code mvn -B -q -pl integration-tests exec:exec@cuda-bench} on a machine
+ * whose build made {@code libtilewise_cuda} (README, "The two commands"), or with {@code
+ * native/bench/cuda/stage.sh} and {@code run_h200.sh}, which compile it with those classes into a
+ * plain JVM carried to the GPU machine ({@code -Dtilewise.cuda.library=<libtilewise_cuda.so>},
+ * {@code libtilewise.so} on the class path under {@code native/linux-x86_64/}); see {@code
+ * native/bench/cuda/NOTES.md}.
  */
 public final class CudaAttentionBenchmark {
 
@@ -54,15 +57,15 @@ public final class CudaAttentionBenchmark {
         Random rng = new Random(System.nanoTime());
         // dtype, B, H, Hkv, Nq, Nk, D, causal, varlen, seq-major layout
         Object[][] cases = {
-            {CudaAttention.DataType.FLOAT16, 2, 4, 4, 256, 256, 64, false, false, false},
-            {CudaAttention.DataType.BFLOAT16, 2, 4, 2, 200, 333, 128, true, false, false},
-            {CudaAttention.DataType.FLOAT16, 3, 8, 2, 129, 77, 128, true, true, true},
-            {CudaAttention.DataType.BFLOAT16, 2, 6, 1, 1, 500, 64, false, true, true},
+            {DataType.FLOAT16, 2, 4, 4, 256, 256, 64, false, false, false},
+            {DataType.BFLOAT16, 2, 4, 2, 200, 333, 128, true, false, false},
+            {DataType.FLOAT16, 3, 8, 2, 129, 77, 128, true, true, true},
+            {DataType.BFLOAT16, 2, 6, 1, 1, 500, 64, false, true, true},
         };
         for (Object[] c : cases) {
             runCase(
                     rng,
-                    (CudaAttention.DataType) c[0],
+                    (DataType) c[0],
                     (int) c[1],
                     (int) c[2],
                     (int) c[3],
@@ -83,7 +86,7 @@ public final class CudaAttentionBenchmark {
 
     private static void runCase(
             Random rng,
-            CudaAttention.DataType type,
+            DataType type,
             int b,
             int h,
             int hkv,
@@ -93,7 +96,7 @@ public final class CudaAttentionBenchmark {
             boolean causal,
             boolean varlen,
             boolean seqMajor) {
-        boolean f16 = type == CudaAttention.DataType.FLOAT16;
+        boolean f16 = type == DataType.FLOAT16;
         int[] lengths = null;
         if (varlen) {
             lengths = new int[b];
@@ -106,16 +109,18 @@ public final class CudaAttentionBenchmark {
                 seqMajor
                         ? AttentionLayout.BATCH_SEQ_HEADS_DIM
                         : AttentionLayout.BATCH_HEADS_SEQ_DIM;
-        CudaAttention.Builder builder =
+        AttentionOptions options =
+                AttentionOptions.builder()
+                        .optCausal(causal)
+                        .optLayout(layout)
+                        .optKeyValidLengths(lengths)
+                        .build();
+        try (CudaAttention attention =
                 CudaAttention.builder()
                         .setDataType(type)
                         .setShape(b, h, hkv, nq, nk, d)
-                        .optCausal(causal)
-                        .optLayout(layout);
-        if (lengths != null) {
-            builder.optKeyValidLengths(lengths);
-        }
-        try (CudaAttention attention = builder.build()) {
+                        .optOptions(options)
+                        .build()) {
             ByteBuffer q = random(rng, attention.queryBytes(), f16, 1.5);
             ByteBuffer k = random(rng, attention.keyValueBytes(), f16, 1.5);
             ByteBuffer v = random(rng, attention.keyValueBytes(), f16, 1.0);
@@ -196,7 +201,7 @@ public final class CudaAttentionBenchmark {
         int b = 4, h = 16, n = 4096, d = 128;
         try (CudaAttention attention =
                         CudaAttention.builder()
-                                .setDataType(CudaAttention.DataType.BFLOAT16)
+                                .setDataType(DataType.BFLOAT16)
                                 .setShape(b, h, h, n, n, d)
                                 .build();
                 DeviceBuffer dq =
