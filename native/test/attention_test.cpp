@@ -590,42 +590,53 @@ void invalid_arguments_are_rejected() {
 }
 
 /// A NaN in the value of a key never reaches a query that cannot see that key: causal rows before
-/// it and every row when the key is padded out stay finite; rows that see it become NaN.
+/// it, every row when the key is padded out, rows whose window ends before it stay finite; rows
+/// that see it become NaN. fp32 and bf16 compute.
 void hidden_nan_values_do_not_leak() {
     const int64_t N = 100, D = 64;
-    for (int with_mask = 0; with_mask <= 1; ++with_mask) {
-        std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
-        for (auto* x : {&q, &k, &v})
-            for (auto& e : *x) e = twtest::uniform(-1, 1);
-        const int64_t poisoned = 70;
-        for (int64_t d = 0; d < D; ++d) v[poisoned * D + d] = NAN;
-        std::vector<uint8_t> mask(N, 1);
-        mask[poisoned] = 0;
-        tw_attention_params p{};
-        p.dtype = TW_F32;
-        p.compute = TW_F32;
-        p.batch = p.q_heads = p.kv_heads = 1;
-        p.q_len = p.kv_len = N;
-        p.head_dim = D;
-        p.q = q.data();
-        p.k = k.data();
-        p.v = v.data();
-        p.o = o.data();
-        for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
-            s[0] = N * D;
-            s[1] = N * D;
-            s[2] = D;
-        }
-        p.scale = 0.125f;
-        p.causal = 1;
-        p.key_padding_mask = with_mask ? mask.data() : nullptr;
-        TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
-        for (int64_t i = 0; i < N; ++i) {
-            const bool sees_nan = !with_mask && i >= poisoned;
-            bool any_nan = false;
-            for (int64_t d = 0; d < D; ++d) any_nan |= std::isnan(o[i * D + d]);
-            TW_CHECK(any_nan == sees_nan, "isa %d mask %d row %lld: NaN %d, expected %d",
-                     tw_isa_active(), with_mask, (long long)i, any_nan, sees_nan);
+    for (int with_mask = 0; with_mask <= 2; ++with_mask) {
+        for (tw_dtype compute : {TW_F32, TW_BF16}) {
+            std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
+            for (auto* x : {&q, &k, &v})
+                for (auto& e : *x) e = twtest::uniform(-1, 1);
+            const int64_t poisoned = 70;
+            for (int64_t d = 0; d < D; ++d) v[poisoned * D + d] = NAN;
+            std::vector<uint8_t> mask(N, 1);
+            mask[poisoned] = 0;
+            tw_attention_params p{};
+            p.dtype = TW_F32;
+            p.compute = TW_F32;
+            p.batch = p.q_heads = p.kv_heads = 1;
+            p.q_len = p.kv_len = N;
+            p.head_dim = D;
+            p.q = q.data();
+            p.k = k.data();
+            p.v = v.data();
+            p.o = o.data();
+            for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+                s[0] = N * D;
+                s[1] = N * D;
+                s[2] = D;
+            }
+            p.scale = 0.125f;
+            p.causal = 1;
+            p.compute = compute;
+            p.key_padding_mask = with_mask == 1 ? mask.data() : nullptr;
+            // with_mask 2: a window of 9 keys back, so only rows 70..79 see the poisoned key.
+            p.has_window = with_mask == 2;
+            p.window_left = 9;
+            p.window_right = 3;
+            TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+            for (int64_t i = 0; i < N; ++i) {
+                const bool sees_nan = with_mask == 0
+                                          ? i >= poisoned
+                                          : (with_mask == 2 && i >= poisoned && i <= poisoned + 9);
+                bool any_nan = false;
+                for (int64_t d = 0; d < D; ++d) any_nan |= std::isnan(o[i * D + d]);
+                TW_CHECK(any_nan == sees_nan,
+                         "isa %d mask %d compute %d row %lld: NaN %d, expected %d", tw_isa_active(),
+                         with_mask, compute, (long long)i, any_nan, sees_nan);
+            }
         }
     }
 }

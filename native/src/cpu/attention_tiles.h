@@ -332,6 +332,16 @@ struct FlashAttention {
         });
     }
 
+    /// True if none of the 2·count bf16 values in `v` is NaN or Inf (exponent bits all ones).
+    static bool pairs_finite(const uint32_t* v, int64_t count) {
+        uint32_t bad = 0;
+        for (int64_t i = 0; i < count; ++i) {
+            bad |= uint32_t((v[i] & 0x7f80u) == 0x7f80u) |
+                   uint32_t((v[i] & 0x7f800000u) == 0x7f800000u);
+        }
+        return bad == 0;
+    }
+
     // ---- data movement ------------------------------------------------------------------------
 
     /// Prefetches `count` rows of `bytes` bytes (none if count <= 0) at element `offset` of `base`,
@@ -606,12 +616,16 @@ struct FlashAttention {
                 scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
             }
             const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
-            // The call-wide V pairs hold the key after an odd visible end (valid length, causal
-            // limit) in the odd half of the last pair: its zero probability times a NaN or Inf
-            // value would be NaN, so that tile takes the fp32 product of its own rows instead.
+            // Pair dot products cannot skip single masked lanes: a masked key's zero probability
+            // times a NaN or Inf value would be NaN. The call-wide V pairs also hold the key after
+            // an odd visible end (valid length, causal limit) in the odd half of the last pair.
+            // Such tiles still take the pair product when the tile's V pairs are all finite
+            // (then 0·v = 0 exactly: sliding-window and causal edge tiles keep the bf16 rate);
+            // otherwise they take the fp32 product of their own rows below.
             const bool pair_past_end = bf16_dot && !local_pairs && (nk & 1) && j0 + nk < p.kv_len;
-            if (bf16_dot && !masked && !pair_past_end) {
-                const int64_t pairs = (nk + 1) / 2;
+            const int64_t pairs = (nk + 1) / 2;
+            const uint32_t* vil = bf16_dot ? v_head + (j0 - key0) / 2 * D : nullptr;  // j0 even
+            if (bf16_dot && ((!masked && !pair_past_end) || pairs_finite(vil, pairs * D))) {
                 for (int64_t j2 = 0; j2 < pairs; ++j2) {
                     const float* even = t.st + (2 * j2) * Br;
                     const float* odd = (2 * j2 + 1 < nk) ? even + Br : nullptr;
@@ -620,7 +634,6 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                const uint32_t* vil = v_head + (j0 - key0) / 2 * D;  // j0 is even
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (!bf16_dot) {
@@ -629,9 +642,8 @@ struct FlashAttention {
                     v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] + j0 * v_f32_strides[2],
                     v_f32_strides[2]);
             } else {
-                // Masked tiles under bf16 compute: pair dot products cannot skip single masked
-                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product; so
-                // does a tile whose last pair reaches past the visible keys.
+                // Masked tiles under bf16 compute whose V pairs hold a NaN or Inf: V (with its
+                // bf16 rounding) goes through the fp32 masked product.
                 for (int64_t j = 0; j < nk; ++j) {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
                                        t.vc + j * D);
