@@ -170,24 +170,6 @@ public final class AttentionOptions {
         return relativeBias == null ? -1 : (int) ((relativeBias.getShape().get(1) - 1) / 2);
     }
 
-    /**
-     * Throws if a sliding window or a relative-position bias is set: for attention paths that do
-     * not implement them (the CUDA kernels).
-     *
-     * @param path the path's name, for the message
-     * @throws UnsupportedOperationException naming the option
-     */
-    void requireNoWindowOrRelativeBias(String path) {
-        if (slidingWindow) {
-            throw new UnsupportedOperationException(
-                    path + " does not support optSlidingWindow (sliding-window attention)");
-        }
-        if (relativeBias != null) {
-            throw new UnsupportedOperationException(
-                    path + " does not support optRelativeBias (relative-position bias tables)");
-        }
-    }
-
     /** The same options with another layout. */
     AttentionOptions withLayout(AttentionLayout newLayout) {
         if (newLayout == layout) {

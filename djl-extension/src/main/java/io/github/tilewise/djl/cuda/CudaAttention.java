@@ -302,6 +302,15 @@ public final class CudaAttention implements AutoCloseable {
                             + " is not supported by CUDA attention: the dot products run in the"
                             + " data's precision (use BFLOAT16 data for bf16)");
         }
+        if (options.hasSlidingWindow()) {
+            throw new UnsupportedOperationException(
+                    "optSlidingWindow is not supported by CUDA attention (no window in the kernel)");
+        }
+        if (options.getRelativeBias() != null) {
+            throw new UnsupportedOperationException(
+                    "optRelativeBias is not supported by CUDA attention (no relative-position bias"
+                            + " in the kernel)");
+        }
         float scale = options.getScale(headDim);
         if (!(scale > 0f)) {
             throw new UnsupportedOperationException(

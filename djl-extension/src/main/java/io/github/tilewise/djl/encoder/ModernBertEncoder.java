@@ -14,8 +14,8 @@ import java.util.List;
 
 /**
  * ModernBERT (Hugging Face {@code modernbert}): token embeddings and a norm, {@code N} pre-norm
- * {@link ModernBertLayer}s with rotary positions, GeGLU feed-forward layers and, in every layer
- * but each {@code global_attn_every_n_layers}-th, attention within a sliding window of {@code
+ * {@link ModernBertLayer}s with rotary positions, GeGLU feed-forward layers and, in every layer but
+ * each {@code global_attn_every_n_layers}-th, attention within a sliding window of {@code
  * local_attention / 2} positions on each side; then a final norm. No position table, no token
  * types, no pooler: the longest text is {@code max_position_embeddings} (8,192 in the published
  * models).

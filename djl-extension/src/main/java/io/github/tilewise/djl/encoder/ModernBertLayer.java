@@ -102,8 +102,7 @@ public final class ModernBertLayer extends AbstractBlock {
             float theta = local ? config.getLocalRopeTheta() : config.getRopeTheta();
             RotaryEmbedding.applyToQueryKey(projected, heads, positions, theta);
             AttentionOptions.Builder options =
-                    AttentionOptions.builder()
-                            .optComputePrecision(precision.getComputePrecision());
+                    AttentionOptions.builder().optComputePrecision(precision.getComputePrecision());
             if (local) {
                 options.optSlidingWindow(config.getLocalWindow(), config.getLocalWindow());
             }

@@ -60,7 +60,8 @@ public final class EncoderTranslatorFactory implements TranslatorFactory {
         }
         TextEncoderBlock block = (TextEncoderBlock) model.getBlock();
         EncoderConfig config = block.getEncoder().getConfig();
-        int maxLength = ArgumentsUtil.intValue(arguments, "maxLength", config.getMaxSequenceLength());
+        int maxLength =
+                ArgumentsUtil.intValue(arguments, "maxLength", config.getMaxSequenceLength());
         if (maxLength > config.getMaxSequenceLength()) {
             throw new TranslateException(
                     "maxLength "

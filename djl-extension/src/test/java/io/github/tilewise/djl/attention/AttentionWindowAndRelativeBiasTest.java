@@ -285,17 +285,19 @@ class AttentionWindowAndRelativeBiasTest {
                         FusedAttention.forwardPackedQkv(
                                 manager.zeros(new Shape(8, 96)), 2, new int[] {0, 8}, table));
 
-        UnsupportedOperationException cuda =
-                assertThrows(
-                        UnsupportedOperationException.class,
-                        () -> window.requireNoWindowOrRelativeBias("CUDA attention"));
-        assertTrue(cuda.getMessage().contains("optSlidingWindow"), cuda.getMessage());
-        cuda =
-                assertThrows(
-                        UnsupportedOperationException.class,
-                        () -> table.requireNoWindowOrRelativeBias("CUDA attention"));
-        assertTrue(cuda.getMessage().contains("optRelativeBias"), cuda.getMessage());
-        none.requireNoWindowOrRelativeBias("CUDA attention");
+        // The CUDA kernels refuse both options by name (CudaAttention.requireSupported).
+        for (AttentionOptions options : List.of(window, table)) {
+            UnsupportedOperationException cuda =
+                    assertThrows(
+                            UnsupportedOperationException.class,
+                            () ->
+                                    io.github.tilewise.djl.cuda.CudaAttention.builder()
+                                            .setDataType(ai.djl.ndarray.types.DataType.FLOAT16)
+                                            .setShape(1, 2, 2, 8, 8, 64)
+                                            .optOptions(options)
+                                            .build());
+            assertTrue(cuda.getMessage().contains("CUDA"), cuda.getMessage());
+        }
     }
 
     /** Native ISA levels to test (none without the library). */

@@ -48,7 +48,12 @@ class CudaAttentionRoutingTest {
                     "getKeyValidLengths",
                     "getKeyPaddingMask",
                     "getBias",
-                    "getComputePrecision");
+                    "getComputePrecision",
+                    "hasSlidingWindow",
+                    "getWindowLeft",
+                    "getWindowRight",
+                    "getRelativeBias",
+                    "getRelativeBiasRadius");
 
     private static NDArray onGpu(DataType type, long... shape) {
         NDArray array = mock(NDArray.class);

@@ -295,8 +295,10 @@ public final class LongDocumentBenchmark {
     /**
      * A ModernBERT-base-shaped checkpoint with random weights from a fixed seed: uniform values of
      * the published model's scale (linear layers ±0.035, norms 1 ± 0.1, embeddings ±0.1).
+     *
+     * @return the checkpoint, in memory
      */
-    static EncoderCheckpoint baseCheckpoint() {
+    public static EncoderCheckpoint baseCheckpoint() {
         int layers = 22;
         boolean[] local = new boolean[layers];
         for (int i = 0; i < layers; i++) {
