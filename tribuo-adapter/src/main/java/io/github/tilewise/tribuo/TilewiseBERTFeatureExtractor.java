@@ -12,6 +12,7 @@ import io.github.tilewise.djl.CallGuard;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
+import io.github.tilewise.djl.encoder.checkpoint.SentenceTransformerConfig;
 import io.github.tilewise.djl.lowp.ConversionReport;
 import io.github.tilewise.djl.lowp.LowPrecisionConverter;
 import io.github.tilewise.djl.lowp.Precision;
@@ -71,6 +72,10 @@ import org.tribuo.interop.onnx.extractors.BERTFeatureExtractor.OutputPooling;
  *       default 512 is lowered to the table's size (with a logged warning) so that configurations
  *       written for the original keep working with smaller models; any other value beyond the table
  *       is refused.
+ *   <li>{@code pooling} keeps the original's meaning even for sentence-transformers models: their
+ *       {@code modules.json} pooling (which {@code TextEncoder} and the DJL Criteria path follow by
+ *       default) is only logged here, since following it would change the features of an existing
+ *       configuration.
  *   <li>An empty text (no word pieces) has defined features: {@code MEAN} then averages the only
  *       tokens there are, {@code [CLS]} and {@code [SEP]}, where the original returns NaN.
  *   <li>{@code precision} runs the linear layers in INT8 (int8 weights per output channel, int8
@@ -258,6 +263,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
         EncoderConfig config = checkpoint.getConfig();
         checkMaxLength(config.getMaxSequenceLength());
         checkTokenizerMatches(config);
+        noteSentenceTransformerPooling();
 
         NDManager m = NDManager.newBaseManager("PyTorch");
         try {
@@ -303,6 +309,36 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
                     maxLength,
                     clsFromPooler ? "the pooler" : "the first token's hidden state"
                 });
+    }
+
+    /**
+     * Logs what a sentence-transformers model pools as, when the model's directory says: this
+     * extractor keeps the original's pooling ({@code pooling} as configured, default CLS) so that
+     * its features stay those of Tribuo's {@code BERTFeatureExtractor}; the model's own pooling is
+     * {@code TextEncoder}'s and the Criteria path's default.
+     */
+    private void noteSentenceTransformerPooling() {
+        try {
+            SentenceTransformerConfig.find(modelPath)
+                    .ifPresent(
+                            st ->
+                                    logger.log(
+                                            Level.INFO,
+                                            "{0}: the sentence-transformers files pool as {1}{2};"
+                                                    + " this extractor pools as Tribuo''s"
+                                                    + " BERTFeatureExtractor with pooling={3}",
+                                            new Object[] {
+                                                modelPath,
+                                                st.getPoolingModes(),
+                                                st.isNormalize() ? " then normalise" : "",
+                                                pooling
+                                            }));
+        } catch (IOException | MalformedModelException | RuntimeException e) {
+            logger.log(
+                    Level.WARNING,
+                    "ignoring unreadable sentence-transformers files of {0}: {1}",
+                    new Object[] {modelPath, e.getMessage()});
+        }
     }
 
     /** The default maxLength shrinks to the position table; any other excess is an error. */

@@ -10,19 +10,24 @@ import ai.djl.translate.TranslatorFactory;
 import ai.djl.util.Pair;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
+import io.github.tilewise.djl.encoder.checkpoint.SentenceTransformerConfig;
 import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
+import io.github.tilewise.djl.encoder.text.ModelDefaults;
 import java.io.IOException;
 import java.lang.reflect.Type;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
  * Makes the translators of Tilewise models: {@code String -> float[]} (text embedding) and {@code
  * String -> Classifications} (checkpoints with a classifier). Arguments: {@code tokenizerPath}
  * (default {@code tokenizer.json} in the model directory), {@code maxLength} (default: the model's
- * positions) and {@code truncation} ({@code true}: cut longer texts; {@code false}: refuse them).
+ * positions, capped by {@code max_seq_length} of a sentence-transformers {@code
+ * sentence_bert_config.json}; texts are lower-cased when it sets {@code do_lower_case}) and {@code
+ * truncation} ({@code true}: cut longer texts; {@code false}: refuse them).
  *
  * <p>Models loaded by the Tilewise engine also run with DJL's own {@code
  * ai.djl.huggingface.translator.TextEmbeddingTranslatorFactory}: the model's first output is {@code
@@ -60,24 +65,23 @@ public final class EncoderTranslatorFactory implements TranslatorFactory {
         }
         TextEncoderBlock block = (TextEncoderBlock) model.getBlock();
         EncoderConfig config = block.getEncoder().getConfig();
-        int maxLength =
-                ArgumentsUtil.intValue(arguments, "maxLength", config.getMaxSequenceLength());
-        if (maxLength > config.getMaxSequenceLength()) {
-            throw new TranslateException(
-                    "maxLength "
-                            + maxLength
-                            + " exceeds the model's "
-                            + config.getMaxSequenceLength()
-                            + " positions");
-        }
         boolean truncation = ArgumentsUtil.booleanValue(arguments, "truncation", true);
         String path = ArgumentsUtil.stringValue(arguments, "tokenizerPath");
         Path tokenizerFile =
                 path != null ? Paths.get(path) : model.getModelPath().resolve("tokenizer.json");
         EncoderTokenizer tokenizer;
         try {
-            tokenizer = EncoderTokenizer.load(tokenizerFile, maxLength, truncation);
-        } catch (IOException | MalformedModelException e) {
+            Optional<SentenceTransformerConfig> st =
+                    SentenceTransformerConfig.find(model.getModelPath());
+            Integer explicit =
+                    arguments != null && arguments.get("maxLength") != null
+                            ? ArgumentsUtil.intValue(arguments, "maxLength")
+                            : null;
+            int maxLength = ModelDefaults.maxLength(explicit, st, config, model.getModelPath());
+            tokenizer =
+                    EncoderTokenizer.load(
+                            tokenizerFile, maxLength, truncation, ModelDefaults.lowerCase(st));
+        } catch (IOException | MalformedModelException | IllegalArgumentException e) {
             throw new TranslateException(e.getMessage(), e);
         }
         // The tokenizer lives as long as the model.

@@ -14,8 +14,10 @@ import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
+import io.github.tilewise.djl.encoder.checkpoint.SentenceTransformerConfig;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
 import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
+import io.github.tilewise.djl.encoder.text.ModelDefaults;
 import io.github.tilewise.djl.lowp.Calibration;
 import io.github.tilewise.djl.lowp.CalibrationTexts;
 import io.github.tilewise.djl.lowp.ConversionReport;
@@ -29,24 +31,29 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Collectors;
 
 /**
  * A Tilewise model: a {@link TextEncoderBlock} loaded from a checkpoint (an ONNX file, a directory
  * holding one, or a Hugging Face directory with {@code config.json} + {@code model.safetensors}).
  *
- * <p>Options, from {@code Criteria.optArgument} or {@code optOption}: {@code pooling} ({@code mean}
- * (default), {@code cls}, {@code pooler}, {@code none}), {@code normalize} ({@code false}), and
- * {@code linearOperatorFactory} (the class name of a {@link LinearOperatorFactory} with a
- * no-argument constructor, e.g. an INT8 converter), {@code precision} ({@code fp32} (default),
- * {@code int8}, {@code int8_weight_only}, {@code bf16}, {@code fp16}: the linear layers are
- * converted by {@link LowPrecisionConverter}; the model property {@code linearWeightBytes} then
- * reports their resident size), {@code sensitiveLayers} (comma-separated layer names kept in
- * INT8_WEIGHT_ONLY under int8, in fp32 otherwise), {@code smoothQuant} and {@code calibrationFile}
- * (SmoothQuant for int8, on by default with built-in calibration texts), and {@code
- * attentionPrecision} ({@code fp32} or {@code bf16}; by default bf16 when {@code precision} is not
- * fp32 and the CPU has AVX512-BF16, else fp32). When a block was set before {@code load}, its
- * parameters are read from DJL {@code .params} files instead, as for any DJL model.
+ * <p>Options, from {@code Criteria.optArgument} or {@code optOption}: {@code pooling} ({@code
+ * mean}, {@code cls}, {@code pooler}, {@code max}, {@code mean_sqrt_len}, {@code weighted_mean},
+ * {@code last_token}, {@code none}; default: the model's sentence-transformers Pooling module when
+ * the model directory has {@code modules.json}, else {@code mean}), {@code normalize} (default:
+ * whether {@code modules.json} has a Normalize module, else {@code false}; see {@link
+ * ModelDefaults}), and {@code linearOperatorFactory} (the class name of a {@link
+ * LinearOperatorFactory} with a no-argument constructor, e.g. an INT8 converter), {@code precision}
+ * ({@code fp32} (default), {@code int8}, {@code int8_weight_only}, {@code bf16}, {@code fp16}: the
+ * linear layers are converted by {@link LowPrecisionConverter}; the model property {@code
+ * linearWeightBytes} then reports their resident size), {@code sensitiveLayers} (comma-separated
+ * layer names kept in INT8_WEIGHT_ONLY under int8, in fp32 otherwise), {@code smoothQuant} and
+ * {@code calibrationFile} (SmoothQuant for int8, on by default with built-in calibration texts),
+ * and {@code attentionPrecision} ({@code fp32} or {@code bf16}; by default bf16 when {@code
+ * precision} is not fp32 and the CPU has AVX512-BF16, else fp32). When a block was set before
+ * {@code load}, its parameters are read from DJL {@code .params} files instead, as for any DJL
+ * model.
  */
 public final class TilewiseModel extends BaseModel {
 
@@ -78,13 +85,24 @@ public final class TilewiseModel extends BaseModel {
             }
         }
         EncoderCheckpoint checkpoint = EncoderCheckpoint.read(checkpointPath);
-        Pooling pooling;
-        try {
-            pooling = Pooling.fromName(option(options, "pooling", "mean"));
-        } catch (IllegalArgumentException e) {
-            throw new MalformedModelException("Criteria argument " + e.getMessage(), e);
+        Optional<SentenceTransformerConfig> st = SentenceTransformerConfig.find(checkpointPath);
+        Pooling explicit = null;
+        String poolingName = option(options, "pooling", null);
+        if (poolingName != null) {
+            try {
+                explicit = Pooling.fromName(poolingName);
+            } catch (IllegalArgumentException e) {
+                throw new MalformedModelException("Criteria argument " + e.getMessage(), e);
+            }
         }
-        boolean normalize = Boolean.parseBoolean(option(options, "normalize", "false"));
+        String normalizeName = option(options, "normalize", null);
+        Pooling pooling =
+                ModelDefaults.pooling(explicit, st, checkpoint.getConfig(), checkpointPath);
+        boolean normalize =
+                ModelDefaults.normalize(
+                        normalizeName == null ? null : Boolean.parseBoolean(normalizeName),
+                        st,
+                        checkpointPath);
         TextEncoderBlock encoder;
         try {
             encoder = checkpoint.createBlock(manager, pooling, normalize);

@@ -191,6 +191,32 @@ class BertEncoderTest {
                     }
                 }
                 break;
+            case MAX:
+                java.util.Arrays.fill(v, Double.NEGATIVE_INFINITY);
+                for (double[] row : ref) {
+                    for (int c = 0; c < h; c++) {
+                        v[c] = Math.max(v[c], row[c]);
+                    }
+                }
+                break;
+            case MEAN_SQRT_LEN:
+            case WEIGHTED_MEAN:
+                double weights = 0;
+                for (int t = 0; t < ref.length; t++) {
+                    double w = pooling == Pooling.WEIGHTED_MEAN ? t + 1 : 1;
+                    weights += w;
+                    for (int c = 0; c < h; c++) {
+                        v[c] += w * ref[t][c];
+                    }
+                }
+                double d = pooling == Pooling.WEIGHTED_MEAN ? weights : Math.sqrt(ref.length);
+                for (int c = 0; c < h; c++) {
+                    v[c] /= d;
+                }
+                break;
+            case LAST_TOKEN:
+                v = ref[ref.length - 1].clone();
+                break;
             default:
                 throw new AssertionError(pooling);
         }

@@ -4,7 +4,9 @@
  * weights named from the graph, configuration inferred and cross-checked) and Hugging Face
  * directories ({@link io.github.tilewise.djl.encoder.checkpoint.HuggingFaceCheckpointReader}:
  * {@code config.json} + {@link io.github.tilewise.djl.encoder.checkpoint.SafetensorsFile}) into
- * fp32 tensors under Hugging Face names; every problem is an exception naming the file.
+ * fp32 tensors under Hugging Face names; every problem is an exception naming the file. {@link
+ * io.github.tilewise.djl.encoder.checkpoint.SentenceTransformerConfig} reads what a
+ * sentence-transformers directory says about pooling ({@code modules.json} and its modules' files).
  *
  * <p>Files are untrusted input: every number read from one (dims, data lengths, offsets, {@code
  * config.json} sizes) goes through {@link

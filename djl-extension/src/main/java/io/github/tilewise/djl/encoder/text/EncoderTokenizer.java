@@ -12,8 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -30,13 +32,19 @@ public final class EncoderTokenizer implements AutoCloseable {
     private final HuggingFaceTokenizer tokenizer;
     private final int maxLength;
     private final boolean truncation;
+    private final boolean lowerCase;
 
     private EncoderTokenizer(
-            Path file, HuggingFaceTokenizer tokenizer, int maxLength, boolean truncation) {
+            Path file,
+            HuggingFaceTokenizer tokenizer,
+            int maxLength,
+            boolean truncation,
+            boolean lowerCase) {
         this.file = file;
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
         this.truncation = truncation;
+        this.lowerCase = lowerCase;
     }
 
     /**
@@ -51,6 +59,25 @@ public final class EncoderTokenizer implements AutoCloseable {
      * @throws MalformedModelException naming the file if it is not a tokenizer with a vocabulary
      */
     public static EncoderTokenizer load(Path file, int maxLength, boolean truncation)
+            throws IOException, MalformedModelException {
+        return load(file, maxLength, truncation, false);
+    }
+
+    /**
+     * Loads a {@code tokenizer.json}, optionally lower-casing texts first (as sentence-transformers
+     * does for {@code do_lower_case} in {@code sentence_bert_config.json}).
+     *
+     * @param file the tokenizer file
+     * @param maxLength the most tokens per text, special tokens included (at most the model's
+     *     positions)
+     * @param truncation true to cut longer texts, false to refuse them
+     * @param lowerCase true to lower-case texts (root locale) before tokenizing them
+     * @return the tokenizer
+     * @throws IOException if the file is missing or unreadable
+     * @throws MalformedModelException naming the file if it is not a tokenizer with a vocabulary
+     */
+    public static EncoderTokenizer load(
+            Path file, int maxLength, boolean truncation, boolean lowerCase)
             throws IOException, MalformedModelException {
         if (maxLength < 2) {
             throw new IllegalArgumentException("maxLength must be at least 2, got " + maxLength);
@@ -71,7 +98,7 @@ public final class EncoderTokenizer implements AutoCloseable {
             throw new MalformedModelException(
                     file + ": the Hugging Face tokenizer cannot load it: " + e.getMessage(), e);
         }
-        return new EncoderTokenizer(file, tokenizer, maxLength, truncation);
+        return new EncoderTokenizer(file, tokenizer, maxLength, truncation, lowerCase);
     }
 
     private static void checkVocabulary(Path file) throws IOException, MalformedModelException {
@@ -144,7 +171,14 @@ public final class EncoderTokenizer implements AutoCloseable {
                 throw new IllegalArgumentException("text #" + i + " is null");
             }
         }
-        Encoding[] encodings = tokenizer.batchEncode(texts);
+        List<String> input = texts;
+        if (lowerCase) {
+            input = new ArrayList<>(texts.size());
+            for (String t : texts) {
+                input.add(t.toLowerCase(Locale.ROOT));
+            }
+        }
+        Encoding[] encodings = tokenizer.batchEncode(input);
         int batch = encodings.length;
         int seq = 1;
         int[] lengths = new int[batch];
@@ -173,6 +207,15 @@ public final class EncoderTokenizer implements AutoCloseable {
             System.arraycopy(m, 0, mask, i * seq, lengths[i]);
         }
         return new TokenBatch(batch, seq, ids, mask, types, lengths);
+    }
+
+    /**
+     * Returns whether texts are lower-cased before tokenization.
+     *
+     * @return true if lower-casing
+     */
+    public boolean isLowerCase() {
+        return lowerCase;
     }
 
     /**

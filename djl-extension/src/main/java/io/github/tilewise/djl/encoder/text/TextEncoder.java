@@ -11,6 +11,7 @@ import io.github.tilewise.djl.encoder.Pooling;
 import io.github.tilewise.djl.encoder.TextEncoderBlock;
 import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
+import io.github.tilewise.djl.encoder.checkpoint.SentenceTransformerConfig;
 import io.github.tilewise.djl.encoder.linear.LinearOperatorFactory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The plain Java face of the encoder: texts in, vectors (or class scores) out, without DJL's {@code
@@ -26,9 +28,7 @@ import java.util.List;
  * <pre>{@code
  * try (TextEncoder encoder = TextEncoder.builder()
  *         .setModelPath(Paths.get("all-MiniLM-L6-v2"))   // .onnx file or Hugging Face directory
- *         .optPooling(Pooling.MEAN)
- *         .optNormalize(true)
- *         .build()) {
+ *         .build()) {                                 // pooling as its modules.json says
  *     float[][] vectors = encoder.embed(List.of("first text", "second text"));
  * }
  * }</pre>
@@ -223,8 +223,8 @@ public final class TextEncoder implements AutoCloseable {
 
         private Path modelPath;
         private Path tokenizerPath;
-        private Pooling pooling = Pooling.MEAN;
-        private boolean normalize;
+        private Pooling pooling;
+        private Boolean normalize;
         private Integer maxLength;
         private boolean truncation = true;
         private LinearOperatorFactory linearOperators;
@@ -256,7 +256,9 @@ public final class TextEncoder implements AutoCloseable {
         }
 
         /**
-         * Sets the pooling (default {@link Pooling#MEAN}).
+         * Sets the pooling (default: the model's sentence-transformers Pooling module when its
+         * directory has {@code modules.json}, else {@link Pooling#MEAN}; see {@link
+         * ModelDefaults}).
          *
          * @param pooling the pooling
          * @return this builder
@@ -267,7 +269,8 @@ public final class TextEncoder implements AutoCloseable {
         }
 
         /**
-         * Sets L2 normalisation of text vectors (default false).
+         * Sets L2 normalisation of text vectors (default: true when the model's {@code
+         * modules.json} has a Normalize module, else false).
          *
          * @param normalize true to normalise
          * @return this builder
@@ -278,7 +281,8 @@ public final class TextEncoder implements AutoCloseable {
         }
 
         /**
-         * Sets the most tokens per text (default: the model's position count).
+         * Sets the most tokens per text (default: the model's position count, capped by {@code
+         * max_seq_length} of {@code sentence_bert_config.json} when present).
          *
          * @param maxLength at most the model's positions
          * @return this builder
@@ -337,21 +341,17 @@ public final class TextEncoder implements AutoCloseable {
             }
             EncoderCheckpoint checkpoint = EncoderCheckpoint.read(modelPath);
             EncoderConfig config = checkpoint.getConfig();
-            int length = maxLength == null ? config.getMaxSequenceLength() : maxLength;
-            if (length > config.getMaxSequenceLength()) {
-                throw new IllegalArgumentException(
-                        "maxLength "
-                                + length
-                                + " exceeds the model's "
-                                + config.getMaxSequenceLength()
-                                + " positions");
-            }
+            Optional<SentenceTransformerConfig> st = SentenceTransformerConfig.find(modelPath);
+            Pooling p = ModelDefaults.pooling(pooling, st, config, modelPath);
+            boolean n = ModelDefaults.normalize(normalize, st, modelPath);
+            int length = ModelDefaults.maxLength(maxLength, st, config, modelPath);
             Path tok = tokenizerPath != null ? tokenizerPath : defaultTokenizer(modelPath);
-            EncoderTokenizer tokenizer = EncoderTokenizer.load(tok, length, truncation);
+            EncoderTokenizer tokenizer =
+                    EncoderTokenizer.load(tok, length, truncation, ModelDefaults.lowerCase(st));
             boolean owns = manager == null;
             NDManager m = owns ? NDManager.newBaseManager("PyTorch") : manager;
             try {
-                TextEncoderBlock block = checkpoint.createBlock(m, pooling, normalize);
+                TextEncoderBlock block = checkpoint.createBlock(m, p, n);
                 if (linearOperators != null) {
                     block.getEncoder().replaceLinearOperators(linearOperators);
                 }
