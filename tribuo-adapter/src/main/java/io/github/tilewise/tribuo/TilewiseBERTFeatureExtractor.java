@@ -256,7 +256,7 @@ public final class TilewiseBERTFeatureExtractor<T extends Output<T>>
                     e, "", "modelPath", "Failed to load model: " + e.getMessage());
         }
         EncoderConfig config = checkpoint.getConfig();
-        checkMaxLength(config.getMaxPositions());
+        checkMaxLength(config.getMaxSequenceLength());
         checkTokenizerMatches(config);
 
         NDManager m = NDManager.newBaseManager("PyTorch");

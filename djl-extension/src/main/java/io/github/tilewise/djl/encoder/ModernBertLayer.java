@@ -100,9 +100,7 @@ public final class ModernBertLayer extends AbstractBlock {
             NDArray normed = attentionNorm == null ? x : attentionNorm.apply(x);
             NDArray projected = qkv.apply(normed, null);
             float theta = local ? config.getLocalRopeTheta() : config.getRopeTheta();
-            int hidden = config.getHiddenSize();
-            RotaryEmbedding.applyInPlace(projected, 0, heads, positions, theta);
-            RotaryEmbedding.applyInPlace(projected, hidden, heads, positions, theta);
+            RotaryEmbedding.applyToQueryKey(projected, heads, positions, theta);
             AttentionOptions.Builder options =
                     AttentionOptions.builder()
                             .optComputePrecision(precision.getComputePrecision());

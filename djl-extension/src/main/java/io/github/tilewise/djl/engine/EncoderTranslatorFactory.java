@@ -60,13 +60,13 @@ public final class EncoderTranslatorFactory implements TranslatorFactory {
         }
         TextEncoderBlock block = (TextEncoderBlock) model.getBlock();
         EncoderConfig config = block.getEncoder().getConfig();
-        int maxLength = ArgumentsUtil.intValue(arguments, "maxLength", config.getMaxPositions());
-        if (maxLength > config.getMaxPositions()) {
+        int maxLength = ArgumentsUtil.intValue(arguments, "maxLength", config.getMaxSequenceLength());
+        if (maxLength > config.getMaxSequenceLength()) {
             throw new TranslateException(
                     "maxLength "
                             + maxLength
                             + " exceeds the model's "
-                            + config.getMaxPositions()
+                            + config.getMaxSequenceLength()
                             + " positions");
         }
         boolean truncation = ArgumentsUtil.booleanValue(arguments, "truncation", true);

@@ -114,7 +114,7 @@ public final class TilewiseModel extends BaseModel {
         }
         block = encoder;
         EncoderConfig config = checkpoint.getConfig();
-        properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxPositions()));
+        properties.putIfAbsent("maxPositions", Integer.toString(config.getMaxSequenceLength()));
     }
 
     /**

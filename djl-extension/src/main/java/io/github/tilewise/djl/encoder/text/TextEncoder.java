@@ -337,13 +337,13 @@ public final class TextEncoder implements AutoCloseable {
             }
             EncoderCheckpoint checkpoint = EncoderCheckpoint.read(modelPath);
             EncoderConfig config = checkpoint.getConfig();
-            int length = maxLength == null ? config.getMaxPositions() : maxLength;
-            if (length > config.getMaxPositions()) {
+            int length = maxLength == null ? config.getMaxSequenceLength() : maxLength;
+            if (length > config.getMaxSequenceLength()) {
                 throw new IllegalArgumentException(
                         "maxLength "
                                 + length
                                 + " exceeds the model's "
-                                + config.getMaxPositions()
+                                + config.getMaxSequenceLength()
                                 + " positions");
             }
             Path tok = tokenizerPath != null ? tokenizerPath : defaultTokenizer(modelPath);
