@@ -1,15 +1,19 @@
 // Fused attention against a float64 reference, for every ISA level this CPU runs, on fresh random
 // data: odd lengths, head dims up to 256, causal (bottom-right aligned), valid lengths, key
 // padding, bias with broadcasting, GQA/MQA, cross lengths, single query rows, both layouts and the
-// fused QKV layout, fp16/bf16 data and bf16 compute. Half-precision results must be within 2x the
-// error of the naive computation in the same precision (FlashAttention's rule) plus a small
-// absolute slack.
+// fused QKV layout, fp16/bf16 data and bf16 compute, sliding windows (one- and two-sided, 0, wider
+// than the sequence, not multiples of the tiles) and relative-position bias tables (radius below
+// and above the lengths, per head or shared), also on packed sequences; the tiles a windowed call
+// visits; rotary embeddings against an fp32 emulation of torch and a float64 rotation.
+// Half-precision results must be within 2x the error of the naive computation in the same precision
+// (FlashAttention's rule) plus a small absolute slack.
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "../src/cpu/attention_kernels.h"
 #include "../src/cpu/half.h"
 #include "test_util.h"
 #include "tilewise/tilewise.h"
@@ -28,15 +32,22 @@ struct Case {
     bool fused_qkv = false;
     tw_dtype dtype = TW_F32;
     tw_dtype compute = TW_F32;
+    bool window = false;  // sliding window [i' - left, i' + right], negative = unlimited
+    int64_t left = -1, right = -1;
+    int rel = 0;  // relative-position bias table: 0 none, 1 per head, 2 shared (head stride 0)
+    int64_t radius = 0;
+    bool rel_masks = false;  // some table entries are -inf
 
     std::string describe() const {
-        char text[256];
+        char text[320];
         std::snprintf(text, sizeof(text),
                       "B=%lld H=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%d lens=%d mask=%d "
-                      "bias=%d bshd=%d qkv=%d dtype=%d compute=%d",
+                      "bias=%d bshd=%d qkv=%d dtype=%d compute=%d window=%d(%lld,%lld) rel=%d "
+                      "R=%lld relmask=%d",
                       (long long)batch, (long long)q_heads, (long long)kv_heads, (long long)q_len,
                       (long long)kv_len, (long long)head_dim, causal, valid_lengths, padding_mask,
-                      bias, seq_major, fused_qkv, dtype, compute);
+                      bias, seq_major, fused_qkv, dtype, compute, window, (long long)left,
+                      (long long)right, rel, (long long)radius, rel_masks);
         return text;
     }
 };
@@ -54,6 +65,8 @@ struct Tensors {
     std::vector<uint8_t> mask;
     std::vector<float> bias;
     int64_t bias_strides[4] = {0, 0, 0, 0};
+    std::vector<float> rel;  // [q_heads or 1][2R + 1]
+    int64_t rel_stride = 0;
 };
 
 /// Index of (b, h, s, 0) in the test's own copies of q, k, v and in o ([B, S, H, D] for fused_qkv).
@@ -65,15 +78,29 @@ int64_t offset(const Case& c, int64_t heads, int64_t len, int64_t b, int64_t h, 
 
 bool visible(const Case& c, const Tensors& t, int64_t b, int64_t i, int64_t j) {
     if (c.causal && j > i + (c.kv_len - c.q_len)) return false;
+    const int64_t aligned = i + (c.kv_len - c.q_len);
+    if (c.window && c.left >= 0 && j < aligned - c.left) return false;
+    if (c.window && c.right >= 0 && j > aligned + c.right) return false;
     if (c.valid_lengths && j >= t.lengths[b]) return false;
     if (c.padding_mask && t.mask[b * c.kv_len + j] == 0) return false;
     return true;
 }
 
-float bias_at(const Tensors& t, int64_t b, int64_t h, int64_t i, int64_t j) {
-    if (t.bias.empty()) return 0.0f;
-    return t.bias[b * t.bias_strides[0] + h * t.bias_strides[1] + i * t.bias_strides[2] +
-                  j * t.bias_strides[3]];
+/// The relative-position bias of (h, i, j), written out from the definition: distance j - i'
+/// clamped to [-R, R], entry R + distance of head h's table.
+double rel_at(const Case& c, const Tensors& t, int64_t h, int64_t i, int64_t j) {
+    if (t.rel.empty()) return 0.0;
+    int64_t distance = j - (i + c.kv_len - c.q_len);
+    if (distance < -c.radius) distance = -c.radius;
+    if (distance > c.radius) distance = c.radius;
+    return t.rel[h * t.rel_stride + c.radius + distance];
+}
+
+double bias_at(const Case& c, const Tensors& t, int64_t b, int64_t h, int64_t i, int64_t j) {
+    double sum = rel_at(c, t, h, i, j);
+    if (t.bias.empty()) return sum;
+    return sum + t.bias[b * t.bias_strides[0] + h * t.bias_strides[1] + i * t.bias_strides[2] +
+                        j * t.bias_strides[3]];
 }
 
 /// Attention with every intermediate rounded to `precision` (the naive same-precision baseline,
@@ -100,7 +127,7 @@ void reference(const Case& c, const Tensors& t, bool exact, tw_dtype precision,
                         dot += r(t.q[offset(c, c.q_heads, c.q_len, b, h, i) + d]) *
                                r(t.k[offset(c, c.kv_heads, c.kv_len, b, g, j) + d]);
                     }
-                    s[j] = r(r(dot) * scale) + bias_at(t, b, h, i, j);
+                    s[j] = r(r(dot) * scale) + bias_at(c, t, b, h, i, j);
                     m = std::max(m, s[j]);
                 }
                 if (m == -std::numeric_limits<double>::infinity()) continue;  // zeros
@@ -149,6 +176,14 @@ Tensors make_inputs(const Case& c) {
             x = twtest::uniform(0, 1) < 0.1f ? -INFINITY : twtest::uniform(-2, 2);
         const int64_t full[4] = {shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1};
         for (int i = 0; i < 4; ++i) t.bias_strides[i] = shape[i] == 1 ? 0 : full[i];
+    }
+    if (c.rel) {
+        const int64_t width = 2 * c.radius + 1;
+        t.rel_stride = c.rel == 1 ? width : 0;
+        t.rel.resize((c.rel == 1 ? c.q_heads : 1) * width);
+        for (auto& x : t.rel) {
+            x = c.rel_masks && twtest::uniform(0, 1) < 0.15f ? -INFINITY : twtest::uniform(-3, 3);
+        }
     }
     return t;
 }
@@ -254,6 +289,12 @@ void run_case(const Case& c) {
     p.bias = c.bias ? t.bias.data() : nullptr;
     std::memcpy(p.bias_strides, t.bias_strides, sizeof(p.bias_strides));
     p.lse = lse.data();
+    p.has_window = c.window;
+    p.window_left = c.left;
+    p.window_right = c.right;
+    p.rel_bias = c.rel ? t.rel.data() : nullptr;
+    p.rel_bias_radius = c.radius;
+    p.rel_bias_head_stride = t.rel_stride;
 
     const tw_status status = tw_attention_forward(&p);
     TW_CHECK(status == TW_OK, "%s: status %d (%s)", c.describe().c_str(), status, tw_last_error());
@@ -299,6 +340,124 @@ void run_case(const Case& c) {
                  c.describe().c_str(), err, naive_err);
         TW_CHECK(lse_err <= 2e-2, "%s: lse relative error %.3g", c.describe().c_str(), lse_err);
     }
+}
+
+/// Sliding windows: two-sided, one-sided, 0 (own position only), wider than the sequence, sizes
+/// that do and do not divide the tiles (64 keys; 128 / 24 queries), with causal, masks, valid
+/// lengths, cross lengths (bottom-right aligned), GQA, both layouts and every precision.
+std::vector<Case> window_cases() {
+    std::vector<Case> list;
+    const int64_t sides[][2] = {{0, 0},       {1, 1},   {5, 3},   {63, 64},  {64, 64},
+                                {128, 0},     {0, 77},  {-1, 10}, {10, -1},  {-1, -1},
+                                {2000, 2000}, {200, 7}, {31, -1}, {-1, 129}, {256, 256}};
+    for (const auto& side : sides) {
+        for (int64_t n : {1, 17, 130, 300}) {
+            Case c{2, 2, 1, n, n, 32};
+            c.window = true;
+            c.left = side[0];
+            c.right = side[1];
+            list.push_back(c);
+        }
+        Case causal{1, 3, 3, 260, 260, 64};
+        causal.window = true;
+        causal.left = side[0];
+        causal.right = side[1];
+        causal.causal = true;
+        list.push_back(causal);
+        Case masked{2, 2, 2, 150, 150, 40};
+        masked.window = true;
+        masked.left = side[0];
+        masked.right = side[1];
+        masked.padding_mask = true;
+        masked.valid_lengths = side[0] == 5;
+        masked.seq_major = true;
+        list.push_back(masked);
+    }
+    for (int64_t n : {1, 2, 3}) {  // cross lengths: decoding-like and more queries than keys
+        Case c{2, 4, 2, 50 * n, 170 / n, 64};
+        c.window = true;
+        c.left = 20 * n;
+        c.right = n == 2 ? -1 : 3;
+        c.causal = n != 2;
+        list.push_back(c);
+    }
+    Case mqa{1, 8, 1, 1, 1500, 64};  // one row against a long cache: split-KV inside a window
+    mqa.window = true;
+    mqa.left = 700;
+    mqa.right = 0;
+    list.push_back(mqa);
+    Case qkv{2, 3, 3, 200, 200, 24};
+    qkv.fused_qkv = true;
+    qkv.window = true;
+    qkv.left = qkv.right = 33;
+    list.push_back(qkv);
+    const size_t exact = list.size();
+    for (size_t i = 0; i < exact; i += 3) {
+        for (auto [dtype, compute] :
+             {std::pair{TW_F16, TW_F32}, std::pair{TW_F32, TW_BF16}, std::pair{TW_BF16, TW_BF16}}) {
+            Case c = list[i];
+            c.dtype = dtype;
+            c.compute = compute;
+            list.push_back(c);
+        }
+    }
+    return list;
+}
+
+/// Relative-position bias tables: radius 0, below, around and above the lengths, per head and
+/// shared, some entries -inf, with windows, causal, dense bias, cross lengths, every precision.
+std::vector<Case> rel_bias_cases() {
+    std::vector<Case> list;
+    for (int64_t radius : {0, 1, 3, 32, 64, 127, 500}) {
+        for (int64_t n : {1, 77, 200}) {
+            Case c{2, 3, 3, n, n, 64};
+            c.rel = 1 + int(radius % 2);
+            c.radius = radius;
+            list.push_back(c);
+        }
+    }
+    Case causal{1, 4, 2, 150, 150, 32};
+    causal.rel = 1;
+    causal.radius = 16;
+    causal.causal = true;
+    list.push_back(causal);
+    Case cross{2, 2, 2, 40, 190, 48};
+    cross.rel = 1;
+    cross.radius = 50;
+    cross.causal = true;
+    list.push_back(cross);
+    Case more_queries{1, 2, 2, 190, 60, 48};
+    more_queries.rel = 2;
+    more_queries.radius = 20;
+    list.push_back(more_queries);
+    Case windowed{2, 2, 1, 300, 300, 64};
+    windowed.rel = 1;
+    windowed.radius = 40;
+    windowed.window = true;
+    windowed.left = 50;
+    windowed.right = 20;
+    list.push_back(windowed);
+    Case with_bias{2, 2, 1, 45, 80, 64};
+    with_bias.rel = 1;
+    with_bias.radius = 10;
+    with_bias.bias = 1;
+    list.push_back(with_bias);
+    Case masks{2, 3, 3, 140, 140, 32};
+    masks.rel = 1;
+    masks.radius = 12;
+    masks.rel_masks = true;
+    masks.padding_mask = true;
+    list.push_back(masks);
+    const size_t exact = list.size();
+    for (size_t i = 0; i < exact; i += 2) {
+        for (auto [dtype, compute] : {std::pair{TW_BF16, TW_F32}, std::pair{TW_F32, TW_BF16}}) {
+            Case c = list[i];
+            c.dtype = dtype;
+            c.compute = compute;
+            list.push_back(c);
+        }
+    }
+    return list;
 }
 
 std::vector<Case> cases() {
@@ -386,6 +545,8 @@ std::vector<Case> cases() {
         c.compute = twtest::uniform_int(0, 1) ? TW_BF16 : TW_F32;
         list.push_back(c);
     }
+    for (const Case& c : window_cases()) list.push_back(c);
+    for (const Case& c : rel_bias_cases()) list.push_back(c);
     return list;
 }
 
@@ -429,42 +590,53 @@ void invalid_arguments_are_rejected() {
 }
 
 /// A NaN in the value of a key never reaches a query that cannot see that key: causal rows before
-/// it and every row when the key is padded out stay finite; rows that see it become NaN.
+/// it, every row when the key is padded out, rows whose window ends before it stay finite; rows
+/// that see it become NaN. fp32 and bf16 compute.
 void hidden_nan_values_do_not_leak() {
     const int64_t N = 100, D = 64;
-    for (int with_mask = 0; with_mask <= 1; ++with_mask) {
-        std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
-        for (auto* x : {&q, &k, &v})
-            for (auto& e : *x) e = twtest::uniform(-1, 1);
-        const int64_t poisoned = 70;
-        for (int64_t d = 0; d < D; ++d) v[poisoned * D + d] = NAN;
-        std::vector<uint8_t> mask(N, 1);
-        mask[poisoned] = 0;
-        tw_attention_params p{};
-        p.dtype = TW_F32;
-        p.compute = TW_F32;
-        p.batch = p.q_heads = p.kv_heads = 1;
-        p.q_len = p.kv_len = N;
-        p.head_dim = D;
-        p.q = q.data();
-        p.k = k.data();
-        p.v = v.data();
-        p.o = o.data();
-        for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
-            s[0] = N * D;
-            s[1] = N * D;
-            s[2] = D;
-        }
-        p.scale = 0.125f;
-        p.causal = 1;
-        p.key_padding_mask = with_mask ? mask.data() : nullptr;
-        TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
-        for (int64_t i = 0; i < N; ++i) {
-            const bool sees_nan = !with_mask && i >= poisoned;
-            bool any_nan = false;
-            for (int64_t d = 0; d < D; ++d) any_nan |= std::isnan(o[i * D + d]);
-            TW_CHECK(any_nan == sees_nan, "isa %d mask %d row %lld: NaN %d, expected %d",
-                     tw_isa_active(), with_mask, (long long)i, any_nan, sees_nan);
+    for (int with_mask = 0; with_mask <= 2; ++with_mask) {
+        for (tw_dtype compute : {TW_F32, TW_BF16}) {
+            std::vector<float> q(N * D), k(N * D), v(N * D), o(N * D, 0.0f);
+            for (auto* x : {&q, &k, &v})
+                for (auto& e : *x) e = twtest::uniform(-1, 1);
+            const int64_t poisoned = 70;
+            for (int64_t d = 0; d < D; ++d) v[poisoned * D + d] = NAN;
+            std::vector<uint8_t> mask(N, 1);
+            mask[poisoned] = 0;
+            tw_attention_params p{};
+            p.dtype = TW_F32;
+            p.compute = TW_F32;
+            p.batch = p.q_heads = p.kv_heads = 1;
+            p.q_len = p.kv_len = N;
+            p.head_dim = D;
+            p.q = q.data();
+            p.k = k.data();
+            p.v = v.data();
+            p.o = o.data();
+            for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+                s[0] = N * D;
+                s[1] = N * D;
+                s[2] = D;
+            }
+            p.scale = 0.125f;
+            p.causal = 1;
+            p.compute = compute;
+            p.key_padding_mask = with_mask == 1 ? mask.data() : nullptr;
+            // with_mask 2: a window of 9 keys back, so only rows 70..79 see the poisoned key.
+            p.has_window = with_mask == 2;
+            p.window_left = 9;
+            p.window_right = 3;
+            TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+            for (int64_t i = 0; i < N; ++i) {
+                const bool sees_nan = with_mask == 0
+                                          ? i >= poisoned
+                                          : (with_mask == 2 && i >= poisoned && i <= poisoned + 9);
+                bool any_nan = false;
+                for (int64_t d = 0; d < D; ++d) any_nan |= std::isnan(o[i * D + d]);
+                TW_CHECK(any_nan == sees_nan,
+                         "isa %d mask %d compute %d row %lld: NaN %d, expected %d", tw_isa_active(),
+                         with_mask, compute, (long long)i, any_nan, sees_nan);
+            }
         }
     }
 }
@@ -638,6 +810,303 @@ void varlen_matches_float64() {
     TW_CHECK(tw_attention_varlen_forward(&p, 2, fine, fine) == TW_ERR_INVALID_ARGUMENT, "batch 2");
 }
 
+/// Packed sequences with a sliding window and a relative-position bias table, against float64 per
+/// sequence (positions, window and distances within each sequence): random mixes with empty
+/// sequences, queries without keys, causal or not, GQA, fp32 and bf16 compute.
+void varlen_window_and_rel_bias_match_float64() {
+    for (int round = 0; round < 16; ++round) {
+        const int64_t h = 4, hkv = round % 2 ? 2 : 4, d = round % 3 ? 32 : 20;
+        const bool causal = round % 4 == 1;
+        const bool window = round % 4 != 3;
+        const int64_t left = twtest::uniform_int(-1, 90), right = twtest::uniform_int(-1, 40);
+        const bool rel = round % 4 != 2;
+        const int64_t radius = twtest::uniform_int(0, 80);
+        const tw_dtype compute = round >= 12 ? TW_BF16 : TW_F32;
+        std::vector<int32_t> cu_q{0}, cu_k{0};
+        const int64_t n = twtest::uniform_int(1, 6);
+        for (int64_t s = 0; s < n; ++s) {
+            const int64_t len = twtest::uniform_int(0, 1) ? twtest::uniform_int(0, 9)
+                                                          : twtest::uniform_int(60, 320);
+            const int64_t kl = causal ? len : (s == 1 ? 0 : len + twtest::uniform_int(0, 5));
+            cu_q.push_back(cu_q.back() + int32_t(len));
+            cu_k.push_back(cu_k.back() + int32_t(kl));
+        }
+        const int64_t tq = cu_q.back(), tk = cu_k.back();
+        if (tq == 0 || tk == 0) continue;
+        std::vector<float> q(tq * h * d), k(tk * hkv * d), v(tk * hkv * d), o(tq * h * d, 7.0f);
+        for (auto* x : {&q, &k, &v})
+            for (auto& e : *x) e = twtest::uniform(-1.5f, 1.5f);
+        std::vector<float> table(h * (2 * radius + 1));
+        for (auto& e : table) e = twtest::uniform(-2, 2);
+        tw_attention_params p{};
+        p.dtype = TW_F32;
+        p.compute = compute;
+        p.batch = 1;
+        p.q_heads = h;
+        p.kv_heads = hkv;
+        p.q_len = tq;
+        p.kv_len = tk;
+        p.head_dim = d;
+        p.q = q.data();
+        p.k = k.data();
+        p.v = v.data();
+        p.o = o.data();
+        const int64_t qs[3] = {tq * h * d, d, h * d}, ks[3] = {tk * hkv * d, d, hkv * d};
+        std::memcpy(p.q_strides, qs, sizeof qs);
+        std::memcpy(p.k_strides, ks, sizeof ks);
+        std::memcpy(p.v_strides, ks, sizeof ks);
+        std::memcpy(p.o_strides, qs, sizeof qs);
+        p.scale = 1.0f / std::sqrt(float(d));
+        p.causal = causal;
+        p.has_window = window;
+        p.window_left = left;
+        p.window_right = right;
+        p.rel_bias = rel ? table.data() : nullptr;
+        p.rel_bias_radius = radius;
+        p.rel_bias_head_stride = 2 * radius + 1;
+        TW_CHECK(tw_attention_varlen_forward(&p, n, cu_q.data(), cu_k.data()) == TW_OK,
+                 "varlen window/rel: %s", tw_last_error());
+        double worst = 0;
+        for (int64_t s = 0; s < n; ++s) {
+            const int64_t q0 = cu_q[s], nq = cu_q[s + 1] - q0, k0 = cu_k[s], nk = cu_k[s + 1] - k0;
+            for (int64_t hh = 0; hh < h; ++hh) {
+                const int64_t g = hh / (h / hkv);
+                for (int64_t i = 0; i < nq; ++i) {
+                    const int64_t at = i + (nk - nq);  // aligned position within the sequence
+                    std::vector<double> w(nk, -INFINITY);
+                    double mx = -INFINITY, sum = 0;
+                    for (int64_t j = 0; j < nk; ++j) {
+                        if (causal && j > at) continue;
+                        if (window && left >= 0 && j < at - left) continue;
+                        if (window && right >= 0 && j > at + right) continue;
+                        double dot = 0;
+                        for (int64_t e = 0; e < d; ++e) {
+                            dot += double(q[((q0 + i) * h + hh) * d + e]) *
+                                   k[((k0 + j) * hkv + g) * d + e];
+                        }
+                        const int64_t dist = std::min(std::max(j - at, -radius), radius);
+                        w[j] = dot * p.scale +
+                               (rel ? table[hh * (2 * radius + 1) + radius + dist] : 0.0);
+                        mx = std::max(mx, w[j]);
+                    }
+                    for (int64_t j = 0; j < nk; ++j) {
+                        w[j] = w[j] == -INFINITY ? 0.0 : std::exp(w[j] - mx);
+                        sum += w[j];
+                    }
+                    for (int64_t e = 0; e < d; ++e) {
+                        double ref = 0;
+                        for (int64_t j = 0; j < nk; ++j) {
+                            ref += w[j] * v[((k0 + j) * hkv + g) * d + e];
+                        }
+                        ref = sum > 0 ? ref / sum : 0.0;
+                        worst = std::max(worst, std::fabs(ref - o[((q0 + i) * h + hh) * d + e]));
+                    }
+                }
+            }
+        }
+        TW_CHECK(worst < (compute == TW_BF16 ? 3e-2 : 2e-5),
+                 "isa %d varlen window=%d(%lld,%lld) rel=%d R=%lld causal=%d compute=%d: error %g",
+                 tw_isa_active(), window, (long long)left, (long long)right, rel, (long long)radius,
+                 causal, compute, worst);
+    }
+}
+
+/// A windowed call visits only the key tiles that intersect each query tile's window: at
+/// N = 4096 with 64 keys each side, at most (Br + 128) / 64 + 3 tiles per query tile, against
+/// N / 64 per query tile for global attention (measured through the kernels' tile counter).
+void window_visits_only_its_tiles() {
+    const int64_t N = 4096, D = 32, w = 64;
+    std::vector<float> x(N * D), o(N * D);
+    for (auto& e : x) e = twtest::uniform(-1, 1);
+    tw_attention_params p{};
+    p.dtype = TW_F32;
+    p.compute = TW_F32;
+    p.batch = p.q_heads = p.kv_heads = 1;
+    p.q_len = p.kv_len = N;
+    p.head_dim = D;
+    p.q = p.k = p.v = x.data();
+    p.o = o.data();
+    for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+        s[0] = s[1] = N * D;
+        s[2] = D;
+    }
+    p.scale = 0.125f;
+    tw::reset_key_tiles_visited();
+    TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+    const int64_t global = tw::key_tiles_visited();
+    p.has_window = 1;
+    p.window_left = p.window_right = w;
+    tw::reset_key_tiles_visited();
+    TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+    const int64_t windowed = tw::key_tiles_visited();
+    // Query rows per tile: 24 (AVX2), 128 (AVX-512), key tiles of 64; the portable kernel counts
+    // the key blocks (64) of each query row.
+    const int64_t rows = tw_isa_active() == TW_ISA_AVX512 ? 128
+                         : tw_isa_active() == TW_ISA_AVX2 ? 24
+                                                          : 1;
+    const int64_t query_tiles = (N + rows - 1) / rows;
+    const int64_t bound = query_tiles * ((rows + 2 * w + 2) / 64 + 2);
+    TW_CHECK(global >= query_tiles * (N / 64), "isa %d: global attention visited %lld key tiles",
+             tw_isa_active(), (long long)global);
+    TW_CHECK(windowed <= bound, "isa %d: window +-%lld visited %lld key tiles, bound %lld",
+             tw_isa_active(), (long long)w, (long long)windowed, (long long)bound);
+    std::printf("isa %d: key tiles visited at N=%lld: global %lld, window +-%lld %lld (%.1fx)\n",
+                tw_isa_active(), (long long)N, (long long)global, (long long)w, (long long)windowed,
+                double(global) / double(windowed));
+}
+
+void window_and_rel_bias_arguments_are_checked() {
+    std::vector<float> x(64, 1.0f), table(3, 0.5f);
+    tw_attention_params p{};
+    p.dtype = TW_F32;
+    p.compute = TW_F32;
+    p.batch = p.q_heads = p.kv_heads = 1;
+    p.q_len = p.kv_len = 1;
+    p.head_dim = 64;
+    p.q = p.k = p.v = x.data();
+    p.o = x.data();
+    p.scale = 0.125f;
+    p.rel_bias = table.data();
+    p.rel_bias_radius = -1;
+    TW_CHECK(tw_attention_forward(&p) == TW_ERR_INVALID_ARGUMENT, "negative radius");
+    TW_CHECK(std::strstr(tw_last_error(), "rel_bias_radius") != nullptr, "message: %s",
+             tw_last_error());
+    p.rel_bias_radius = 1;
+    p.rel_bias_head_stride = -3;
+    TW_CHECK(tw_attention_forward(&p) == TW_ERR_INVALID_ARGUMENT, "negative head stride");
+    p.rel_bias_head_stride = 3;
+    TW_CHECK(tw_attention_forward(&p) == TW_OK, "valid table: %s", tw_last_error());
+    // A zero-initialised window is no window; window fields without has_window are ignored.
+    p.rel_bias = nullptr;
+    p.window_left = 0;
+    p.window_right = 0;
+    std::vector<float> q(2 * 8), kv(2 * 8), o(2 * 8);
+    for (auto& e : q) e = twtest::uniform(-1, 1);
+    for (auto& e : kv) e = twtest::uniform(-1, 1);
+    p.q_len = p.kv_len = 2;
+    p.head_dim = 8;
+    p.q = q.data();
+    p.k = p.v = kv.data();
+    p.o = o.data();
+    for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
+        s[0] = s[1] = 16;
+        s[2] = 8;
+    }
+    p.window_left = 0;
+    p.window_right = 0;
+    p.has_window = 0;
+    TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+    const float first_row_global = o[0];
+    p.has_window = 1;  // now each query sees only its own key: row 0 is v row 0
+    TW_CHECK(tw_attention_forward(&p) == TW_OK, "%s", tw_last_error());
+    TW_CHECK(std::fabs(o[0] - kv[0]) < 1e-6f && std::fabs(first_row_global - kv[0]) > 1e-6f,
+             "window 0: %f (own value %f, global %f)", o[0], kv[0], first_row_global);
+}
+
+// ---- rotary embeddings ------------------------------------------------------------------------
+
+/// Torch's fp32 sequence for one (position, i): inv_freq, the angle, cos and sin rounded to fp32.
+void torch_angles(int32_t position, int64_t i, int64_t d, float theta, float* c, float* s) {
+    const float exponent = float(2 * i) / float(d);
+    const float inv_freq = 1.0f / float(std::pow(double(theta), double(exponent)));
+    const float f = float(position) * inv_freq;
+    *c = float(std::cos(double(f)));
+    *s = float(std::sin(double(f)));
+}
+
+/// RoPE against an fp32 emulation of torch's eager q * cos + rotate_half(q) * sin (bit-exact) and
+/// against the same rotation in float64 (close), on [tokens, 3 * H * d] fused rows with Q and K
+/// rotated by one call and V left alone; positions per packed sequence, odd and large ones, and
+/// negative ones. Bad arguments are refused.
+void rope_matches_references() {
+    struct RopeCase {
+        int64_t tokens, heads, d;
+        float theta;
+        int positions;  // 0 packed sequences, 1 random large, 2 random with negatives
+    };
+    const RopeCase cases[] = {{1, 1, 2, 10000.0f, 0},     {37, 2, 64, 10000.0f, 0},
+                              {300, 3, 32, 160000.0f, 0}, {129, 4, 8, 10000.0f, 1},
+                              {50, 2, 128, 500000.0f, 1}, {77, 1, 6, 10.0f, 2},
+                              {1000, 2, 64, 10000.0f, 0}, {5, 12, 64, 1000000.0f, 1}};
+    for (const RopeCase& c : cases) {
+        const int64_t hidden = c.heads * c.d, width = 3 * hidden;
+        std::vector<float> x(c.tokens * width);
+        for (auto& e : x) e = twtest::uniform(-3, 3);
+        std::vector<int32_t> pos(c.tokens);
+        int32_t next = 0;
+        for (int64_t t = 0; t < c.tokens; ++t) {
+            if (c.positions == 0) {
+                if (twtest::uniform(0, 1) < 0.05f) next = 0;  // a new packed sequence
+                pos[t] = next++;
+            } else if (c.positions == 1) {
+                pos[t] = int32_t(twtest::uniform_int(0, 1 << 20)) | 1;  // odd, past any table
+            } else {
+                pos[t] = int32_t(twtest::uniform_int(-5000, 5000));
+            }
+        }
+        std::vector<float> y = x;
+        TW_CHECK(tw_rope_apply(y.data(), c.tokens, 2 * c.heads, c.d, width, pos.data(), c.theta) ==
+                     TW_OK,
+                 "rope: %s", tw_last_error());
+        int64_t mismatches = 0;
+        double worst = 0;
+        const int64_t half = c.d / 2;
+        for (int64_t t = 0; t < c.tokens; ++t) {
+            for (int64_t h = 0; h < 2 * c.heads; ++h) {
+                const float* in = &x[t * width + h * c.d];
+                const float* out = &y[t * width + h * c.d];
+                for (int64_t i = 0; i < half; ++i) {
+                    float cs, sn;
+                    torch_angles(pos[t], i, c.d, c.theta, &cs, &sn);
+                    // torch: x * cos + cat(-x2, x1) * sin, each product rounded to fp32.
+                    volatile float p1 = in[i] * cs, p2 = -in[i + half] * sn;
+                    volatile float p3 = in[i + half] * cs, p4 = in[i] * sn;
+                    const float lo = p1 + p2, hi = p3 + p4;
+                    mismatches += (lo != out[i]) + (hi != out[i + half]);
+                    const double dlo = double(in[i]) * cs - double(in[i + half]) * sn;
+                    const double dhi = double(in[i + half]) * cs + double(in[i]) * sn;
+                    worst = std::max(worst, std::fabs(dlo - out[i]));
+                    worst = std::max(worst, std::fabs(dhi - out[i + half]));
+                }
+            }
+            // V is untouched.
+            mismatches += std::memcmp(&x[t * width + 2 * hidden], &y[t * width + 2 * hidden],
+                                      sizeof(float) * hidden) != 0;
+        }
+        TW_CHECK(mismatches == 0,
+                 "rope tokens=%lld heads=%lld d=%lld: %lld values differ from torch",
+                 (long long)c.tokens, (long long)c.heads, (long long)c.d, (long long)mismatches);
+        TW_CHECK(worst < 4e-6, "rope tokens=%lld d=%lld: float64 error %g", (long long)c.tokens,
+                 (long long)c.d, worst);
+    }
+    // The angles against the mathematical ones in float64: inv_freq = theta^(-2i/d) to fp32
+    // precision (so the error of the angle grows with the position, as in torch).
+    for (int32_t position : {1, 7, 513, 8191}) {
+        for (int64_t i = 0; i < 32; ++i) {
+            float cs, sn;
+            torch_angles(position, i, 64, 10000.0f, &cs, &sn);
+            const double angle = position * std::pow(10000.0, -2.0 * i / 64.0);
+            const double tolerance = 1e-6 + 3e-7 * std::fabs(angle);
+            TW_CHECK(std::fabs(cs - std::cos(angle)) < tolerance &&
+                         std::fabs(sn - std::sin(angle)) < tolerance,
+                     "rope angle pos %d i %lld", position, (long long)i);
+        }
+    }
+    std::vector<float> x(64, 1.0f);
+    int32_t pos[2] = {0, 1};
+    TW_CHECK(tw_rope_apply(x.data(), 2, 1, 7, 32, pos, 10000.0f) == TW_ERR_INVALID_ARGUMENT,
+             "odd head_dim");
+    TW_CHECK(tw_rope_apply(x.data(), 2, 2, 16, 16, pos, 10000.0f) == TW_ERR_INVALID_ARGUMENT,
+             "overlapping rows");
+    TW_CHECK(tw_rope_apply(x.data(), 2, 1, 16, 32, pos, 0.0f) == TW_ERR_INVALID_ARGUMENT,
+             "theta 0");
+    TW_CHECK(tw_rope_apply(x.data(), 2, 1, 16, 32, pos, NAN) == TW_ERR_INVALID_ARGUMENT,
+             "theta NaN");
+    TW_CHECK(tw_rope_apply(x.data(), 2, 1, 16, 32, nullptr, 10000.0f) == TW_ERR_INVALID_ARGUMENT,
+             "null positions");
+    TW_CHECK(tw_rope_apply(nullptr, 0, 1, 16, 32, nullptr, 10000.0f) == TW_OK, "no tokens");
+}
+
 int main() {
     invalid_arguments_are_rejected();
     const std::vector<Case> all = cases();
@@ -648,6 +1117,10 @@ int main() {
         hidden_nan_values_do_not_leak();
         values_past_valid_length_do_not_leak();
         varlen_matches_float64();
+        varlen_window_and_rel_bias_match_float64();
+        window_visits_only_its_tiles();
     }
+    window_and_rel_bias_arguments_are_checked();
+    rope_matches_references();
     return twtest::finish("attention_test");
 }

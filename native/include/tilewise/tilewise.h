@@ -4,6 +4,15 @@
  * Plain pointers, shapes, element strides and status codes: no C++ types, no JNI. Every entry
  * point validates its arguments and returns a tw_status; on failure tw_last_error() returns a
  * thread-local message that names the problem. Kernels never abort the process.
+ *
+ * Here: library state (version, CPU features, ISA level, threads), the fused attention
+ * (tw_attention_forward, tw_attention_varlen_forward: causal, valid lengths, key padding, dense
+ * bias, sliding windows, per-head relative-position bias tables, GQA) and rotary embeddings
+ * (tw_rope_apply). Linear layers and LayerNorm are in tilewise_gemm.h, CUDA in tilewise_cuda.h.
+ *
+ * Compatibility: tw_attention_params grows only at its end, and its zero-initialised fields
+ * (`= {0}`, `{}`) always mean "no such option", so callers written against an older header keep
+ * their behaviour by zero-initialising the struct.
  */
 #ifndef TILEWISE_TILEWISE_H
 #define TILEWISE_TILEWISE_H
@@ -107,6 +116,17 @@ TW_API int tw_num_threads(void);
  *  - key_padding_mask[b * kv_len + j]: 0 masks key j of batch b.
  *  - bias: additive fp32 term, element (b, h, i, j) at b*s0 + h*s1 + i*s2 + j*s3; strides may be 0
  *    to broadcast. Use -INFINITY to mask.
+ *  - sliding window (has_window != 0): with i' = i + (kv_len - q_len) (the causal alignment),
+ *    query i sees key j iff i' - window_left <= j <= i' + window_right; a negative limit means
+ *    unlimited on that side, 0 means none on that side (window_left = 0, window_right = 0: each
+ *    query sees only its own position). has_window = 0 (a zero-initialised struct) ignores both
+ *    limits. Only key tiles that intersect a query tile's window are visited, so the work is
+ *    O(q_len * (window_left + window_right + tile)) rather than O(q_len * kv_len).
+ *  - rel_bias (relative-position bias from a per-head table, MPNet/T5 style, no N x N tensor):
+ *    with R = rel_bias_radius >= 0 and i' as above, score(h, i, j) +=
+ *    rel_bias[h * rel_bias_head_stride + clamp(j - i', -R, R) + R]; each head's table has 2R + 1
+ *    entries (rel_bias_head_stride 0 shares one table between heads). Like bias it is added AFTER
+ *    scaling: scale * q.k + rel_bias[...] (Hugging Face MPNet's convention); -INFINITY masks.
  * A query row whose keys are all masked gets zeros (and lse = -INFINITY), never NaN.
  */
 typedef struct tw_attention_params {
@@ -128,6 +148,13 @@ typedef struct tw_attention_params {
     const float* bias;               /* or NULL */
     int64_t bias_strides[4];
     float* lse; /* [batch, q_heads, q_len] log-sum-exp of the scaled scores, or NULL */
+    /* Fields added after the first release: zero keeps the earlier behaviour. */
+    int has_window;               /* 0: no sliding window (window_left/right ignored) */
+    int64_t window_left;          /* keys before the (aligned) query position; < 0: unlimited */
+    int64_t window_right;         /* keys after it; < 0: unlimited */
+    const float* rel_bias;        /* [q_heads or 1][2R + 1] relative-position bias, or NULL */
+    int64_t rel_bias_radius;      /* R >= 0: distances beyond +-R use the end entries */
+    int64_t rel_bias_head_stride; /* elements between heads' tables (0: one shared table) */
 } tw_attention_params;
 
 /** Largest head dimension the CPU attention supports. */
@@ -141,13 +168,36 @@ TW_API tw_status tw_attention_forward(const tw_attention_params* p);
  * the sequences concatenated; sequence s owns query rows [cu_seqlens_q[s], cu_seqlens_q[s + 1]) and
  * key rows [cu_seqlens_k[s], cu_seqlens_k[s + 1]), and attends only within them (causal:
  * bottom-right aligned per sequence). Offsets are non-decreasing from 0 to q_len (kv_len); a
- * sequence may be empty, and one with queries but no keys gets zero rows. Masks, bias and lse are
- * not taken here (the offsets are the mask). Each sequence runs on the kernel tw_attention_forward
- * picks.
+ * sequence may be empty, and one with queries but no keys gets zero rows. Valid lengths, masks,
+ * dense bias and lse are not taken here (the offsets are the mask); a sliding window and a
+ * relative-position bias table are, with i and j the positions within each sequence. Each
+ * sequence runs on the kernel tw_attention_forward picks.
  */
 TW_API tw_status tw_attention_varlen_forward(const tw_attention_params* p, int64_t num_seqs,
                                              const int32_t* cu_seqlens_q,
                                              const int32_t* cu_seqlens_k);
+
+/* ---- rotary position embeddings ------------------------------------------------------------ */
+
+/**
+ * Rotates fp32 rows in place with rotary position embeddings, Hugging Face's "rotate_half" form
+ * (Llama, ModernBERT, GPT-NeoX) over the whole head: for each token t, head h and i < d/2 (d =
+ * head_dim, even), with x = row t's head h at x + t * token_stride + h * head_dim,
+ *
+ *   inv_freq[i] = 1 / theta^(float(2i) / d)       (fp32, as torch's default RoPE init)
+ *   f = float(positions[t]) * inv_freq[i];  c = cos(f), s = sin(f)  (rounded to fp32)
+ *   x'[i]       = x[i] * c - x[i + d/2] * s
+ *   x'[i + d/2] = x[i + d/2] * c + x[i] * s
+ *
+ * in fp32 arithmetic with each product rounded (no fused multiply-add), as torch's eager
+ * q * cos + rotate_half(q) * sin computes it; pow, cos and sin are evaluated in double and
+ * rounded once (torch's fp32 versions are within about 1 ulp of that). The `heads` heads of a
+ * token are contiguous, so one call rotates the Q and K parts of a fused [tokens, 3 * H * d]
+ * projection together (x = its first element, heads = 2H, token_stride = 3 * H * d). positions
+ * holds each token's position (within its own sequence for packed batches). Parallel over tokens.
+ */
+TW_API tw_status tw_rope_apply(float* x, int64_t tokens, int64_t heads, int64_t head_dim,
+                               int64_t token_stride, const int32_t* positions, float theta);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 // keeps its running maximum m, running sum l and an unnormalised accumulator acc, and when a block
 // raises the maximum from m to m', the old acc and l are rescaled by exp(m - m'). At the end
 // O = acc / l and lse = m + log(l). Memory is O(block) per thread; no q_len x kv_len buffer exists.
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -58,6 +59,7 @@ void store_row(void* base, tw_dtype dtype, int64_t offset, int64_t n, const floa
 }
 
 /// Whether key j is visible to query i of batch b, and the additive term it gets.
+/// (The sliding window is applied by the caller's key range.)
 bool mask_term(const tw_attention_params& p, int64_t b, int64_t h, int64_t i, int64_t j,
                float* add) {
     if (p.causal && !causal_visible(i, j, p.q_len, p.kv_len)) return false;
@@ -67,10 +69,13 @@ bool mask_term(const tw_attention_params& p, int64_t b, int64_t h, int64_t i, in
     if (p.bias) {
         *add = p.bias[b * p.bias_strides[0] + h * p.bias_strides[1] + i * p.bias_strides[2] +
                       j * p.bias_strides[3]];
-        if (*add == -std::numeric_limits<float>::infinity()) return false;
     }
+    if (p.rel_bias) *add += rel_bias_term(p, h, i, j);
+    if (*add == -std::numeric_limits<float>::infinity()) return false;
     return true;
 }
+
+std::atomic<int64_t> key_tiles{0};
 
 struct PortableTask {
     const tw_attention_params* p;
@@ -87,6 +92,7 @@ void portable_task(void* ctx, int64_t task, int) {
     const int64_t g = h / (p.q_heads / p.kv_heads);
     const int64_t D = p.head_dim;
     const bool bf16_compute = p.compute == TW_BF16;
+    const WindowSpan window = window_span(p);
 
     float* scratch =
         static_cast<float*>(thread_scratch(sizeof(float) * (3 * D + kPortableKeyBlock)));
@@ -96,6 +102,7 @@ void portable_task(void* ctx, int64_t task, int) {
     float* row = acc + D;  // one K or V row as fp32
     float* scores = row + D;
     const float neg_inf = -std::numeric_limits<float>::infinity();
+    int64_t blocks = 0;
 
     for (int64_t i = rb * kPortableQueryRows; i < std::min(p.q_len, (rb + 1) * kPortableQueryRows);
          ++i) {
@@ -103,8 +110,16 @@ void portable_task(void* ctx, int64_t task, int) {
         load_row(p.q, p.dtype, q_base, D, bf16_compute, q);
         for (int64_t d = 0; d < D; ++d) acc[d] = 0.0f;
         float m = neg_inf, l = 0.0f;
-        for (int64_t j0 = 0; j0 < p.kv_len; j0 += kPortableKeyBlock) {
-            const int64_t j1 = std::min(p.kv_len, j0 + kPortableKeyBlock);
+        // Keys inside the sliding window only (all keys without one).
+        const int64_t aligned = i + (p.kv_len - p.q_len);
+        const int64_t first_key =
+            window.left < kUnlimitedWindow ? std::max<int64_t>(0, aligned - window.left) : 0;
+        const int64_t end_key = window.right < kUnlimitedWindow
+                                    ? std::min<int64_t>(p.kv_len, aligned + window.right + 1)
+                                    : p.kv_len;
+        for (int64_t j0 = first_key; j0 < end_key; j0 += kPortableKeyBlock) {
+            const int64_t j1 = std::min(end_key, j0 + kPortableKeyBlock);
+            ++blocks;
             float block_max = neg_inf;
             for (int64_t j = j0; j < j1; ++j) {
                 float add;
@@ -146,6 +161,7 @@ void portable_task(void* ctx, int64_t task, int) {
             p.lse[(b * p.q_heads + h) * p.q_len + i] = (l > 0.0f) ? m + std::log(l) : neg_inf;
         }
     }
+    count_key_tiles(blocks);
 }
 
 tw_status validate(const tw_attention_params* p) {
@@ -189,6 +205,16 @@ tw_status validate(const tw_attention_params* p) {
             }
         }
     }
+    if (p->rel_bias) {
+        if (p->rel_bias_radius < 0 || p->rel_bias_radius > (int64_t{1} << 30)) {
+            return fail(TW_ERR_INVALID_ARGUMENT,
+                        "attention: rel_bias_radius %lld is outside [0, 2^30]",
+                        (long long)p->rel_bias_radius);
+        }
+        if (p->rel_bias_head_stride < 0) {
+            return fail(TW_ERR_INVALID_ARGUMENT, "attention: negative rel_bias_head_stride");
+        }
+    }
     if (!std::isfinite(p->scale))
         return fail(TW_ERR_INVALID_ARGUMENT, "attention: scale is not finite");
     if (p->kv_valid_lengths) {
@@ -218,6 +244,18 @@ struct Workspace {
 thread_local Workspace workspace;
 
 }  // namespace
+
+void count_key_tiles(int64_t tiles) {
+    key_tiles.fetch_add(tiles, std::memory_order_relaxed);
+}
+
+int64_t key_tiles_visited() {
+    return key_tiles.load(std::memory_order_relaxed);
+}
+
+void reset_key_tiles_visited() {
+    key_tiles.store(0, std::memory_order_relaxed);
+}
 
 void* attention_workspace(size_t bytes) {
     if (bytes <= workspace.bytes) return workspace.data;
@@ -295,9 +333,10 @@ extern "C" tw_status tw_attention_varlen_forward(const tw_attention_params* p, i
                         (long long)p->batch);
     }
     if (p->kv_valid_lengths || p->key_padding_mask || p->bias || p->lse) {
-        return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                        "attention: packed sequences take no valid lengths, mask, bias or lse (the "
-                        "offsets are the mask)");
+        return tw::fail(
+            TW_ERR_INVALID_ARGUMENT,
+            "attention: packed sequences take no valid lengths, mask, dense bias or lse "
+            "(the offsets are the mask; a window and rel_bias are allowed)");
     }
     if (num_seqs < 1)
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "attention: num_seqs %lld < 1",

@@ -33,6 +33,7 @@ struct Avx2 {
     static V zero() { return _mm256_setzero_ps(); }
     static V set1(float x) { return _mm256_set1_ps(x); }
     static V load(const float* ptr) { return _mm256_load_ps(ptr); }
+    static V loadu(const float* ptr) { return _mm256_loadu_ps(ptr); }
     static void store(float* ptr, V x) { _mm256_store_ps(ptr, x); }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
@@ -76,6 +77,15 @@ struct Avx2 {
         const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         const V masked = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(count), lanes));
         return _mm256_blendv_ps(x, _mm256_set1_ps(-__builtin_inff()), masked);
+    }
+
+    /// Lanes whose query index (first + lane) is above `last` become -inf.
+    static V mask_lanes_above(V x, int64_t first, int64_t last) {
+        const int keep =
+            static_cast<int>(std::min<int64_t>(std::max<int64_t>(last - first + 1, 0), W));
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const V kept = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(keep), lanes));
+        return _mm256_blendv_ps(_mm256_set1_ps(-__builtin_inff()), x, kept);
     }
 
     // Pair dot products emulated with two FMAs (unused on this ISA: kept for completeness).

@@ -34,6 +34,7 @@ struct Avx512 {
     static V zero() { return _mm512_setzero_ps(); }
     static V set1(float x) { return _mm512_set1_ps(x); }
     static V load(const float* ptr) { return _mm512_load_ps(ptr); }
+    static V loadu(const float* ptr) { return _mm512_loadu_ps(ptr); }
     static void store(float* ptr, V x) { _mm512_store_ps(ptr, x); }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -58,6 +59,13 @@ struct Avx512 {
     static V mask_lanes_below(V x, int64_t first, int64_t limit) {
         const int64_t count = std::min<int64_t>(std::max<int64_t>(limit - first, 0), W);
         const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1u);
+        return _mm512_mask_mov_ps(x, lanes, _mm512_set1_ps(-__builtin_inff()));
+    }
+
+    /// Lanes whose query index (first + lane) is above `last` become -inf.
+    static V mask_lanes_above(V x, int64_t first, int64_t last) {
+        const int64_t keep = std::min<int64_t>(std::max<int64_t>(last - first + 1, 0), W);
+        const __mmask16 lanes = static_cast<__mmask16>(~((1u << keep) - 1u));
         return _mm512_mask_mov_ps(x, lanes, _mm512_set1_ps(-__builtin_inff()));
     }
 

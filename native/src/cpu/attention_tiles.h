@@ -5,8 +5,8 @@
 //
 // The math (FlashAttention-2 forward, one query tile against all key tiles):
 //
-//   for each key tile Kj, Vj:
-//     S   = Q·Kjᵀ · scale·log2(e) (+ bias·log2(e), masked entries -inf)
+//   for each key tile Kj, Vj that intersects the tile's sliding window (all tiles without one):
+//     S   = Q·Kjᵀ · scale·log2(e) (+ (bias + rel_bias)·log2(e), masked entries -inf)
 //     m'  = max(m, rowmax(S));  α = 2^(m - m')
 //     P   = 2^(S - m');          l = α·l + rowsum(P)
 //     O   = α·O + P·Vj;          m = m'
@@ -80,6 +80,10 @@ struct FlashAttention {
     // several tiles per head the shared copy wins (N=512: +6% when converted per tile).
     bool local_pairs;
     static constexpr int64_t kLocalPairBytes = 256 * 1024;
+    // Sliding window relative to the aligned query position (tw::window_span), and whether the
+    // relative-position bias table holds -inf (a mask) within the distances this call reaches.
+    tw::WindowSpan window;
+    bool rel_bias_masks;
 
     // Per-task scratch, carved from tw::thread_scratch.
     struct Tiles {
@@ -91,6 +95,7 @@ struct FlashAttention {
         float* vc;     // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
         uint16_t* pb;  // P as bf16 pairs [Bc/2][Br][2]
         float* tmp;    // [Br] bias gather
+        float* rb;     // [Br + Bc] relative-position bias of one tile by distance, log2 units
         uint16_t* kl;  // local_pairs: this task's bf16 K rows [kv_len][dp]
         uint32_t* vl;  // local_pairs: this task's bf16 V pairs [kv_pairs][D]
     };
@@ -103,7 +108,8 @@ struct FlashAttention {
     size_t scratch_bytes() const {
         const int64_t D = p.head_dim;
         const size_t floats = size_t(dp) * Br + size_t(Bc) * Br + size_t(D) * Br + 3 * size_t(Br) +
-                              2 * size_t(Bc) * size_t(dp) + size_t(Bc) * Br / 2 + 64;
+                              2 * size_t(Bc) * size_t(dp) + size_t(Bc) * Br / 2 + size_t(Br + Bc) +
+                              64;
         return floats * sizeof(float) + 8 * 64 + (local_pairs ? local_pair_bytes() : 0);
     }
 
@@ -127,6 +133,8 @@ struct FlashAttention {
         c += sizeof(float) * Br;
         t.tmp = reinterpret_cast<float*>(c);
         c = align(c + sizeof(float) * Br);
+        t.rb = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * (Br + Bc));
         t.vc = reinterpret_cast<float*>(c);
         c = align(c + sizeof(float) * Bc * dp);
         t.pb = reinterpret_cast<uint16_t*>(c);
@@ -324,6 +332,16 @@ struct FlashAttention {
         });
     }
 
+    /// True if none of the 2·count bf16 values in `v` is NaN or Inf (exponent bits all ones).
+    static bool pairs_finite(const uint32_t* v, int64_t count) {
+        uint32_t bad = 0;
+        for (int64_t i = 0; i < count; ++i) {
+            bad |= uint32_t((v[i] & 0x7f80u) == 0x7f80u) |
+                   uint32_t((v[i] & 0x7f800000u) == 0x7f800000u);
+        }
+        return bad == 0;
+    }
+
     // ---- data movement ------------------------------------------------------------------------
 
     /// Prefetches `count` rows of `bytes` bytes (none if count <= 0) at element `offset` of `base`,
@@ -436,7 +454,18 @@ struct FlashAttention {
         const int64_t causal_offset = p.kv_len - p.q_len;
         V block_max[NV];
         for (int c = 0; c < NV; ++c) block_max[c] = neg_inf;
-        bool masked = p.bias != nullptr;  // a bias may hold -inf anywhere
+        bool masked = p.bias != nullptr || rel_bias_masks;  // a bias may hold -inf anywhere
+        if (p.rel_bias) {
+            // The tile's relative-position bias by distance, so that key row j reads its query
+            // lanes as one contiguous run: query i0 + i, key j0 + j has distance
+            // d = (j0 + j) - (i0 + i + offset), stored at rb[Bc - 1 - j + i] (reversed).
+            const int64_t R = p.rel_bias_radius;
+            const float* table = p.rel_bias + h * p.rel_bias_head_stride + R;
+            const int64_t top = j0 + Bc - 1 - causal_offset - i0;
+            for (int64_t y = 0; y < Br + Bc - 1; ++y) {
+                t.rb[y] = table[std::min(std::max(top - y, -R), R)] * kLog2e;
+            }
+        }
         for (int64_t j = 0; j < nk; ++j) {
             float* row = t.st + j * Br;
             const int64_t key = j0 + j;
@@ -456,14 +485,36 @@ struct FlashAttention {
                     S::store(row + c * W, S::add(S::load(row + c * W), S::load(t.tmp + c * W)));
                 }
             }
-            // Causal: query i sees key iff i >= key - offset; only rows past the tile's first
-            // query need a lane mask.
-            const int64_t first_visible_query = key - causal_offset;
-            if (p.causal && first_visible_query > i0) {
+            if (p.rel_bias) {
+                const float* rb = t.rb + (Bc - 1 - j);
+                for (int c = 0; c < NV; ++c) {
+                    S::store(row + c * W, S::add(S::load(row + c * W), S::loadu(rb + c * W)));
+                }
+            }
+            // Causal: query i sees key iff i >= key - offset; a window's right limit moves that
+            // bound by window.right, its left limit hides queries i > key - offset + left. Only
+            // tiles that cross a bound need lane masks.
+            int64_t first_visible_query = std::numeric_limits<int64_t>::min();
+            if (p.causal) first_visible_query = key - causal_offset;
+            if (window.right < tw::kUnlimitedWindow) {
+                first_visible_query =
+                    std::max(first_visible_query, key - causal_offset - window.right);
+            }
+            if (first_visible_query > i0) {
                 masked = true;
                 for (int c = 0; c < NV; ++c) {
                     S::store(row + c * W, S::mask_lanes_below(S::load(row + c * W), i0 + c * W,
                                                               first_visible_query));
+                }
+            }
+            if (window.left < tw::kUnlimitedWindow) {
+                const int64_t last_visible_query = key - causal_offset + window.left;
+                if (last_visible_query < i0 + NV * W - 1) {
+                    masked = true;
+                    for (int c = 0; c < NV; ++c) {
+                        S::store(row + c * W, S::mask_lanes_above(S::load(row + c * W), i0 + c * W,
+                                                                  last_visible_query));
+                    }
                 }
             }
             for (int c = 0; c < NV; ++c) block_max[c] = S::max(block_max[c], S::load(row + c * W));
@@ -503,13 +554,23 @@ struct FlashAttention {
         const int64_t i0 = tile * Br;
         const int64_t nq = std::min<int64_t>(Br, p.q_len - i0);
 
-        // Keys this tile can see: valid length, causal limit of its last query, then this split.
+        // Keys this tile can see: valid length, causal limit of its last query, the sliding
+        // window of its first and last queries (only key tiles inside it are visited), then this
+        // split. The first key is even, so bf16 pairs of keys stay whole.
+        const int64_t offset = p.kv_len - p.q_len;
         int64_t kv_end = p.kv_len;
         if (p.kv_valid_lengths) kv_end = std::min<int64_t>(kv_end, p.kv_valid_lengths[b]);
-        if (p.causal) kv_end = std::min<int64_t>(kv_end, i0 + nq + (p.kv_len - p.q_len));
-        kv_end = std::max<int64_t>(kv_end, 0);
-        const int64_t per_split = ((kv_end + splits - 1) / splits + Bc - 1) / Bc * Bc;
-        const int64_t kv_begin = std::min(kv_end, split * per_split);
+        if (p.causal) kv_end = std::min<int64_t>(kv_end, i0 + nq + offset);
+        if (window.right < tw::kUnlimitedWindow) {
+            kv_end = std::min<int64_t>(kv_end, i0 + nq + offset + window.right);
+        }
+        int64_t kv_first = 0;
+        if (window.left < tw::kUnlimitedWindow) {
+            kv_first = std::max<int64_t>(0, i0 + offset - window.left) / 2 * 2;
+        }
+        kv_end = std::max<int64_t>(kv_end, kv_first);
+        const int64_t per_split = ((kv_end - kv_first + splits - 1) / splits + Bc - 1) / Bc * Bc;
+        const int64_t kv_begin = std::min(kv_end, kv_first + split * per_split);
         kv_end = std::min(kv_end, kv_begin + per_split);
 
         // Keys far apart in memory (sequence-major layouts, fused QKV buffers) arrive as one cache
@@ -541,6 +602,7 @@ struct FlashAttention {
             k_head = k_pairs + bg * p.kv_len * dp;
             v_head = v_pairs + bg * kv_pairs * D;
         }
+        tw::count_key_tiles((kv_end - kv_begin + Bc - 1) / Bc);
         for (int64_t j0 = kv_begin; j0 < kv_end; j0 += Bc) {
             const int64_t nk = std::min<int64_t>(Bc, kv_end - j0);
             if (prefetch_kv && j0 + Bc < kv_end) {
@@ -554,12 +616,16 @@ struct FlashAttention {
                 scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
             }
             const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
-            // The call-wide V pairs hold the key after an odd visible end (valid length, causal
-            // limit) in the odd half of the last pair: its zero probability times a NaN or Inf
-            // value would be NaN, so that tile takes the fp32 product of its own rows instead.
+            // Pair dot products cannot skip single masked lanes: a masked key's zero probability
+            // times a NaN or Inf value would be NaN. The call-wide V pairs also hold the key after
+            // an odd visible end (valid length, causal limit) in the odd half of the last pair.
+            // Such tiles still take the pair product when the tile's V pairs are all finite
+            // (then 0·v = 0 exactly: sliding-window and causal edge tiles keep the bf16 rate);
+            // otherwise they take the fp32 product of their own rows below.
             const bool pair_past_end = bf16_dot && !local_pairs && (nk & 1) && j0 + nk < p.kv_len;
-            if (bf16_dot && !masked && !pair_past_end) {
-                const int64_t pairs = (nk + 1) / 2;
+            const int64_t pairs = (nk + 1) / 2;
+            const uint32_t* vil = bf16_dot ? v_head + (j0 - key0) / 2 * D : nullptr;  // j0 even
+            if (bf16_dot && ((!masked && !pair_past_end) || pairs_finite(vil, pairs * D))) {
                 for (int64_t j2 = 0; j2 < pairs; ++j2) {
                     const float* even = t.st + (2 * j2) * Br;
                     const float* odd = (2 * j2 + 1 < nk) ? even + Br : nullptr;
@@ -568,7 +634,6 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                const uint32_t* vil = v_head + (j0 - key0) / 2 * D;  // j0 is even
                 values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
                                      vil);
             } else if (!bf16_dot) {
@@ -577,9 +642,8 @@ struct FlashAttention {
                     v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] + j0 * v_f32_strides[2],
                     v_f32_strides[2]);
             } else {
-                // Masked tiles under bf16 compute: pair dot products cannot skip single masked
-                // lanes, so V (with its bf16 rounding) goes through the fp32 masked product; so
-                // does a tile whose last pair reaches past the visible keys.
+                // Masked tiles under bf16 compute whose V pairs hold a NaN or Inf: V (with its
+                // bf16 rounding) goes through the fp32 masked product.
                 for (int64_t j = 0; j < nk; ++j) {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
                                        t.vc + j * D);
@@ -787,9 +851,13 @@ struct FlashAttention {
         const int64_t tasks = p.batch * p.q_heads * query_tiles;
         const int64_t workers = tw::num_workers();
         splits = 1;
+        // Keys one query tile can see at most: all of them, or its sliding window.
+        const int64_t span =
+            std::min<int64_t>(p.kv_len, std::min<int64_t>(window.left, p.kv_len) +
+                                            std::min<int64_t>(window.right, p.kv_len) + Br + 2);
         if (tasks < 2 * workers) {
             splits = std::min<int64_t>((4 * workers + tasks - 1) / tasks,
-                                       (p.kv_len + 4 * Bc - 1) / (4 * Bc));
+                                       (span + 4 * Bc - 1) / (4 * Bc));
             splits = std::max<int64_t>(splits, 1);
         }
         kv_pairs = (p.kv_len + 1) / 2;
@@ -853,5 +921,22 @@ struct FlashAttention {
         const bool want_bf16 = p.compute == TW_BF16;
         bf16_dot = want_bf16 && has_bf16_dot;
         round_bf16 = want_bf16 && !has_bf16_dot;
+        window = tw::window_span(p);
+        rel_bias_masks = false;
+        if (p.rel_bias) {
+            // Distances stay below q_len + kv_len either way: with a larger radius the entries
+            // past that (the clamped ends included) are never read.
+            const int64_t R = p.rel_bias_radius;
+            const int64_t reach = std::min<int64_t>(R, p.q_len + p.kv_len);
+            for (int64_t h = 0; h < p.q_heads && !rel_bias_masks; ++h) {
+                const float* table = p.rel_bias + h * p.rel_bias_head_stride + R;
+                for (int64_t d = -reach; d <= reach; ++d) {
+                    if (table[d] == -std::numeric_limits<float>::infinity()) {
+                        rel_bias_masks = true;
+                        break;
+                    }
+                }
+            }
+        }
     }
 };

@@ -131,7 +131,8 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
     jlongArray q_strides, jobject k, jlongArray k_strides, jobject v, jlongArray v_strides,
     jobject o, jlongArray o_strides, jfloat scale, jboolean causal, jintArray valid_lengths,
     jobject key_padding_mask, jobject bias, jlongArray bias_strides, jobject lse,
-    jintArray cu_seqlens_q, jintArray cu_seqlens_k) {
+    jintArray cu_seqlens_q, jintArray cu_seqlens_k, jlongArray window, jobject rel_bias,
+    jlong rel_bias_radius, jlong rel_bias_head_stride) {
     tw_attention_params p{};
 
     // Data types.
@@ -255,6 +256,41 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
         if (bytes < 0) return;
         p.lse = static_cast<float*>(checked_address(env, lse, bytes, 4, "log-sum-exp"));
         if (p.lse == nullptr) return;
+    }
+
+    // Sliding window: null, or {left, right} with negative = unlimited on that side.
+    if (window != nullptr) {
+        int64_t sides[2];
+        if (!read_longs(env, window, 2, "attention window", sides)) return;
+        p.has_window = 1;
+        p.window_left = sides[0];
+        p.window_right = sides[1];
+    }
+
+    // Relative-position bias table: fp32, 2R + 1 entries per head, heads rel_bias_head_stride
+    // elements apart (0: one table for every head).
+    if (rel_bias != nullptr) {
+        if (rel_bias_radius < 0 || rel_bias_radius > (int64_t{1} << 30)) {
+            throw_illegal_argument(env, "attention: relative bias radius " +
+                                            std::to_string(rel_bias_radius) +
+                                            " is outside [0, 2^30]");
+            return;
+        }
+        if (rel_bias_head_stride < 0 || rel_bias_head_stride > (int64_t{1} << 40)) {
+            throw_illegal_argument(env, "attention: relative bias head stride " +
+                                            std::to_string(rel_bias_head_stride) +
+                                            " is out of range");
+            return;
+        }
+        const int64_t extents[2] = {p.q_heads, 2 * rel_bias_radius + 1};
+        const int64_t strides[2] = {rel_bias_head_stride, 1};
+        const int64_t bytes = span_bytes(env, "relative bias", 2, extents, strides, 4);
+        if (bytes < 0) return;
+        p.rel_bias =
+            static_cast<const float*>(checked_address(env, rel_bias, bytes, 4, "relative bias"));
+        if (p.rel_bias == nullptr) return;
+        p.rel_bias_radius = rel_bias_radius;
+        p.rel_bias_head_stride = rel_bias_head_stride;
     }
 
     if (cu_seqlens_q == nullptr && cu_seqlens_k == nullptr) {

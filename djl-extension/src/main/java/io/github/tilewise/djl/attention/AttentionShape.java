@@ -217,6 +217,31 @@ final class AttentionShape {
             }
             biasExtents(bias.getShape());
         }
+        checkRelativeBias(options, heads);
+    }
+
+    /**
+     * Checks the relative-position bias table of the options (if any) against the query heads.
+     *
+     * @throws IllegalArgumentException if it has neither 1 nor {@code heads} rows or is not on the
+     *     CPU
+     * @throws IllegalStateException if it has been closed
+     */
+    static void checkRelativeBias(AttentionOptions options, long heads) {
+        NDArray table = options.getRelativeBias();
+        if (table == null) {
+            return;
+        }
+        checkArray(table, "relative bias table");
+        long rows = table.getShape().get(0);
+        if (rows != heads && rows != 1) {
+            throw new IllegalArgumentException(
+                    "relative bias table "
+                            + table.getShape()
+                            + " must have one row per query head ("
+                            + heads
+                            + ") or a single shared row");
+        }
     }
 
     /**

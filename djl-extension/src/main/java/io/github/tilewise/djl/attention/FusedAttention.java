@@ -185,9 +185,10 @@ public final class FusedAttention {
      * @param v {@code [Tk, Hkv, D]}
      * @param offsetsQ {@code numSequences + 1} offsets from 0 to {@code Tq}, never decreasing
      * @param offsetsK {@code numSequences + 1} offsets from 0 to {@code Tk}
-     * @param options scale, causal (bottom-right aligned within each sequence) and compute
-     *     precision; masks, valid lengths and bias are refused (the offsets are the mask); null
-     *     means the defaults
+     * @param options scale, causal (bottom-right aligned within each sequence), sliding window and
+     *     relative-position bias (positions within each sequence) and compute precision; masks,
+     *     valid lengths and dense bias are refused (the offsets are the mask); null means the
+     *     defaults
      * @return {@code [Tq, H, D]}, q's data type, attached to q's manager; rows of a sequence with
      *     no keys are zeros
      * @throws IllegalArgumentException naming the problem
@@ -222,6 +223,7 @@ public final class FusedAttention {
         if (k.getDataType() != type || v.getDataType() != type) {
             throw new IllegalArgumentException("q, k and v must share one data type");
         }
+        AttentionShape.checkRelativeBias(opts, qs[1]);
         PackedSequences.checkOffsets(offsetsQ, qs[0], "offsetsQ");
         PackedSequences.checkOffsets(offsetsK, ks[0], "offsetsK");
         if (offsetsQ.length != offsetsK.length) {
@@ -262,7 +264,8 @@ public final class FusedAttention {
      * @param qkv {@code [T, 3·H·D]}
      * @param heads the number of heads {@code H}
      * @param offsets {@code numSequences + 1} row offsets from 0 to {@code T}
-     * @param options scale, causal and compute precision, as {@link #forwardPacked}
+     * @param options scale, causal, sliding window, relative bias and compute precision, as {@link
+     *     #forwardPacked}
      * @return {@code [T, H, D]}, attached to qkv's manager
      * @throws IllegalArgumentException naming the problem
      * @throws IllegalStateException for closed arrays
@@ -287,6 +290,7 @@ public final class FusedAttention {
         long rows = qkv.getShape().get(0);
         long headDim = qkv.getShape().get(1) / (3L * heads);
         DataType type = PackedSequences.requireDataType(qkv);
+        AttentionShape.checkRelativeBias(opts, heads);
         PackedSequences.checkOffsets(offsets, rows, "offsets");
         NDManager target = qkv.getManager();
         if (!LibUtils.isAvailable() || rows == 0) {
@@ -357,8 +361,10 @@ public final class FusedAttention {
             int[] offsetsK,
             AttentionOptions opts,
             NDManager target) {
+        requirePyTorch(opts.getRelativeBias(), "relativeBias");
         NDArray output = target.create(new Shape(rowsQ, heads, headDim), type);
-        try {
+        try (NDManager scope = target.newSubManager()) {
+            NDArray table = opts.getRelativeBias();
             AttentionNative.get()
                     .forwardPacked(
                             dtypeCode(type),
@@ -375,7 +381,11 @@ public final class FusedAttention {
                             opts.getScale(headDim),
                             opts.isCausal(),
                             offsetsQ,
-                            offsetsK);
+                            offsetsK,
+                            window(opts),
+                            table == null ? null : SharedMemory.of(table, "relativeBias", scope),
+                            Math.max(opts.getRelativeBiasRadius(), 0),
+                            relativeBiasHeadStride(table));
             return output;
         } catch (RuntimeException | Error e) {
             output.close();
@@ -485,6 +495,7 @@ public final class FusedAttention {
             boolean withLogSumExp) {
         requirePyTorch(opts.getKeyPaddingMask(), "keyPaddingMask");
         requirePyTorch(opts.getBias(), "bias");
+        requirePyTorch(opts.getRelativeBias(), "relativeBias");
         Shape outShape =
                 shape.layout == AttentionLayout.BATCH_HEADS_SEQ_DIM
                         ? new Shape(shape.batch, shape.heads, shape.qLen, shape.headDim)
@@ -552,6 +563,10 @@ public final class FusedAttention {
             biasStrides = broadcastStrides(shape.biasExtents(bias.getShape()));
         }
 
+        NDArray table = opts.getRelativeBias();
+        ByteBuffer tableBuffer =
+                table == null ? null : SharedMemory.of(table, "relativeBias", scope);
+
         int dtype = dtypeCode(shape.dataType);
         int compute = computeCode(opts);
         long[] dims = {
@@ -576,7 +591,23 @@ public final class FusedAttention {
                         maskBuffer,
                         biasBuffer,
                         biasStrides,
-                        lseBuffer);
+                        lseBuffer,
+                        window(opts),
+                        tableBuffer,
+                        Math.max(opts.getRelativeBiasRadius(), 0),
+                        relativeBiasHeadStride(table));
+    }
+
+    /** The sliding window as the kernel takes it: null, or {left, right} (-1: unlimited). */
+    private static long[] window(AttentionOptions opts) {
+        return opts.hasSlidingWindow()
+                ? new long[] {opts.getWindowLeft(), opts.getWindowRight()}
+                : null;
+    }
+
+    /** Elements between the heads' rows of a relative-bias table; 0 for one shared row. */
+    private static long relativeBiasHeadStride(NDArray table) {
+        return table == null || table.getShape().get(0) == 1 ? 0 : table.getShape().get(1);
     }
 
     /** The kernel's code for FLOAT32 or FLOAT16 data. */

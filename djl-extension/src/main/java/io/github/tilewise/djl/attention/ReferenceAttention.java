@@ -83,12 +83,20 @@ public final class ReferenceAttention {
                 attach(bias, scope);
                 scores.addi(bias.toType(DataType.FLOAT32, false));
             }
+            NDArray relative = relativeBias(options, s, scope);
+            if (relative != null) {
+                scores.addi(relative);
+                relative = relative.neq(Float.NEGATIVE_INFINITY); // -inf entries mask
+            }
             // Masked scores become -inf by selection, not by adding -inf: a NaN or infinity in a
             // masked-out key (or a -inf bias on a NaN score) must not reach the row.
             NDArray visible = visibility(options, s, scope);
-            if (bias != null) {
-                NDArray open = bias.neq(Float.NEGATIVE_INFINITY);
+            if (options.getBias() != null) {
+                NDArray open = options.getBias().neq(Float.NEGATIVE_INFINITY);
                 visible = visible == null ? open : visible.logicalAnd(open);
+            }
+            if (relative != null) {
+                visible = visible == null ? relative : visible.logicalAnd(relative);
             }
             if (visible != null) {
                 NDArray all = visible.broadcast(scores.getShape());
@@ -161,6 +169,19 @@ public final class ReferenceAttention {
             NDArray cols = scope.arange(0, (int) s.kvLen).reshape(1, 1, 1, s.kvLen);
             visible = cols.lte(rows);
         }
+        if (options.hasSlidingWindow()) {
+            // Query i, at i' = i + (Nk - Nq), sees key j iff i' - left <= j <= i' + right.
+            NDArray rows =
+                    scope.arange(0, (int) s.qLen).add(s.kvLen - s.qLen).reshape(1, 1, s.qLen, 1);
+            NDArray cols = scope.arange(0, (int) s.kvLen).reshape(1, 1, 1, s.kvLen);
+            NDArray distance = cols.sub(rows);
+            if (options.getWindowLeft() >= 0) {
+                visible = and(visible, distance.gte(-options.getWindowLeft()));
+            }
+            if (options.getWindowRight() >= 0) {
+                visible = and(visible, distance.lte(options.getWindowRight()));
+            }
+        }
         int[] lengths = options.getKeyValidLengths();
         if (lengths != null) {
             NDArray limit = scope.create(lengths).reshape(s.batch, 1, 1, 1);
@@ -173,6 +194,39 @@ public final class ReferenceAttention {
             visible = and(visible, mask.neq(0).reshape(s.batch, 1, 1, s.kvLen));
         }
         return visible;
+    }
+
+    /**
+     * The relative-position bias {@code [1, H or 1, Nq, Nk]} (FLOAT32) gathered from the options'
+     * table, {@code table[h, clamp(j - i', -R, R) + R]}, or null without a table.
+     */
+    private static NDArray relativeBias(
+            AttentionOptions options, AttentionShape s, NDManager scope) {
+        NDArray table = options.getRelativeBias();
+        if (table == null) {
+            return null;
+        }
+        attach(table, scope);
+        long tableHeads = table.getShape().get(0);
+        int radius = options.getRelativeBiasRadius();
+        int width = 2 * radius + 1;
+        // Distance index [Nq, Nk] (int64), then one row of the table per head: take() flattens the
+        // table, so each head's indices are offset by h·width.
+        NDArray rows =
+                scope.arange(0, (int) s.qLen)
+                        .toType(DataType.INT64, false)
+                        .add(s.kvLen - s.qLen)
+                        .reshape(s.qLen, 1);
+        NDArray cols = scope.arange(0, (int) s.kvLen).toType(DataType.INT64, false);
+        NDArray index = cols.reshape(1, s.kvLen).sub(rows).clip(-radius, radius).add(radius);
+        NDArray heads =
+                scope.arange(0, (int) tableHeads)
+                        .toType(DataType.INT64, false)
+                        .mul(width)
+                        .reshape(tableHeads, 1, 1);
+        NDArray flat = index.reshape(1, s.qLen, s.kvLen).add(heads).flatten();
+        NDArray gathered = table.flatten().take(flat);
+        return gathered.reshape(1, tableHeads, s.qLen, s.kvLen);
     }
 
     private static NDArray and(NDArray a, NDArray b) {

@@ -84,6 +84,85 @@ public final class AttentionNative {
             ByteBuffer bias,
             long[] biasStrides,
             ByteBuffer logSumExp) {
+        forward(
+                dtype,
+                compute,
+                dims,
+                q,
+                qStrides,
+                k,
+                kStrides,
+                v,
+                vStrides,
+                output,
+                outputStrides,
+                scale,
+                causal,
+                keyValidLengths,
+                keyPaddingMask,
+                bias,
+                biasStrides,
+                logSumExp,
+                null,
+                null,
+                0,
+                0);
+    }
+
+    /**
+     * Runs {@code tw_attention_forward} with a sliding window and a relative-position bias table.
+     *
+     * @param dtype data type of q, k, v and the output ({@link #DTYPE_F32}, {@link #DTYPE_F16},
+     *     {@link #DTYPE_BF16})
+     * @param compute precision of the dot products ({@link #DTYPE_F32} or {@link #DTYPE_BF16})
+     * @param dims {@code {batch, qHeads, kvHeads, qLen, kvLen, headDim}}
+     * @param q queries
+     * @param qStrides element strides of q for batch, head, seq
+     * @param k keys
+     * @param kStrides element strides of k
+     * @param v values
+     * @param vStrides element strides of v
+     * @param output where the result is written
+     * @param outputStrides element strides of the output
+     * @param scale score scale
+     * @param causal bottom-right-aligned causal masking
+     * @param keyValidLengths valid keys per batch entry, or null
+     * @param keyPaddingMask {@code [batch, kvLen]} bytes where 0 masks, or null
+     * @param bias fp32 additive bias, or null
+     * @param biasStrides element strides of the bias for batch, head, query, key (0 broadcasts);
+     *     ignored without a bias
+     * @param logSumExp fp32 {@code [batch, qHeads, qLen]} output, or null
+     * @param window null for none, or {@code {left, right}}: query {@code i} sees keys {@code [i' -
+     *     left, i' + right]} with {@code i' = i + kvLen - qLen}; a negative side is unlimited
+     * @param relBias null for none, or fp32 tables of {@code 2R + 1} entries per query head, added
+     *     to the scaled scores at {@code clamp(j - i', -R, R) + R}
+     * @param relBiasRadius {@code R >= 0}; ignored without a table
+     * @param relBiasHeadStride elements between heads' tables (0: one table for all heads)
+     * @throws IllegalArgumentException naming the bad argument
+     */
+    public void forward(
+            int dtype,
+            int compute,
+            long[] dims,
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides,
+            ByteBuffer output,
+            long[] outputStrides,
+            float scale,
+            boolean causal,
+            int[] keyValidLengths,
+            ByteBuffer keyPaddingMask,
+            ByteBuffer bias,
+            long[] biasStrides,
+            ByteBuffer logSumExp,
+            long[] window,
+            ByteBuffer relBias,
+            long relBiasRadius,
+            long relBiasHeadStride) {
         requireWritable(output, "output");
         requireWritable(logSumExp, "log-sum-exp");
         forward0(
@@ -106,7 +185,11 @@ public final class AttentionNative {
                 biasStrides,
                 logSumExp,
                 null,
-                null);
+                null,
+                window,
+                relBias,
+                relBiasRadius,
+                relBiasHeadStride);
     }
 
     /**
@@ -148,6 +231,76 @@ public final class AttentionNative {
             boolean causal,
             int[] cuSeqlensQ,
             int[] cuSeqlensK) {
+        forwardPacked(
+                dtype,
+                compute,
+                dims,
+                q,
+                qStrides,
+                k,
+                kStrides,
+                v,
+                vStrides,
+                output,
+                outputStrides,
+                scale,
+                causal,
+                cuSeqlensQ,
+                cuSeqlensK,
+                null,
+                null,
+                0,
+                0);
+    }
+
+    /**
+     * Runs {@code tw_attention_varlen_forward} with a sliding window and a relative-position bias
+     * table, positions counted within each sequence.
+     *
+     * @param dtype data type of q, k, v and the output
+     * @param compute precision of the dot products
+     * @param dims {@code {1, qHeads, kvHeads, totalQ, totalK, headDim}}
+     * @param q queries
+     * @param qStrides element strides of q (batch, head, row)
+     * @param k keys
+     * @param kStrides element strides of k
+     * @param v values
+     * @param vStrides element strides of v
+     * @param output where the result is written
+     * @param outputStrides element strides of the output
+     * @param scale score scale
+     * @param causal bottom-right-aligned causal masking within each sequence
+     * @param cuSeqlensQ {@code numSeqs + 1} query offsets from 0 to {@code totalQ}
+     * @param cuSeqlensK {@code numSeqs + 1} key offsets from 0 to {@code totalK}
+     * @param window null for none, or {@code {left, right}} (negative: unlimited side), as {@link
+     *     #forward(int, int, long[], ByteBuffer, long[], ByteBuffer, long[], ByteBuffer, long[],
+     *     ByteBuffer, long[], float, boolean, int[], ByteBuffer, ByteBuffer, long[], ByteBuffer,
+     *     long[], ByteBuffer, long, long)}
+     * @param relBias null for none, or fp32 tables of {@code 2R + 1} entries per query head
+     * @param relBiasRadius {@code R >= 0}; ignored without a table
+     * @param relBiasHeadStride elements between heads' tables (0: one table for all heads)
+     * @throws IllegalArgumentException naming the bad argument
+     */
+    public void forwardPacked(
+            int dtype,
+            int compute,
+            long[] dims,
+            ByteBuffer q,
+            long[] qStrides,
+            ByteBuffer k,
+            long[] kStrides,
+            ByteBuffer v,
+            long[] vStrides,
+            ByteBuffer output,
+            long[] outputStrides,
+            float scale,
+            boolean causal,
+            int[] cuSeqlensQ,
+            int[] cuSeqlensK,
+            long[] window,
+            ByteBuffer relBias,
+            long relBiasRadius,
+            long relBiasHeadStride) {
         requireWritable(output, "output");
         if (cuSeqlensQ == null || cuSeqlensK == null) {
             throw new IllegalArgumentException("packed attention needs cuSeqlensQ and cuSeqlensK");
@@ -172,7 +325,11 @@ public final class AttentionNative {
                 null,
                 null,
                 cuSeqlensQ,
-                cuSeqlensK);
+                cuSeqlensK,
+                window,
+                relBias,
+                relBiasRadius,
+                relBiasHeadStride);
     }
 
     /** JNI hands out the address of a read-only direct buffer too: refuse to write through it. */
@@ -202,5 +359,9 @@ public final class AttentionNative {
             long[] biasStrides,
             ByteBuffer logSumExp,
             int[] cuSeqlensQ,
-            int[] cuSeqlensK);
+            int[] cuSeqlensK,
+            long[] window,
+            ByteBuffer relBias,
+            long relBiasRadius,
+            long relBiasHeadStride);
 }
