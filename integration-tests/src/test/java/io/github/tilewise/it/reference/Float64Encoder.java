@@ -5,8 +5,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * An independent float64 reference of the encoder families Tilewise loads, written from Hugging
@@ -64,6 +66,7 @@ public final class Float64Encoder {
     private final Map<String, float[]> values;
     private final Map<String, long[]> shapes;
     private final Map<String, double[]> cache = new HashMap<>();
+    private final Set<String> ablations;
 
     private final int hidden;
     private final int heads;
@@ -74,8 +77,15 @@ public final class Float64Encoder {
     private final String activation;
 
     private Float64Encoder(
-            JsonObject config, Map<String, float[]> values, Map<String, long[]> shapes) {
+            JsonObject config,
+            Map<String, float[]> values,
+            Map<String, long[]> shapes,
+            Set<String> ablations) {
         this.config = config;
+        this.ablations = Set.copyOf(ablations);
+        if (!ABLATIONS.containsAll(ablations)) {
+            throw new IllegalArgumentException("ablations are " + ABLATIONS + ", got " + ablations);
+        }
         this.modelType = config.get("model_type").getAsString();
         if (!Arrays.asList(MODEL_TYPES).contains(modelType)) {
             throw new IllegalArgumentException("no float64 reference for " + modelType);
@@ -109,7 +119,35 @@ public final class Float64Encoder {
     public static Float64Encoder of(
             String configJson, Map<String, float[]> values, Map<String, long[]> shapes) {
         return new Float64Encoder(
-                JsonParser.parseString(configJson).getAsJsonObject(), values, shapes);
+                JsonParser.parseString(configJson).getAsJsonObject(), values, shapes, Set.of());
+    }
+
+    /**
+     * Deliberate mistakes, to show that a comparison with this reference would catch them: {@code
+     * window+1} (ModernBERT's window one position wider), {@code no-window} (every layer global),
+     * {@code swap-theta} (global and local rotary bases exchanged), {@code double-angles} (rotary
+     * angles and inv_freq in float64 instead of float32), {@code no-relative-bias} (MPNet without
+     * its bias), {@code absolute-positions} (RoBERTa / MPNet positions {@code 0..S-1}), {@code
+     * gelu-tanh} (the tanh GELU for {@code gelu}).
+     */
+    public static final List<String> ABLATIONS =
+            List.of(
+                    "window+1",
+                    "no-window",
+                    "swap-theta",
+                    "double-angles",
+                    "no-relative-bias",
+                    "absolute-positions",
+                    "gelu-tanh");
+
+    /**
+     * The same reference with deliberate mistakes.
+     *
+     * @param names some of {@link #ABLATIONS}
+     * @return a new reference
+     */
+    public Float64Encoder ablate(String... names) {
+        return new Float64Encoder(config, values, shapes, Set.of(names));
     }
 
     /** The {@code model_type}. */
@@ -143,8 +181,12 @@ public final class Float64Encoder {
         boolean distil = modelType.equals("distilbert");
         boolean mpnet = modelType.equals("mpnet");
         boolean robertaPositions =
-                modelType.equals("roberta") || modelType.equals("xlm-roberta") || mpnet;
-        int padding = mpnet ? 1 : integer("pad_token_id", robertaPositions ? 1 : 0);
+                (modelType.equals("roberta") || modelType.equals("xlm-roberta") || mpnet)
+                        && !ablations.contains("absolute-positions");
+        int padding =
+                robertaPositions
+                        ? mpnet ? 1 : integer("pad_token_id", 1)
+                        : integer("pad_token_id", 0);
         double[] word = tensor("embeddings.word_embeddings.weight", -1, hidden);
         double[] position = tensor("embeddings.position_embeddings.weight", -1, hidden);
         String typeName = "embeddings.token_type_embeddings.weight";
@@ -174,7 +216,7 @@ public final class Float64Encoder {
             }
         }
         x = layerNorm(x, "embeddings.LayerNorm");
-        double[][] bias = mpnet ? mpnetBias(s) : null;
+        double[][] bias = mpnet && !ablations.contains("no-relative-bias") ? mpnetBias(s) : null;
         for (int l = 0; l < layers; l++) {
             Names n = names(l);
             double[][] q = linear(x, n.query);
@@ -311,7 +353,7 @@ public final class Float64Encoder {
         }
         x = layerNorm(x, "embeddings.norm");
         int every = integer("global_attn_every_n_layers", 3);
-        int window = integer("local_attention", 128) / 2;
+        int window = integer("local_attention", 128) / 2 + (ablations.contains("window+1") ? 1 : 0);
         boolean[] local = new boolean[layers];
         JsonElement types = config.get("layer_types");
         for (int l = 0; l < layers; l++) {
@@ -335,9 +377,19 @@ public final class Float64Encoder {
                 localTheta = r.getAsJsonObject("sliding_attention").get("rope_theta").getAsDouble();
             }
         }
-        double[][][] globalRope = rotaryTable(globalTheta, headDim, s);
-        double[][][] localRope = rotaryTable(localTheta, headDim, s);
-        String act = activation;
+        if (ablations.contains("swap-theta")) {
+            double t = globalTheta;
+            globalTheta = localTheta;
+            localTheta = t;
+        }
+        boolean exact = ablations.contains("double-angles");
+        double[][][] globalRope =
+                exact
+                        ? rotaryTable64(globalTheta, headDim, s)
+                        : rotaryTable(globalTheta, headDim, s);
+        double[][][] localRope =
+                exact ? rotaryTable64(localTheta, headDim, s) : rotaryTable(localTheta, headDim, s);
+        String act = actName();
         for (int l = 0; l < layers; l++) {
             String p = "layers." + l + ".";
             double[][] h = l == 0 ? x : layerNorm(x, p + "attn_norm");
@@ -351,12 +403,13 @@ public final class Float64Encoder {
                 System.arraycopy(qkv[t], 2 * hidden, v[t], 0, hidden);
             }
             double[][][] rope2 = local[l] ? localRope : globalRope;
+            boolean windowed = local[l] && !ablations.contains("no-window");
             rotate(q, rope2);
             rotate(k, rope2);
             boolean[][] visible = new boolean[s][s];
             for (int i = 0; i < s; i++) {
                 for (int j = 0; j < s; j++) {
-                    visible[i][j] = mask[j] != 0 && (!local[l] || Math.abs(i - j) <= window);
+                    visible[i][j] = mask[j] != 0 && (!windowed || Math.abs(i - j) <= window);
                 }
             }
             double[][] context = attention(q, k, v, visible, Math.pow(headDim, -0.5), null);
@@ -404,6 +457,21 @@ public final class Float64Encoder {
                 cos[t][i + half] = c;
                 sin[t][i] = sn;
                 sin[t][i + half] = sn;
+            }
+        }
+        return new double[][][] {cos, sin};
+    }
+
+    /** {@link #rotaryTable} with every step in float64 (an ablation). */
+    private static double[][][] rotaryTable64(double theta, int d, int seq) {
+        int half = d / 2;
+        double[][] cos = new double[seq][d];
+        double[][] sin = new double[seq][d];
+        for (int t = 0; t < seq; t++) {
+            for (int i = 0; i < half; i++) {
+                double angle = t / Math.pow(theta, (double) (2 * i) / d);
+                cos[t][i] = cos[t][i + half] = Math.cos(angle);
+                sin[t][i] = sin[t][i + half] = Math.sin(angle);
             }
         }
         return new double[][][] {cos, sin};
@@ -564,7 +632,7 @@ public final class Float64Encoder {
         for (int t = 0; t < x.length; t++) {
             y[t] = new double[x[t].length];
             for (int c = 0; c < x[t].length; c++) {
-                y[t][c] = activate(activation, x[t][c]);
+                y[t][c] = activate(actName(), x[t][c]);
             }
         }
         return y;
@@ -623,6 +691,12 @@ public final class Float64Encoder {
         }
         double r = 2 / Math.sqrt(Math.PI) * Math.exp(-a * a) * sum;
         return Math.copySign(Math.min(r, 1.0), x);
+    }
+
+    private String actName() {
+        return activation.equals("gelu") && ablations.contains("gelu-tanh")
+                ? "gelu_new"
+                : activation;
     }
 
     private static int[] ones(int n) {
