@@ -184,14 +184,18 @@ public final class HuggingFaceCheckpointReader {
                             .optActivation(activation)
                             .optPooler(tensors.containsKey("pooler.dense.weight"))
                             .optLabels(labels)
+                            // MPNet's embeddings hard-code padding_idx = 1, whatever
+                            // pad_token_id says.
                             .optPadTokenId(
-                                    integer(
-                                            json,
-                                            "pad_token_id",
-                                            architecture.positionsAfterPadding()
-                                                    ? 1
-                                                    : modern ? 50283 : 0,
-                                            configFile));
+                                    architecture == EncoderArchitecture.MPNET
+                                            ? 1
+                                            : integer(
+                                                    json,
+                                                    "pad_token_id",
+                                                    architecture.positionsAfterPadding()
+                                                            ? 1
+                                                            : modern ? 50283 : 0,
+                                                    configFile));
             if (distil) {
                 b.optLayerNormEps(1e-12f);
             } else if (modern) {
