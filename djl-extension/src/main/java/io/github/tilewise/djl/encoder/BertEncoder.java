@@ -112,7 +112,10 @@ public final class BertEncoder extends TransformerEncoder {
         if (relativeBias != null) {
             options.optRelativeBias(
                     RelativePositionBuckets.table(
-                            relativeBias.getArray(), config.getRelativeMaxDistance(), scope));
+                            relativeBias.getArray(),
+                            RelativePositionBuckets.MPNET_BUCKETS,
+                            config.getRelativeMaxDistance(),
+                            scope));
         }
         return options;
     }

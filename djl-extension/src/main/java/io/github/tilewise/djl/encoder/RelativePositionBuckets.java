@@ -16,6 +16,12 @@ import ai.djl.ndarray.NDManager;
  */
 public final class RelativePositionBuckets {
 
+    /**
+     * The bucket count MPNet's attention uses: Hugging Face's {@code compute_position_bias} always
+     * passes its default 32, whatever {@code relative_attention_num_buckets} sizes the table to.
+     */
+    public static final int MPNET_BUCKETS = 32;
+
     private RelativePositionBuckets() {}
 
     /**
@@ -45,14 +51,24 @@ public final class RelativePositionBuckets {
     /**
      * Builds the table of distances for every head.
      *
-     * @param weights the learned biases {@code [buckets, heads]} (the checkpoint's {@code
+     * @param weights the learned biases {@code [rows, heads]} (the checkpoint's {@code
      *     relative_attention_bias.weight})
+     * @param buckets the number of buckets distances fall into (at most {@code rows})
      * @param maxDistance the distance from which the outermost bucket is used (the table's radius)
      * @param manager owns the table
      * @return {@code [heads, 2 · maxDistance + 1]} float32
+     * @throws IllegalArgumentException if the weights have fewer rows than buckets
      */
-    public static NDArray table(NDArray weights, int maxDistance, NDManager manager) {
-        int buckets = (int) weights.getShape().get(0);
+    public static NDArray table(NDArray weights, int buckets, int maxDistance, NDManager manager) {
+        int rows = (int) weights.getShape().get(0);
+        if (rows < buckets) {
+            throw new IllegalArgumentException(
+                    "relative_attention_bias has "
+                            + rows
+                            + " rows, fewer than its "
+                            + buckets
+                            + " buckets");
+        }
         int heads = (int) weights.getShape().get(1);
         float[] w = weights.toFloatArray();
         int width = 2 * maxDistance + 1;

@@ -52,6 +52,7 @@ public final class HuggingFaceCheckpointReader {
                     "a Hugging Face model directory needs config.json");
         }
         JsonObject json = parseJson(configFile);
+        Path weightsFile = weightsFile(dir);
         EncoderArchitecture architecture = architectureOf(json, configFile);
         if (architecture.isBertLayout()) {
             String positionType = string(json, "position_embedding_type", "absolute", configFile);
@@ -65,7 +66,6 @@ public final class HuggingFaceCheckpointReader {
         }
         // The sizes alone (ranges, divisibility) are checked before the weights are read.
         configFrom(architecture, configFile, json, Map.of());
-        Path weightsFile = weightsFile(dir);
         Map<String, CheckpointTensor> raw =
                 weightsFile.getFileName().toString().equals(SafetensorsIndex.INDEX_NAME)
                         ? SafetensorsIndex.read(weightsFile)
@@ -184,14 +184,18 @@ public final class HuggingFaceCheckpointReader {
                             .optActivation(activation)
                             .optPooler(tensors.containsKey("pooler.dense.weight"))
                             .optLabels(labels)
+                            // MPNet's embeddings hard-code padding_idx = 1, whatever
+                            // pad_token_id says.
                             .optPadTokenId(
-                                    integer(
-                                            json,
-                                            "pad_token_id",
-                                            architecture.positionsAfterPadding()
-                                                    ? 1
-                                                    : modern ? 50283 : 0,
-                                            configFile));
+                                    architecture == EncoderArchitecture.MPNET
+                                            ? 1
+                                            : integer(
+                                                    json,
+                                                    "pad_token_id",
+                                                    architecture.positionsAfterPadding()
+                                                            ? 1
+                                                            : modern ? 50283 : 0,
+                                                    configFile));
             if (distil) {
                 b.optLayerNormEps(1e-12f);
             } else if (modern) {

@@ -109,7 +109,38 @@ public final class OnnxCheckpointReader {
             throw new MalformedModelException(
                     file + ": not a valid ONNX model (no graph; truncated or not ONNX)");
         }
+        refuseOtherFamilies(file, model.getGraph());
         return new OnnxCheckpointReader(file).map(model.getGraph());
+    }
+
+    /**
+     * Refuses exports of families whose position ids the BERT mapping would get wrong: RoBERTa,
+     * XLM-RoBERTa and MPNet compute them in the graph from the padding ({@code CumSum}), and a
+     * {@code config.json} beside the file may name another {@code model_type}. Those load from
+     * their Hugging Face directory.
+     */
+    private static void refuseOtherFamilies(Path file, GraphProto graph)
+            throws IOException, MalformedModelException {
+        Path config = file.toAbsolutePath().getParent().resolve("config.json");
+        String type = null;
+        if (Files.isRegularFile(config)) {
+            com.google.gson.JsonElement t =
+                    HuggingFaceCheckpointReader.parseJson(config).get("model_type");
+            type = t != null && t.isJsonPrimitive() ? t.getAsString() : null;
+        }
+        boolean positionsFromPadding =
+                graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()));
+        if (positionsFromPadding || (type != null && !"bert".equalsIgnoreCase(type))) {
+            throw new MalformedModelException(
+                    file
+                            + ": an ONNX export of "
+                            + (type != null
+                                    ? "model_type '" + CheckpointLimits.abbreviate(type) + "'"
+                                    : "a model that numbers positions from the padding (RoBERTa,"
+                                            + " XLM-RoBERTa, MPNet)")
+                            + "; ONNX import maps BERT-layout exports only: load the Hugging Face"
+                            + " directory (config.json + model.safetensors) instead");
+        }
     }
 
     /**
