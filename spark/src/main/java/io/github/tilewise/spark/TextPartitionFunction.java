@@ -17,10 +17,10 @@ import org.apache.spark.util.TaskCompletionListener;
 
 /**
  * Runs one partition through an encoder: rows are read in windows of {@code 32 × batchSize}, the
- * texts of a window sorted by length (characters) and cut into batches of {@code batchSize}, so a
- * batch holds texts of similar length, and the outputs are put back in the rows' order. The encoder
- * comes from the executor's {@link ModelCache}; the lease is released by a task completion listener
- * (whether the task succeeds, fails or is killed).
+ * texts of a window cut into batches of {@code batchSize} (in row order, or sorted by length in
+ * characters with {@code sortByLength}, so a batch holds texts of similar length), and the outputs
+ * are put back in the rows' order. The encoder comes from the executor's {@link ModelCache}; the
+ * lease is released by a task completion listener (whether the task succeeds, fails or is killed).
  */
 final class TextPartitionFunction implements MapPartitionsFunction<Row, Row> {
 
@@ -52,6 +52,7 @@ final class TextPartitionFunction implements MapPartitionsFunction<Row, Row> {
     private final EncoderSpec spec;
     private final int inputIndex;
     private final int batchSize;
+    private final boolean sortByLength;
     private final String handleInvalid;
     private final Outputs outputs;
 
@@ -60,12 +61,14 @@ final class TextPartitionFunction implements MapPartitionsFunction<Row, Row> {
             EncoderSpec spec,
             int inputIndex,
             int batchSize,
+            boolean sortByLength,
             String handleInvalid,
             Outputs outputs) {
         this.uid = uid;
         this.spec = spec;
         this.inputIndex = inputIndex;
         this.batchSize = batchSize;
+        this.sortByLength = sortByLength;
         this.handleInvalid = handleInvalid;
         this.outputs = outputs;
     }
@@ -154,8 +157,11 @@ final class TextPartitionFunction implements MapPartitionsFunction<Row, Row> {
             }
             if (!order.isEmpty()) {
                 TextEncoder encoder = encoder();
-                order.sort(
-                        Comparator.comparingInt(i -> rows.get(i).getString(inputIndex).length()));
+                if (sortByLength) {
+                    order.sort(
+                            Comparator.comparingInt(
+                                    i -> rows.get(i).getString(inputIndex).length()));
+                }
                 for (int from = 0; from < order.size(); from += batchSize) {
                     List<Integer> batch =
                             order.subList(from, Math.min(order.size(), from + batchSize));

@@ -41,6 +41,7 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
     private final IntParam maxLength;
     private final BooleanParam truncation;
     private final IntParam batchSize;
+    private final BooleanParam sortByLength;
     private final Param<String> handleInvalid;
 
     /**
@@ -90,8 +91,13 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
                         this,
                         "truncation",
                         "cut texts longer than maxLength (true) or fail on their row (false)");
-        batchSize =
-                new IntParam(this, "batchSize", "texts per forward pass (length-sorted batches)");
+        batchSize = new IntParam(this, "batchSize", "texts per forward pass");
+        sortByLength =
+                new BooleanParam(
+                        this,
+                        "sortByLength",
+                        "sort the texts of each window of 32 batches by length before batching"
+                                + " (false: batches in row order, as a single JVM takes them)");
         handleInvalid =
                 new Param<>(
                         this,
@@ -104,6 +110,7 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
         setDefault(pooling, "");
         setDefault(truncation, true);
         setDefault(batchSize, 32);
+        setDefault(sortByLength, false);
         setDefault(handleInvalid, "keep");
     }
 
@@ -220,6 +227,21 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
      */
     public IntParam batchSize() {
         return batchSize;
+    }
+
+    /**
+     * Param: whether the texts of each window of {@code 32 × batchSize} rows are sorted by length
+     * before they are cut into batches (default false: batches of consecutive rows). Tilewise runs
+     * a batch packed, without padding, so sorting saves no padded work; on the mixed corpus of the
+     * benchmark (see the module's README) sorted batches were slower than batches in row order
+     * (very long batches of long texts and tiny ones of short texts, instead of batches of a
+     * similar number of tokens). It pays where batches run padded ({@code
+     * -Dtilewise.packed=false}).
+     *
+     * @return the param
+     */
+    public BooleanParam sortByLength() {
+        return sortByLength;
     }
 
     /**
@@ -425,6 +447,26 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
     }
 
     /**
+     * Returns whether the texts of a window are sorted by length before batching.
+     *
+     * @return the setting
+     */
+    public boolean getSortByLength() {
+        return (Boolean) $(sortByLength);
+    }
+
+    /**
+     * Sets whether the texts of a window are sorted by length before batching.
+     *
+     * @param value true to sort
+     * @return this stage
+     */
+    public T setSortByLength(boolean value) {
+        set(sortByLength, value);
+        return self();
+    }
+
+    /**
      * Returns the null-text policy.
      *
      * @return keep, skip or error
@@ -532,6 +574,7 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
                         encoderSpec(),
                         df.schema().fieldIndex(getInputCol()),
                         getBatchSize(),
+                        getSortByLength(),
                         getHandleInvalid(),
                         outputs());
         return df.mapPartitions(fn, Encoders.row(outSchema));

@@ -39,17 +39,25 @@ import org.apache.spark.sql.functions;
  * {@code CorpusBenchmark}, seed 42), {@code --texts N} (2000), {@code --model PATH} (default:
  * all-MiniLM-L6-v2 from the LangChain4j jar when it is on the classpath), {@code --out DIR} ({@code
  * target/example/embeddings.parquet}), {@code --query TEXT}, {@code --k N} (5), {@code --partitions
- * N} (4 × the default parallelism), {@code --batch N} (32), {@code --precision P} (fp32), {@code
- * --compare} (also time one {@code TextEncoder} in a plain loop over the same texts, batches of
- * {@code --batch} in file order, with every core, before Spark starts). The master is the one
- * {@code spark-submit} gives, else {@code local[*]}.
+ * N} (4 × the default parallelism: short tasks, so no core idles long at the end), {@code --batch
+ * N} (32), {@code --sort} ({@code sortByLength}), {@code --precision P} (fp32), {@code --compare}
+ * (also time one {@code TextEncoder} in a plain loop over the same texts, batches of {@code
+ * --batch} in file order, in the same JVM, on {@code --single-threads N} native threads (0, the
+ * default: every core)), {@code --repeat N} (3), {@code --master URL} (default: the one {@code
+ * spark-submit} gives, else {@code local[*]}).
  *
- * <p>It prints {@code spark texts=... partitions=... s=... texts_per_s=... model_loads=...} (the
- * timed job reads the corpus, embeds it and writes Parquet; the model was loaded by a warm-up job
- * first, as a long-running cluster would have it) and, with {@code --compare}, {@code single-jvm
- * texts=... s=... texts_per_s=...}.
+ * <p>It prints, per run, {@code spark texts=... partitions=... s=... texts_per_s=...
+ * model_loads=... executors=...} (the timed job reads the corpus, embeds it and writes Parquet; the
+ * model was loaded by an untimed warm-up run of the same job first, as a long-running cluster would
+ * have it; {@code model_loads} sums {@link ModelCache#loadCount()} over the executors) and, with
+ * {@code --compare}, first {@code single-jvm texts=... s=... texts_per_s=...} (the runs alternate,
+ * so both see the same machine); then {@code spark-summary} with the median and the range (min-max)
+ * of each and of their per-run ratio.
  */
 public final class EmbedCorpus {
+
+    /** Native threads of the single-JVM baseline ({@code --single-threads}; 0: every core). */
+    private static int singleThreads;
 
     private EmbedCorpus() {}
 
@@ -73,16 +81,21 @@ public final class EmbedCorpus {
         String query = a.getOrDefault("query", "how do executors share one model on a cluster");
         int k = Integer.parseInt(a.getOrDefault("k", "5"));
         int batch = Integer.parseInt(a.getOrDefault("batch", "32"));
+        singleThreads = Integer.parseInt(a.getOrDefault("single-threads", "0"));
         String precision = a.getOrDefault("precision", "fp32");
         List<String> texts = Files.readAllLines(corpus, StandardCharsets.UTF_8);
 
         System.out.println("# " + Tilewise.describe());
-        if (a.containsKey("compare")) {
-            singleJvm(model, precision, texts, batch);
-        }
+        // The baseline's encoder is loaded before Spark starts and kept for every run.
+        TextEncoder single =
+                a.containsKey("compare")
+                        ? new EncoderSpec(model, null, precision, null, true, null, true).load()
+                        : null;
 
         SparkSession.Builder builder = SparkSession.builder().appName("tilewise-embed-corpus");
-        if (!new org.apache.spark.SparkConf().contains("spark.master")) {
+        if (a.containsKey("master")) {
+            builder.master(a.get("master"));
+        } else if (!new org.apache.spark.SparkConf().contains("spark.master")) {
             builder.master("local[*]");
         }
         SparkSession spark = builder.getOrCreate();
@@ -99,6 +112,7 @@ public final class EmbedCorpus {
                         .setPrecision(precision)
                         .setNormalize(true)
                         .setBatchSize(batch)
+                        .setSortByLength(a.containsKey("sort"))
                         .setInputCol("text")
                         .setOutputCol("embedding");
         Dataset<Row> documents =
@@ -108,30 +122,55 @@ public final class EmbedCorpus {
                         .withColumn("id", functions.monotonically_increasing_id())
                         .repartition(partitions);
 
-        // Warm-up: every executor loads the model once (a long-running cluster keeps it).
-        embedder.transform(documents.limit(4 * batch)).count();
-        int repeat = Integer.parseInt(a.getOrDefault("repeat", "2"));
+        // Warm-up, untimed: every executor loads the model once (a long-running cluster keeps it)
+        // and the JIT sees the whole job once.
+        embedder.transform(documents).write().mode(SaveMode.Overwrite).parquet(out);
+        if (single != null) {
+            singleJvm(single, texts, batch, precision, 0); // warm-up
+        }
+        int repeat = Integer.parseInt(a.getOrDefault("repeat", "3"));
+        double[] sparkRates = new double[repeat];
+        double[] singleRates = new double[repeat];
+        double[] ratios = new double[repeat];
         for (int run = 1; run <= repeat; run++) {
+            // Interleaved: the single JVM, then Spark, in each run (the machine drifts).
+            if (single != null) {
+                singleRates[run - 1] = singleJvm(single, texts, batch, precision, run);
+            }
             long start = System.nanoTime();
             embedder.transform(documents).write().mode(SaveMode.Overwrite).parquet(out);
             double seconds = (System.nanoTime() - start) / 1e9;
             long rows = spark.read().parquet(out).count();
+            long[] loads = modelLoads(spark);
+            sparkRates[run - 1] = rows / seconds;
+            ratios[run - 1] = single != null ? sparkRates[run - 1] / singleRates[run - 1] : 0;
             System.out.printf(
                     Locale.ROOT,
                     "spark texts=%d partitions=%d s=%.2f texts_per_s=%.1f model_loads=%d"
-                            + " precision=%s master=%s run=%d%n",
+                            + " executors=%d precision=%s master=%s run=%d%n",
                     rows,
                     partitions,
                     seconds,
-                    rows / seconds,
-                    modelLoads(spark),
+                    sparkRates[run - 1],
+                    loads[0],
+                    loads[1],
                     precision,
                     spark.sparkContext().master(),
                     run);
         }
-
-        if (a.containsKey("compare")) {
-            singleJvm(model, precision, texts, batch); // again, after Spark: the machine may drift
+        System.out.printf(
+                Locale.ROOT,
+                "spark-summary runs=%d spark_texts_per_s=%s%s%n",
+                repeat,
+                spread(sparkRates),
+                single != null
+                        ? " single_jvm_texts_per_s="
+                                + spread(singleRates)
+                                + " spark/single="
+                                + spread(ratios)
+                        : "");
+        if (single != null) {
+            single.close();
         }
 
         // Nearest neighbours with Spark SQL: the query embedded by the same transformer.
@@ -157,8 +196,11 @@ public final class EmbedCorpus {
         spark.stop();
     }
 
-    /** Model loads of every executor that answers a job of many small tasks, summed. */
-    private static long modelLoads(SparkSession spark) {
+    /**
+     * Model loads of every executor that answers a job of many small tasks: {@code {sum of the
+     * executors' loads, number of executors}}.
+     */
+    private static long[] modelLoads(SparkSession spark) {
         int tasks = 4 * spark.sparkContext().defaultParallelism();
         MapPartitionsFunction<Long, String> probe =
                 it ->
@@ -173,37 +215,63 @@ public final class EmbedCorpus {
         for (String s : answers) {
             loads += Long.parseLong(s.substring(s.lastIndexOf('=') + 1));
         }
-        return loads;
+        return new long[] {loads, answers.size()};
     }
 
-    /** One TextEncoder, every core, batches in file order: the single-JVM baseline. */
-    private static void singleJvm(String model, String precision, List<String> texts, int batch)
-            throws Exception {
-        EncoderSpec spec = new EncoderSpec(model, null, precision, null, true, null, true);
+    /**
+     * One TextEncoder in a plain loop, every core, batches of {@code batch} in file order: the
+     * single-JVM baseline. Run 0 is the warm-up and prints nothing.
+     *
+     * @return texts per second
+     */
+    private static double singleJvm(
+            TextEncoder encoder, List<String> texts, int batch, String precision, int run) {
         int threads = Tilewise.isNativeAvailable() ? Tilewise.getNumThreads() : 0;
         if (threads > 0) {
-            Tilewise.setNumThreads(0); // every core (Spark's tasks may have set one per task)
+            Tilewise.setNumThreads(singleThreads); // 0: every core (Spark's tasks set their own)
         }
-        try (TextEncoder encoder = spec.load()) {
-            encoder.embed(texts.subList(0, Math.min(batch, texts.size()))); // warm up
+        try {
+            List<String> timed =
+                    run == 0 ? texts.subList(0, Math.min(4 * batch, texts.size())) : texts;
             long start = System.nanoTime();
-            for (int from = 0; from < texts.size(); from += batch) {
-                encoder.embed(texts.subList(from, Math.min(texts.size(), from + batch)));
+            for (int from = 0; from < timed.size(); from += batch) {
+                encoder.embed(timed.subList(from, Math.min(timed.size(), from + batch)));
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            System.out.printf(
-                    Locale.ROOT,
-                    "single-jvm texts=%d s=%.2f texts_per_s=%.1f precision=%s threads=%d%n",
-                    texts.size(),
-                    seconds,
-                    texts.size() / seconds,
-                    precision,
-                    Tilewise.isNativeAvailable() ? Tilewise.getNumThreads() : 0);
+            if (run > 0) {
+                System.out.printf(
+                        Locale.ROOT,
+                        "single-jvm texts=%d s=%.2f texts_per_s=%.1f precision=%s threads=%d"
+                                + " run=%d%n",
+                        timed.size(),
+                        seconds,
+                        timed.size() / seconds,
+                        precision,
+                        Tilewise.isNativeAvailable() ? Tilewise.getNumThreads() : 0,
+                        run);
+            }
+            return timed.size() / seconds;
         } finally {
             if (threads > 0) {
                 Tilewise.setNumThreads(threads);
             }
         }
+    }
+
+    /** {@code median (min–max)} of the values. */
+    private static String spread(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        double median =
+                v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+        return String.format(
+                Locale.ROOT, "%s(%s-%s)", fmt(median), fmt(v[0]), fmt(v[v.length - 1]));
+    }
+
+    private static String fmt(double x) {
+        return x < 10
+                ? String.format(Locale.ROOT, "%.3f", x)
+                : String.format(Locale.ROOT, "%.1f", x);
     }
 
     /**
@@ -271,7 +339,7 @@ public final class EmbedCorpus {
                 throw new IllegalArgumentException("unexpected argument " + args[i]);
             }
             String key = args[i].substring(2);
-            if ("compare".equals(key)) {
+            if ("compare".equals(key) || "sort".equals(key)) {
                 out.put(key, "true");
             } else if (i + 1 < args.length) {
                 out.put(key, args[++i]);
