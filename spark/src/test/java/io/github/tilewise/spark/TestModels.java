@@ -127,6 +127,32 @@ final class TestModels {
         return out;
     }
 
+    /** The float array column {@code col} of a row. */
+    static float[] floats(org.apache.spark.sql.Row row, String col) {
+        List<Float> list = row.getList(row.fieldIndex(col));
+        float[] out = new float[list.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = list.get(i);
+        }
+        return out;
+    }
+
+    /** The cosine of two vectors, in double. */
+    static double cosine(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException(a.length + " vs " + b.length + " dimensions");
+        }
+        double dot = 0;
+        double na = 0;
+        double nb = 0;
+        for (int i = 0; i < a.length; i++) {
+            dot += (double) a[i] * b[i];
+            na += (double) a[i] * a[i];
+            nb += (double) b[i] * b[i];
+        }
+        return dot / Math.sqrt(na * nb);
+    }
+
     private static Path extract(String name, String onnx, String tokenizer) {
         try {
             Path dir = root().resolve(name);
