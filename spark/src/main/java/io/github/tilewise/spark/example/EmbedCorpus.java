@@ -34,10 +34,11 @@ import org.apache.spark.sql.functions;
  * TextEmbedder}, then finds the nearest neighbours of a query with Spark SQL (the dot product of
  * L2-normalised vectors, i.e. the cosine, through {@code zip_with} and {@code aggregate}).
  *
- * <p>Arguments (all optional): {@code --corpus FILE} (default {@code target/example/corpus.txt},
- * written if missing: {@code --texts} mixed-length texts, the corpus of the integration tests'
- * {@code CorpusBenchmark}, seed 42), {@code --texts N} (2000), {@code --model PATH} (default:
- * all-MiniLM-L6-v2 from the LangChain4j jar when it is on the classpath), {@code --out DIR} ({@code
+ * <p>Arguments (all optional): {@code --corpus PATH} (a local file or a Hadoop URI such as {@code
+ * hdfs://...}; default {@code target/example/corpus.txt}; a local file is written if missing:
+ * {@code --texts} mixed-length texts, the corpus of the integration tests' {@code CorpusBenchmark},
+ * seed 42), {@code --texts N} (2000), {@code --model PATH} (default: all-MiniLM-L6-v2 from the
+ * LangChain4j jar when it is on the classpath), {@code --out DIR} ({@code
  * target/example/embeddings.parquet}), {@code --query TEXT}, {@code --k N} (5), {@code --partitions
  * N} (4 × the default parallelism: short tasks, so no core idles long at the end), {@code --batch
  * N} (32), {@code --sort} ({@code sortByLength}), {@code --precision P} (fp32), {@code --compare}
@@ -70,8 +71,11 @@ public final class EmbedCorpus {
     public static void main(String[] args) throws Exception {
         Map<String, String> a = parse(args);
         int count = Integer.parseInt(a.getOrDefault("texts", "2000"));
-        Path corpus = Paths.get(a.getOrDefault("corpus", "target/example/corpus.txt"));
-        if (!Files.exists(corpus)) {
+        String corpusPath = a.getOrDefault("corpus", "target/example/corpus.txt");
+        // A Hadoop URI (hdfs://, s3a://) is read by Spark only; a local path may be generated.
+        boolean local = !corpusPath.contains("://");
+        Path corpus = local ? Paths.get(corpusPath) : null;
+        if (local && !Files.exists(corpus)) {
             Files.createDirectories(corpus.toAbsolutePath().getParent());
             Files.write(corpus, mixedCorpus(count), StandardCharsets.UTF_8);
             System.out.println("# wrote " + count + " mixed-length texts to " + corpus);
@@ -83,7 +87,14 @@ public final class EmbedCorpus {
         int batch = Integer.parseInt(a.getOrDefault("batch", "32"));
         singleThreads = Integer.parseInt(a.getOrDefault("single-threads", "0"));
         String precision = a.getOrDefault("precision", "fp32");
-        List<String> texts = Files.readAllLines(corpus, StandardCharsets.UTF_8);
+        if (a.containsKey("compare") && !local) {
+            throw new IllegalArgumentException(
+                    "--compare reads the corpus in this JVM: give a local path");
+        }
+        List<String> texts =
+                a.containsKey("compare")
+                        ? Files.readAllLines(corpus, StandardCharsets.UTF_8)
+                        : null;
 
         System.out.println("# " + Tilewise.describe());
         // The baseline's encoder is loaded before Spark starts and kept for every run.
@@ -117,7 +128,7 @@ public final class EmbedCorpus {
                         .setOutputCol("embedding");
         Dataset<Row> documents =
                 spark.read()
-                        .text(corpus.toString())
+                        .text(corpusPath)
                         .withColumnRenamed("value", "text")
                         .withColumn("id", functions.monotonically_increasing_id())
                         .repartition(partitions);
