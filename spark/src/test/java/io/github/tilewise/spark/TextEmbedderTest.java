@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.encoder.text.TextEncoder;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -40,7 +41,8 @@ class TextEmbedderTest {
     /**
      * all-MiniLM-L6-v2 over 120 mixed-length texts in 3 partitions (2 tasks at once): every row's
      * vector equals TextEncoder.embed of its text, rows keep their order, the model is loaded once
-     * in this JVM, and a second transform loads nothing.
+     * in this JVM, its native pool has spark.task.cpus (1) threads, and a second transform loads
+     * nothing.
      */
     @Test
     void embeddingsEqualSingleJvmTextEncoderRowByRow() throws Exception {
@@ -54,6 +56,9 @@ class TextEmbedderTest {
         long loads = ModelCache.loadCount();
         List<Row> rows = embedder.transform(frame).collectAsList();
         assertEquals(loads + 1, ModelCache.loadCount(), "one load for the whole job");
+        if (Tilewise.isNativeAvailable()) {
+            assertEquals(1, Tilewise.getNumThreads(), "native threads = spark.task.cpus");
+        }
         assertEquals(
                 DataTypes.createArrayType(DataTypes.FloatType, false),
                 embedder.transform(frame).schema().apply("vec").dataType());
