@@ -446,33 +446,33 @@ public final class ModernBertOnnxGraph {
         return t;
     }
 
-    /** A checkpoint tensor as an initializer, matrices transposed to {@code [in, out]} if asked. */
+    /**
+     * A checkpoint tensor as an initializer under its own name and {@code [out, in]} layout; with
+     * {@code transpose}, the output of a {@code Transpose} of it, as the dynamo exporter writes a
+     * linear layer (ONNX Runtime folds the transpose when it loads the model).
+     */
     private String weight(String name, boolean transpose) {
         String key = name + (transpose ? ".T" : "");
         if (constants.containsKey(key)) {
             return constants.get(key);
         }
-        CheckpointTensor t = tensor(name);
-        long[] shape = t.getShape();
-        float[] data = t.getData();
-        ByteBuffer bytes = ByteBuffer.allocate(4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
-        FloatBuffer floats = bytes.asFloatBuffer();
-        long[] dims = shape;
         if (transpose) {
-            if (shape.length != 2) {
+            if (tensor(name).getShape().length != 2) {
                 throw new IllegalArgumentException(name + " is not a matrix");
             }
-            int rows = Math.toIntExact(shape[0]);
-            int columns = Math.toIntExact(shape[1]);
-            for (int c = 0; c < columns; c++) {
-                for (int r = 0; r < rows; r++) {
-                    floats.put(data[r * columns + c]);
-                }
-            }
-            dims = new long[] {shape[1], shape[0]};
-        } else {
-            floats.put(data);
+            String transposed =
+                    node(
+                            "Transpose",
+                            List.of(weight(name, false)),
+                            List.of(intsAttr("perm", 1, 0)));
+            constants.put(key, transposed);
+            return transposed;
         }
+        CheckpointTensor t = tensor(name);
+        long[] dims = t.getShape();
+        float[] data = t.getData();
+        ByteBuffer bytes = ByteBuffer.allocate(4 * data.length).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(data);
         weightBytes += bytes.capacity();
         addInitializer(key, OnnxMl.TensorProto.DataType.FLOAT, dims, bytes.array());
         constants.put(key, key);

@@ -1,5 +1,6 @@
 package io.github.tilewise.it.reference;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import io.github.tilewise.djl.encoder.TransformerEncoder;
+import io.github.tilewise.djl.encoder.checkpoint.CheckpointTensor;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.it.bench.ModernBertOnnxGraph;
 import java.nio.FloatBuffer;
@@ -30,7 +32,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * by ONNX Runtime with every graph optimisation and with none, gives the float64 reference's and
  * Tilewise's last hidden state within 1e-4 on 1,000- and 3,000-token inputs (global and sliding
  * window layers; without and with biases, other thetas). ONNX Runtime is thereby an engine
- * independent of Tilewise agreeing with the reference on the architecture.
+ * independent of Tilewise agreeing with the reference on the architecture. Tilewise's encoder here
+ * is imported from that same ONNX file with its {@code config.json} beside it (the import route of
+ * a dynamo export: named weights behind {@code Transpose}), and its tensors equal the safetensors
+ * ones bit for bit.
  */
 class ModernBertOnnxGraphTest {
 
@@ -42,10 +47,24 @@ class ModernBertOnnxGraphTest {
     @ValueSource(strings = {"modernbert", "modernbert-bias"})
     void onnxRuntimeOnTheGraphMatchesFloat64AndTilewise(String variant) throws Exception {
         RandomHfCheckpoint random = RandomHfCheckpoint.create(variant, 16);
-        EncoderCheckpoint checkpoint = EncoderCheckpoint.read(random.write(tmp.resolve(variant)));
-        Path onnx = tmp.resolve(variant + ".onnx");
+        Path hfDir = random.write(tmp.resolve(variant));
+        EncoderCheckpoint checkpoint = EncoderCheckpoint.read(hfDir);
+        // An export directory as transformers writes one: the graph and its config.json.
+        Path exportDir = Files.createDirectories(tmp.resolve(variant + "-onnx"));
+        Path onnx = exportDir.resolve("model.onnx");
         long size = ModernBertOnnxGraph.write(checkpoint, onnx);
         assertEquals(Files.size(onnx), size);
+        Files.copy(hfDir.resolve("config.json"), exportDir.resolve("config.json"));
+
+        // Tilewise imports the very file ONNX Runtime runs: the same tensors, bit for bit.
+        EncoderCheckpoint imported = EncoderCheckpoint.read(exportDir);
+        assertEquals(checkpoint.getTensors().keySet(), imported.getTensors().keySet());
+        for (CheckpointTensor t : checkpoint.getTensors().values()) {
+            CheckpointTensor i = imported.getTensor(t.getName());
+            assertArrayEquals(t.getShape(), i.getShape(), t.getName());
+            assertArrayEquals(t.getData(), i.getData(), t.getName());
+        }
+        assertEquals(checkpoint.getConfig().toString(), imported.getConfig().toString());
 
         OnnxMl.ModelProto model = OnnxMl.ModelProto.parseFrom(Files.readAllBytes(onnx));
         TreeSet<String> ops = new TreeSet<>();
@@ -63,7 +82,7 @@ class ModernBertOnnxGraphTest {
         int vocab = checkpoint.getConfig().getVocabSize();
         OrtEnvironment env = OrtEnvironment.getEnvironment();
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
-                TransformerEncoder encoder = checkpoint.createEncoder(manager);
+                TransformerEncoder encoder = imported.createEncoder(manager);
                 OrtSession.SessionOptions all = new OrtSession.SessionOptions();
                 OrtSession.SessionOptions none = new OrtSession.SessionOptions()) {
             all.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);

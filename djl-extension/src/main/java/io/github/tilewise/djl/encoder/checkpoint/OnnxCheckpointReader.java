@@ -37,8 +37,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Reads a BERT-family encoder from an ONNX file as exported by {@code torch.onnx} or Hugging Face
- * Optimum, mapping its initializers onto Hugging Face tensor names.
+ * Reads an encoder from an ONNX file as exported by {@code torch.onnx} or Hugging Face Optimum,
+ * mapping its initializers onto Hugging Face tensor names.
  *
  * <p>Named initializers ({@code embeddings.word_embeddings.weight}, the biases, layer norms, a
  * pooler exported as {@code Gemm}) keep their names, without a {@code bert.} prefix. The linear
@@ -47,11 +47,19 @@ import java.util.regex.Pattern;
  * MatMul} ({@code encoder.layer.0.attention.self.query.bias} names {@code ...query.weight}) and
  * transposed to {@code [out, in]}.
  *
- * <p>The configuration is read off the graph: sizes from the tables, the number of heads from the
- * constants of the {@code Reshape} that splits the query into heads (checked against the score
- * scale {@code 1/√headDim}), the layer-norm epsilon from {@code LayerNormalization} or the
- * decomposed pattern {@code (x − mean)/√(var + eps)}, the activation from the feed-forward's ops
- * ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code Relu}). Contradictions are errors.
+ * <p>With the export's {@code config.json} beside the file (as transformers and Optimum write it),
+ * every {@link io.github.tilewise.djl.encoder.EncoderArchitecture} loads: the configuration is read
+ * from it and the initializers are only the weights, mapped and checked exactly as a {@code
+ * model.safetensors} would be ({@link HuggingFaceCheckpointReader}). Exports by the dynamo exporter
+ * keep every parameter's name ({@code Transpose} → {@code MatMul}), so layers without bias
+ * (ModernBERT) are found too.
+ *
+ * <p>Without {@code config.json}, the configuration of a BERT export is read off the graph: sizes
+ * from the tables, the number of heads from the constants of the {@code Reshape} that splits the
+ * query into heads (checked against the score scale {@code 1/√headDim}), the layer-norm epsilon
+ * from {@code LayerNormalization} or the decomposed pattern {@code (x − mean)/√(var + eps)}, the
+ * activation from the feed-forward's ops ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code
+ * Relu}). Contradictions are errors.
  *
  * <p>Every initializer's dims and data length are checked ({@link CheckpointLimits}) before it is
  * widened, and nodes are read through {@link OnnxNodes}, so a crafted file ends in a {@link
@@ -109,38 +117,7 @@ public final class OnnxCheckpointReader {
             throw new MalformedModelException(
                     file + ": not a valid ONNX model (no graph; truncated or not ONNX)");
         }
-        refuseOtherFamilies(file, model.getGraph());
         return new OnnxCheckpointReader(file).map(model.getGraph());
-    }
-
-    /**
-     * Refuses exports of families whose position ids the BERT mapping would get wrong: RoBERTa,
-     * XLM-RoBERTa and MPNet compute them in the graph from the padding ({@code CumSum}), and a
-     * {@code config.json} beside the file may name another {@code model_type}. Those load from
-     * their Hugging Face directory.
-     */
-    private static void refuseOtherFamilies(Path file, GraphProto graph)
-            throws IOException, MalformedModelException {
-        Path config = file.toAbsolutePath().getParent().resolve("config.json");
-        String type = null;
-        if (Files.isRegularFile(config)) {
-            com.google.gson.JsonElement t =
-                    HuggingFaceCheckpointReader.parseJson(config).get("model_type");
-            type = t != null && t.isJsonPrimitive() ? t.getAsString() : null;
-        }
-        boolean positionsFromPadding =
-                graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()));
-        if (positionsFromPadding || (type != null && !"bert".equalsIgnoreCase(type))) {
-            throw new MalformedModelException(
-                    file
-                            + ": an ONNX export of "
-                            + (type != null
-                                    ? "model_type '" + CheckpointLimits.abbreviate(type) + "'"
-                                    : "a model that numbers positions from the padding (RoBERTa,"
-                                            + " XLM-RoBERTa, MPNet)")
-                            + "; ONNX import maps BERT-layout exports only: load the Hugging Face"
-                            + " directory (config.json + model.safetensors) instead");
-        }
     }
 
     /**
@@ -171,7 +148,7 @@ public final class OnnxCheckpointReader {
         return found.get(0);
     }
 
-    private EncoderCheckpoint map(GraphProto graph) throws MalformedModelException {
+    private EncoderCheckpoint map(GraphProto graph) throws IOException, MalformedModelException {
         for (TensorProto t : graph.getInitializerList()) {
             if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL
                     || t.getExternalDataCount() > 0) {
@@ -210,6 +187,19 @@ public final class OnnxCheckpointReader {
                     }
                 }
             }
+        }
+        Path dir = file.toAbsolutePath().getParent();
+        if (HuggingFaceCheckpointReader.modelTypeIn(dir) != null) {
+            // The export's own config.json: the initializers are only the weights.
+            collectNamedTensors();
+            collectLinearWeights(graph);
+            return HuggingFaceCheckpointReader.read(dir, file, tensors);
+        }
+        if (graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()))) {
+            throw bad(
+                    "the graph numbers positions from the padding (CumSum: RoBERTa, XLM-RoBERTa,"
+                            + " MPNet), which the configuration inferred from a BERT graph"
+                            + " cannot express: put the model's config.json beside the file");
         }
         findPrefix();
         collectNamedTensors();
@@ -290,7 +280,10 @@ public final class OnnxCheckpointReader {
                                     + n.getName()
                                     + " (weight "
                                     + w.getName()
-                                    + "): no Add of a named bias follows it");
+                                    + "): no Add of a named bias follows it (a layer without"
+                                    + " bias, as in ModernBERT, is identified only by its"
+                                    + " parameter name: export with torch.onnx.export(...,"
+                                    + " dynamo=True), which keeps it)");
                 }
             }
             if (!biasName.endsWith(".bias")) {
