@@ -11,6 +11,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.tilewise.djl.encoder.EncoderArchitecture;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.HiddenActivation;
 import java.io.IOException;
@@ -50,9 +51,11 @@ import java.util.regex.Pattern;
  * <p>With the export's {@code config.json} beside the file (as transformers and Optimum write it),
  * every {@link io.github.tilewise.djl.encoder.EncoderArchitecture} loads: the configuration is read
  * from it and the initializers are only the weights, mapped and checked exactly as a {@code
- * model.safetensors} would be ({@link HuggingFaceCheckpointReader}). Exports by the dynamo exporter
- * keep every parameter's name ({@code Transpose} → {@code MatMul}), so layers without bias
- * (ModernBERT) are found too.
+ * model.safetensors} would be ({@link HuggingFaceCheckpointReader}). Names may carry any prefix
+ * (found before the word-embedding table's name); weights behind a {@code Transpose} keep their
+ * parameter name; anonymous ones are named after their bias, or, for layers without bias
+ * (ModernBERT, whose exports fold the transposes into anonymous {@code val_N} initializers), by
+ * their position in the chain of linear layers.
  *
  * <p>Without {@code config.json}, the configuration of a BERT export is read off the graph: sizes
  * from the tables, the number of heads from the constants of the {@code Reshape} that splits the
@@ -70,6 +73,8 @@ public final class OnnxCheckpointReader {
     // At most 9 digits: a longer index cannot be a layer, and must not overflow parseInt.
     private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d{1,9})\\.");
     private static final String WORDS = "embeddings.word_embeddings.weight";
+    private static final String MODERN_WORDS = "embeddings.tok_embeddings.weight";
+    private static final Pattern MODERN_LAYER = Pattern.compile("^layers\\.(\\d{1,9})\\.");
 
     private final Path file;
     private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
@@ -189,10 +194,15 @@ public final class OnnxCheckpointReader {
             }
         }
         Path dir = file.toAbsolutePath().getParent();
-        if (HuggingFaceCheckpointReader.modelTypeIn(dir) != null) {
+        String modelType = HuggingFaceCheckpointReader.modelTypeIn(dir);
+        if (modelType != null) {
             // The export's own config.json: the initializers are only the weights.
+            prefix = prefixBefore(List.of(WORDS, MODERN_WORDS));
             collectNamedTensors();
-            collectLinearWeights(graph);
+            List<NodeProto> unnamed = collectLinearWeights(graph, true);
+            if (!unnamed.isEmpty()) {
+                nameInComputeOrder(modelType, unnamed);
+            }
             return HuggingFaceCheckpointReader.read(dir, file, tensors);
         }
         if (graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()))) {
@@ -203,10 +213,86 @@ public final class OnnxCheckpointReader {
         }
         findPrefix();
         collectNamedTensors();
-        collectLinearWeights(graph);
+        collectLinearWeights(graph, false);
         EncoderConfig config = inferConfig(graph);
         return new EncoderCheckpoint(
                 file, config, tensors, "the configuration inferred from the graph");
+    }
+
+    /**
+     * The prefix of the first initializer named {@code <prefix><one of names>} (a task model's
+     * {@code bert.}, a wrapper's {@code m.}), or none.
+     */
+    private String prefixBefore(List<String> names) {
+        for (String name : initializers.keySet()) {
+            for (String table : names) {
+                if (name.endsWith(table)) {
+                    return name.substring(0, name.length() - table.length());
+                }
+            }
+        }
+        return "";
+    }
+
+    /**
+     * Names the weights of layers without bias by their order in the graph. ONNX nodes are
+     * topologically sorted and an encoder's linear layers form one chain of data dependencies, so
+     * the k-th such weight is the k-th in {@link TensorNames#unbiasedLinearsInOrder}; the shapes
+     * are checked against the configuration afterwards.
+     */
+    private void nameInComputeOrder(String modelType, List<NodeProto> unnamed)
+            throws MalformedModelException {
+        EncoderArchitecture architecture;
+        try {
+            architecture = EncoderArchitecture.fromModelType(modelType);
+        } catch (IllegalArgumentException e) {
+            return; // the Hugging Face reader names the unknown model_type
+        }
+        Set<Integer> layers = new TreeSet<>();
+        for (String name : tensors.keySet()) {
+            Matcher m = MODERN_LAYER.matcher(name);
+            if (m.find()) {
+                layers.add(Integer.parseInt(m.group(1)));
+            }
+        }
+        List<String> expected = new ArrayList<>();
+        for (String name : TensorNames.unbiasedLinearsInOrder(architecture, layers.size())) {
+            if (!tensors.containsKey(name)) {
+                expected.add(name);
+            }
+        }
+        if (expected.size() != unnamed.size()) {
+            NodeProto first = unnamed.get(0);
+            if (TensorNames.unbiasedLinearsInOrder(architecture, 1).isEmpty()) {
+                throw bad(
+                        "cannot identify the layer of MatMul node "
+                                + first.getName()
+                                + " (weight "
+                                + input(first, 1)
+                                + "): no Add of a named bias follows it, and every linear layer"
+                                + " of a "
+                                + modelType
+                                + " has one");
+            }
+            throw bad(
+                    "cannot identify the layer of MatMul node "
+                            + first.getName()
+                            + " (weight "
+                            + input(first, 1)
+                            + "): no Add of a named bias follows it, and the graph has "
+                            + unnamed.size()
+                            + " such weights where a "
+                            + modelType
+                            + " of "
+                            + layers.size()
+                            + " layers has "
+                            + expected.size());
+        }
+        for (int i = 0; i < unnamed.size(); i++) {
+            TensorProto w = initializers.get(input(unnamed.get(i), 1));
+            String name = expected.get(i);
+            tensors.put(name, new CheckpointTensor(name, dims(w), floats(w)).transpose(name));
+        }
     }
 
     private void findPrefix() throws MalformedModelException {
@@ -244,8 +330,13 @@ public final class OnnxCheckpointReader {
         }
     }
 
-    /** Names each MatMul/Gemm weight after the bias added to its output. */
-    private void collectLinearWeights(GraphProto graph) throws MalformedModelException {
+    /**
+     * Names each MatMul/Gemm weight after the bias added to its output. With {@code allowUnbiased},
+     * MatMuls of a weight with no bias after them are returned (in graph order) instead of refused.
+     */
+    private List<NodeProto> collectLinearWeights(GraphProto graph, boolean allowUnbiased)
+            throws MalformedModelException {
+        List<NodeProto> unbiased = new ArrayList<>();
         for (NodeProto n : graph.getNodeList()) {
             boolean gemm = "Gemm".equals(n.getOpType());
             if (!gemm && !"MatMul".equals(n.getOpType())) {
@@ -274,16 +365,19 @@ public final class OnnxCheckpointReader {
             } else {
                 biasName = biasAddedTo(output(n, 0));
                 transposed = true;
+                if (biasName == null && allowUnbiased) {
+                    unbiased.add(n);
+                    continue;
+                }
                 if (biasName == null) {
                     throw bad(
                             "cannot identify the layer of MatMul node "
                                     + n.getName()
                                     + " (weight "
                                     + w.getName()
-                                    + "): no Add of a named bias follows it (a layer without"
-                                    + " bias, as in ModernBERT, is identified only by its"
-                                    + " parameter name: export with torch.onnx.export(...,"
-                                    + " dynamo=True), which keeps it)");
+                                    + "): no Add of a named bias follows it (layers without"
+                                    + " bias, as in ModernBERT, are identified with the"
+                                    + " export's config.json beside the file)");
                 }
             }
             if (!biasName.endsWith(".bias")) {
@@ -310,6 +404,7 @@ public final class OnnxCheckpointReader {
                 throw bad("two weights map to " + weightName);
             }
         }
+        return unbiased;
     }
 
     /** Returns the name of the 1-D float initializer added to {@code value}, or null. */
