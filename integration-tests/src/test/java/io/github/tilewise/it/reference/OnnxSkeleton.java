@@ -21,8 +21,8 @@ import java.util.TreeSet;
  * seed. The graph, its names, constants and every other initializer stay as the exporter wrote
  * them.
  *
- * <p>{@code main(arch, export.onnx, skeleton.onnx)} makes the committed {@code model-skeleton.onnx}
- * from the file {@code make_reference_models.py} exports.
+ * <p>{@link #main} makes the committed {@code model-skeleton.onnx} from the file {@code
+ * make_reference_models.py} exports, or a whole seeded directory with its export.
  */
 final class OnnxSkeleton {
 
@@ -38,12 +38,22 @@ final class OnnxSkeleton {
     private OnnxSkeleton() {}
 
     /**
-     * Strips an export.
+     * Strips an export ({@code ARCH export.onnx skeleton.onnx}), or writes an architecture's seeded
+     * directory with its refilled export ({@code fill ARCH DIR}: {@code model.safetensors}, {@code
+     * model.onnx}, {@code config.json}, the tokenizer), e.g. for the long-document benchmark's
+     * {@code model=DIR onnx=DIR/model.onnx}.
      *
-     * @param args architecture, export file, skeleton file
+     * @param args see above
      * @throws IOException if reading or writing fails
      */
     public static void main(String[] args) throws IOException {
+        if (args.length == 3 && args[0].equals("fill")) {
+            SeededCheckpoint seeded = SeededCheckpoint.load(args[1]);
+            Path dir = seeded.writeDirectory(Path.of(args[2]));
+            fill(seeded, dir);
+            System.out.println(dir + ": model.safetensors, model.onnx, config.json");
+            return;
+        }
         SeededCheckpoint checkpoint = SeededCheckpoint.load(args[0]);
         OnnxMl.ModelProto model = parse(Files.newInputStream(Path.of(args[1])));
         OnnxMl.ModelProto skeleton = strip(model, checkpoint);
