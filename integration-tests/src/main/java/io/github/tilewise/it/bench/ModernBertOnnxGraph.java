@@ -258,16 +258,16 @@ public final class ModernBertOnnxGraph {
         int d = config.getHeadSize();
         int ff = config.getIntermediateSize();
         graph.setName("modernbert");
-        graph.addInput(valueInfo(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, 1, "S"));
+        graph.addInput(OnnxValueInfo.of(INPUT_IDS, OnnxMl.TensorProto.DataType.INT64, 1, "S"));
         boolean global = hasGlobalLayers(config);
         boolean local = hasLocalLayers(config);
         if (global) {
-            graph.addInput(valueInfo(GLOBAL_COS, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
-            graph.addInput(valueInfo(GLOBAL_SIN, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
+            graph.addInput(OnnxValueInfo.of(GLOBAL_COS, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
+            graph.addInput(OnnxValueInfo.of(GLOBAL_SIN, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
         }
         if (local) {
-            graph.addInput(valueInfo(LOCAL_COS, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
-            graph.addInput(valueInfo(LOCAL_SIN, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
+            graph.addInput(OnnxValueInfo.of(LOCAL_COS, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
+            graph.addInput(OnnxValueInfo.of(LOCAL_SIN, OnnxMl.TensorProto.DataType.FLOAT, "S", d));
         }
 
         String x =
@@ -349,7 +349,7 @@ public final class ModernBertOnnxGraph {
                         .setOpType("Identity")
                         .addInput(out)
                         .addOutput(OUTPUT));
-        graph.addOutput(valueInfo(OUTPUT, OnnxMl.TensorProto.DataType.FLOAT, 1, "S", h));
+        graph.addOutput(OnnxValueInfo.of(OUTPUT, OnnxMl.TensorProto.DataType.FLOAT, 1, "S", h));
         if (weightBytes > MAX_PROTO_BYTES) {
             throw new IllegalArgumentException(
                     "the weights take "
@@ -578,30 +578,5 @@ public final class ModernBertOnnxGraph {
             a.addInts(v);
         }
         return a.build();
-    }
-
-    /** A tensor's type and shape; a {@code String} dimension is symbolic. */
-    private static OnnxMl.ValueInfoProto valueInfo(
-            String name, OnnxMl.TensorProto.DataType type, Object... dims) {
-        OnnxMl.TensorShapeProto.Builder shape = OnnxMl.TensorShapeProto.newBuilder();
-        for (Object dim : dims) {
-            OnnxMl.TensorShapeProto.Dimension.Builder b =
-                    OnnxMl.TensorShapeProto.Dimension.newBuilder();
-            if (dim instanceof String) {
-                b.setDimParam((String) dim);
-            } else {
-                b.setDimValue(((Number) dim).longValue());
-            }
-            shape.addDim(b);
-        }
-        return OnnxMl.ValueInfoProto.newBuilder()
-                .setName(name)
-                .setType(
-                        OnnxMl.TypeProto.newBuilder()
-                                .setTensorType(
-                                        OnnxMl.TypeProto.Tensor.newBuilder()
-                                                .setElemType(type.getNumber())
-                                                .setShape(shape)))
-                .build();
     }
 }

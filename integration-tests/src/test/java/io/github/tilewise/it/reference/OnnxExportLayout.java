@@ -2,6 +2,7 @@ package io.github.tilewise.it.reference;
 
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.ByteString;
+import io.github.tilewise.djl.encoder.checkpoint.CheckpointTensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -153,14 +154,6 @@ final class OnnxExportLayout {
     }
 
     private static float[] transpose(float[] data, long[] shape) {
-        int rows = Math.toIntExact(shape[0]);
-        int columns = Math.toIntExact(shape[1]);
-        float[] out = new float[data.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < columns; c++) {
-                out[c * rows + r] = data[r * columns + c];
-            }
-        }
-        return out;
+        return new CheckpointTensor("", shape, data).transpose("").getData();
     }
 }

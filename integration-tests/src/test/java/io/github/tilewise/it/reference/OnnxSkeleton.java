@@ -3,6 +3,7 @@ package io.github.tilewise.it.reference;
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
+import io.github.tilewise.djl.encoder.checkpoint.CheckpointTensor;
 import io.github.tilewise.it.reference.SeededCheckpoint.TensorSpec;
 import java.io.IOException;
 import java.io.InputStream;
@@ -172,15 +173,7 @@ final class OnnxSkeleton {
     }
 
     private static float[] transpose(float[] data, long[] shape) {
-        int rows = Math.toIntExact(shape[0]);
-        int columns = Math.toIntExact(shape[1]);
-        float[] out = new float[data.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < columns; c++) {
-                out[c * rows + r] = data[r * columns + c];
-            }
-        }
-        return out;
+        return new CheckpointTensor("", shape, data).transpose("").getData();
     }
 
     private static OnnxMl.ModelProto parse(InputStream in) throws IOException {
