@@ -233,10 +233,10 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
      * Param: whether the texts of each window of {@code 32 × batchSize} rows are sorted by length
      * before they are cut into batches (default false: batches of consecutive rows). Tilewise runs
      * a batch packed, without padding, so sorting saves no padded work; on the mixed corpus of the
-     * benchmark (see the module's README) sorted batches were slower than batches in row order
-     * (very long batches of long texts and tiny ones of short texts, instead of batches of a
-     * similar number of tokens). It pays where batches run padded ({@code
-     * -Dtilewise.packed=false}).
+     * benchmark (see the module's README) sorted batches were 27% slower than batches in row order:
+     * sorting gathers the longest texts into batches of many thousand tokens, and packed chunks of
+     * up to {@code tilewise.packedTokens} (8,192) tokens run slower per token than chunks of a few
+     * thousand. It pays where batches run padded ({@code -Dtilewise.packed=false}).
      *
      * @return the param
      */
