@@ -44,16 +44,16 @@ import org.apache.spark.sql.functions;
  * N} (32), {@code --sort} ({@code sortByLength}), {@code --precision P} (fp32), {@code --compare}
  * (also time one {@code TextEncoder} in a plain loop over the same texts, batches of {@code
  * --batch} in file order, in the same JVM, on {@code --single-threads N} native threads (0, the
- * default: every core)), {@code --repeat N} (3), {@code --master URL} (default: the one {@code
- * spark-submit} gives, else {@code local[*]}).
+ * default: every core)), {@code --repeat N} (timed runs of the job: 3 with {@code --compare}, else
+ * 1), {@code --master URL} (default: the one {@code spark-submit} gives, else {@code local[*]}).
  *
  * <p>It prints, per run, {@code spark texts=... partitions=... s=... texts_per_s=...
- * model_loads=... executors=...} (the timed job reads the corpus, embeds it and writes Parquet; the
- * model was loaded by an untimed warm-up run of the same job first, as a long-running cluster would
- * have it; {@code model_loads} sums {@link ModelCache#loadCount()} over the executors) and, with
- * {@code --compare}, first {@code single-jvm texts=... s=... texts_per_s=...} (the runs alternate,
- * so both see the same machine); then {@code spark-summary} with the median and the range (min-max)
- * of each and of their per-run ratio.
+ * model_loads=... executors=...} (the timed job reads the corpus, embeds it and writes Parquet;
+ * with {@code --compare}, the model was loaded by an untimed warm-up run of the same job first, as
+ * a long-running cluster would have it; {@code model_loads} sums {@link ModelCache#loadCount()}
+ * over the executors) and, with {@code --compare}, first {@code single-jvm texts=... s=...
+ * texts_per_s=...} (the runs alternate, so both see the same machine); then {@code spark-summary}
+ * with the median and the range (min-max) of each and of their per-run ratio.
  */
 public final class EmbedCorpus {
 
@@ -133,13 +133,13 @@ public final class EmbedCorpus {
                         .withColumn("id", functions.monotonically_increasing_id())
                         .repartition(partitions);
 
-        // Warm-up, untimed: every executor loads the model once (a long-running cluster keeps it)
-        // and the JIT sees the whole job once.
-        embedder.transform(documents).write().mode(SaveMode.Overwrite).parquet(out);
         if (single != null) {
-            singleJvm(single, texts, batch, precision, 0); // warm-up
+            // The benchmark's warm-up, untimed: every executor loads the model once (a
+            // long-running cluster keeps it) and the JIT sees the whole job once.
+            embedder.transform(documents).write().mode(SaveMode.Overwrite).parquet(out);
+            singleJvm(single, texts, batch, precision, 0);
         }
-        int repeat = Integer.parseInt(a.getOrDefault("repeat", "3"));
+        int repeat = Integer.parseInt(a.getOrDefault("repeat", single != null ? "3" : "1"));
         double[] sparkRates = new double[repeat];
         double[] singleRates = new double[repeat];
         double[] ratios = new double[repeat];
