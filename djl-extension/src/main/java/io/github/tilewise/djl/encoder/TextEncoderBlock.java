@@ -140,7 +140,10 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
      * @throws IllegalStateException if the block is closed
      */
     public NDList run(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
-        try (CallGuard.Lease lease = guard.enter()) {
+        // The pooling after the forward runs under the same PyTorch thread limit: PyTorch's first
+        // parallel op after the limit is lifted costs about 1 ms (its OpenMP team grows again).
+        try (CallGuard.Lease lease = guard.enter();
+                PyTorchThreads limit = PyTorchThreads.limit()) {
             return runLive(inputIds, attentionMask, tokenTypeIds);
         }
     }
