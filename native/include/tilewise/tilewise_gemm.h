@@ -19,6 +19,13 @@
  * layer-normalised in place with ln_gamma, ln_beta, ln_eps, as tw_layernorm does, while it is still
  * in cache: a post-LayerNorm Transformer's "dense + residual + LayerNorm" in one pass).
  *
+ * Gated feed-forward (GeGLU, SwiGLU): W [2 ff, k] holds the up rows U = W[0, ff) and the gate rows
+ * G = W[ff, 2 ff) (one checkpoint matrix, e.g. ModernBERT's Wi), packed by tw_pack_weights_gated so
+ * that each 32-column panel holds U and G rows of the same 16 outputs. A TW_EPILOGUE_GATED_* flag
+ * then writes ff outputs, Y[m, j] = act(XU^T[m, j] + b[j]) * (XG^T[m, j] + b[ff + j]), act the
+ * flag's function of the first half: exact GELU (GeGLU), tanh GELU, or SiLU x / (1 + e^-x)
+ * (SwiGLU). The 2 ff pre-activations of a task never leave its per-thread tile (L1/L2).
+ *
  * Matrices are row-major with a row stride in elements (ld >= the row length). Every entry point
  * validates its arguments and returns a tw_status; tw_last_error() names the problem.
  */
@@ -51,8 +58,16 @@ enum {
     TW_EPILOGUE_NONE = 0,
     TW_EPILOGUE_GELU = 1,
     TW_EPILOGUE_RESIDUAL = 2,
-    TW_EPILOGUE_LAYERNORM = 4
+    TW_EPILOGUE_LAYERNORM = 4,
+    /* Gated epilogues (exactly one; gated weights only; not with the flags above or yq): */
+    TW_EPILOGUE_GATED_GELU = 8,       /* gelu(u) * g, exact (erf) GELU: GeGLU */
+    TW_EPILOGUE_GATED_GELU_TANH = 16, /* gelu_tanh(u) * g */
+    TW_EPILOGUE_GATED_SILU = 32       /* silu(u) * g: SwiGLU */
 };
+
+/** Every gated epilogue flag. */
+#define TW_EPILOGUE_GATED \
+    (TW_EPILOGUE_GATED_GELU | TW_EPILOGUE_GATED_GELU_TANH | TW_EPILOGUE_GATED_SILU)
 
 /** Largest K the int8 kernels accept (int32 accumulators cannot overflow below it). */
 #define TW_INT8_MAX_K 65536
@@ -90,6 +105,19 @@ TW_API tw_status tw_pack_weights_int8_range(int64_t n, int64_t k, const float* w
  */
 TW_API tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t ldq,
                                       const float* scales, tw_packed_weights** out);
+
+/**
+ * Packs fp32 weights W [n, k] of a gated layer as `format` for the TW_EPILOGUE_GATED_* epilogues:
+ * n = 2 ff is even, rows [0, ff) are the activated half u, rows [ff, n) the gate g. TW_I8 takes
+ * codes within [-weight_max, weight_max] as tw_pack_weights_int8_range (127: as tw_pack_weights);
+ * weight_max is ignored for the other formats. The pairing is internal: tw_packed_weights_info and
+ * tw_unpack_weights report W [n, k] in the caller's row order.
+ */
+TW_API tw_status tw_pack_weights_gated(tw_dtype format, int64_t n, int64_t k, const float* w,
+                                       int64_t ldw, int32_t weight_max, tw_packed_weights** out);
+
+/** 1 if w was packed by tw_pack_weights_gated (tw_linear then writes n / 2 outputs), else 0. */
+TW_API int tw_packed_weights_gated(const tw_packed_weights* w);
 
 /** Releases packed weights (NULL is ignored). */
 TW_API void tw_packed_weights_free(tw_packed_weights* w);
@@ -137,11 +165,12 @@ typedef struct tw_linear_params {
         x_channel_scale;        /* [k] or NULL: dynamic int8 quantizes x[m, k] * x_channel_scale[k]
                                    (SmoothQuant's 1/s, with W packed as W diag(s)) */
     const tw_packed_weights* w; /* [n, k] */
-    const float* bias;          /* [n] or NULL */
+    const float* bias;          /* [n] or NULL (gated: [2 ff], u's then g's) */
     int epilogue;               /* TW_EPILOGUE_* flags */
     const float* residual;      /* [m, n], row stride ld_residual, with TW_EPILOGUE_RESIDUAL */
     int64_t ld_residual;
-    float* y; /* [m, n], row stride ldy; must not overlap x (it may be the residual) */
+    float* y; /* [m, n] ([m, n / 2] gated), row stride ldy; must not overlap x (it may be the
+                 residual) */
     int64_t ldy;
     const float* ln_gamma; /* [n] or NULL (ones), with TW_EPILOGUE_LAYERNORM */
     const float* ln_beta;  /* [n] or NULL (zeros), with TW_EPILOGUE_LAYERNORM */

@@ -65,9 +65,19 @@ tw_packed_weights* allocate(tw_dtype format, int64_t n, int64_t k) {
     return w;
 }
 
-/// Byte offset of element (n, k) in the packed layout (see gemm_kernels.h).
-int64_t packed_offset(const tw_packed_weights& w, int64_t n, int64_t k) {
-    const int64_t p = n / kPanel, c = n % kPanel;
+/// Panel column (panel * kPanel + column) of weight row i: i itself, except for gated weights,
+/// whose up row j and gate row ff + j share the panel of output j (see gemm_kernels.h).
+int64_t packed_column(const tw_packed_weights& w, int64_t i) {
+    if (!w.gated) return i;
+    const int64_t ff = w.n / 2;
+    const int64_t j = i < ff ? i : i - ff;
+    return (j / 16) * kPanel + (i < ff ? 0 : 16) + j % 16;
+}
+
+/// Byte offset of element (row i, k) in the packed layout (see gemm_kernels.h).
+int64_t packed_offset(const tw_packed_weights& w, int64_t i, int64_t k) {
+    const int64_t col = packed_column(w, i);
+    const int64_t p = col / kPanel, c = col % kPanel;
     switch (w.format) {
         case TW_I8: return p * w.panel_bytes + (k / 4) * kPanel * 4 + c * 4 + k % 4;
         case TW_BF16: return p * w.panel_bytes + ((k / 2) * kPanel * 2 + c * 2 + k % 2) * 2;
@@ -101,6 +111,8 @@ struct TaskGrid {
     LayerNormRowsFn normalize;         // LayerNorm rows, or null
     QuantizeFn quantize;               // for a.yq
     int32_t qmax;
+    const tw_packed_weights* all_columns;  // gated: a.w with n = every panel column, else null
+    GateRowsFn gate;                       // gated: the table's gate rows
 };
 
 /// The arguments restricted to rows [m0, m1), renumbered from 0.
@@ -117,6 +129,39 @@ GemmArgs rows_of(const GemmArgs& a, int64_t m0, int64_t m1) {
     return r;
 }
 
+/// Columns of a gated task tile: the task's kBlockPanels panels.
+constexpr int64_t kGateTileColumns = kBlockPanels * kPanel;
+
+/// A gated task: the kernel computes rows [m0, m1) x panels [p0, p0 + kBlockPanels) of u and g
+/// with no bias or epilogue into a per-thread tile, then the gate writes the task's outputs.
+void gated_task(const TaskGrid& t, int64_t m0, int64_t m1, int64_t p0) {
+    const GemmArgs& a = *t.a;
+    const int64_t p1 = std::min(a.w->panels, p0 + kBlockPanels);
+    const int64_t rows = m1 - m0;
+    auto* tile = static_cast<float*>(thread_scratch(
+        static_cast<size_t>(rows * kGateTileColumns) * sizeof(float), ScratchSlot::kGateTile));
+    if (tile == nullptr) {
+        t.out_of_memory->store(true);
+        return;
+    }
+    GemmArgs r = rows_of(a, m0, m1);
+    r.w = t.all_columns;  // every column of the panels is stored (u and g interleave)
+    r.bias = nullptr;
+    r.epilogue = TW_EPILOGUE_NONE;
+    r.ldy = kGateTileColumns;
+    // The kernel stores column c of row i at y + i * ldy + c, c from p0 * kPanel: point y so that
+    // the task's first column lands at tile[0] (address arithmetic, never dereferenced outside).
+    r.y = reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(tile) -
+                                   static_cast<uintptr_t>(p0 * kPanel) * sizeof(float));
+    t.fn(r, 0, rows, p0, p1);
+    const int64_t ff = a.w->n / 2;
+    const int64_t j0 = p0 * (kPanel / 2);
+    const int64_t count = std::min(ff, p1 * (kPanel / 2)) - j0;
+    t.gate(tile, kGateTileColumns, rows, count, a.bias ? a.bias + j0 : nullptr,
+           a.bias ? a.bias + ff + j0 : nullptr, a.epilogue & TW_EPILOGUE_GATED,
+           a.y + m0 * a.ldy + j0, a.ldy);
+}
+
 void grid_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<TaskGrid*>(ctx);
     const GemmArgs& a = *t.a;
@@ -124,6 +169,10 @@ void grid_task(void* ctx, int64_t task, int) {
     const int64_t pb = task / t.row_blocks;
     const int64_t m0 = rb * t.rows_per_block;
     const int64_t m1 = std::min(a.m, m0 + t.rows_per_block);
+    if (t.gate != nullptr) {
+        gated_task(t, m0, m1, pb * kBlockPanels);
+        return;
+    }
     if (!t.whole_rows) {
         const int64_t p0 = pb * kBlockPanels;
         t.fn(a, m0, m1, p0, std::min(a.w->panels, p0 + kBlockPanels));
@@ -197,7 +246,16 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
                   &out_of_memory,
                   nullptr,
                   nullptr,
-                  0};
+                  0,
+                  nullptr,
+                  nullptr};
+    tw_packed_weights all_columns;
+    if (a.epilogue & TW_EPILOGUE_GATED) {
+        all_columns = *a.w;
+        all_columns.n = a.w->panels * kPanel;
+        grid.all_columns = &all_columns;
+        grid.gate = t.gate.fn;
+    }
     if ((a.epilogue & TW_EPILOGUE_LAYERNORM) || a.yq != nullptr) {
         // One task per block of whole rows; smaller blocks when there are few rows, so that every
         // worker still gets about four tasks (8-row multiples: the micro-tile height).
@@ -255,10 +313,35 @@ float gelu_scalar(float x) {
     return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
 }
 
+void gate_rows_portable(const float* s, int64_t lds, int64_t rows, int64_t count, const float* bu,
+                        const float* bg, int gate, float* y, int64_t ldy) {
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j < count; ++j) {
+            const int64_t c = (j / 16) * kPanel + j % 16;
+            float u = s[r * lds + c] + (bu ? bu[j] : 0.0f);
+            const float g = s[r * lds + c + 16] + (bg ? bg[j] : 0.0f);
+            if (gate == TW_EPILOGUE_GATED_GELU) {
+                u = gelu_scalar(u);
+            } else if (gate == TW_EPILOGUE_GATED_GELU_TANH) {
+                u = 0.5f * u * (1.0f + std::tanh(0.7978845608f * (u + 0.044715f * u * u * u)));
+            } else {
+                u = u / (1.0f + std::exp(-u));
+            }
+            y[r * ldy + j] = u * g;
+        }
+    }
+}
+
 /// tw_pack_weights with int8 codes in [-weight_max, weight_max].
 static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const float* w,
-                                    int64_t ldw, int32_t weight_max, tw_packed_weights** out) {
+                                    int64_t ldw, int32_t weight_max, bool gated,
+                                    tw_packed_weights** out) {
     if (tw_status s = tw::check_shape(n, k, ldw, w, out)) return s;
+    if (gated && n % 2 != 0) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                        "gated weights need an even n = 2 ff (up rows, then gate rows), got %lld",
+                        static_cast<long long>(n));
+    }
     if (format != TW_F32 && format != TW_I8 && format != TW_BF16 && format != TW_F16) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
                         "weights can be packed as TW_F32, TW_I8, TW_BF16 or TW_F16, not dtype %d",
@@ -278,6 +361,7 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
     if (p == nullptr)
         return tw::fail(TW_ERR_OUT_OF_MEMORY, "no memory to pack %lld x %lld weights",
                         static_cast<long long>(n), static_cast<long long>(k));
+    p->gated = gated ? 1 : 0;
     auto* bytes = static_cast<uint8_t*>(p->data);
     for (int64_t i = 0; i < n; ++i) {
         const float* row = w + i * ldw;
@@ -294,8 +378,8 @@ static tw_status pack_float_weights(tw_dtype format, int64_t n, int64_t k, const
                 sum += q;
                 p->weight_max = std::max(p->weight_max, std::abs(q));
             }
-            p->scales[i] = scale;
-            p->col_sums[i] = sum;
+            p->scales[tw::packed_column(*p, i)] = scale;
+            p->col_sums[tw::packed_column(*p, i)] = sum;
         } else if (format == TW_F32) {
             for (int64_t j = 0; j < k; ++j)
                 std::memcpy(bytes + tw::packed_offset(*p, i, j), &row[j], 4);
@@ -317,7 +401,21 @@ extern "C" {
 
 tw_status tw_pack_weights(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
                           tw_packed_weights** out) {
-    return tw::pack_float_weights(format, n, k, w, ldw, 127, out);
+    return tw::pack_float_weights(format, n, k, w, ldw, 127, false, out);
+}
+
+tw_status tw_pack_weights_gated(tw_dtype format, int64_t n, int64_t k, const float* w, int64_t ldw,
+                                int32_t weight_max, tw_packed_weights** out) {
+    if (format == TW_I8 && (weight_max < 1 || weight_max > 127)) {
+        return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight_max is %d: int8 weight codes take 1..127",
+                        static_cast<int>(weight_max));
+    }
+    return tw::pack_float_weights(format, n, k, w, ldw, format == TW_I8 ? weight_max : 127, true,
+                                  out);
+}
+
+int tw_packed_weights_gated(const tw_packed_weights* w) {
+    return w != nullptr && w->gated ? 1 : 0;
 }
 
 tw_status tw_pack_weights_int8_range(int64_t n, int64_t k, const float* w, int64_t ldw,
@@ -326,7 +424,7 @@ tw_status tw_pack_weights_int8_range(int64_t n, int64_t k, const float* w, int64
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "weight_max is %d: int8 weight codes take 1..127",
                         static_cast<int>(weight_max));
     }
-    return tw::pack_float_weights(TW_I8, n, k, w, ldw, weight_max, out);
+    return tw::pack_float_weights(TW_I8, n, k, w, ldw, weight_max, false, out);
 }
 
 tw_status tw_pack_weights_int8(int64_t n, int64_t k, const int8_t* wq, int64_t ldq,
@@ -390,7 +488,8 @@ tw_status tw_unpack_weights(const tw_packed_weights* w, float* out, int64_t ld) 
             const int64_t off = tw::packed_offset(*w, i, j);
             float v;
             if (w->format == TW_I8) {
-                v = w->scales[i] * static_cast<float>(reinterpret_cast<const int8_t*>(bytes)[off]);
+                v = w->scales[tw::packed_column(*w, i)] *
+                    static_cast<float>(reinterpret_cast<const int8_t*>(bytes)[off]);
             } else if (w->format == TW_F32) {
                 std::memcpy(&v, bytes + off, 4);
             } else {
@@ -422,10 +521,29 @@ tw_status tw_linear(const tw_linear_params* p) {
     const int64_t m = p->m;
     if (m < 0)
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "m=%lld must be >= 0", static_cast<long long>(m));
-    if ((p->y == nullptr && p->yq == nullptr) || (p->y != nullptr && p->ldy < w.n)) {
+    const int gate = p->epilogue & TW_EPILOGUE_GATED;
+    if (gate != 0 || w.gated) {
+        if (!w.gated || (gate != TW_EPILOGUE_GATED_GELU && gate != TW_EPILOGUE_GATED_GELU_TANH &&
+                         gate != TW_EPILOGUE_GATED_SILU)) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "gated weights (tw_pack_weights_gated) and exactly one "
+                            "TW_EPILOGUE_GATED_* flag go together (weights %s, epilogue %d)",
+                            w.gated ? "gated" : "not gated", p->epilogue);
+        }
+        if ((p->epilogue & ~TW_EPILOGUE_GATED) != 0 || p->yq != nullptr) {
+            return tw::fail(TW_ERR_INVALID_ARGUMENT,
+                            "a gated epilogue takes no GELU, residual, LayerNorm or yq (epilogue "
+                            "%d)",
+                            p->epilogue);
+        }
+    }
+    // Output columns: n, or ff = n / 2 for a gated layer.
+    const int64_t n_out = w.gated ? w.n / 2 : w.n;
+    if ((p->y == nullptr && p->yq == nullptr) || (p->y != nullptr && p->ldy < n_out)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT,
-                        "y must not be null (unless yq is set) and ldy (%lld) >= n (%lld)",
-                        static_cast<long long>(p->ldy), static_cast<long long>(w.n));
+                        "y must not be null (unless yq is set) and ldy (%lld) >= %s (%lld)",
+                        static_cast<long long>(p->ldy), w.gated ? "n / 2" : "n",
+                        static_cast<long long>(n_out));
     }
     if (p->yq != nullptr) {
         const tw_quantized_rows& q = *p->yq;
@@ -437,7 +555,8 @@ tw_status tw_linear(const tw_linear_params* p) {
         if (tw_status s = tw::check_quantized_rows(q, m, w.n, "yq (the quantized output)"))
             return s;
     }
-    if (p->epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
+    if (p->epilogue &
+        ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM | TW_EPILOGUE_GATED)) {
         return tw::fail(TW_ERR_INVALID_ARGUMENT, "unknown epilogue flags %d", p->epilogue);
     }
     if ((p->epilogue & TW_EPILOGUE_LAYERNORM) &&
@@ -463,7 +582,7 @@ tw_status tw_linear(const tw_linear_params* p) {
     a.ln_gamma = p->ln_gamma;
     a.ln_beta = p->ln_beta;
     a.ln_eps = p->ln_eps;
-    const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + w.n) * 4;
+    const int64_t y_bytes = p->y == nullptr ? 0 : ((m - 1) * p->ldy + n_out) * 4;
     if (p->yq != nullptr) {
         tw_quantized_rows& q = *p->yq;
         q.qmax = t.linear.int8.input_qmax;

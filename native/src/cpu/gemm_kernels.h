@@ -14,6 +14,11 @@
 //                                                            away
 //   TW_F16  [panel][k][32 columns]                  fp16   - 16 columns per vcvtph2ps
 // K is zero-padded to the group size; padded activations meet zero weights.
+// Gated weights (tw_pack_weights_gated, n = 2 ff): panel p holds up rows u_{16p..16p+15} in columns
+// 0..15 and the gate rows g_{16p..16p+15} in columns 16..31 (packed_column in gemm.cpp), so one
+// panel, one task and one per-thread tile hold both halves of each of its 16 outputs. The kernels
+// are unchanged: run_gemm_blocks runs them on the whole panels into a task tile without epilogue,
+// then the table's gate rows function writes act(u + b_u) * (g + b_g).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +38,7 @@ struct tw_packed_weights {
     int32_t weight_max;   // max |Wq| over all weights (I8): <= TW_INT8_REDUCED_WEIGHT_MAX lets
                           // plain AVX2 run the reduced-range kernel
     int64_t bytes;        // everything this handle owns
+    int32_t gated;        // 1: rows paired per panel for TW_EPILOGUE_GATED_* (see above), else 0
 };
 
 namespace tw {
@@ -92,6 +98,19 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
 
 /// 0.5 x (1 + erf(x / sqrt 2)): the GELU of every portable kernel.
 float gelu_scalar(float x);
+
+/// The gated epilogue over a task tile: for rows [0, rows) and outputs j in [0, count),
+///   y[r * ldy + j] = act(s[r * lds + u(j)] + bu[j]) * (s[r * lds + u(j) + 16] + bg[j]),
+/// u(j) = (j / 16) * 32 + j % 16 (the gated panel layout), bu / bg null for no bias, act the one
+/// TW_EPILOGUE_GATED_* flag in `gate`. One per ISA (gemm_gate*.cpp).
+using GateRowsFn = void (*)(const float* s, int64_t lds, int64_t rows, int64_t count,
+                            const float* bu, const float* bg, int gate, float* y, int64_t ldy);
+void gate_rows_portable(const float* s, int64_t lds, int64_t rows, int64_t count, const float* bu,
+                        const float* bg, int gate, float* y, int64_t ldy);
+void gate_rows_avx2(const float* s, int64_t lds, int64_t rows, int64_t count, const float* bu,
+                    const float* bg, int gate, float* y, int64_t ldy);
+void gate_rows_avx512(const float* s, int64_t lds, int64_t rows, int64_t count, const float* bu,
+                      const float* bg, int gate, float* y, int64_t ldy);
 
 /// Quantizes rows [m0, m1) of x; codes in [0, qmax]. One per ISA.
 /// `mult` ([k] or nullptr) scales each column before quantization.

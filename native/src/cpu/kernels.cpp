@@ -7,8 +7,8 @@
 //   avx512 avx2      avx2 6x16     avx-vnni > avx2-sign (reduced)      avx2              avx2 widen
 //   avx2 portable  portable      portable                            portable          portable
 //   portable
-// The quantizer, the LayerNorm rows and attention follow the level (attention with bf16 dot
-// products where the CPU has AVX512-BF16).
+// The quantizer, the LayerNorm rows, the gated epilogue and attention follow the level (attention
+// with bf16 dot products where the CPU has AVX512-BF16).
 // "(reduced)": weights packed within TW_INT8_REDUCED_WEIGHT_MAX take the reduced-range kernel
 // where the choice is the sign-trick one.
 #include "kernels.h"
@@ -98,6 +98,7 @@ void fill(KernelTable& t, tw_isa isa, Int8Kernel forced, bool bf16_dot) {
     t.linear.f16 = plain(f16_block_portable, "portable-fp16");
     t.quantize = {quantize_rows_portable, "portable"};
     t.layernorm = {layernorm_rows_portable, "portable"};
+    t.gate = {gate_rows_portable, "portable"};
     t.attention = {attention_portable, "portable"};
 #if defined(TILEWISE_X86)
     if (isa == TW_ISA_AVX512) {
@@ -113,6 +114,7 @@ void fill(KernelTable& t, tw_isa isa, Int8Kernel forced, bool bf16_dot) {
         t.linear.f16 = plain(f16_block_avx512, "avx512-fp16-f16c");
         t.quantize = {quantize_rows_avx512, "avx512"};
         t.layernorm = {layernorm_rows_avx512, "avx512"};
+        t.gate = {gate_rows_avx512, "avx512"};
         t.attention = cpu_has(TW_CPU_AVX512_BF16)
                           ? decltype(t.attention){attention_avx512_bf16_dot, "avx512-bf16-dot"}
                           : decltype(t.attention){attention_avx512, "avx512"};
@@ -123,6 +125,7 @@ void fill(KernelTable& t, tw_isa isa, Int8Kernel forced, bool bf16_dot) {
         t.linear.f16 = plain(f16_block_avx2, "avx2-fp16-f16c");
         t.quantize = {quantize_rows_avx2, "avx2"};
         t.layernorm = {layernorm_rows_avx2, "avx2"};
+        t.gate = {gate_rows_avx2, "avx2"};
         t.attention = {attention_avx2, "avx2"};
     }
 #endif

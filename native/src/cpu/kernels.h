@@ -53,6 +53,10 @@ struct KernelTable {
         const char* name;
     } layernorm;
     struct {
+        GateRowsFn fn;  // the TW_EPILOGUE_GATED_* epilogue of every linear kernel
+        const char* name;
+    } gate;
+    struct {
         AttentionFn fn;
         const char* name;
     } attention;

@@ -33,6 +33,7 @@ enum class ScratchSlot {
     kOutputRows,      // linear layers: output rows that are quantized but never stored
     kWidenedWeights,  // weight-only int8: one half-panel widened to fp32
     kPackedRows,      // bf16 linear: a task's X rows packed into micro-tile streams
+    kGateTile,        // gated linear: a task's 2 ff pre-activations before the gate
     kCount
 };
 

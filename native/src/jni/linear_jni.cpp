@@ -125,6 +125,18 @@ JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packInt8Wei
     return register_handle(packed);
 }
 
+JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packGatedWeights(
+    JNIEnv* env, jobject, jint format, jlong n, jlong k, jobject weights, jint weight_max) {
+    if (!valid_format(env, format)) return 0;
+    const float* w = float_weights(env, n, k, weights);
+    if (w == nullptr) return 0;
+    tw_packed_weights* packed = nullptr;
+    if (twjni::check(env, tw_pack_weights_gated(static_cast<tw_dtype>(format), n, k, w, k,
+                                                weight_max, &packed)))
+        return 0;
+    return register_handle(packed);
+}
+
 JNIEXPORT jlong JNICALL Java_io_github_tilewise_djl_jni_LinearNative_packInt8Weights(
     JNIEnv* env, jobject, jlong n, jlong k, jobject codes, jobject scales) {
     if (n <= 0 || k <= 0) {
@@ -194,15 +206,22 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_unpackWeight
 
 namespace {
 
-/// The epilogue arguments shared by both linear entry points, checked and unwrapped into `p`.
-/// Returns false after throwing.
-bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogue, jobject residual,
-                   jobject ln_gamma, jobject ln_beta, jfloat ln_eps, tw_linear_params& p) {
-    if (epilogue & ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM)) {
+/// The width of y for weights of n rows: n, or n / 2 for gated weights.
+int64_t output_width(const tw_packed_weights* w, int64_t n) {
+    return tw_packed_weights_gated(w) ? n / 2 : n;
+}
+
+/// The epilogue arguments shared by both linear entry points, checked and unwrapped into `p`:
+/// bias [n], residual and LayerNorm over the n_out output columns. Returns false after throwing.
+bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, int64_t n_out, jobject bias, jint epilogue,
+                   jobject residual, jobject ln_gamma, jobject ln_beta, jfloat ln_eps,
+                   tw_linear_params& p) {
+    if (epilogue &
+        ~(TW_EPILOGUE_GELU | TW_EPILOGUE_RESIDUAL | TW_EPILOGUE_LAYERNORM | TW_EPILOGUE_GATED)) {
         throw_illegal_argument(env, "epilogue flags " + std::to_string(epilogue) + " are unknown");
         return false;
     }
-    const int64_t y_bytes = matrix_bytes(env, "y", m, n, 4);
+    const int64_t y_bytes = matrix_bytes(env, "y", m, n_out, 4);
     if (y_bytes < 0) return false;
     p.bias = static_cast<const float*>(twjni::direct_address(env, bias, n * 4, "bias", true));
     if (env->ExceptionCheck()) return false;
@@ -210,14 +229,14 @@ bool fill_epilogue(JNIEnv* env, int64_t m, int64_t n, jobject bias, jint epilogu
         p.residual =
             static_cast<const float*>(twjni::direct_address(env, residual, y_bytes, "residual"));
         if (p.residual == nullptr) return false;
-        p.ld_residual = n;
+        p.ld_residual = n_out;
     }
     if (epilogue & TW_EPILOGUE_LAYERNORM) {
         p.ln_gamma = static_cast<const float*>(
-            twjni::direct_address(env, ln_gamma, n * 4, "LayerNorm gamma", true));
+            twjni::direct_address(env, ln_gamma, n_out * 4, "LayerNorm gamma", true));
         if (env->ExceptionCheck()) return false;
         p.ln_beta = static_cast<const float*>(
-            twjni::direct_address(env, ln_beta, n * 4, "LayerNorm beta", true));
+            twjni::direct_address(env, ln_beta, n_out * 4, "LayerNorm beta", true));
         if (env->ExceptionCheck()) return false;
         p.ln_eps = ln_eps;
     }
@@ -272,25 +291,27 @@ JNIEXPORT jint JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linear(
             env, "activation quantization " + std::to_string(act_quant) + " is unknown");
         return 0;
     }
+    const int64_t n_out = output_width(w, n);
     tw_linear_params p{};
-    if (!fill_epilogue(env, m, n, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p)) return 0;
+    if (!fill_epilogue(env, m, n, n_out, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p))
+        return 0;
     const int64_t x_bytes = matrix_bytes(env, "x", m, k, 4);
     if (x_bytes < 0) return 0;
     p.x = static_cast<const float*>(twjni::direct_address(env, x, x_bytes, "x"));
     if (p.x == nullptr) return 0;
     p.ldx = k;
     tw_quantized_rows out{};
-    if (!quantized_rows(env, "yq", m, n, yq_codes, yq_scales, yq_zeros, true, out)) return 0;
+    if (!quantized_rows(env, "yq", m, n_out, yq_codes, yq_scales, yq_zeros, true, out)) return 0;
     if (out.q != nullptr) {
         p.yq = &out;
         p.yq_mode = static_cast<tw_activation_quant>(yq_mode);
         p.yq_channel_scale = static_cast<const float*>(
-            twjni::direct_address(env, yq_channel_scale, n * 4, "yq channel scale", true));
+            twjni::direct_address(env, yq_channel_scale, n_out * 4, "yq channel scale", true));
         if (env->ExceptionCheck()) return 0;
     }
-    p.y = static_cast<float*>(twjni::writable_address(env, y, n * m * 4, "y", p.yq != nullptr));
+    p.y = static_cast<float*>(twjni::writable_address(env, y, n_out * m * 4, "y", p.yq != nullptr));
     if (env->ExceptionCheck()) return 0;
-    p.ldy = n;
+    p.ldy = n_out;
     p.act_quant = static_cast<tw_activation_quant>(act_quant);
     p.x_channel_scale = static_cast<const float*>(
         twjni::direct_address(env, channel_scale, k * 4, "channel scale", true));
@@ -309,15 +330,17 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_LinearNative_linearFromQu
     if (w == nullptr) return;
     int64_t n, k;
     tw_packed_weights_info(w, nullptr, &n, &k, nullptr);
+    const int64_t n_out = output_width(w, n);
     tw_linear_params p{};
-    if (!fill_epilogue(env, m, n, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p)) return;
+    if (!fill_epilogue(env, m, n, n_out, bias, epilogue, residual, ln_gamma, ln_beta, ln_eps, p))
+        return;
     tw_quantized_rows in{};
     if (!quantized_rows(env, "x", m, k, x_codes, x_scales, x_zeros, false, in)) return;
     in.qmax = qmax;
     p.xq = &in;
-    p.y = static_cast<float*>(twjni::writable_address(env, y, n * m * 4, "y"));
+    p.y = static_cast<float*>(twjni::writable_address(env, y, n_out * m * 4, "y"));
     if (p.y == nullptr) return;
-    p.ldy = n;
+    p.ldy = n_out;
     p.w = w;
     twjni::check(env, tw_linear(&p));
 }

@@ -51,6 +51,15 @@ public final class LinearNative {
     /** Largest K of packed weights ({@code TW_INT8_MAX_K}). */
     public static final long MAX_K = 65536;
 
+    /** {@code TW_EPILOGUE_GATED_GELU}: {@code gelu(u)·g} over gated weights (GeGLU). */
+    public static final int EPILOGUE_GATED_GELU = 8;
+
+    /** {@code TW_EPILOGUE_GATED_GELU_TANH}: {@code gelu_tanh(u)·g} over gated weights. */
+    public static final int EPILOGUE_GATED_GELU_TANH = 16;
+
+    /** {@code TW_EPILOGUE_GATED_SILU}: {@code silu(u)·g} over gated weights (SwiGLU). */
+    public static final int EPILOGUE_GATED_SILU = 32;
+
     /**
      * {@code TW_INT8_REDUCED_WEIGHT_MAX}: int8 weight codes within ±64 cannot saturate plain AVX2's
      * vpmaddubsw, so CPUs without VNNI run them on a kernel ~1.3x faster than the exact sign-trick
@@ -99,6 +108,22 @@ public final class LinearNative {
     public native long packInt8WeightsInRange(long n, long k, ByteBuffer weights, int weightMax);
 
     /**
+     * Packs fp32 weights {@code [n, k]} of a gated layer ({@code tw_pack_weights_gated}): rows
+     * {@code [0, n/2)} the activated half, {@code [n/2, n)} the gate; {@code linear} then needs an
+     * {@code EPILOGUE_GATED_*} flag and writes {@code n/2} columns.
+     *
+     * @param format {@link #FORMAT_F32}, {@link #FORMAT_I8}, {@link #FORMAT_BF16} or {@link
+     *     #FORMAT_F16}
+     * @param n output channels, even
+     * @param k input width
+     * @param weights {@code n·k} fp32, row-major
+     * @param weightMax int8: the largest code, 1..127 (ignored for the other formats)
+     * @return the handle
+     */
+    public native long packGatedWeights(
+            int format, long n, long k, ByteBuffer weights, int weightMax);
+
+    /**
      * Packs already-quantized int8 weights ({@code tw_pack_weights_int8}).
      *
      * @param n output channels
@@ -143,13 +168,13 @@ public final class LinearNative {
      *     (SmoothQuant's {@code 1/s}; dynamic int8 only), or null
      * @param bias {@code n} fp32, or null
      * @param epilogue {@link #EPILOGUE_GELU} | {@link #EPILOGUE_RESIDUAL} | {@link
-     *     #EPILOGUE_LAYERNORM} flags
+     *     #EPILOGUE_LAYERNORM} flags, or one {@code EPILOGUE_GATED_*} flag alone for gated weights
      * @param residual {@code m·n} fp32 (with {@link #EPILOGUE_RESIDUAL}), else null
      * @param lnGamma {@code n} fp32 LayerNorm scale (with {@link #EPILOGUE_LAYERNORM}), or null
      * @param lnBeta {@code n} fp32 LayerNorm shift, or null
      * @param lnEps the LayerNorm epsilon (finite, at least 0)
-     * @param y {@code m·n} fp32 output (may be the residual); null when {@code yqCodes} is set and
-     *     only the quantized copy is wanted
+     * @param y {@code m·n} fp32 output ({@code m·n/2} for gated weights; may be the residual); null
+     *     when {@code yqCodes} is set and only the quantized copy is wanted
      * @param yqCodes {@code m} rows of {@link #quantizedRowStride}{@code (n)} u8 codes receiving a
      *     quantized copy of y, or null
      * @param yqScales {@code m} fp32 scales of the copy, or null

@@ -231,14 +231,16 @@ public final class LowPrecisionConverter implements LinearOperatorFactory {
                 }
             }
         }
-        PackedWeights packed =
+        int weightMax =
                 precision == Precision.INT8
-                        ? PackedWeights.packInt8(
-                                w,
-                                out,
-                                in,
-                                Int8WeightRange.configured().weightMaxFor(layer.getName()))
-                        : PackedWeights.pack(w, out, in, precision);
+                        ? Int8WeightRange.configured().weightMaxFor(layer.getName())
+                        : 127;
+        PackedWeights packed =
+                layer.getActivation().isGated()
+                        ? PackedWeights.packGated(w, out, in, precision, weightMax)
+                        : precision == Precision.INT8
+                                ? PackedWeights.packInt8(w, out, in, weightMax)
+                                : PackedWeights.pack(w, out, in, precision);
         try {
             return PackedLinear.builder()
                     .setWeights(packed)

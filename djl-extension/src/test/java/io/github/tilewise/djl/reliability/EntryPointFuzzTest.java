@@ -19,12 +19,13 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * A seeded random-argument fuzzer for the public native entry points (attention, the low-precision
- * and fp32 linear layers, LayerNorm): shapes from negative to 2^62, strides from negative through
- * zero to huge, buffers null, heap, read-only, big-endian, misaligned, too small or just right,
- * live, freed and forged weight handles. Every call must return or throw {@link
- * IllegalArgumentException} / {@link IllegalStateException} / {@link UnsupportedOperationException}
- * within 10 s; anything else (a crash ends the JVM) fails with the iteration's seed.
+ * A seeded random-argument fuzzer for the public native entry points (attention, packed attention
+ * with sliding windows and relative-bias tables, rotary embeddings, the low-precision and fp32
+ * linear layers, LayerNorm): shapes from negative to 2^62, strides from negative through zero to
+ * huge, buffers null, heap, read-only, big-endian, misaligned, too small or just right, live, freed
+ * and forged weight handles. Every call must return or throw {@link IllegalArgumentException} /
+ * {@link IllegalStateException} / {@link UnsupportedOperationException} within 10 s; anything else
+ * (a crash ends the JVM) fails with the iteration's seed.
  *
  * <p>{@code -Dtilewise.fuzz.entryPoints=N} sets the iterations (default 10,000).
  */
@@ -74,9 +75,15 @@ class EntryPointFuzzTest {
     /** One random call; true if it returned, false if it was refused as documented. */
     private static boolean oneCall(Random r, LinearNative lowp, long[] handles, long freed) {
         try {
-            switch (r.nextInt(4)) {
+            switch (r.nextInt(6)) {
                 case 0:
                     attention(r);
+                    break;
+                case 4:
+                    packedAttention(r);
+                    break;
+                case 5:
+                    rotary(r);
                     break;
                 case 1:
                     lowPrecisionLinear(r, lowp, handles, freed);
@@ -127,6 +134,80 @@ class EntryPointFuzzTest {
                         r.nextInt(4) == 0 ? buffer(r, nq * nk * 4) : null,
                         new long[] {0, 0, pick(r, nk, 0, -1, 1L << 40), 1},
                         r.nextInt(3) == 0 ? buffer(r, b * h * nq * 4) : null);
+    }
+
+    /** Packed sequences with sliding windows and relative-position bias tables. */
+    private static void packedAttention(Random r) {
+        int dtype = pick(r, 0, 0, 1, 2, -1);
+        long h = size(r);
+        long hkv = r.nextBoolean() ? h : size(r);
+        long t = size(r);
+        long d = pick(r, 16, 64, 8, 0, 300, -4);
+        int elem = dtype == 0 ? 4 : 2;
+        int seqs = r.nextInt(4);
+        int[] offsets = new int[seqs + 1];
+        for (int s = 1; s <= seqs; s++) {
+            offsets[s] = r.nextInt(10) == 0 ? -r.nextInt(5) : offsets[s - 1] + r.nextInt(20);
+        }
+        if (seqs > 0 && r.nextBoolean()) {
+            offsets[seqs] = (int) Math.min(t, Integer.MAX_VALUE);
+        }
+        long radius = pick(r, 0, 1, 7, 64, -1, 1L << 40);
+        long tableHeads = r.nextBoolean() ? h : pick(r, 1, 0, 3);
+        AttentionNative.get()
+                .forwardPacked(
+                        dtype,
+                        pick(r, 0, 0, 2, 7),
+                        new long[] {1, h, hkv, t, t, d},
+                        buffer(r, t * h * d * elem),
+                        strides(r, 1, t, h * d),
+                        buffer(r, t * hkv * d * elem),
+                        strides(r, 1, t, hkv * d),
+                        buffer(r, t * hkv * d * elem),
+                        strides(r, 1, t, hkv * d),
+                        buffer(r, t * h * d * elem),
+                        strides(r, 1, t, h * d),
+                        0.125f,
+                        r.nextBoolean(),
+                        r.nextInt(8) == 0 ? null : offsets,
+                        r.nextInt(8) == 0 ? new int[] {0} : offsets,
+                        r.nextBoolean()
+                                ? null
+                                : r.nextInt(10) == 0
+                                        ? new long[] {3}
+                                        : new long[] {
+                                            pick(r, -1, 0, 3, 64, Long.MAX_VALUE, Long.MIN_VALUE),
+                                            pick(r, -1, 0, 5, 64, Long.MAX_VALUE)
+                                        },
+                        r.nextBoolean() ? null : buffer(r, tableHeads * (2 * radius + 1) * 4),
+                        radius,
+                        pick(r, 2 * radius + 1, 0, -1, 1L << 40));
+    }
+
+    /** Rotary embeddings in place. */
+    private static void rotary(Random r) {
+        long t = size(r);
+        long h = size(r);
+        long d = pick(r, 64, 32, 2, 0, 1, 7, -2, 300);
+        long stride = pick(r, h * d, 3 * h * d, 0, -1, h * d - 1, 1L << 50);
+        int[] positions =
+                r.nextInt(8) == 0
+                        ? null
+                        : new int[(int) Math.max(0, Math.min(t, 4096) - r.nextInt(2))];
+        if (positions != null) {
+            for (int i = 0; i < positions.length; i++) {
+                positions[i] = r.nextInt(10) == 0 ? -r.nextInt(100) : r.nextInt(1 << 20);
+            }
+        }
+        io.github.tilewise.djl.jni.RotaryNative.get()
+                .apply(
+                        buffer(r, Math.max(0, t) * Math.max(0, stride) * 4),
+                        t,
+                        h,
+                        d,
+                        stride,
+                        positions,
+                        pick(r, 10_000f, 160_000f, 0f, -1f, Float.NaN, Float.POSITIVE_INFINITY));
     }
 
     private static void lowPrecisionLinear(
@@ -287,6 +368,10 @@ class EntryPointFuzzTest {
     }
 
     private static int pick(Random r, int... values) {
+        return values[r.nextInt(values.length)];
+    }
+
+    private static float pick(Random r, float... values) {
         return values[r.nextInt(values.length)];
     }
 

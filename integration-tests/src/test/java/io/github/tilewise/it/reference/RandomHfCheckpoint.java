@@ -39,7 +39,8 @@ public final class RandomHfCheckpoint {
                     "distilbert",
                     "mpnet",
                     "modernbert",
-                    "modernbert-bias");
+                    "modernbert-bias",
+                    "xlm-roberta-long");
 
     private static final int HIDDEN = 64;
     private static final int HEADS = 4;
@@ -73,6 +74,12 @@ public final class RandomHfCheckpoint {
                 break;
             case "xlm-roberta":
                 c = bertLayout(variant, "xlm-roberta", 1, 2, 1e-5, 1, false);
+                break;
+            case "xlm-roberta-long":
+                // BGE-M3-style long position table (8,194 there; 2,050 here: 2,048 tokens).
+                c = bertLayout(variant, "xlm-roberta", 1, 2, 1e-5, 1, false);
+                c.config.addProperty("max_position_embeddings", 2050);
+                c.shapes.put("embeddings.position_embeddings.weight", new long[] {2050, HIDDEN});
                 break;
             case "mpnet":
                 c = bertLayout(variant, "mpnet", 1, 3, 1e-12, 0, true);

@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 
 /**
  * The fp32 linear layer on PyTorch: {@code torch.nn.functional.linear} (one BLAS GEMM with the
- * bias, reading {@code W [out, in]} transposed in place, no copy), then the activation and the
- * residual in place.
+ * bias, reading {@code W [out, in]} transposed in place, no copy), then the activation (a gated one
+ * on the two halves of the output, see {@link LinearActivation#applyInPlace}) and the residual in
+ * place.
  */
 public final class Fp32LinearOperator implements LinearOperator {
 

@@ -18,6 +18,11 @@ import java.util.List;
 /**
  * A linear layer {@code y = act(x·Wᵀ + b) + residual} whose arithmetic is pluggable.
  *
+ * <p>With a {@link LinearActivation#isGated() gated} activation the layer is a gated feed-forward's
+ * first projection: the weight keeps the checkpoint's {@code [2·ff, in]} (the activated rows, then
+ * the gate rows) and the output has {@link #getOutputWidth()} {@code = ff} columns, {@code f(u) ⊙
+ * g}.
+ *
  * <p>The block owns the fp32 parameters {@code weight [out, in]} (PyTorch's layout) and {@code bias
  * [out]}, saved and loaded with the usual DJL {@code .params} files. Its forward delegates to a
  * {@link LinearOperator}: by default the fp32 one of {@link LinearOperators}; a converter
@@ -52,6 +57,10 @@ public final class LinearBlock extends AbstractBlock {
             throw new IllegalArgumentException(
                     name + ": widths must be positive, got " + inFeatures + " -> " + outFeatures);
         }
+        if (activation.isGated() && outFeatures % 2 != 0) {
+            throw new IllegalArgumentException(
+                    name + ": a gated layer needs an even output count 2·ff, got " + outFeatures);
+        }
         this.name = name;
         this.inFeatures = inFeatures;
         this.outFeatures = outFeatures;
@@ -85,6 +94,16 @@ public final class LinearBlock extends AbstractBlock {
      */
     public int getOutFeatures() {
         return outFeatures;
+    }
+
+    /**
+     * Returns the width of the layer's output: {@code out}, or {@code out / 2} for a gated
+     * activation.
+     *
+     * @return the output width
+     */
+    public int getOutputWidth() {
+        return activation.outputWidth(outFeatures);
     }
 
     /**
@@ -154,13 +173,17 @@ public final class LinearBlock extends AbstractBlock {
      * @param parts layers with one input width and one activation
      * @param manager where the concatenated arrays are created
      * @return the concatenated layer
-     * @throws IllegalArgumentException if the parts differ in input width or activation
+     * @throws IllegalArgumentException if the parts differ in input width or activation, or are
+     *     gated
      */
     public static LinearBlock concatenate(String name, List<LinearBlock> parts, NDManager manager) {
         if (parts.isEmpty()) {
             throw new IllegalArgumentException(name + ": nothing to concatenate");
         }
         LinearBlock first = parts.get(0);
+        if (first.activation.isGated()) {
+            throw new IllegalArgumentException(name + ": gated layers cannot be concatenated");
+        }
         int out = 0;
         NDList weights = new NDList();
         NDList biases = new NDList();
@@ -220,8 +243,8 @@ public final class LinearBlock extends AbstractBlock {
      * Computes {@code act(x·Wᵀ + b) + residual} with the current operator.
      *
      * @param x the input {@code [..., in]}
-     * @param residual added after the activation, or null
-     * @return {@code [..., out]}, attached to {@code x}'s manager
+     * @param residual added after the activation ({@code [..., getOutputWidth()]}), or null
+     * @return {@code [..., getOutputWidth()]}, attached to {@code x}'s manager
      */
     public NDArray apply(NDArray x, NDArray residual) {
         long last = x.getShape().get(x.getShape().dimension() - 1);
@@ -245,7 +268,7 @@ public final class LinearBlock extends AbstractBlock {
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         Shape in = inputShapes[0];
-        return new Shape[] {in.slice(0, in.dimension() - 1).add(outFeatures)};
+        return new Shape[] {in.slice(0, in.dimension() - 1).add(getOutputWidth())};
     }
 
     @Override

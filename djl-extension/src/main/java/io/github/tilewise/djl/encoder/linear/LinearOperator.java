@@ -9,9 +9,10 @@ import ai.djl.ndarray.NDArray;
  * other implementations (INT8, BF16, ...) per layer with {@link LinearBlock#setOperator}.
  *
  * <p>Contract: {@code x} is fp32 {@code [..., in]} on the CPU; the result is fp32 {@code [...,
- * out]}, attached to {@code x}'s manager; {@code residual}, when given, has the result's shape and
- * is added after the activation. An operator that packs weights into native memory frees it in
- * {@link #close()}.
+ * out]} ({@code [..., out / 2]} for a {@link LinearActivation#isGated() gated} activation),
+ * attached to {@code x}'s manager; {@code residual}, when given, has the result's shape and is
+ * added after the activation. An operator that packs weights into native memory frees it in {@link
+ * #close()}.
  */
 public interface LinearOperator extends AutoCloseable {
 

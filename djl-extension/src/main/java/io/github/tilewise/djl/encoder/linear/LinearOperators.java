@@ -26,7 +26,15 @@ public final class LinearOperators {
         if (!nativeFp32()) {
             return new Fp32LinearOperator(weight, bias, activation);
         }
-        PackedWeights packed = PackedWeights.pack(weight, Precision.FP32);
+        PackedWeights packed =
+                activation.isGated()
+                        ? PackedWeights.packGated(
+                                weight.toFloatArray(),
+                                Math.toIntExact(weight.getShape().get(0)),
+                                Math.toIntExact(weight.getShape().get(1)),
+                                Precision.FP32,
+                                127)
+                        : PackedWeights.pack(weight, Precision.FP32);
         try {
             return PackedLinear.builder()
                     .setWeights(packed)

@@ -17,7 +17,10 @@ import java.nio.ByteBuffer;
  * (dynamic per-token activation quantization, int32 dot products), INT8_WEIGHT_ONLY, BF16 or FP16,
  * computed by the native kernels of {@code tilewise_gemm.h} with the bias, exact GELU, the residual
  * and (through {@link #forwardNormalized}) the LayerNorm fused into the store. Other activations
- * (tanh-GELU, ReLU, tanh) run afterwards with DJL ops.
+ * (tanh-GELU, ReLU, tanh, SiLU) run afterwards with DJL ops. Gated activations ({@link
+ * LinearActivation#isGated()}, on {@link PackedWeights#packGated gated weights}) are fused: the
+ * kernel writes the {@code ff} values {@code f(u)·g} of the {@code 2·ff} products in one pass (a
+ * residual is then added with DJL ops).
  *
  * <p>Inputs and outputs are fp32 DJL NDArrays on the PyTorch engine; {@code x} is read in place
  * (zero-copy when contiguous) and the result is written straight into a new array on {@code x}'s
@@ -100,6 +103,20 @@ public final class PackedLinear implements NormalizingLinearOperator {
         return activation == LinearActivation.NONE || activation == LinearActivation.GELU;
     }
 
+    /** The native flag of a gated activation. */
+    private static int gatedEpilogue(LinearActivation activation) {
+        switch (activation) {
+            case GATED_GELU:
+                return LinearNative.EPILOGUE_GATED_GELU;
+            case GATED_GELU_TANH:
+                return LinearNative.EPILOGUE_GATED_GELU_TANH;
+            case GATED_SILU:
+                return LinearNative.EPILOGUE_GATED_SILU;
+            default:
+                throw new AssertionError(activation);
+        }
+    }
+
     @Override
     public NDArray forwardNormalized(
             NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps) {
@@ -121,11 +138,12 @@ public final class PackedLinear implements NormalizingLinearOperator {
             ByteBuffer beta,
             float eps) {
         int in = weights.getInFeatures();
-        int out = weights.getOutFeatures();
+        int out = activation.outputWidth(weights.getOutFeatures());
         Shape ys = checkInputs(x, residual, in, out);
         Shape xs = x.getShape();
         long m = xs.size() / in;
         NDManager target = x.getManager();
+        boolean gated = activation.isGated();
         boolean fuseGelu = activation == LinearActivation.GELU;
         boolean fuseResidual =
                 residual != null && (activation == LinearActivation.NONE || fuseGelu);
@@ -145,7 +163,8 @@ public final class PackedLinear implements NormalizingLinearOperator {
             ByteBuffer rb = fuseResidual ? SharedMemory.of(residual, "residual", scope) : null;
             ByteBuffer yb = SharedMemory.of(y, "y", null);
             int epilogue =
-                    (fuseGelu ? LinearNative.EPILOGUE_GELU : 0)
+                    (gated ? gatedEpilogue(activation) : 0)
+                            | (fuseGelu ? LinearNative.EPILOGUE_GELU : 0)
                             | (fuseResidual ? LinearNative.EPILOGUE_RESIDUAL : 0)
                             | (layerNorm ? LinearNative.EPILOGUE_LAYERNORM : 0);
             int quant =
@@ -177,7 +196,7 @@ public final class PackedLinear implements NormalizingLinearOperator {
             y.close();
             throw e;
         }
-        if (!fuseGelu && activation != LinearActivation.NONE) {
+        if (!fuseGelu && !gated && activation != LinearActivation.NONE) {
             y = activation.applyInPlace(y);
         }
         if (residual != null && !fuseResidual) {
@@ -435,8 +454,9 @@ public final class PackedLinear implements NormalizingLinearOperator {
          * Builds the layer.
          *
          * @return the layer
-         * @throws IllegalArgumentException if the weights are missing or closed, or the bias or
-         *     scales do not match them
+         * @throws IllegalArgumentException if the weights are missing or closed, the bias or scales
+         *     do not match them, or the activation is gated and the weights are not (or the
+         *     reverse)
          */
         public PackedLinear build() {
             if (weights == null || weights.isClosed()) {
@@ -469,6 +489,17 @@ public final class PackedLinear implements NormalizingLinearOperator {
             }
             if (activation == null || quantization == null) {
                 throw new IllegalArgumentException("activation and quantization must not be null");
+            }
+            if (activation.isGated() != weights.isGated()) {
+                throw new IllegalArgumentException(
+                        "a "
+                                + activation
+                                + " activation needs "
+                                + (activation.isGated()
+                                        ? "gated weights (PackedWeights.packGated)"
+                                        : "weights packed without gating")
+                                + ", got "
+                                + weights);
             }
             return new PackedLinear(this);
         }

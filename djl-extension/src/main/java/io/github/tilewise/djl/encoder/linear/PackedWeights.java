@@ -24,6 +24,7 @@ public final class PackedWeights implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
 
     private final Precision precision;
+    private final boolean gated;
     private final int outFeatures;
     private final int inFeatures;
     private final long byteSize;
@@ -49,7 +50,12 @@ public final class PackedWeights implements AutoCloseable {
     }
 
     private PackedWeights(Precision precision, long handle) {
+        this(precision, handle, false);
+    }
+
+    private PackedWeights(Precision precision, long handle, boolean gated) {
         this.precision = precision;
+        this.gated = gated;
         this.handle = new Handle(handle);
         long[] info = LinearNative.get().weightsInfo(handle);
         this.outFeatures = Math.toIntExact(info[1]);
@@ -58,6 +64,7 @@ public final class PackedWeights implements AutoCloseable {
         this.guard =
                 new CallGuard(
                         "packed "
+                                + (gated ? "gated " : "")
                                 + precision
                                 + " weights ["
                                 + outFeatures
@@ -115,6 +122,44 @@ public final class PackedWeights implements AutoCloseable {
                 LinearNative.get()
                         .packInt8WeightsInRange(
                                 outFeatures, inFeatures, directFloats(weights), weightMax));
+    }
+
+    /**
+     * Packs the fp32 weights of a gated layer ({@link LinearActivation#isGated()}): rows {@code [0,
+     * ff)} are the activated half {@code u}, rows {@code [ff, 2·ff)} the gate {@code g}, as in the
+     * checkpoint. The kernels pair each {@code u} row with its {@code g} row inside a panel, so a
+     * {@link PackedLinear} with a gated activation writes the {@code ff} values {@code f(u)·g} in
+     * one pass; {@link #toFloatArray()} still returns the rows in the given order.
+     *
+     * @param weights {@code out·in} floats, row {@code o} at offset {@code o·in}
+     * @param outFeatures {@code 2·ff}, even
+     * @param inFeatures input width
+     * @param precision as {@link #pack(float[], int, int, Precision)}
+     * @param weightMax INT8: the largest code, 1..127 (127 for the full range); ignored otherwise
+     * @return the packed weights
+     * @throws IllegalArgumentException if the shape does not match or is odd, a weight is not
+     *     finite and the precision is not FP32, or weightMax is out of range
+     */
+    public static PackedWeights packGated(
+            float[] weights, int outFeatures, int inFeatures, Precision precision, int weightMax) {
+        checkWeights(weights, outFeatures, inFeatures, precision);
+        if (outFeatures % 2 != 0) {
+            throw new IllegalArgumentException(
+                    "gated weights need an even output count 2·ff, got " + outFeatures);
+        }
+        if (weightMax < 1 || weightMax > 127) {
+            throw new IllegalArgumentException("weightMax must be in 1..127, got " + weightMax);
+        }
+        return new PackedWeights(
+                precision,
+                LinearNative.get()
+                        .packGatedWeights(
+                                precision.formatCode(),
+                                outFeatures,
+                                inFeatures,
+                                directFloats(weights),
+                                weightMax),
+                true);
     }
 
     /**
@@ -228,6 +273,15 @@ public final class PackedWeights implements AutoCloseable {
     }
 
     /**
+     * Returns whether the weights were packed for a gated activation ({@link #packGated}).
+     *
+     * @return true for gated weights
+     */
+    public boolean isGated() {
+        return gated;
+    }
+
+    /**
      * Returns the number of output channels.
      *
      * @return {@code out}
@@ -321,6 +375,7 @@ public final class PackedWeights implements AutoCloseable {
     @Override
     public String toString() {
         return "PackedWeights("
+                + (gated ? "gated " : "")
                 + precision.label()
                 + ", ["
                 + outFeatures
