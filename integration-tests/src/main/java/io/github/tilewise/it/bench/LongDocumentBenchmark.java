@@ -21,6 +21,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.LongBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -35,13 +36,23 @@ import java.util.SplittableRandom;
  * Issue 16's long-document benchmark: seconds per document and peak extra memory at 512, 2,048 and
  * 8,192 tokens, for Tilewise in fp32, INT8 and BF16, DJL's own path (the same blocks with {@code
  * -Dtilewise.native=false}: PyTorch linear layers, attention with a materialised score matrix), and
- * ONNX Runtime on an ONNX export of the same architecture; plus the cost of one sliding-window
- * attention against one global attention at 8,192 tokens.
+ * ONNX Runtime on the same model; plus the cost of one sliding-window attention against one global
+ * attention at 8,192 tokens.
  *
  * <p>Each measurement runs in a fresh JVM, so one case's allocations do not hide another's peak.
  * The model is {@code base} (a ModernBERT-base-shaped encoder: 22 layers, hidden 768, 12 heads,
- * GeGLU 1,152, window ±64, random weights from a seed) or a Hugging Face directory; ONNX Runtime
- * needs an {@code onnx=} file, and runs only where that file is the same model as {@code model=}.
+ * GeGLU 1,152, window ±64, random weights from a seed) or a Hugging Face directory.
+ *
+ * <p>ONNX Runtime (all graph optimisations, one intra-op thread per core) runs either an {@code
+ * onnx=} file (engine {@code onnxruntime}; a transformers export of the same model as {@code
+ * model=}, made elsewhere) or, without one, for ModernBERT, {@link ModernBertOnnxGraph} (engine
+ * {@code onnxruntime-graph}): <b>a graph of standard ONNX ops equivalent to the eager export, built
+ * by the benchmark; not a transformers export</b>. It is written once from the same checkpoint (the
+ * same seeded weights for {@code base}) to a temporary file that every token count's worker loads,
+ * and fed the same ids. Its attention materialises the {@code [heads, N, N]} score matrix in every
+ * layer, as the eager export does; a case whose estimated score memory ({@link #graphScoreBytes})
+ * exceeds {@code MemAvailable} is skipped ({@code longdoc-skipped}), and one that runs out of
+ * memory prints {@code longdoc-failed ... oom}.
  *
  * <p>Arguments ({@code key=value}): {@code model=base|DIR}, {@code tokens=512,2048,8192}, {@code
  * precisions=fp32,int8,bf16}, {@code engines=tilewise,djl,ort}, {@code onnx=FILE}, {@code
@@ -74,6 +85,38 @@ public final class LongDocumentBenchmark {
         System.out.println(
                 "# cpu: " + cpuModel() + ", cores " + Runtime.getRuntime().availableProcessors());
         spawn(List.of("worker=attention", "tokens=8192", "repeats=" + repeats), false);
+        Path graph = null;
+        if (engines.contains("ort") && !a.containsKey("onnx")) {
+            graph = Files.createTempFile("tilewise-modernbert-graph", ".onnx");
+            spawn(List.of("worker=ortgraph", "model=" + model, "out=" + graph), false);
+            if (Files.size(graph) == 0) {
+                System.out.println(
+                        "longdoc-failed engine=onnxruntime-graph model="
+                                + model
+                                + " the graph was not written");
+                Files.deleteIfExists(graph);
+                graph = null;
+            }
+        }
+        try {
+            measureAll(a, model, tokens, precisions, engines, djlMax, repeats, graph);
+        } finally {
+            if (graph != null) {
+                Files.deleteIfExists(graph);
+            }
+        }
+    }
+
+    private static void measureAll(
+            Map<String, String> a,
+            String model,
+            List<Integer> tokens,
+            List<String> precisions,
+            List<String> engines,
+            int djlMax,
+            String repeats,
+            Path graph)
+            throws IOException, InterruptedException {
         for (int n : tokens) {
             if (engines.contains("tilewise")) {
                 for (String p : precisions) {
@@ -104,6 +147,16 @@ public final class LongDocumentBenchmark {
                                 "worker=ort",
                                 "model=" + model,
                                 "onnx=" + a.get("onnx"),
+                                "tokens=" + n,
+                                "repeats=" + repeats),
+                        false);
+            }
+            if (engines.contains("ort") && graph != null) {
+                spawn(
+                        List.of(
+                                "worker=ort",
+                                "model=" + model,
+                                "graph=" + graph,
                                 "tokens=" + n,
                                 "repeats=" + repeats),
                         false);
@@ -156,6 +209,10 @@ public final class LongDocumentBenchmark {
     }
 
     private static void worker(Map<String, String> a) throws Exception {
+        if ("ortgraph".equals(a.get("worker"))) {
+            writeGraph(a);
+            return;
+        }
         int n = Integer.parseInt(a.get("tokens"));
         int repeats = Integer.parseInt(a.getOrDefault("repeats", "3"));
         switch (a.get("worker")) {
@@ -163,7 +220,11 @@ public final class LongDocumentBenchmark {
                 attention(n, repeats);
                 break;
             case "ort":
-                ort(a, n, repeats);
+                if (a.containsKey("graph")) {
+                    ortGraph(a, n, repeats);
+                } else {
+                    ort(a, n, repeats);
+                }
                 break;
             default:
                 encoder(a, n, repeats);
@@ -238,6 +299,108 @@ public final class LongDocumentBenchmark {
         }
     }
 
+    /** Writes {@link ModernBertOnnxGraph} of the model to {@code out=}. */
+    private static void writeGraph(Map<String, String> a) throws Exception {
+        String model = a.get("model");
+        EncoderCheckpoint checkpoint =
+                "base".equals(model) ? baseCheckpoint() : EncoderCheckpoint.read(Paths.get(model));
+        long t0 = System.nanoTime();
+        long bytes = ModernBertOnnxGraph.write(checkpoint, Paths.get(a.get("out")));
+        System.out.printf(
+                "longdoc-graph model=%s bytes=%d write_s=%.1f%n",
+                label(model), bytes, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * The estimated memory of {@link ModernBertOnnxGraph}'s attention at {@code n} tokens: one
+     * layer at a time (layers do not overlap), the scores, their scaled and masked copies and the
+     * softmax output, {@code 3 · heads · n² · 4} bytes, plus the window mask's int64 distances
+     * (two), its boolean and its fp32 {@code [n, n]}.
+     *
+     * @param config the model's configuration
+     * @param n tokens
+     * @return bytes
+     */
+    public static long graphScoreBytes(EncoderConfig config, long n) {
+        long scores = 3L * config.getNumHeads() * n * n * 4;
+        long mask = ModernBertOnnxGraph.hasLocalLayers(config) ? n * n * (8 + 8 + 1 + 4) : 0;
+        return scores + mask;
+    }
+
+    /** ONNX Runtime on {@link ModernBertOnnxGraph}: all threads, all graph optimisations. */
+    private static void ortGraph(Map<String, String> a, int n, int repeats) throws Exception {
+        String model = a.get("model");
+        String engine = "onnxruntime-graph";
+        EncoderConfig config =
+                "base".equals(model)
+                        ? baseConfig()
+                        : EncoderCheckpoint.read(Paths.get(model)).getConfig();
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+            options.setIntraOpNumThreads(Runtime.getRuntime().availableProcessors());
+            try (OrtSession session = env.createSession(a.get("graph"), options)) {
+                long need = graphScoreBytes(config, n);
+                long available = PeakMemory.availableBytes();
+                if (need > available) {
+                    System.out.printf(
+                            "longdoc-skipped model=%s engine=%s precision=fp32 tokens=%d"
+                                    + " estimated_scores_mb=%.0f mem_available_mb=%.0f%n",
+                            label(model), engine, n, need / 1048576.0, available / 1048576.0);
+                    return;
+                }
+                int vocab = config.getVocabSize();
+                long[] doc = ids(n, vocab);
+                runGraph(env, session, config, ids(Math.min(n, 128), vocab));
+                double[] first = new double[1];
+                List<Double> s = new ArrayList<>();
+                long peak;
+                try {
+                    peak = PeakMemory.measure(() -> first[0] = runGraph(env, session, config, doc));
+                    s.add(first[0]);
+                    for (int i = 1; i < repeats; i++) {
+                        s.add(runGraph(env, session, config, doc));
+                    }
+                } catch (IllegalStateException | OutOfMemoryError e) {
+                    Throwable cause = e.getCause() == null ? e : e.getCause();
+                    String message = String.valueOf(cause.getMessage());
+                    boolean oom =
+                            cause instanceof OutOfMemoryError
+                                    || message.contains("bad_alloc")
+                                    || message.toLowerCase(java.util.Locale.ROOT)
+                                            .contains("allocate");
+                    System.out.printf(
+                            "longdoc-failed model=%s engine=%s precision=fp32 tokens=%d %s%n",
+                            label(model),
+                            engine,
+                            n,
+                            oom ? "oom " + message.replace('\n', ' ') : "error " + message);
+                    return;
+                }
+                print(label(model), engine, "fp32", n, s, peak);
+            }
+        }
+    }
+
+    /** One run of the graph, the rotary tables included (the export computes them inside). */
+    private static double runGraph(
+            OrtEnvironment env, OrtSession session, EncoderConfig config, long[] doc) {
+        long t0 = System.nanoTime();
+        Map<String, OnnxTensor> inputs = null;
+        try {
+            inputs = ModernBertOnnxGraph.inputs(env, config, doc);
+            try (OrtSession.Result r = session.run(inputs)) {
+                return (System.nanoTime() - t0) / 1e9;
+            }
+        } catch (ai.onnxruntime.OrtException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            if (inputs != null) {
+                inputs.values().forEach(OnnxTensor::close);
+            }
+        }
+    }
+
     private static double runOrt(OrtEnvironment env, OrtSession session, long[] doc) {
         long[] shape = {1, doc.length};
         long[] mask = new long[doc.length];
@@ -297,31 +460,40 @@ public final class LongDocumentBenchmark {
     }
 
     /**
+     * The configuration of {@link #baseCheckpoint}: ModernBERT-base's shape (22 layers, hidden 768,
+     * 12 heads, GeGLU 1,152, window ±64 in two layers of three, vocabulary 50,368).
+     *
+     * @return the configuration
+     */
+    public static EncoderConfig baseConfig() {
+        int layers = 22;
+        boolean[] local = new boolean[layers];
+        for (int i = 0; i < layers; i++) {
+            local[i] = i % 3 != 0;
+        }
+        return EncoderConfig.builder()
+                .optArchitecture(EncoderArchitecture.MODERNBERT)
+                .setHiddenSize(768)
+                .setNumHeads(12)
+                .setNumLayers(layers)
+                .setIntermediateSize(1152)
+                .setMaxPositions(8192)
+                .setVocabSize(50368)
+                .optPadTokenId(50283)
+                .optLayerNormEps(1e-5f)
+                .optBiases(false, false)
+                .optRotary(160_000f, 10_000f, 64, local)
+                .build();
+    }
+
+    /**
      * A ModernBERT-base-shaped checkpoint with random weights from a fixed seed: uniform values of
      * the published model's scale (linear layers ±0.035, norms 1 ± 0.1, embeddings ±0.1).
      *
      * @return the checkpoint, in memory
      */
     public static EncoderCheckpoint baseCheckpoint() {
-        int layers = 22;
-        boolean[] local = new boolean[layers];
-        for (int i = 0; i < layers; i++) {
-            local[i] = i % 3 != 0;
-        }
-        EncoderConfig config =
-                EncoderConfig.builder()
-                        .optArchitecture(EncoderArchitecture.MODERNBERT)
-                        .setHiddenSize(768)
-                        .setNumHeads(12)
-                        .setNumLayers(layers)
-                        .setIntermediateSize(1152)
-                        .setMaxPositions(8192)
-                        .setVocabSize(50368)
-                        .optPadTokenId(50283)
-                        .optLayerNormEps(1e-5f)
-                        .optBiases(false, false)
-                        .optRotary(160_000f, 10_000f, 64, local)
-                        .build();
+        EncoderConfig config = baseConfig();
         SplittableRandom random = new SplittableRandom(16);
         Map<String, CheckpointTensor> tensors = new LinkedHashMap<>();
         for (CheckpointParameter p : TransformerEncoder.create(config).getCheckpointParameters()) {

@@ -123,28 +123,28 @@ public final class OrtMultiHeadAttention implements AutoCloseable {
                 OnnxMl.GraphProto.newBuilder()
                         .setName("multi_head_attention")
                         .addInput(
-                                tensor(
+                                OnnxValueInfo.of(
                                         "query",
                                         OnnxMl.TensorProto.DataType.FLOAT,
                                         shape.batch,
                                         shape.qLen,
                                         hidden))
                         .addInput(
-                                tensor(
+                                OnnxValueInfo.of(
                                         "key",
                                         OnnxMl.TensorProto.DataType.FLOAT,
                                         shape.batch,
                                         shape.kvLen,
                                         hidden))
                         .addInput(
-                                tensor(
+                                OnnxValueInfo.of(
                                         "value",
                                         OnnxMl.TensorProto.DataType.FLOAT,
                                         shape.batch,
                                         shape.kvLen,
                                         hidden))
                         .addOutput(
-                                tensor(
+                                OnnxValueInfo.of(
                                         "output",
                                         OnnxMl.TensorProto.DataType.FLOAT,
                                         shape.batch,
@@ -154,7 +154,7 @@ public final class OrtMultiHeadAttention implements AutoCloseable {
             node.addInput(""); // no projection bias
             node.addInput("key_padding_mask");
             graph.addInput(
-                    tensor(
+                    OnnxValueInfo.of(
                             "key_padding_mask",
                             OnnxMl.TensorProto.DataType.INT32,
                             shape.batch,
@@ -179,23 +179,6 @@ public final class OrtMultiHeadAttention implements AutoCloseable {
                 .setName(name)
                 .setType(OnnxMl.AttributeProto.AttributeType.INT)
                 .setI(value)
-                .build();
-    }
-
-    private static OnnxMl.ValueInfoProto tensor(
-            String name, OnnxMl.TensorProto.DataType type, long... dims) {
-        OnnxMl.TensorShapeProto.Builder shape = OnnxMl.TensorShapeProto.newBuilder();
-        for (long dim : dims) {
-            shape.addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(dim));
-        }
-        return OnnxMl.ValueInfoProto.newBuilder()
-                .setName(name)
-                .setType(
-                        OnnxMl.TypeProto.newBuilder()
-                                .setTensorType(
-                                        OnnxMl.TypeProto.Tensor.newBuilder()
-                                                .setElemType(type.getNumber())
-                                                .setShape(shape)))
                 .build();
     }
 }

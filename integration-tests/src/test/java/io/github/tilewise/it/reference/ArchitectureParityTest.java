@@ -8,25 +8,32 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
 import io.github.tilewise.djl.encoder.TransformerEncoder;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
 import io.github.tilewise.djl.encoder.text.TokenBatch;
 import io.github.tilewise.djl.lowp.LowPrecisionConverter;
 import io.github.tilewise.djl.lowp.Precision;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Every architecture against Hugging Face transformers' own outputs: the seeded checkpoint is
- * written as transformers saved it (one {@code model.safetensors}, or three shards with an index),
- * read by Tilewise's reader, and run on the recorded inputs — short texts, a right-padded batch,
- * and long texts (thousands of tokens for ModernBERT and XLM-RoBERTa). fp32 must be within 1e-4 of
- * transformers' fp32 last hidden state at every recorded real-token row; INT8 and BF16 mean-pooled
- * vectors within the cosine bounds used for MiniLM (INT8 min 0.99, BF16 min 0.999).
+ * written as transformers saved it (one {@code model.safetensors}, or three shards with an index)
+ * or as transformers exported it to ONNX, read by Tilewise's reader, and run on the recorded inputs
+ * — short texts, a right-padded batch, and long texts (thousands of tokens for ModernBERT and
+ * XLM-RoBERTa). fp32 must be within 1e-4 of transformers' fp32 last hidden state at every recorded
+ * real-token row; INT8 and BF16 mean-pooled vectors within the cosine bounds used for MiniLM (INT8
+ * min 0.99, BF16 min 0.999).
  */
 class ArchitectureParityTest {
 
@@ -54,6 +61,81 @@ class ArchitectureParityTest {
         double worst = compare(arch, EncoderCheckpoint.read(dir), null);
         System.out.printf(
                 "parity arch=%s route=sharded precision=fp32 max_abs=%.3g%n", arch, worst);
+    }
+
+    /**
+     * The ONNX route: transformers' own export (torch.onnx, dynamo; committed without its weights
+     * as {@code model-skeleton.onnx}, refilled from the seed) with its {@code config.json}. ONNX
+     * Runtime running the refilled file reproduces transformers' outputs (so it is the export
+     * transformers made), and Tilewise, importing the same file, matches transformers within 1e-4.
+     */
+    @ParameterizedTest
+    @MethodSource("architectures")
+    void onnxExportLoadsTheSameModel(String arch) throws Exception {
+        assumeTrue(SeededCheckpoint.isAvailable(arch), "no reference files for " + arch);
+        Path dir = OnnxSkeleton.fill(SeededCheckpoint.load(arch), tmp.resolve(arch + "-onnx"));
+        double ort = onnxRuntimeWorst(arch, dir.resolve("model.onnx"));
+        System.out.printf("parity arch=%s route=onnx engine=onnxruntime max_abs=%.3g%n", arch, ort);
+        assertTrue(ort <= 1e-4, arch + ": ONNX Runtime on the refilled export " + ort);
+        double worst = compare(arch, EncoderCheckpoint.read(dir), null);
+        System.out.printf("parity arch=%s route=onnx precision=fp32 max_abs=%.3g%n", arch, worst);
+    }
+
+    /** ONNX Runtime on the recorded inputs: the worst difference to transformers' fp32 rows. */
+    private static double onnxRuntimeWorst(String arch, Path onnx) throws Exception {
+        double worst = 0;
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession session = env.createSession(onnx.toString())) {
+            for (ReferenceOutputs.Case c : ReferenceOutputs.load(arch).getCases()) {
+                long[][] ids = c.getInputIds();
+                int batch = ids.length;
+                int seq = c.getSeqLen();
+                long[] shape = {batch, seq};
+                try (OnnxTensor idTensor =
+                                OnnxTensor.createTensor(env, LongBuffer.wrap(flatten(ids)), shape);
+                        OnnxTensor maskTensor =
+                                OnnxTensor.createTensor(
+                                        env,
+                                        LongBuffer.wrap(flatten(c.getAttentionMask())),
+                                        shape);
+                        OrtSession.Result result =
+                                session.run(
+                                        Map.of(
+                                                "input_ids",
+                                                idTensor,
+                                                "attention_mask",
+                                                maskTensor))) {
+                    FloatBuffer out =
+                            ((OnnxTensor) result.get("last_hidden_state").orElseThrow())
+                                    .getFloatBuffer();
+                    float[] hidden = new float[out.remaining()];
+                    out.get(hidden);
+                    worst = Math.max(worst, worstRow(c, hidden, batch, seq));
+                }
+            }
+        }
+        return worst;
+    }
+
+    /** The largest difference at the recorded real-token rows of transformers' fp32 output. */
+    private static double worstRow(ReferenceOutputs.Case c, float[] hidden, int batch, int seq) {
+        double[][][] expected = c.getLastHiddenState("fp32");
+        int[] rows = c.getRows();
+        int[] lengths = c.getLengths();
+        int h = (int) (hidden.length / ((long) batch * seq));
+        double worst = 0;
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rows.length; r++) {
+                if (rows[r] >= lengths[b]) {
+                    continue;
+                }
+                int base = (b * seq + rows[r]) * h;
+                for (int k = 0; k < h; k++) {
+                    worst = Math.max(worst, Math.abs(hidden[base + k] - expected[b][r][k]));
+                }
+            }
+        }
+        return worst;
     }
 
     @ParameterizedTest

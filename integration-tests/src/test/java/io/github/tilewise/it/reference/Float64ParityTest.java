@@ -11,6 +11,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.JsonObject;
 import io.github.tilewise.djl.encoder.TransformerEncoder;
+import io.github.tilewise.djl.encoder.checkpoint.CheckpointTensor;
 import io.github.tilewise.djl.encoder.checkpoint.EncoderCheckpoint;
 import io.github.tilewise.djl.lowp.LowPrecisionConverter;
 import io.github.tilewise.djl.lowp.Precision;
@@ -21,9 +22,11 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -91,6 +94,67 @@ class Float64ParityTest {
         Result worst = run(variant, EncoderCheckpoint.read(dir), reference, cases);
         report(variant, checkpoint.getModelType(), "safetensors", worst);
         assertTrue(worst.maxAbs <= TOLERANCE, variant + ": " + worst);
+    }
+
+    static Stream<Arguments> exportLayouts() {
+        List<Arguments> out = new ArrayList<>();
+        for (String variant : RandomHfCheckpoint.VARIANTS) {
+            out.add(Arguments.of(variant, OnnxExportLayout.Style.DYNAMO));
+            if (!variant.equals("modernbert")) { // no biases: torchscript cannot name its layers
+                out.add(Arguments.of(variant, OnnxExportLayout.Style.TORCHSCRIPT));
+            }
+        }
+        return out.stream();
+    }
+
+    /**
+     * The ONNX import route of every family: an export directory ({@code model.onnx} with the
+     * weights as {@code torch.onnx} lays them out, and {@code config.json}) gives the safetensors
+     * tensors bit for bit and the float64 reference's output.
+     */
+    @ParameterizedTest
+    @MethodSource("exportLayouts")
+    void onnxExportMatchesFloat64(String variant, OnnxExportLayout.Style style) throws Exception {
+        RandomHfCheckpoint checkpoint = RandomHfCheckpoint.create(variant, seedOf(variant));
+        EncoderCheckpoint fromSafetensors =
+                EncoderCheckpoint.read(checkpoint.write(tmp.resolve(variant)));
+        Path export =
+                OnnxExportLayout.write(checkpoint, tmp.resolve(variant + "-" + style), style, true);
+        EncoderCheckpoint fromOnnx = EncoderCheckpoint.read(export);
+        assertEquals(fromSafetensors.getTensors().keySet(), fromOnnx.getTensors().keySet());
+        for (CheckpointTensor t : fromSafetensors.getTensors().values()) {
+            assertArrayEquals(t.getShape(), fromOnnx.getTensor(t.getName()).getShape());
+            assertArrayEquals(t.getData(), fromOnnx.getTensor(t.getName()).getData());
+        }
+        Random random = new Random(seedOf(variant));
+        List<Case> cases = new ArrayList<>();
+        cases.add(Case.single("single-33", ids(random, 33, checkpoint.getPadTokenId())));
+        cases.add(
+                Case.padded(
+                        "padded-17-5-40",
+                        random,
+                        checkpoint.getPadTokenId(),
+                        new int[] {17, 5, 40},
+                        false));
+        Result worst = run(variant, fromOnnx, checkpoint.reference(), cases);
+        report(variant, checkpoint.getModelType(), "onnx-" + style, worst);
+        assertTrue(worst.maxAbs <= TOLERANCE, variant + " " + style + ": " + worst);
+    }
+
+    /**
+     * An export that numbers positions from the padding, without its {@code config.json}: the
+     * configuration inferred from a BERT graph cannot express it, and the message says what to do.
+     */
+    @Test
+    void paddingPositionedExportWithoutConfigIsRefused() throws Exception {
+        RandomHfCheckpoint checkpoint = RandomHfCheckpoint.create("roberta", 3);
+        Path export =
+                OnnxExportLayout.write(
+                        checkpoint, tmp.resolve("bare"), OnnxExportLayout.Style.TORCHSCRIPT, false);
+        MalformedModelException e =
+                assertThrows(MalformedModelException.class, () -> EncoderCheckpoint.read(export));
+        assertTrue(e.getMessage().contains("config.json"), e.getMessage());
+        assertTrue(e.getMessage().contains("CumSum"), e.getMessage());
     }
 
     /**

@@ -17,6 +17,7 @@ import io.github.tilewise.djl.encoder.checkpoint.SafetensorsFile;
 import io.github.tilewise.it.reference.SeededCheckpoint.TensorSpec;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -265,6 +266,19 @@ class SeededCheckpointTest {
                     assertEquals(real, h32[b][r] != null, what + ": row " + rows[r]);
                     if (real) {
                         assertEquals(hidden, h32[b][r].length, what);
+                        // transformers' ModernBERT in float64 gives NaN at every row of a padded
+                        // sequence (its padding mask in float64); its float32 rows, which the
+                        // parity tests use, are finite. Only that case may skip the comparison.
+                        boolean fp64Nan = Arrays.stream(h64[b][r]).anyMatch(Double::isNaN);
+                        if (fp64Nan) {
+                            assertTrue(
+                                    arch.equals("modernbert") && lengths[b] < c.getSeqLen(),
+                                    what + ": NaN in fp64 row " + rows[r]);
+                            assertTrue(
+                                    Arrays.stream(h32[b][r]).allMatch(Double::isFinite),
+                                    what + ": fp32 row " + rows[r] + " not finite");
+                            continue;
+                        }
                         for (int k = 0; k < hidden; k++) {
                             assertEquals(h64[b][r][k], h32[b][r][k], 1e-4, what + " fp32 vs fp64");
                         }

@@ -44,6 +44,52 @@ public final class HuggingFaceCheckpointReader {
      *     contradicting the weights
      */
     public static EncoderCheckpoint read(Path dir) throws IOException, MalformedModelException {
+        Path configFile = configFileOf(dir);
+        Path weightsFile = weightsFile(dir);
+        // The sizes alone (ranges, divisibility) are checked before the weights are read.
+        checkConfig(configFile);
+        Map<String, CheckpointTensor> raw =
+                weightsFile.getFileName().toString().equals(SafetensorsIndex.INDEX_NAME)
+                        ? SafetensorsIndex.read(weightsFile)
+                        : SafetensorsFile.read(weightsFile);
+        return withWeights(dir, configFile, weightsFile, raw);
+    }
+
+    /**
+     * Builds a checkpoint from a directory's {@code config.json} and weights read from another
+     * container (an ONNX export's initializers), with the same name mapping and checks as {@link
+     * #read}.
+     *
+     * @param dir the directory holding {@code config.json}
+     * @param weightsFile the file the tensors came from, for messages
+     * @param raw the tensors under their Hugging Face names (task prefixes allowed)
+     * @return the checkpoint
+     * @throws IOException if {@code config.json} is missing or unreadable
+     * @throws MalformedModelException as {@link #read} does
+     */
+    static EncoderCheckpoint read(Path dir, Path weightsFile, Map<String, CheckpointTensor> raw)
+            throws IOException, MalformedModelException {
+        Path configFile = configFileOf(dir);
+        checkConfig(configFile);
+        return withWeights(dir, configFile, weightsFile, raw);
+    }
+
+    /**
+     * Returns the {@code model_type} of a directory's {@code config.json}, or null if it has none.
+     *
+     * @param dir the directory
+     * @return the model type, or null without {@code config.json} or without the field
+     * @throws IOException if {@code config.json} is unreadable
+     * @throws MalformedModelException if it is not a JSON object
+     */
+    static String modelTypeIn(Path dir) throws IOException, MalformedModelException {
+        Path configFile = dir.resolve("config.json");
+        return Files.isRegularFile(configFile)
+                ? string(parseJson(configFile), "model_type", null, configFile)
+                : null;
+    }
+
+    private static Path configFileOf(Path dir) throws NoSuchFileException {
         Path configFile = dir.resolve("config.json");
         if (!Files.isRegularFile(configFile)) {
             throw new NoSuchFileException(
@@ -51,8 +97,12 @@ public final class HuggingFaceCheckpointReader {
                     null,
                     "a Hugging Face model directory needs config.json");
         }
+        return configFile;
+    }
+
+    /** The architecture and the sizes alone (ranges, divisibility), before any weight is read. */
+    private static void checkConfig(Path configFile) throws IOException, MalformedModelException {
         JsonObject json = parseJson(configFile);
-        Path weightsFile = weightsFile(dir);
         EncoderArchitecture architecture = architectureOf(json, configFile);
         if (architecture.isBertLayout()) {
             String positionType = string(json, "position_embedding_type", "absolute", configFile);
@@ -64,12 +114,14 @@ public final class HuggingFaceCheckpointReader {
                                 + "' is not supported (only absolute)");
             }
         }
-        // The sizes alone (ranges, divisibility) are checked before the weights are read.
         configFrom(architecture, configFile, json, Map.of());
-        Map<String, CheckpointTensor> raw =
-                weightsFile.getFileName().toString().equals(SafetensorsIndex.INDEX_NAME)
-                        ? SafetensorsIndex.read(weightsFile)
-                        : SafetensorsFile.read(weightsFile);
+    }
+
+    private static EncoderCheckpoint withWeights(
+            Path dir, Path configFile, Path weightsFile, Map<String, CheckpointTensor> raw)
+            throws IOException, MalformedModelException {
+        JsonObject json = parseJson(configFile);
+        EncoderArchitecture architecture = architectureOf(json, configFile);
         Map<String, CheckpointTensor> tensors = TensorNames.canonical(architecture, raw);
         EncoderConfig config = configFrom(architecture, configFile, json, tensors);
         // Then against the weights, before a single layer is built.

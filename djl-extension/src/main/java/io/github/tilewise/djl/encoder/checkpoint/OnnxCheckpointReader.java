@@ -11,6 +11,7 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.tilewise.djl.encoder.EncoderArchitecture;
 import io.github.tilewise.djl.encoder.EncoderConfig;
 import io.github.tilewise.djl.encoder.HiddenActivation;
 import java.io.IOException;
@@ -37,8 +38,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Reads a BERT-family encoder from an ONNX file as exported by {@code torch.onnx} or Hugging Face
- * Optimum, mapping its initializers onto Hugging Face tensor names.
+ * Reads an encoder from an ONNX file as exported by {@code torch.onnx} or Hugging Face Optimum,
+ * mapping its initializers onto Hugging Face tensor names.
  *
  * <p>Named initializers ({@code embeddings.word_embeddings.weight}, the biases, layer norms, a
  * pooler exported as {@code Gemm}) keep their names, without a {@code bert.} prefix. The linear
@@ -47,11 +48,21 @@ import java.util.regex.Pattern;
  * MatMul} ({@code encoder.layer.0.attention.self.query.bias} names {@code ...query.weight}) and
  * transposed to {@code [out, in]}.
  *
- * <p>The configuration is read off the graph: sizes from the tables, the number of heads from the
- * constants of the {@code Reshape} that splits the query into heads (checked against the score
- * scale {@code 1/√headDim}), the layer-norm epsilon from {@code LayerNormalization} or the
- * decomposed pattern {@code (x − mean)/√(var + eps)}, the activation from the feed-forward's ops
- * ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code Relu}). Contradictions are errors.
+ * <p>With the export's {@code config.json} beside the file (as transformers and Optimum write it),
+ * every {@link io.github.tilewise.djl.encoder.EncoderArchitecture} loads: the configuration is read
+ * from it and the initializers are only the weights, mapped and checked exactly as a {@code
+ * model.safetensors} would be ({@link HuggingFaceCheckpointReader}). Names may carry any prefix
+ * (found before the word-embedding table's name); weights behind a {@code Transpose} keep their
+ * parameter name; anonymous ones are named after their bias, or, for layers without bias
+ * (ModernBERT, whose exports fold the transposes into anonymous {@code val_N} initializers), by
+ * their position in the chain of linear layers.
+ *
+ * <p>Without {@code config.json}, the configuration of a BERT export is read off the graph: sizes
+ * from the tables, the number of heads from the constants of the {@code Reshape} that splits the
+ * query into heads (checked against the score scale {@code 1/√headDim}), the layer-norm epsilon
+ * from {@code LayerNormalization} or the decomposed pattern {@code (x − mean)/√(var + eps)}, the
+ * activation from the feed-forward's ops ({@code Erf}: GELU, {@code Tanh}: tanh-GELU, {@code
+ * Relu}). Contradictions are errors.
  *
  * <p>Every initializer's dims and data length are checked ({@link CheckpointLimits}) before it is
  * widened, and nodes are read through {@link OnnxNodes}, so a crafted file ends in a {@link
@@ -62,6 +73,8 @@ public final class OnnxCheckpointReader {
     // At most 9 digits: a longer index cannot be a layer, and must not overflow parseInt.
     private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d{1,9})\\.");
     private static final String WORDS = "embeddings.word_embeddings.weight";
+    private static final String MODERN_WORDS = "embeddings.tok_embeddings.weight";
+    private static final Pattern MODERN_LAYER = Pattern.compile("^layers\\.(\\d{1,9})\\.");
 
     private final Path file;
     private final Map<String, TensorProto> initializers = new LinkedHashMap<>();
@@ -109,38 +122,7 @@ public final class OnnxCheckpointReader {
             throw new MalformedModelException(
                     file + ": not a valid ONNX model (no graph; truncated or not ONNX)");
         }
-        refuseOtherFamilies(file, model.getGraph());
         return new OnnxCheckpointReader(file).map(model.getGraph());
-    }
-
-    /**
-     * Refuses exports of families whose position ids the BERT mapping would get wrong: RoBERTa,
-     * XLM-RoBERTa and MPNet compute them in the graph from the padding ({@code CumSum}), and a
-     * {@code config.json} beside the file may name another {@code model_type}. Those load from
-     * their Hugging Face directory.
-     */
-    private static void refuseOtherFamilies(Path file, GraphProto graph)
-            throws IOException, MalformedModelException {
-        Path config = file.toAbsolutePath().getParent().resolve("config.json");
-        String type = null;
-        if (Files.isRegularFile(config)) {
-            com.google.gson.JsonElement t =
-                    HuggingFaceCheckpointReader.parseJson(config).get("model_type");
-            type = t != null && t.isJsonPrimitive() ? t.getAsString() : null;
-        }
-        boolean positionsFromPadding =
-                graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()));
-        if (positionsFromPadding || (type != null && !"bert".equalsIgnoreCase(type))) {
-            throw new MalformedModelException(
-                    file
-                            + ": an ONNX export of "
-                            + (type != null
-                                    ? "model_type '" + CheckpointLimits.abbreviate(type) + "'"
-                                    : "a model that numbers positions from the padding (RoBERTa,"
-                                            + " XLM-RoBERTa, MPNet)")
-                            + "; ONNX import maps BERT-layout exports only: load the Hugging Face"
-                            + " directory (config.json + model.safetensors) instead");
-        }
     }
 
     /**
@@ -171,7 +153,7 @@ public final class OnnxCheckpointReader {
         return found.get(0);
     }
 
-    private EncoderCheckpoint map(GraphProto graph) throws MalformedModelException {
+    private EncoderCheckpoint map(GraphProto graph) throws IOException, MalformedModelException {
         for (TensorProto t : graph.getInitializerList()) {
             if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL
                     || t.getExternalDataCount() > 0) {
@@ -211,12 +193,106 @@ public final class OnnxCheckpointReader {
                 }
             }
         }
+        Path dir = file.toAbsolutePath().getParent();
+        String modelType = HuggingFaceCheckpointReader.modelTypeIn(dir);
+        if (modelType != null) {
+            // The export's own config.json: the initializers are only the weights.
+            prefix = prefixBefore(List.of(WORDS, MODERN_WORDS));
+            collectNamedTensors();
+            List<NodeProto> unnamed = collectLinearWeights(graph, true);
+            if (!unnamed.isEmpty()) {
+                nameInComputeOrder(modelType, unnamed);
+            }
+            return HuggingFaceCheckpointReader.read(dir, file, tensors);
+        }
+        if (graph.getNodeList().stream().anyMatch(n -> "CumSum".equals(n.getOpType()))) {
+            throw bad(
+                    "the graph numbers positions from the padding (CumSum: RoBERTa, XLM-RoBERTa,"
+                            + " MPNet), which the configuration inferred from a BERT graph"
+                            + " cannot express: put the model's config.json beside the file");
+        }
         findPrefix();
         collectNamedTensors();
-        collectLinearWeights(graph);
+        collectLinearWeights(graph, false);
         EncoderConfig config = inferConfig(graph);
         return new EncoderCheckpoint(
                 file, config, tensors, "the configuration inferred from the graph");
+    }
+
+    /**
+     * The prefix of the first initializer named {@code <prefix><one of names>} (a task model's
+     * {@code bert.}, a wrapper's {@code m.}), or none.
+     */
+    private String prefixBefore(List<String> names) {
+        for (String name : initializers.keySet()) {
+            for (String table : names) {
+                if (name.endsWith(table)) {
+                    return name.substring(0, name.length() - table.length());
+                }
+            }
+        }
+        return "";
+    }
+
+    /**
+     * Names the weights of layers without bias by their order in the graph. ONNX nodes are
+     * topologically sorted and an encoder's linear layers form one chain of data dependencies, so
+     * the k-th such weight is the k-th in {@link TensorNames#unbiasedLinearsInOrder}; the shapes
+     * are checked against the configuration afterwards.
+     */
+    private void nameInComputeOrder(String modelType, List<NodeProto> unnamed)
+            throws MalformedModelException {
+        EncoderArchitecture architecture;
+        try {
+            architecture = EncoderArchitecture.fromModelType(modelType);
+        } catch (IllegalArgumentException e) {
+            return; // the Hugging Face reader names the unknown model_type
+        }
+        Set<Integer> layers = new TreeSet<>();
+        for (String name : tensors.keySet()) {
+            Matcher m = MODERN_LAYER.matcher(name);
+            if (m.find()) {
+                layers.add(Integer.parseInt(m.group(1)));
+            }
+        }
+        List<String> expected = new ArrayList<>();
+        for (String name : TensorNames.unbiasedLinearsInOrder(architecture, layers.size())) {
+            if (!tensors.containsKey(name)) {
+                expected.add(name);
+            }
+        }
+        if (expected.size() != unnamed.size()) {
+            NodeProto first = unnamed.get(0);
+            if (TensorNames.unbiasedLinearsInOrder(architecture, 1).isEmpty()) {
+                throw bad(
+                        "cannot identify the layer of MatMul node "
+                                + first.getName()
+                                + " (weight "
+                                + input(first, 1)
+                                + "): no Add of a named bias follows it, and every linear layer"
+                                + " of a "
+                                + modelType
+                                + " has one");
+            }
+            throw bad(
+                    "cannot identify the layer of MatMul node "
+                            + first.getName()
+                            + " (weight "
+                            + input(first, 1)
+                            + "): no Add of a named bias follows it, and the graph has "
+                            + unnamed.size()
+                            + " such weights where a "
+                            + modelType
+                            + " of "
+                            + layers.size()
+                            + " layers has "
+                            + expected.size());
+        }
+        for (int i = 0; i < unnamed.size(); i++) {
+            TensorProto w = initializers.get(input(unnamed.get(i), 1));
+            String name = expected.get(i);
+            tensors.put(name, new CheckpointTensor(name, dims(w), floats(w)).transpose(name));
+        }
     }
 
     private void findPrefix() throws MalformedModelException {
@@ -254,8 +330,13 @@ public final class OnnxCheckpointReader {
         }
     }
 
-    /** Names each MatMul/Gemm weight after the bias added to its output. */
-    private void collectLinearWeights(GraphProto graph) throws MalformedModelException {
+    /**
+     * Names each MatMul/Gemm weight after the bias added to its output. With {@code allowUnbiased},
+     * MatMuls of a weight with no bias after them are returned (in graph order) instead of refused.
+     */
+    private List<NodeProto> collectLinearWeights(GraphProto graph, boolean allowUnbiased)
+            throws MalformedModelException {
+        List<NodeProto> unbiased = new ArrayList<>();
         for (NodeProto n : graph.getNodeList()) {
             boolean gemm = "Gemm".equals(n.getOpType());
             if (!gemm && !"MatMul".equals(n.getOpType())) {
@@ -284,13 +365,19 @@ public final class OnnxCheckpointReader {
             } else {
                 biasName = biasAddedTo(output(n, 0));
                 transposed = true;
+                if (biasName == null && allowUnbiased) {
+                    unbiased.add(n);
+                    continue;
+                }
                 if (biasName == null) {
                     throw bad(
                             "cannot identify the layer of MatMul node "
                                     + n.getName()
                                     + " (weight "
                                     + w.getName()
-                                    + "): no Add of a named bias follows it");
+                                    + "): no Add of a named bias follows it (layers without"
+                                    + " bias, as in ModernBERT, are identified with the"
+                                    + " export's config.json beside the file)");
                 }
             }
             if (!biasName.endsWith(".bias")) {
@@ -317,6 +404,7 @@ public final class OnnxCheckpointReader {
                 throw bad("two weights map to " + weightName);
             }
         }
+        return unbiased;
     }
 
     /** Returns the name of the 1-D float initializer added to {@code value}, or null. */

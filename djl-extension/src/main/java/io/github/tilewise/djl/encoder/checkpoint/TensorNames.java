@@ -1,6 +1,7 @@
 package io.github.tilewise.djl.encoder.checkpoint;
 
 import io.github.tilewise.djl.encoder.EncoderArchitecture;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,6 +77,29 @@ final class TensorNames {
                             LAYER + "attention.output.LayerNorm."));
 
     private TensorNames() {}
+
+    /**
+     * The weights of a family's linear layers in the order a forward computes them, for the
+     * families whose layers may have no bias (and so cannot be named after it in an ONNX graph):
+     * ModernBERT's {@code Wqkv}, {@code attn.Wo}, {@code Wi}, {@code mlp.Wo} per layer. Empty for
+     * the others, whose every linear layer has a bias.
+     *
+     * @param architecture the family
+     * @param layers the number of layers
+     * @return the names, under the family's own (and Tilewise's) names
+     */
+    static List<String> unbiasedLinearsInOrder(EncoderArchitecture architecture, int layers) {
+        if (architecture != EncoderArchitecture.MODERNBERT) {
+            return List.of();
+        }
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < layers; i++) {
+            for (String linear : List.of("attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo")) {
+                names.add("layers." + i + "." + linear + ".weight");
+            }
+        }
+        return names;
+    }
 
     /**
      * Renames a checkpoint's tensors.
