@@ -8,7 +8,8 @@
 // the GELU epilogue, and with the LayerNorm epilogue (whole-row tasks). `int8_reduced_range*`
 // lines: weights packed with codes within +-64 (tw_pack_weights_int8_range), which CPUs without
 // VNNI run on the plain vpmaddubsw kernel. `fp32` is the fp32 linear layer (TW_F32 weights),
-// `fp32+gelu` with the GELU epilogue (FFN1).
+// `fp32+gelu` with the GELU epilogue (FFN1), `fp32+layernorm` with the LayerNorm epilogue
+// (attention output and FFN2: whole-row tasks).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
         {"bf16", TW_BF16, TW_QUANT_NONE, false, 0, 127},
         {"fp16", TW_F16, TW_QUANT_NONE, false, 0, 127},
         {"fp32", TW_F32, TW_QUANT_NONE, false, 0, 127},
-        {"fp32+gelu", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_GELU, 127}};
+        {"fp32+gelu", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_GELU, 127},
+        {"fp32+layernorm", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_LAYERNORM, 127}};
     // MiniLM / BERT-base-like layers: attention output (and the N = K = 384), FFN1, FFN2,
     // fused QKV.
     const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};

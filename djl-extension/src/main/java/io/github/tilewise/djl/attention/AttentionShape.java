@@ -165,6 +165,54 @@ final class AttentionShape {
         return shape;
     }
 
+    /**
+     * Validates a call on a packed QKV tensor ({@code [batch, seq, 3, heads, headDim]} in memory):
+     * the checks of {@link #check} that can fail when Q, K and V are parts of one array, without
+     * creating views of them (three native indexing calls per layer).
+     *
+     * @param qkv the packed tensor, its dimensions already checked by the caller
+     * @param dims {@code batch, seq, heads, headDim}
+     * @param options the options (not null), layout {@link AttentionLayout#BATCH_SEQ_HEADS_DIM}
+     * @return the checked dimensions
+     * @throws IllegalArgumentException as {@link #check}
+     * @throws IllegalStateException for a closed array
+     */
+    static AttentionShape checkPacked(NDArray qkv, long[] dims, AttentionOptions options) {
+        checkArray(qkv, "qkv");
+        DataType type = qkv.getDataType();
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException(
+                    "qkv has data type "
+                            + type.name()
+                            + "; fused attention takes FLOAT32 or FLOAT16");
+        }
+        if (options.getComputePrecision() == ComputePrecision.BF16 && type != DataType.FLOAT32) {
+            throw new IllegalArgumentException(
+                    "BF16 compute precision needs FLOAT32 data, got " + type.name());
+        }
+        for (long d : dims) {
+            if (d < 1) {
+                throw new IllegalArgumentException(
+                        "qkv "
+                                + qkv.getShape()
+                                + " must have no empty axis (q, k and v [batch, seq, heads,"
+                                + " headDim] = "
+                                + java.util.Arrays.toString(dims)
+                                + ")");
+            }
+        }
+        AttentionShape shape = new AttentionShape(dims, dims, options.getLayout(), type);
+        if (shape.headDim > FusedAttention.MAX_HEAD_DIM) {
+            throw new IllegalArgumentException(
+                    "head dimension "
+                            + shape.headDim
+                            + " exceeds the supported maximum "
+                            + FusedAttention.MAX_HEAD_DIM);
+        }
+        shape.checkOptions(options);
+        return shape;
+    }
+
     private void checkOptions(AttentionOptions options) {
         int[] lengths = options.getKeyValidLengths();
         if (lengths != null) {

@@ -158,16 +158,18 @@ public final class FusedAttention {
         NDManager target = qkv.getManager();
         try (NDManager scope = target.newSubManager()) {
             attachForCall(qkv, scope);
-            // Views (no copies) of Q, K and V, for the checks and for the reference path.
-            NDArray packed = qkv.reshape(batch, seq, 3, heads, headDim);
-            NDArray q = packed.get(":, :, 0");
-            NDArray k = packed.get(":, :, 1");
-            NDArray v = packed.get(":, :, 2");
-            AttentionShape shape = AttentionShape.check(q, k, v, opts);
             if (!LibUtils.isAvailable()) {
+                // Views (no copies) of Q, K and V for the reference path.
+                NDArray packed = qkv.reshape(batch, seq, 3, heads, headDim);
+                NDArray q = packed.get(":, :, 0");
+                NDArray k = packed.get(":, :, 1");
+                NDArray v = packed.get(":, :, 2");
+                AttentionShape shape = AttentionShape.check(q, k, v, opts);
                 return ReferenceAttention.compute(q, k, v, opts, shape, false, target)
                         .singletonOrThrow();
             }
+            AttentionShape shape =
+                    AttentionShape.checkPacked(qkv, new long[] {batch, seq, heads, headDim}, opts);
             requirePyTorch(qkv, "qkv");
             Operands operands = packedOperands(qkv, shape, scope);
             return runNative(operands, opts, shape, target, scope, false).singletonOrThrow();

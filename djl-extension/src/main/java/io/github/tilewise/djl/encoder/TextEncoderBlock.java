@@ -33,6 +33,8 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
     /** Name of the classifier's output. */
     public static final String LOGITS = "logits";
 
+    private static final String OUTPUTS = "tilewise.outputs";
+
     private static final byte VERSION = 1;
 
     private final TransformerEncoder encoder;
@@ -140,7 +142,10 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
      * @throws IllegalStateException if the block is closed
      */
     public NDList run(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
-        try (CallGuard.Lease lease = guard.enter()) {
+        // The pooling after the forward runs under the same PyTorch thread limit: PyTorch's first
+        // parallel op after the limit is lifted costs about 1 ms (its OpenMP team grows again).
+        try (CallGuard.Lease lease = guard.enter();
+                PyTorchThreads limit = PyTorchThreads.limit()) {
             return runLive(inputIds, attentionMask, tokenTypeIds);
         }
     }
@@ -195,16 +200,54 @@ public final class TextEncoderBlock extends AbstractBlock implements AutoCloseab
                 });
     }
 
+    /**
+     * Returns forward parameters that ask for the encoder's outputs only ({@code last_hidden_state}
+     * and, with a pooler, {@code pooler_output}): no pooling, normalization or classifier, for
+     * callers that pool the hidden states themselves.
+     *
+     * @return new parameters for {@code forward(parameterStore, inputs, false, params)}
+     */
+    public static PairList<String, Object> hiddenStatesOnly() {
+        PairList<String, Object> params = new PairList<>();
+        params.add(OUTPUTS, TransformerEncoder.LAST_HIDDEN_STATE);
+        return params;
+    }
+
+    /**
+     * Runs the encoder alone: {@link TransformerEncoder#encode}'s outputs, without the pooled
+     * embedding and the classifier.
+     *
+     * @param inputIds {@code [batch, seq]}
+     * @param attentionMask {@code [batch, seq]} or null
+     * @param tokenTypeIds {@code [batch, seq]} or null
+     * @return {@code last_hidden_state} and, with a pooler, {@code pooler_output}, attached to
+     *     {@code inputIds}' manager
+     * @throws IllegalStateException if the block is closed
+     */
+    public NDList runEncoder(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {
+        try (CallGuard.Lease lease = guard.enter();
+                PyTorchThreads limit = PyTorchThreads.limit()) {
+            return encoder.encode(inputIds, attentionMask, tokenTypeIds);
+        }
+    }
+
+    /**
+     * Runs {@link #run}, or {@link #runEncoder} when {@code params} holds the entry of {@link
+     * #hiddenStatesOnly()}.
+     */
     @Override
     protected NDList forwardInternal(
             ParameterStore parameterStore,
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        return run(
-                find(inputs, "input_ids", 0),
-                find(inputs, "attention_mask", 1),
-                find(inputs, "token_type_ids", 2));
+        NDArray ids = find(inputs, "input_ids", 0);
+        NDArray mask = find(inputs, "attention_mask", 1);
+        NDArray types = find(inputs, "token_type_ids", 2);
+        if (params != null && TransformerEncoder.LAST_HIDDEN_STATE.equals(params.get(OUTPUTS))) {
+            return runEncoder(ids, mask, types);
+        }
+        return run(ids, mask, types);
     }
 
     private static NDArray find(NDList inputs, String name, int index) {

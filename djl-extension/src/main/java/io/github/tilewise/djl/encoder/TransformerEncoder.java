@@ -204,8 +204,7 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
             if (attentionMask != null) {
                 attentionMask.tempAttach(scope);
             }
-            attachAndCheckIds(scope, inputIds, tokenTypeIds);
-            long[] ids = longs(inputIds);
+            long[] ids = attachAndCheckIds(scope, inputIds, tokenTypeIds);
             int[] rows = new int[batch + 1];
             for (int b = 0; b <= batch; b++) {
                 rows[b] = b * seq;
@@ -349,8 +348,8 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
         NDManager parent = inputIds.getManager();
         try (PyTorchThreads limit = PyTorchThreads.limit();
                 NDManager scope = parent.newSubManager()) {
-            attachAndCheckIds(scope, inputIds, tokenTypeIds);
-            long[] positions = positionIds(longs(inputIds), offsets);
+            long[] positions =
+                    positionIds(attachAndCheckIds(scope, inputIds, tokenTypeIds), offsets);
             NDArray hidden =
                     forwardPacked(inputIds, tokenTypeIds, positions, offsets, attentionPrecision);
             hidden.setName(LAST_HIDDEN_STATE);
@@ -510,19 +509,33 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
         }
     }
 
-    /** Lends the ids to the call's scope and checks they index the model's tables. */
-    private void attachAndCheckIds(NDManager scope, NDArray inputIds, NDArray tokenTypeIds) {
+    /**
+     * Lends the ids to the call's scope, checks they index the model's tables and returns the input
+     * ids. The range is checked on the one copy the forward needs anyway (positions are computed
+     * from it): reading min and max through PyTorch cost four more native calls per forward.
+     */
+    private long[] attachAndCheckIds(NDManager scope, NDArray inputIds, NDArray tokenTypeIds) {
         inputIds.tempAttach(scope);
-        checkIdRange("input_ids", inputIds, config.getVocabSize());
+        long[] ids = longs(inputIds);
+        checkIdRange("input_ids", ids, config.getVocabSize());
         if (tokenTypeIds != null) {
             tokenTypeIds.tempAttach(scope);
-            checkIdRange("token_type_ids", tokenTypeIds, Math.max(1, config.getTypeVocabSize()));
+            checkIdRange(
+                    "token_type_ids", longs(tokenTypeIds), Math.max(1, config.getTypeVocabSize()));
         }
+        return ids;
     }
 
-    private static void checkIdRange(String name, NDArray ids, int size) {
-        long min = ids.min().getLong();
-        long max = ids.max().getLong();
+    private static void checkIdRange(String name, long[] ids, int size) {
+        if (ids.length == 0) {
+            return;
+        }
+        long min = Long.MAX_VALUE;
+        long max = Long.MIN_VALUE;
+        for (long id : ids) {
+            min = Math.min(min, id);
+            max = Math.max(max, id);
+        }
         if (min < 0 || max >= size) {
             throw new IllegalArgumentException(
                     name

@@ -256,6 +256,28 @@ class FusedAttentionValidationTest {
                         IllegalArgumentException.class,
                         () -> FusedAttention.forwardPackedQkv(tooWide, 1, null));
         assertTrue(e.getMessage().contains("300"), e.getMessage());
+        NDArray ints = manager.zeros(new Shape(2, 10, 3 * 4 * 32), DataType.INT32);
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(ints, 4, null));
+        assertTrue(e.getMessage().contains("data type INT32"), e.getMessage());
+        NDArray noTokens = manager.zeros(new Shape(2, 0, 3 * 4 * 32));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(noTokens, 4, null));
+        assertTrue(e.getMessage().contains("empty axis"), e.getMessage());
+        NDArray fp32 = manager.zeros(new Shape(2, 10, 3 * 4 * 32));
+        AttentionOptions bf16Half =
+                AttentionOptions.builder().optComputePrecision(ComputePrecision.BF16).build();
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                FusedAttention.forwardPackedQkv(
+                                        fp32.toType(DataType.FLOAT16, false), 4, bf16Half));
+        assertTrue(e.getMessage().contains("BF16 compute precision"), e.getMessage());
         NDArray closed = manager.zeros(new Shape(2, 10, 3 * 4 * 32));
         closed.close();
         assertThrows(

@@ -242,6 +242,76 @@ class BertEncoderTest {
         return list;
     }
 
+    /**
+     * The forward that DJL's own embedding translator gets ({@link
+     * TextEncoderBlock#hiddenStatesOnly()}): the encoder's outputs only, equal to the float64
+     * reference, with no pooled embedding or logits.
+     */
+    @Test
+    void hiddenStatesOnlyForwardSkipsTheHeads() throws Exception {
+        EncoderConfig config = config(48, 3, 2, 80, 40, 2, "gelu", true, 3);
+        EncoderCheckpoint checkpoint = RandomCheckpoint.create(config, 11);
+        NaiveBert naive = NaiveBert.of(checkpoint);
+        int[] lengths = {9, 4};
+        int seq = 9;
+        Random random = new Random(17);
+        long[] ids = new long[2 * seq];
+        long[] mask = new long[2 * seq];
+        long[] types = new long[2 * seq];
+        for (int b = 0; b < 2; b++) {
+            for (int t = 0; t < seq; t++) {
+                ids[b * seq + t] = random.nextInt(config.getVocabSize());
+                types[b * seq + t] = random.nextInt(2);
+                mask[b * seq + t] = t < lengths[b] ? 1 : 0;
+            }
+        }
+        int h = config.getHiddenSize();
+        try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            TextEncoderBlock block = checkpoint.createBlock(manager, Pooling.MEAN, true);
+            NDList out =
+                    block.forward(
+                            new ai.djl.training.ParameterStore(manager, false),
+                            inputs(manager, ids, mask, types, 2, seq),
+                            false,
+                            TextEncoderBlock.hiddenStatesOnly());
+            assertEquals(2, out.size());
+            assertEquals(BertEncoder.LAST_HIDDEN_STATE, out.get(0).getName());
+            assertEquals(BertEncoder.POOLER_OUTPUT, out.get(1).getName());
+            assertEquals(null, out.get(TextEncoderBlock.SENTENCE_EMBEDDING));
+            assertEquals(null, out.get(TextEncoderBlock.LOGITS));
+            float[] hidden = out.get(0).toFloatArray();
+            float[] pooled = out.get(1).toFloatArray();
+            double maxDiff = 0;
+            for (int b = 0; b < 2; b++) {
+                double[][] ref =
+                        naive.encode(
+                                java.util.Arrays.copyOfRange(ids, b * seq, b * seq + lengths[b]),
+                                java.util.Arrays.copyOfRange(types, b * seq, b * seq + lengths[b]));
+                for (int t = 0; t < lengths[b]; t++) {
+                    for (int c = 0; c < h; c++) {
+                        maxDiff =
+                                Math.max(
+                                        maxDiff,
+                                        Math.abs(ref[t][c] - hidden[(b * seq + t) * h + c]));
+                    }
+                }
+                double[] pooledRef = naive.pool(ref);
+                for (int c = 0; c < h; c++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(pooledRef[c] - pooled[b * h + c]));
+                }
+            }
+            assertTrue(maxDiff <= TOLERANCE, "max |diff| " + maxDiff);
+            // Without the parameters the same forward adds the heads.
+            NDList all =
+                    block.forward(
+                            new ai.djl.training.ParameterStore(manager, false),
+                            inputs(manager, ids, mask, types, 2, seq),
+                            false);
+            assertTrue(all.get(TextEncoderBlock.SENTENCE_EMBEDDING) != null);
+            assertTrue(all.get(TextEncoderBlock.LOGITS) != null);
+        }
+    }
+
     @Test
     void paramsFileRoundTripGivesIdenticalOutputs() throws Exception {
         EncoderConfig config = config(32, 4, 2, 48, 12, 2, "gelu", true, 2);

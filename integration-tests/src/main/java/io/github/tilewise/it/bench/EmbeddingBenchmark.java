@@ -357,7 +357,7 @@ public final class EmbeddingBenchmark {
     }
 
     /** Texts long enough to fill {@code seq} tokens once truncated. */
-    private static List<String> texts(int batch, int seq) {
+    static List<String> texts(int batch, int seq) {
         String[] words = {
             "the",
             "encoder",

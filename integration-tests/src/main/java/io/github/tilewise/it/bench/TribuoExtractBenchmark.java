@@ -35,8 +35,9 @@ import org.tribuo.interop.onnx.extractors.BERTFeatureExtractor.OutputPooling;
  * tribuo-extract extractor=&lt;class&gt; precision=&lt;p&gt; texts=1000 s=&lt;seconds&gt; texts_per_s=&lt;x&gt; mode=&lt;single|batch&gt;
  * </pre>
  *
- * <p>Arguments: {@code [texts] [batchSize] [precisions]} (default 1000, 32 and {@code fp32,int8};
- * any of {@code fp32,int8,int8_weight_only,bf16,fp16}).
+ * <p>Arguments: {@code [texts] [batchSize] [precisions] [block]} (default 1000, 32, {@code
+ * fp32,int8} and 50; precisions any of {@code fp32,int8,int8_weight_only,bf16,fp16}). All
+ * extractors are loaded first; {@code single} runs them in turns of {@code block} texts each.
  */
 public final class TribuoExtractBenchmark {
 
@@ -57,6 +58,7 @@ public final class TribuoExtractBenchmark {
         for (String p : (args.length > 2 ? args[2] : "fp32,int8").split(",")) {
             precisions.add(Precision.fromName(p));
         }
+        int block = args.length > 3 ? Integer.parseInt(args[3]) : 50;
         Path dir = Files.createTempDirectory("tribuo-extract-bench");
         Path model = copy("all-minilm-l6-v2.onnx", dir);
         Path tokenizer = copy("all-minilm-l6-v2-tokenizer.json", dir);
@@ -64,67 +66,100 @@ public final class TribuoExtractBenchmark {
         List<String> texts = texts(count, 7);
         LabelFactory factory = new LabelFactory();
 
-        try (BERTFeatureExtractor<Label> original =
-                new BERTFeatureExtractor<>(
-                        factory, tribuoModel, tokenizer, OutputPooling.MEAN, 512, false)) {
-            single("BERTFeatureExtractor", "fp32", original, texts);
-        }
-        for (Precision precision : precisions) {
-            TilewiseBERTFeatureExtractor<Label> dropIn;
-            try {
-                dropIn =
-                        new TilewiseBERTFeatureExtractor<>(
-                                factory,
-                                model,
-                                tokenizer,
-                                OutputPooling.MEAN,
-                                512,
-                                false,
-                                precision,
-                                batchSize);
-            } catch (RuntimeException e) {
-                System.out.println("# precision " + precision + " skipped: " + e.getMessage());
-                continue;
-            }
-            try (dropIn) {
-                String p = precision.name().toLowerCase(Locale.ROOT);
-                if (precision == Precision.FP32) {
-                    // Both extractors split texts the same way.
-                    System.out.printf(
-                            Locale.ROOT,
-                            "# mean word pieces per text: %.1f%n",
-                            texts.stream()
-                                    .mapToInt(t -> dropIn.tokenize(t).size())
-                                    .average()
-                                    .orElse(0));
+        List<String> names = new ArrayList<>();
+        List<String> labels = new ArrayList<>();
+        List<TextFeatureExtractor<Label>> extractors = new ArrayList<>();
+        List<TilewiseBERTFeatureExtractor<Label>> dropIns = new ArrayList<>();
+        try {
+            extractors.add(
+                    new BERTFeatureExtractor<>(
+                            factory, tribuoModel, tokenizer, OutputPooling.MEAN, 512, false));
+            names.add("BERTFeatureExtractor");
+            labels.add("fp32");
+            for (Precision precision : precisions) {
+                TilewiseBERTFeatureExtractor<Label> dropIn;
+                try {
+                    dropIn =
+                            new TilewiseBERTFeatureExtractor<>(
+                                    factory,
+                                    model,
+                                    tokenizer,
+                                    OutputPooling.MEAN,
+                                    512,
+                                    false,
+                                    precision,
+                                    batchSize);
+                } catch (RuntimeException e) {
+                    System.out.println("# precision " + precision + " skipped: " + e.getMessage());
+                    continue;
                 }
-                single("TilewiseBERTFeatureExtractor", p, dropIn, texts);
-                dropIn.embed(texts.subList(0, Math.min(texts.size(), batchSize)));
-                long start = System.nanoTime();
-                dropIn.embed(texts);
-                report("TilewiseBERTFeatureExtractor", p, texts.size(), start, "batch");
+                extractors.add(dropIn);
+                dropIns.add(dropIn);
+                names.add("TilewiseBERTFeatureExtractor");
+                labels.add(precision.name().toLowerCase(Locale.ROOT));
+            }
+            if (!dropIns.isEmpty()) {
+                // Both extractors split texts the same way.
+                TilewiseBERTFeatureExtractor<Label> first = dropIns.get(0);
+                System.out.printf(
+                        Locale.ROOT,
+                        "# mean word pieces per text: %.1f%n",
+                        texts.stream().mapToInt(t -> first.tokenize(t).size()).average().orElse(0));
+            }
+            single(names, labels, extractors, texts, block);
+            for (int i = 0; i < extractors.size(); i++) {
+                if (extractors.get(i) instanceof TilewiseBERTFeatureExtractor) {
+                    TilewiseBERTFeatureExtractor<Label> dropIn =
+                            (TilewiseBERTFeatureExtractor<Label>) extractors.get(i);
+                    dropIn.embed(texts.subList(0, Math.min(texts.size(), batchSize)));
+                    long start = System.nanoTime();
+                    dropIn.embed(texts);
+                    double s = (System.nanoTime() - start) / 1e9;
+                    report(names.get(i), labels.get(i), texts.size(), s, "batch");
+                }
+            }
+        } finally {
+            for (TextFeatureExtractor<Label> e : extractors) {
+                ((AutoCloseable) e).close();
             }
         }
     }
 
+    /**
+     * One {@code extract} call per text, the extractors in turns of {@code block} texts (so that a
+     * change in the machine's load reaches every extractor alike), after {@value #WARM_UP} warm-up
+     * calls each.
+     */
     private static void single(
-            String name,
-            String precision,
-            TextFeatureExtractor<Label> extractor,
-            List<String> texts) {
+            List<String> names,
+            List<String> labels,
+            List<TextFeatureExtractor<Label>> extractors,
+            List<String> texts,
+            int block) {
         Label label = new Label("x");
-        for (int i = 0; i < WARM_UP; i++) {
-            extractor.extract(label, texts.get(i % texts.size()));
+        for (TextFeatureExtractor<Label> extractor : extractors) {
+            for (int i = 0; i < WARM_UP; i++) {
+                extractor.extract(label, texts.get(i % texts.size()));
+            }
         }
-        long start = System.nanoTime();
-        for (String text : texts) {
-            extractor.extract(label, text);
+        long[] nanos = new long[extractors.size()];
+        for (int from = 0; from < texts.size(); from += block) {
+            List<String> part = texts.subList(from, Math.min(texts.size(), from + block));
+            for (int e = 0; e < extractors.size(); e++) {
+                TextFeatureExtractor<Label> extractor = extractors.get(e);
+                long start = System.nanoTime();
+                for (String text : part) {
+                    extractor.extract(label, text);
+                }
+                nanos[e] += System.nanoTime() - start;
+            }
         }
-        report(name, precision, texts.size(), start, "single");
+        for (int e = 0; e < extractors.size(); e++) {
+            report(names.get(e), labels.get(e), texts.size(), nanos[e] / 1e9, "single");
+        }
     }
 
-    private static void report(String name, String precision, int n, long start, String mode) {
-        double s = (System.nanoTime() - start) / 1e9;
+    private static void report(String name, String precision, int n, double s, String mode) {
         System.out.printf(
                 Locale.ROOT,
                 "tribuo-extract extractor=%s precision=%s texts=%d s=%.3f texts_per_s=%.1f"
