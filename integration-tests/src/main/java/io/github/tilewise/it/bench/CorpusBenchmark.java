@@ -6,15 +6,14 @@ import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.encoder.text.EncoderTokenizer;
+import io.github.tilewise.djl.encoder.text.MixedLengthCorpus;
 import io.github.tilewise.djl.lowp.CalibrationTexts;
 import io.github.tilewise.it.models.RealModels;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
 
 /**
  * A mixed-length corpus embedded the way DJL code does it: batches of 32 texts in file order
@@ -61,7 +60,7 @@ public final class CorpusBenchmark {
                                 .split(","));
         System.out.println("# " + Tilewise.describe());
         Path dir = RealModels.miniLm();
-        List<String> corpus = corpus(count);
+        List<String> corpus = MixedLengthCorpus.texts(count);
         long[] tokenCounts = tokenCounts(dir, corpus);
         for (String engine : engines) {
             if (!"none".equals(engine)) {
@@ -77,7 +76,7 @@ public final class CorpusBenchmark {
      * predictor after a warm-up on other texts.
      */
     private static void peakMemory(Path dir) throws Exception {
-        List<String> batch = new ArrayList<>(corpus(BATCH));
+        List<String> batch = new ArrayList<>(MixedLengthCorpus.texts(BATCH));
         StringBuilder longText = new StringBuilder();
         for (String sentence : CalibrationTexts.defaults()) {
             longText.append(sentence).append(' ');
@@ -121,36 +120,6 @@ public final class CorpusBenchmark {
                 System.clearProperty("tilewise.packed");
             }
         }
-    }
-
-    /** The corpus: {@code count} texts of the documented length mix, deterministic. */
-    static List<String> corpus(int count) {
-        List<String> words = new ArrayList<>();
-        for (String sentence : CalibrationTexts.defaults()) {
-            words.addAll(Arrays.asList(sentence.split(" ")));
-        }
-        Random random = new Random(42);
-        List<String> texts = new ArrayList<>(count);
-        for (int i = 0; i < count; i++) {
-            double u = random.nextDouble();
-            int tokens =
-                    u < 0.70
-                            ? 5 + random.nextInt(36)
-                            : u < 0.95 ? 40 + random.nextInt(161) : 200 + random.nextInt(313);
-            // About 1.25 word pieces per word here, plus [CLS] and [SEP].
-            int target = Math.max(1, (int) Math.round((tokens - 2) / 1.25));
-            StringBuilder text = new StringBuilder();
-            int start = random.nextInt(words.size());
-            for (int w = 0; w < target; w++) {
-                if (w > 0) {
-                    text.append(' ');
-                }
-                text.append(words.get((start + w) % words.size()));
-            }
-            texts.add(text.toString());
-        }
-        Collections.shuffle(texts, random);
-        return texts;
     }
 
     /** Each text's token count (special tokens included, capped at 512), and prints the mix. */

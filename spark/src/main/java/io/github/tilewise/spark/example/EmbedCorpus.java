@@ -1,8 +1,8 @@
 package io.github.tilewise.spark.example;
 
 import io.github.tilewise.djl.Tilewise;
+import io.github.tilewise.djl.encoder.text.MixedLengthCorpus;
 import io.github.tilewise.djl.encoder.text.TextEncoder;
-import io.github.tilewise.djl.lowp.CalibrationTexts;
 import io.github.tilewise.spark.EncoderSpec;
 import io.github.tilewise.spark.ModelCache;
 import io.github.tilewise.spark.TextEmbedder;
@@ -12,14 +12,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
@@ -77,7 +74,7 @@ public final class EmbedCorpus {
         Path corpus = local ? Paths.get(corpusPath) : null;
         if (local && !Files.exists(corpus)) {
             Files.createDirectories(corpus.toAbsolutePath().getParent());
-            Files.write(corpus, mixedCorpus(count), StandardCharsets.UTF_8);
+            Files.write(corpus, MixedLengthCorpus.texts(count), StandardCharsets.UTF_8);
             System.out.println("# wrote " + count + " mixed-length texts to " + corpus);
         }
         String model = a.containsKey("model") ? a.get("model") : miniLmFromClasspath().toString();
@@ -283,41 +280,6 @@ public final class EmbedCorpus {
         return x < 10
                 ? String.format(Locale.ROOT, "%.3f", x)
                 : String.format(Locale.ROOT, "%.1f", x);
-    }
-
-    /**
-     * The mixed-length corpus of the integration tests' {@code CorpusBenchmark} (seed 42): texts
-     * strung from the calibration sentences, 70% of 5–40 tokens, 25% of 40–200, 5% of 200–512.
-     *
-     * @param count the number of texts
-     * @return the texts
-     */
-    public static List<String> mixedCorpus(int count) {
-        List<String> words = new ArrayList<>();
-        for (String sentence : CalibrationTexts.defaults()) {
-            words.addAll(Arrays.asList(sentence.split(" ")));
-        }
-        Random random = new Random(42);
-        List<String> texts = new ArrayList<>(count);
-        for (int i = 0; i < count; i++) {
-            double u = random.nextDouble();
-            int tokens =
-                    u < 0.70
-                            ? 5 + random.nextInt(36)
-                            : u < 0.95 ? 40 + random.nextInt(161) : 200 + random.nextInt(313);
-            int target = Math.max(1, (int) Math.round((tokens - 2) / 1.25));
-            StringBuilder text = new StringBuilder();
-            int start = random.nextInt(words.size());
-            for (int w = 0; w < target; w++) {
-                if (w > 0) {
-                    text.append(' ');
-                }
-                text.append(words.get((start + w) % words.size()));
-            }
-            texts.add(text.toString());
-        }
-        Collections.shuffle(texts, random);
-        return texts;
     }
 
     private static Path miniLmFromClasspath() throws IOException {
