@@ -21,7 +21,12 @@ Shape: 22 layers, hidden 768, 12 heads, intermediate 1,152 (GeGLU), vocabulary 5
 positions, local attention 128 (±64) in two layers of three, rope theta 160,000 / 10,000, no biases
 - ModernBERT-base's config.
 
-Usage (device machine, CPU): python3 make_base_export.py --out DIR
+Usage (device machine, CPU; copy this file and make_reference_models.py into an ignored .devrun/
+and pass carry=[".devrun"]): cd .devrun && TW_THREADS=16 python3 make_base_export.py --out $OUT/w,
+then bring back $OUT/w/modernbert-base/ (tar) into
+integration-tests/src/test/resources/reference-models/modernbert-base/.
+
+Status: written 2026-12-07 and NOT YET RUN (no device machine could be started for it).
 """
 
 import argparse
