@@ -9,7 +9,7 @@ weights of make_reference_models.py (same generator, model_seed 2001), exports i
 
   <out>/modernbert-base/config.json     the model's config
   <out>/modernbert-base/manifest.json   every tensor's seed, scale, offset, SHA-256 (as the refs)
-  <out>/modernbert-base/model-skeleton.onnx
+  <out>/modernbert-base/model-skeleton.onnx.txtpb
                                         the export with every weight's raw_data emptied and its
                                         doc_string set to "tilewise-seeded:<tensor>" (":T" when the
                                         exporter stored it transposed), node metadata dropped
@@ -135,9 +135,11 @@ def main():
         del n.metadata_props[:]
     missing = sorted(e["name"] for e in entries if "sha256" in e and e["name"] not in found)
     ref.log("stripped", len(found), "tensors; not in the export:", missing)
-    skeleton = os.path.join(d, "model-skeleton.onnx")
-    with open(skeleton, "wb") as f:
-        f.write(m.SerializeToString())
+    from google.protobuf import text_format
+
+    skeleton = os.path.join(d, "model-skeleton.onnx.txtpb")  # protobuf text: the graph, no weights
+    with open(skeleton, "w") as f:
+        f.write(text_format.MessageToString(m))
     ref.log("skeleton", os.path.getsize(skeleton), "bytes")
     os.remove(full)
 

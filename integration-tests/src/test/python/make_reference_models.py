@@ -66,10 +66,10 @@ ignored /work/main/.devrun/ and pass carry=[".devrun"]); one process per archite
   cd $OUT/w && tar czf $OUT/refs.tar.gz refs log-*.txt; tar czf $OUT/onnx.tar.gz onnx; rm -rf $OUT/w
 Then unpack refs/<arch>/ into integration-tests/src/test/resources/reference-models/<arch>/ and
 refs/prng-selftest.json next to them (summary-*.json are logs, not resources); keep the .onnx files
-out of git: commit each as model-skeleton.onnx, its weights emptied, made in integration-tests/ with
+out of git: commit each as model-skeleton.onnx.txtpb (protobuf text), its weights emptied, made in integration-tests/ with
   java -cp target/test-classes:target/classes:$(cat cp.txt) \
     io.github.tilewise.it.reference.OnnxSkeleton ARCH onnx/ARCH.onnx \
-    src/test/resources/reference-models/ARCH/model-skeleton.onnx
+    src/test/resources/reference-models/ARCH/model-skeleton.onnx.txtpb
 (cp.txt from mvn dependency:build-classpath -Dmdep.outputFile=cp.txt -Dmdep.includeScope=test). Each architecture writes its reference files before the ONNX export and again after it
 (with the ORT differences), so a timeout during the export still leaves usable references.
 Needs numpy; everything but --prng-selftest needs torch, transformers, tokenizers, safetensors,

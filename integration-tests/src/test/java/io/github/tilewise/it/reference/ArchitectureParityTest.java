@@ -65,8 +65,8 @@ class ArchitectureParityTest {
 
     /**
      * The ONNX route: transformers' own export (torch.onnx, dynamo; committed without its weights
-     * as {@code model-skeleton.onnx}, refilled from the seed) with its {@code config.json}. ONNX
-     * Runtime running the refilled file reproduces transformers' outputs (so it is the export
+     * as {@code model-skeleton.onnx.txtpb}, refilled from the seed) with its {@code config.json}.
+     * ONNX Runtime running the refilled file reproduces transformers' outputs (so it is the export
      * transformers made), and Tilewise, importing the same file, matches transformers within 1e-4.
      */
     @ParameterizedTest

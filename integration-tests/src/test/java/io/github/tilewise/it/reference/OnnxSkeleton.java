@@ -3,11 +3,14 @@ package io.github.tilewise.it.reference;
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.TextFormat;
 import io.github.tilewise.djl.encoder.checkpoint.CheckpointTensor;
 import io.github.tilewise.it.reference.SeededCheckpoint.TensorSpec;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -22,13 +25,14 @@ import java.util.TreeSet;
  * seed. The graph, its names, constants and every other initializer stay as the exporter wrote
  * them.
  *
- * <p>{@link #main} makes the committed {@code model-skeleton.onnx} from the file {@code
- * make_reference_models.py} exports, or a whole seeded directory with its export.
+ * <p>{@link #main} makes the committed {@code model-skeleton.onnx.txtpb} (protobuf text format: the
+ * graph only, readable) from the file {@code make_reference_models.py} exports, or a whole seeded
+ * directory with its export.
  */
 final class OnnxSkeleton {
 
     /** The file name of a skeleton next to an architecture's reference files. */
-    static final String FILE = "model-skeleton.onnx";
+    static final String FILE = "model-skeleton.onnx.txtpb";
 
     /** The {@code doc_string} of an emptied initializer: this, then the tensor's name. */
     private static final String TAG = "tilewise-seeded:";
@@ -58,7 +62,7 @@ final class OnnxSkeleton {
         SeededCheckpoint checkpoint = SeededCheckpoint.load(args[0]);
         OnnxMl.ModelProto model = parse(Files.newInputStream(Path.of(args[1])));
         OnnxMl.ModelProto skeleton = strip(model, checkpoint);
-        Files.write(Path.of(args[2]), skeleton.toByteArray());
+        Files.writeString(Path.of(args[2]), TextFormat.printer().printToString(skeleton));
         System.out.println(args[2] + ": " + skeleton.getSerializedSize() + " bytes");
     }
 
@@ -130,7 +134,9 @@ final class OnnxSkeleton {
             if (in == null) {
                 throw new IOException("no " + FILE + " for " + arch);
             }
-            skeleton = parse(in);
+            OnnxMl.ModelProto.Builder b = OnnxMl.ModelProto.newBuilder();
+            TextFormat.merge(new InputStreamReader(in, StandardCharsets.UTF_8), b);
+            skeleton = b.build();
         }
         Map<String, TensorSpec> specs = specs(checkpoint);
         OnnxMl.GraphProto.Builder graph = skeleton.getGraph().toBuilder();
