@@ -75,13 +75,7 @@ final class AttentionShape {
         checkArray(q, "q");
         checkArray(k, "k");
         checkArray(v, "v");
-        DataType type = q.getDataType();
-        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
-            throw new IllegalArgumentException(
-                    "q has data type "
-                            + type.name()
-                            + "; fused attention takes FLOAT32 or FLOAT16");
-        }
+        DataType type = dataType(q, "q");
         if (k.getDataType() != type || v.getDataType() != type) {
             throw new IllegalArgumentException(
                     "q, k and v must share one data type, got "
@@ -91,10 +85,7 @@ final class AttentionShape {
                             + " and "
                             + v.getDataType().name());
         }
-        if (options.getComputePrecision() == ComputePrecision.BF16 && type != DataType.FLOAT32) {
-            throw new IllegalArgumentException(
-                    "BF16 compute precision needs FLOAT32 data, got " + type.name());
-        }
+        checkComputePrecision(type, options);
         long[] qs = rank4(q, "q");
         long[] ks = rank4(k, "k");
         long[] vs = rank4(v, "v");
@@ -154,14 +145,7 @@ final class AttentionShape {
                             + k.getShape()
                             + ")");
         }
-        if (shape.headDim > FusedAttention.MAX_HEAD_DIM) {
-            throw new IllegalArgumentException(
-                    "head dimension "
-                            + shape.headDim
-                            + " exceeds the supported maximum "
-                            + FusedAttention.MAX_HEAD_DIM);
-        }
-        shape.checkOptions(options);
+        shape.checkHeadDimAndOptions(options);
         return shape;
     }
 
@@ -179,17 +163,8 @@ final class AttentionShape {
      */
     static AttentionShape checkPacked(NDArray qkv, long[] dims, AttentionOptions options) {
         checkArray(qkv, "qkv");
-        DataType type = qkv.getDataType();
-        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
-            throw new IllegalArgumentException(
-                    "qkv has data type "
-                            + type.name()
-                            + "; fused attention takes FLOAT32 or FLOAT16");
-        }
-        if (options.getComputePrecision() == ComputePrecision.BF16 && type != DataType.FLOAT32) {
-            throw new IllegalArgumentException(
-                    "BF16 compute precision needs FLOAT32 data, got " + type.name());
-        }
+        DataType type = dataType(qkv, "qkv");
+        checkComputePrecision(type, options);
         for (long d : dims) {
             if (d < 1) {
                 throw new IllegalArgumentException(
@@ -202,15 +177,40 @@ final class AttentionShape {
             }
         }
         AttentionShape shape = new AttentionShape(dims, dims, options.getLayout(), type);
-        if (shape.headDim > FusedAttention.MAX_HEAD_DIM) {
+        shape.checkHeadDimAndOptions(options);
+        return shape;
+    }
+
+    /** The data type of a fused-attention input: FLOAT32 or FLOAT16. */
+    private static DataType dataType(NDArray array, String name) {
+        DataType type = array.getDataType();
+        if (type != DataType.FLOAT32 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException(
+                    name
+                            + " has data type "
+                            + type.name()
+                            + "; fused attention takes FLOAT32 or FLOAT16");
+        }
+        return type;
+    }
+
+    /** BF16 dot products read FLOAT32 data. */
+    private static void checkComputePrecision(DataType type, AttentionOptions options) {
+        if (options.getComputePrecision() == ComputePrecision.BF16 && type != DataType.FLOAT32) {
+            throw new IllegalArgumentException(
+                    "BF16 compute precision needs FLOAT32 data, got " + type.name());
+        }
+    }
+
+    private void checkHeadDimAndOptions(AttentionOptions options) {
+        if (headDim > FusedAttention.MAX_HEAD_DIM) {
             throw new IllegalArgumentException(
                     "head dimension "
-                            + shape.headDim
+                            + headDim
                             + " exceeds the supported maximum "
                             + FusedAttention.MAX_HEAD_DIM);
         }
-        shape.checkOptions(options);
-        return shape;
+        checkOptions(options);
     }
 
     private void checkOptions(AttentionOptions options) {

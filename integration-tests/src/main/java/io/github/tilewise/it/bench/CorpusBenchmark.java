@@ -147,23 +147,8 @@ public final class CorpusBenchmark {
             throws Exception {
         boolean ort = engine.startsWith("onnxruntime");
         String precision = engine.substring(engine.indexOf('-') + 1).replace("-padded", "");
-        Path modelPath = dir;
-        if (ort && "int8".equals(precision)) {
-            modelPath = RealModels.miniLmQuantizedOnnx().getParent();
-        }
         Criteria.Builder<String, float[]> builder =
-                Criteria.builder()
-                        .setTypes(String.class, float[].class)
-                        .optModelPath(modelPath)
-                        .optEngine(ort ? "OnnxRuntime" : "Tilewise")
-                        .optTranslatorFactory(new TextEmbeddingTranslatorFactory())
-                        .optArgument("pooling", "mean")
-                        .optArgument("normalize", "true")
-                        .optArgument("includeTokenTypes", "true")
-                        .optArgument("maxLength", Integer.toString(MAX_TOKENS));
-        if (!ort && !"fp32".equals(precision)) {
-            builder.optArgument("precision", precision);
-        }
+                MiniLmCriteria.builder(ort, precision, dir, MAX_TOKENS);
         boolean padded = engine.endsWith("-padded");
         if (padded) {
             System.setProperty("tilewise.packed", "false");

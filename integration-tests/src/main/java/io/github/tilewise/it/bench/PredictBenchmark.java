@@ -1,6 +1,5 @@
 package io.github.tilewise.it.bench;
 
-import ai.djl.huggingface.translator.TextEmbeddingTranslatorFactory;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
@@ -110,27 +109,12 @@ public final class PredictBenchmark {
             String engine, Path dir, int maxLength, int threads) throws Exception {
         boolean ort = engine.startsWith("onnxruntime");
         String precision = precision(engine);
-        Path modelPath = dir;
-        if (ort && "int8".equals(precision)) {
-            modelPath = RealModels.miniLmQuantizedOnnx().getParent();
-        }
         Criteria.Builder<String, float[]> builder =
-                Criteria.builder()
-                        .setTypes(String.class, float[].class)
-                        .optModelPath(modelPath)
-                        .optEngine(ort ? "OnnxRuntime" : "Tilewise")
-                        .optTranslatorFactory(new TextEmbeddingTranslatorFactory())
-                        .optArgument("pooling", "mean")
-                        .optArgument("normalize", "true")
-                        .optArgument("includeTokenTypes", "true")
-                        .optArgument("maxLength", Integer.toString(maxLength))
+                MiniLmCriteria.builder(ort, precision, dir, maxLength)
                         .optArgument("truncation", "true");
         if (ort) {
             builder.optOption("intraOpNumThreads", Integer.toString(threads))
                     .optOption("interOpNumThreads", "1");
-        }
-        if (!ort && !"fp32".equals(precision)) {
-            builder.optArgument("precision", precision);
         }
         return builder.build().loadModel();
     }

@@ -233,7 +233,9 @@ class ArchitectureParityTest {
                             worst =
                                     Math.min(
                                             worst,
-                                            cosine(mean(hidden, b, seq, h, lengths[b]), pooled[b]));
+                                            Float64ParityTest.cosine(
+                                                    mean(hidden, b, seq, h, lengths[b]),
+                                                    pooled[b]));
                         }
                     }
                 }
@@ -261,17 +263,5 @@ class ArchitectureParityTest {
             m[k] /= length;
         }
         return m;
-    }
-
-    private static double cosine(double[] a, double[] b) {
-        double ab = 0;
-        double aa = 0;
-        double bb = 0;
-        for (int i = 0; i < a.length; i++) {
-            ab += a[i] * b[i];
-            aa += a[i] * a[i];
-            bb += b[i] * b[i];
-        }
-        return ab / Math.sqrt(aa * bb);
     }
 }

@@ -217,7 +217,8 @@ class Float64ParityTest {
         }
     }
 
-    private static double cosine(double[] a, double[] b) {
+    /** The cosine of two vectors, in float64. */
+    static double cosine(double[] a, double[] b) {
         double ab = 0;
         double aa = 0;
         double bb = 0;
