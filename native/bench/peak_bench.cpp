@@ -1,7 +1,8 @@
 // Peak arithmetic rate of this CPU's dot-product instructions, for the "% of peak" figures in
 // docs/BENCHMARKS.md: independent accumulator chains, one thread per core, no memory traffic.
-//  - AVX-512: vpdpbusd (u8 x s8 -> int32, 64 MACs per zmm instruction) and vdpbf16ps (bf16 pairs ->
-//    fp32, 32 MACs), 16 chains each;
+//  - AVX-512: vfmadd231ps (16 MACs per zmm instruction; the fp32 attention and linear kernels),
+//    vpdpbusd (u8 x s8 -> int32, 64 MACs) and vdpbf16ps (bf16 pairs -> fp32, 32 MACs), 16 chains
+//    each;
 //  - AVX2 (what the AVX2 kernels can reach): vfmadd231ps ymm (8 MACs; the fp32, bf16 and fp16
 //    linear kernels), the plain u8 x s8 sequence vpmaddubsw + vpmaddwd + vpaddd (32 MACs, the
 //    saturating one ONNX Runtime uses), and the exact sign-trick sequence of the Tilewise kernel,
@@ -25,6 +26,20 @@
 namespace {
 
 constexpr long kIterations = 100000000;
+
+__attribute__((target("avx512f"))) long fma512_loop() {
+    __m512 acc[16];
+    for (auto& a : acc) a = _mm512_set1_ps(0.0f);
+    __m512 x = _mm512_set1_ps(1e-7f), w = x;
+    for (long i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 16
+        for (auto& a : acc) a = _mm512_fmadd_ps(x, w, a);
+        asm volatile("" : "+v"(x));
+    }
+    float sum = 0;
+    for (auto& a : acc) sum += _mm512_reduce_add_ps(a);
+    return static_cast<long>(sum);
+}
 
 __attribute__((target("avx512f,avx512vnni"))) long vnni_loop() {
     __m512i acc[16];
@@ -137,6 +152,11 @@ void run(const char* name, long (*loop)(), double macs_per_step, int chains, int
 int main(int argc, char** argv) {
     const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        run("vfmadd231ps-zmm", fma512_loop, 16, 16, threads);
+    } else {
+        std::printf("peak instr=vfmadd231ps-zmm unsupported\n");
+    }
     if (__builtin_cpu_supports("avx512vnni")) {
         run("vpdpbusd-zmm", vnni_loop, 64, 16, threads);
     } else {

@@ -12,15 +12,20 @@
 //     O   = α·O + P·Vj;          m = m'
 //   O /= l;  lse = (m + log2 l)·ln 2
 //
-// Working in base 2 turns each exponential into one exp2. The layout choice that makes it fast:
-// queries run along SIMD lanes everywhere. We compute Sᵀ = Kj·Qᵀ (a key row times the packed,
-// pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W queries are one vector and
-// the online softmax needs no horizontal reduction; the accumulator is Oᵀ (head_dim rows of query
-// lanes), so the α rescale is a vertical multiply folded into the P·V micro-kernel. K and V rows
-// are read in place through their strides (fp32) or converted once per call (fp16/bf16 data,
-// emulated bf16 compute). Q and O are transposed once per query tile, W x W blocks at a time in
-// registers (pack_queries, write_output): at encoder lengths (N = 128) these per-tile costs are a
-// large part of the whole, so they are vector code too.
+// Working in base 2 turns each exponential into one exp2. Lazy rescaling (as FlashAttention-4's
+// conditional rescale): once every query lane has a finite running max m, an unmasked tile keeps m
+// as its reference unless one of its scores exceeds m by more than kLazyRescale (2^8: P and l stay
+// far from overflow), so α = 1 and the exponentials are taken in the score micro-kernel's registers
+// (max, exp2 and sum fused into its epilogue) instead of in extra passes over the stored tile; a
+// tile that does exceed it (rare after the first) is scored again and takes the exact update. The
+// layout choice that makes it fast: queries run along SIMD lanes everywhere. We compute Sᵀ = Kj·Qᵀ
+// (a key row times the packed, pre-scaled Qᵀ tile), so the running max, sum and rescale factor of W
+// queries are one vector and the online softmax needs no horizontal reduction; the accumulator is
+// Oᵀ (head_dim rows of query lanes), so the α rescale is a vertical multiply folded into the P·V
+// micro-kernel. K and V rows are read in place through their strides (fp32) or converted once per
+// call (fp16/bf16 data, emulated bf16 compute). Q and O are transposed once per query tile, W x W
+// blocks at a time in registers (pack_queries, write_output): at encoder lengths (N = 128) these
+// per-tile costs are a large part of the whole, so they are vector code too.
 //
 // bf16 compute uses pair dot products (vdpbf16ps: acc += a[2i]·b[2i] + a[2i+1]·b[2i+1]): Qᵀ is
 // packed as pairs along head_dim, K rows as bf16 pairs broadcast 32 bits at a time; for P·V, P is
@@ -57,6 +62,10 @@ struct FlashAttention {
     static constexpr int Bc = 64;
     static constexpr float kLog2e = 1.4426950408889634f;
     static constexpr float kLn2 = 0.6931471805599453f;
+    // Lazy rescaling: a tile keeps the running max as its reference while no score exceeds it by
+    // more than this (log2 units), so probabilities stay <= 2^8 and sums of them far from overflow.
+    static constexpr float kLazyRescale = 8.0f;
+    static constexpr float kInf = std::numeric_limits<float>::infinity();
 
     const tw_attention_params& p;
     bool bf16_dot;    // pair dot products on bf16 operands
@@ -95,6 +104,8 @@ struct FlashAttention {
         float* vc;     // converted V tile: [Bc][D] fp32 or [Bc/2][D] interleaved bf16 pairs
         uint16_t* pb;  // P as bf16 pairs [Bc/2][Br][2]
         float* tmp;    // [Br] bias gather
+        float* tmax;   // [Br] lazy tiles: the tile's max score per query (log2 units)
+        float* tsum;   // [Br] lazy tiles: the tile's sum of probabilities per query
         float* rb;     // [Br + Bc] relative-position bias of one tile by distance, log2 units
         uint16_t* kl;  // local_pairs: this task's bf16 K rows [kv_len][dp]
         uint32_t* vl;  // local_pairs: this task's bf16 V pairs [kv_pairs][D]
@@ -107,7 +118,7 @@ struct FlashAttention {
 
     size_t scratch_bytes() const {
         const int64_t D = p.head_dim;
-        const size_t floats = size_t(dp) * Br + size_t(Bc) * Br + size_t(D) * Br + 3 * size_t(Br) +
+        const size_t floats = size_t(dp) * Br + size_t(Bc) * Br + size_t(D) * Br + 5 * size_t(Br) +
                               2 * size_t(Bc) * size_t(dp) + size_t(Bc) * Br / 2 + size_t(Br + Bc) +
                               64;
         return floats * sizeof(float) + 8 * 64 + (local_pairs ? local_pair_bytes() : 0);
@@ -133,6 +144,10 @@ struct FlashAttention {
         c += sizeof(float) * Br;
         t.tmp = reinterpret_cast<float*>(c);
         c = align(c + sizeof(float) * Br);
+        t.tmax = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * Br);
+        t.tsum = reinterpret_cast<float*>(c);
+        c = align(c + sizeof(float) * Br);
         t.rb = reinterpret_cast<float*>(c);
         c = align(c + sizeof(float) * (Br + Bc));
         t.vc = reinterpret_cast<float*>(c);
@@ -151,9 +166,43 @@ struct FlashAttention {
 
     // ---- micro-kernels ------------------------------------------------------------------------
 
-    /// Sᵀ rows for R keys: st[r][lanes] = Σ_d K[r][d] · Qᵀ[d][lanes].
-    template <int R, int NV>
-    static void scores_f32(const float* qt, int64_t D, const float* const* k, float* st) {
+    /// Where a score micro-kernel's R x NV results go: stored as scores, or (kExp, a lazy tile)
+    /// stored as probabilities P = 2^(S - m_ref) with their max per lane merged into tmax and their
+    /// sum into tsum, while still in registers.
+    struct LazyTile {
+        const V* m_ref;  // [NV] reference max per lane vector
+        float* tmax;     // [NV * W]
+        float* tsum;     // [NV * W]
+        LazyTile shifted(int vectors) const {
+            return {m_ref + vectors, tmax + vectors * W, tsum + vectors * W};
+        }
+    };
+
+    template <int R, int NV, bool kExp>
+    static void finish_scores(V (&acc)[R][NV], float* st, const LazyTile& lazy) {
+        if constexpr (!kExp) {
+            for (int r = 0; r < R; ++r)
+                for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
+        } else {
+            for (int c = 0; c < NV; ++c) {
+                V top = acc[0][c];
+                for (int r = 1; r < R; ++r) top = S::max(top, acc[r][c]);  // NaN propagates
+                S::store(lazy.tmax + c * W, S::max(S::load(lazy.tmax + c * W), top));
+                V sum = S::load(lazy.tsum + c * W);
+                for (int r = 0; r < R; ++r) {
+                    const V pr = S::exp2(S::sub(acc[r][c], lazy.m_ref[c]));
+                    S::store(st + r * Br + c * W, pr);
+                    sum = S::add(sum, pr);
+                }
+                S::store(lazy.tsum + c * W, sum);
+            }
+        }
+    }
+
+    /// Sᵀ rows for R keys: st[r][lanes] = Σ_d K[r][d] · Qᵀ[d][lanes] (kExp: finish_scores).
+    template <int R, int NV, bool kExp>
+    static void scores_f32(const float* qt, int64_t D, const float* const* k, float* st,
+                           const LazyTile& lazy) {
         V acc[R][NV];
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < NV; ++c) acc[r][c] = S::zero();
@@ -165,14 +214,13 @@ struct FlashAttention {
                 for (int c = 0; c < NV; ++c) acc[r][c] = S::fma(kb, q[c], acc[r][c]);
             }
         }
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
+        finish_scores<R, NV, kExp>(acc, st, lazy);
     }
 
     /// Same with bf16 pairs: k[r] holds dp/2 packed pairs, qt holds [dp/2][Br] pairs.
-    template <int R, int NV>
-    static void scores_bf16(const uint32_t* qt, int64_t pairs, const uint32_t* const* k,
-                            float* st) {
+    template <int R, int NV, bool kExp>
+    static void scores_bf16(const uint32_t* qt, int64_t pairs, const uint32_t* const* k, float* st,
+                            const LazyTile& lazy) {
         V acc[R][NV];
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < NV; ++c) acc[r][c] = S::zero();
@@ -184,20 +232,19 @@ struct FlashAttention {
                 for (int c = 0; c < NV; ++c) acc[r][c] = S::dot_pairs(acc[r][c], q[c], kb);
             }
         }
-        for (int r = 0; r < R; ++r)
-            for (int c = 0; c < NV; ++c) S::store(st + r * Br + c * W, acc[r][c]);
+        finish_scores<R, NV, kExp>(acc, st, lazy);
     }
 
     /// Oᵀ rows d..d+R: ot[r] = α·ot[r] + Σ_j V[j][d+r] · Pᵀ[j][lanes]. With kMasked, lanes whose
     /// probability is exactly 0 (masked keys) skip the product, so a NaN or Inf in the value of a
     /// hidden key cannot reach a query that does not see it (0·NaN would be NaN). Only tiles that
-    /// contain masked scores pay for the lane masks.
+    /// contain masked scores pay for the lane masks. alpha == nullptr: no rescale (α = 1).
     template <int R, int NV, bool kMasked>
     static void values_f32(float* ot, const V* alpha, const float* pt, int64_t nk, const float* v,
                            int64_t v_stride) {
         V acc[R][NV];
         for (int r = 0; r < R; ++r)
-            for (int c = 0; c < NV; ++c) acc[r][c] = S::mul(S::load(ot + r * Br + c * W), alpha[c]);
+            for (int c = 0; c < NV; ++c) acc[r][c] = rescaled(ot + r * Br + c * W, alpha, c);
         for (int64_t j = 0; j < nk; ++j) {
             V pj[NV];
             typename S::M visible[NV];
@@ -221,6 +268,10 @@ struct FlashAttention {
             for (int c = 0; c < NV; ++c) S::store(ot + r * Br + c * W, acc[r][c]);
     }
 
+    static V rescaled(const float* ot, const V* alpha, int c) {
+        return alpha ? S::mul(S::load(ot), alpha[c]) : S::load(ot);
+    }
+
     /// Same with bf16 pairs: pb holds [nk/2][Br] pairs of P, vil [nk/2][D] pairs of V (row d at
     /// +d).
     template <int R, int NV>
@@ -228,7 +279,7 @@ struct FlashAttention {
                             const uint32_t* vil, int64_t D) {
         V acc[R][NV];
         for (int r = 0; r < R; ++r)
-            for (int c = 0; c < NV; ++c) acc[r][c] = S::mul(S::load(ot + r * Br + c * W), alpha[c]);
+            for (int c = 0; c < NV; ++c) acc[r][c] = rescaled(ot + r * Br + c * W, alpha, c);
         for (int64_t j2 = 0; j2 < pairs; ++j2) {
             typename S::VB pj[NV];
             for (int c = 0; c < NV; ++c) pj[c] = S::load_pairs(pb + j2 * Br + c * W);
@@ -263,31 +314,33 @@ struct FlashAttention {
         }
     }
 
-    template <int NV>
+    template <int NV, bool kExp>
     static void scores_rows_f32(int rows, const float* qt, int64_t D, const float* const* k,
-                                float* st) {
+                                float* st, const LazyTile& lazy) {
         if constexpr (NV > kKernelVectors) {
-            scores_rows_f32<kKernelVectors>(rows, qt, D, k, st);
-            scores_rows_f32<NV - kKernelVectors>(rows, qt + kKernelVectors * W, D, k,
-                                                 st + kKernelVectors * W);
+            scores_rows_f32<kKernelVectors, kExp>(rows, qt, D, k, st, lazy);
+            scores_rows_f32<NV - kKernelVectors, kExp>(rows, qt + kKernelVectors * W, D, k,
+                                                       st + kKernelVectors * W,
+                                                       lazy.shifted(kKernelVectors));
             return;
         }
         for_row_tiles<S::kScoreRows>(rows, [&](auto tile_rows, int64_t r) {
-            scores_f32<decltype(tile_rows)::value, NV>(qt, D, k + r, st + r * Br);
+            scores_f32<decltype(tile_rows)::value, NV, kExp>(qt, D, k + r, st + r * Br, lazy);
         });
     }
 
-    template <int NV>
+    template <int NV, bool kExp>
     static void scores_rows_bf16(int rows, const uint32_t* qt, int64_t pairs,
-                                 const uint32_t* const* k, float* st) {
+                                 const uint32_t* const* k, float* st, const LazyTile& lazy) {
         if constexpr (NV > kKernelVectors) {
-            scores_rows_bf16<kKernelVectors>(rows, qt, pairs, k, st);
-            scores_rows_bf16<NV - kKernelVectors>(rows, qt + kKernelVectors * W, pairs, k,
-                                                  st + kKernelVectors * W);
+            scores_rows_bf16<kKernelVectors, kExp>(rows, qt, pairs, k, st, lazy);
+            scores_rows_bf16<NV - kKernelVectors, kExp>(rows, qt + kKernelVectors * W, pairs, k,
+                                                        st + kKernelVectors * W,
+                                                        lazy.shifted(kKernelVectors));
             return;
         }
         for_row_tiles<S::kScoreRows>(rows, [&](auto tile_rows, int64_t r) {
-            scores_bf16<decltype(tile_rows)::value, NV>(qt, pairs, k + r, st + r * Br);
+            scores_bf16<decltype(tile_rows)::value, NV, kExp>(qt, pairs, k + r, st + r * Br, lazy);
         });
     }
 
@@ -297,7 +350,7 @@ struct FlashAttention {
         if constexpr (NV > kKernelVectors) {
             values_rows_f32<kKernelVectors, kMasked>(D, ot, alpha, pt, nk, v, v_stride);
             values_rows_f32<NV - kKernelVectors, kMasked>(D, ot + kKernelVectors * W,
-                                                          alpha + kKernelVectors,
+                                                          alpha ? alpha + kKernelVectors : nullptr,
                                                           pt + kKernelVectors * W, nk, v, v_stride);
             return;
         }
@@ -323,8 +376,8 @@ struct FlashAttention {
         if constexpr (NV > kKernelVectors) {
             values_rows_bf16<kKernelVectors>(D, ot, alpha, pb, pairs, vil);
             values_rows_bf16<NV - kKernelVectors>(D, ot + kKernelVectors * W,
-                                                  alpha + kKernelVectors, pb + kKernelVectors * W,
-                                                  pairs, vil);
+                                                  alpha ? alpha + kKernelVectors : nullptr,
+                                                  pb + kKernelVectors * W, pairs, vil);
             return;
         }
         for_row_tiles<S::kValueRows>(D, [&](auto tile_rows, int64_t d) {
@@ -544,6 +597,51 @@ struct FlashAttention {
         return masked;
     }
 
+    /// True if every query lane of the tile sees every key of [j0, j0 + nk) with nothing added:
+    /// no bias, no padding mask, and the tile inside the causal limit and the window.
+    template <int NV>
+    bool unmasked_tile(int64_t i0, int64_t j0, int64_t nk) const {
+        if (p.bias || p.rel_bias || p.key_padding_mask) return false;
+        const int64_t offset = p.kv_len - p.q_len;
+        const int64_t last_key = j0 + nk - 1;
+        if (p.causal && last_key - offset > i0) return false;
+        if (window.right < tw::kUnlimitedWindow && last_key - offset - window.right > i0) {
+            return false;
+        }
+        if (window.left < tw::kUnlimitedWindow && j0 - offset + window.left < i0 + NV * W - 1) {
+            return false;
+        }
+        return true;
+    }
+
+    /// Scores a lazy tile (see the file's header): P = 2^(S - m) against the running max m, α = 1,
+    /// l += rowsum(P). Returns false, leaving the tile to the exact update, if a score exceeds m by
+    /// more than kLazyRescale.
+    template <int NV>
+    bool lazy_scores(const Tiles& t, int nk, const float* const* rows,
+                     const uint32_t* const* pair_rows) const {
+        V m_ref[NV];
+        for (int c = 0; c < NV; ++c) {
+            m_ref[c] = S::load(t.m + c * W);
+            S::store(t.tmax + c * W, S::set1(-kInf));
+            S::store(t.tsum + c * W, S::zero());
+        }
+        const LazyTile lazy{m_ref, t.tmax, t.tsum};
+        if (bf16_dot) {
+            scores_rows_bf16<NV, true>(nk, reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
+                                       pair_rows, t.st, lazy);
+        } else {
+            scores_rows_f32<NV, true>(nk, t.qt, p.head_dim, rows, t.st, lazy);
+        }
+        for (int i = 0; i < NV * W; ++i) {
+            if (t.tmax[i] > t.m[i] + kLazyRescale) return false;
+        }
+        for (int c = 0; c < NV; ++c) {
+            S::store(t.l + c * W, S::add(S::load(t.l + c * W), S::load(t.tsum + c * W)));
+        }
+        return true;
+    }
+
     // ---- one task -----------------------------------------------------------------------------
 
     template <int NV>
@@ -589,6 +687,7 @@ struct FlashAttention {
         const float* rows[Bc];
         const uint32_t* pair_rows[Bc];
         V alpha[NV];
+        bool lazy_ready = false;  // every lane's running max finite: lazy tiles may start
         // bf16 pairs: K row of key `key0` and V pair of keys (key0, key0 + 1); key0 is even.
         const uint16_t* k_head = nullptr;
         const uint32_t* v_head = nullptr;
@@ -609,13 +708,21 @@ struct FlashAttention {
                 prefetch_kv_f32(b, g, j0 + Bc, std::min<int64_t>(Bc, kv_end - j0 - Bc));
             }
             key_rows(b, g, j0, nk, k_head, key0, rows, pair_rows);
-            if (bf16_dot) {
-                scores_rows_bf16<NV>(int(nk), reinterpret_cast<const uint32_t*>(t.qt), dp / 2,
-                                     pair_rows, t.st);
-            } else {
-                scores_rows_f32<NV>(int(nk), t.qt, D, rows, t.st);
+            const V* tile_alpha = nullptr;  // lazy tiles: no rescale
+            bool masked = false;
+            if (!lazy_ready || !unmasked_tile<NV>(i0, j0, nk) ||
+                !lazy_scores<NV>(t, int(nk), rows, pair_rows)) {
+                if (bf16_dot) {
+                    scores_rows_bf16<NV, false>(int(nk), reinterpret_cast<const uint32_t*>(t.qt),
+                                                dp / 2, pair_rows, t.st, {});
+                } else {
+                    scores_rows_f32<NV, false>(int(nk), t.qt, D, rows, t.st, {});
+                }
+                masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
+                tile_alpha = alpha;
+                lazy_ready = true;
+                for (int i = 0; i < NV * W; ++i) lazy_ready &= t.m[i] > -kInf;
             }
-            const bool masked = softmax_update<NV>(t, b, h, i0, j0, nk, alpha);
             // Pair dot products cannot skip single masked lanes: a masked key's zero probability
             // times a NaN or Inf value would be NaN. The call-wide V pairs also hold the key after
             // an odd visible end (valid length, causal limit) in the odd half of the last pair.
@@ -634,11 +741,11 @@ struct FlashAttention {
                                       t.pb + (j2 * Br + c * W) * 2);
                     }
                 }
-                values_rows_bf16<NV>(D, t.ot, alpha, reinterpret_cast<const uint32_t*>(t.pb), pairs,
-                                     vil);
+                values_rows_bf16<NV>(D, t.ot, tile_alpha, reinterpret_cast<const uint32_t*>(t.pb),
+                                     pairs, vil);
             } else if (!bf16_dot) {
                 values_rows_f32<NV>(
-                    masked, D, t.ot, alpha, t.st, nk,
+                    masked, D, t.ot, tile_alpha, t.st, nk,
                     v_f32 + b * v_f32_strides[0] + g * v_f32_strides[1] + j0 * v_f32_strides[2],
                     v_f32_strides[2]);
             } else {
@@ -648,7 +755,7 @@ struct FlashAttention {
                     S::convert_row_f32(p.v, p.dtype, v_base + (j0 + j) * p.v_strides[2], D, true,
                                        t.vc + j * D);
                 }
-                values_rows_f32<NV>(masked, D, t.ot, alpha, t.st, nk, t.vc, D);
+                values_rows_f32<NV>(masked, D, t.ot, tile_alpha, t.st, nk, t.vc, D);
             }
         }
 
