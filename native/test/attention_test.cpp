@@ -37,17 +37,20 @@ struct Case {
     int rel = 0;  // relative-position bias table: 0 none, 1 per head, 2 shared (head stride 0)
     int64_t radius = 0;
     bool rel_masks = false;  // some table entries are -inf
+    // K row j scaled by 1 + j/96: later key tiles hold scores far above the running max, so lazy
+    // tiles give way to the exact rescale (kLazyRescale) again and again.
+    bool growing_keys = false;
 
     std::string describe() const {
         char text[320];
         std::snprintf(text, sizeof(text),
                       "B=%lld H=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld causal=%d lens=%d mask=%d "
                       "bias=%d bshd=%d qkv=%d dtype=%d compute=%d window=%d(%lld,%lld) rel=%d "
-                      "R=%lld relmask=%d",
+                      "R=%lld relmask=%d grow=%d",
                       (long long)batch, (long long)q_heads, (long long)kv_heads, (long long)q_len,
                       (long long)kv_len, (long long)head_dim, causal, valid_lengths, padding_mask,
                       bias, seq_major, fused_qkv, dtype, compute, window, (long long)left,
-                      (long long)right, rel, (long long)radius, rel_masks);
+                      (long long)right, rel, (long long)radius, rel_masks, growing_keys);
         return text;
     }
 };
@@ -155,6 +158,16 @@ Tensors make_inputs(const Case& c) {
     fill(t.q, c.batch * c.q_heads * c.q_len * c.head_dim, 2.0f);
     fill(t.k, c.batch * c.kv_heads * c.kv_len * c.head_dim, 2.0f);
     fill(t.v, c.batch * c.kv_heads * c.kv_len * c.head_dim, 1.0f);
+    if (c.growing_keys) {
+        for (int64_t b = 0; b < c.batch; ++b)
+            for (int64_t g = 0; g < c.kv_heads; ++g)
+                for (int64_t j = 0; j < c.kv_len; ++j) {
+                    float* row = &t.k[offset(c, c.kv_heads, c.kv_len, b, g, j)];
+                    for (int64_t d = 0; d < c.head_dim; ++d) {
+                        row[d] = round_to(c.dtype, row[d] * (1.0f + float(j) / 96.0f));
+                    }
+                }
+    }
     if (c.valid_lengths) {
         for (int64_t b = 0; b < c.batch; ++b) {
             // The first batch entry has no valid key at all when there are several: its rows must
@@ -502,6 +515,14 @@ std::vector<Case> cases() {
     Case bshd{2, 4, 4, 100, 100, 64};
     bshd.seq_major = true;
     list.push_back(bshd);
+    // Scores that keep growing along the keys: the lazy rescale's fallback to the exact update.
+    for (Case c :
+         {Case{1, 2, 2, 300, 700, 64}, Case{2, 2, 1, 200, 450, 48}, Case{1, 2, 2, 260, 260, 80}}) {
+        c.growing_keys = true;
+        c.causal = c.head_dim == 48;
+        c.seq_major = c.head_dim == 80;
+        list.push_back(c);
+    }
 
     // Every case again in half precision and bf16 compute (a subset, to keep the test quick).
     std::vector<Case> half;
