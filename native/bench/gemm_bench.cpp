@@ -1,7 +1,9 @@
 // Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
-// Usage: gemm_bench [reps] [M] [threads] [precisions]: `precisions` a comma-separated list of the
-// names below (default all), e.g. `bf16,fp16,fp32`. Each line is the median of `reps` timed calls
+// Usage: gemm_bench [reps] [M] [threads] [precisions] [shapes]: `precisions` a comma-separated list
+// of the names below (default all), e.g. `bf16,fp16,fp32`; `shapes` a comma-separated list of NxK
+// (default 384x384,1536x384,384x1536,1152x384), e.g. the encoder grid of issue 18
+// `384x384,1152x384,1536x384,384x1536,768x768,2304x768,3072x768,768x3072,1152x768,768x1152`. Each line is the median of `reps` timed calls
 // after two warm-ups; the time includes the per-call activation quantization (int8) or bf16
 // rounding, except for the `int8_prequantized*` lines: rows quantized once beforehand
 // (tw_quantize_rows), as an encoder's chained layers hand them over - the kernel alone, plain, with
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tilewise/tilewise_gemm.h"
@@ -90,10 +93,24 @@ int main(int argc, char** argv) {
         {"fp32+layernorm", TW_F32, TW_QUANT_NONE, false, TW_EPILOGUE_LAYERNORM, 127}};
     // MiniLM / BERT-base-like layers: attention output (and the issue's N = K = 384), FFN1, FFN2,
     // fused QKV.
-    const int64_t shapes[][2] = {{384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
+    std::vector<std::pair<int64_t, int64_t>> shapes = {
+        {384, 384}, {1536, 384}, {384, 1536}, {1152, 384}};
+    if (argc > 5) {
+        shapes.clear();
+        for (const char* item = argv[5]; *item != '\0';) {
+            char* end = nullptr;
+            const long long n = std::strtoll(item, &end, 10);
+            const long long k = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+            if (n <= 0 || k <= 0 || (*end != ',' && *end != '\0')) {
+                std::fprintf(stderr, "bad shape list '%s': want NxK[,NxK...]\n", argv[5]);
+                return 2;
+            }
+            shapes.emplace_back(n, k);
+            item = *end == ',' ? end + 1 : end;
+        }
+    }
     std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
-    for (const auto& shape : shapes) {
-        const int64_t N = shape[0], K = shape[1];
+    for (const auto& [N, K] : shapes) {
         std::vector<float> x(M * K), w(N * K), bias(N), y(M * N);
         uint64_t s = 42;
         auto rnd = [&s] {
