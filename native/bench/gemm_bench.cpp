@@ -3,15 +3,15 @@
 // Usage: gemm_bench [reps] [M] [threads] [precisions] [shapes]: `precisions` a comma-separated list
 // of the names below (default all), e.g. `bf16,fp16,fp32`; `shapes` a comma-separated list of NxK
 // (default 384x384,1536x384,384x1536,1152x384), e.g. the encoder grid of issue 18
-// `384x384,1152x384,1536x384,384x1536,768x768,2304x768,3072x768,768x3072,1152x768,768x1152`. Each line is the median of `reps` timed calls
-// after two warm-ups; the time includes the per-call activation quantization (int8) or bf16
-// rounding, except for the `int8_prequantized*` lines: rows quantized once beforehand
-// (tw_quantize_rows), as an encoder's chained layers hand them over - the kernel alone, plain, with
-// the GELU epilogue, and with the LayerNorm epilogue (whole-row tasks). `int8_reduced_range*`
-// lines: weights packed with codes within +-64 (tw_pack_weights_int8_range), which CPUs without
-// VNNI run on the plain vpmaddubsw kernel. `fp32` is the fp32 linear layer (TW_F32 weights),
-// `fp32+gelu` with the GELU epilogue (FFN1), `fp32+layernorm` with the LayerNorm epilogue
-// (attention output and FFN2: whole-row tasks).
+// `384x384,1152x384,1536x384,384x1536,768x768,2304x768,3072x768,768x3072,1152x768,768x1152`. Each
+// line is the median of `reps` timed calls after two warm-ups; the time includes the per-call
+// activation quantization (int8) or bf16 rounding, except for the `int8_prequantized*` lines: rows
+// quantized once beforehand (tw_quantize_rows), as an encoder's chained layers hand them over - the
+// kernel alone, plain, with the GELU epilogue, and with the LayerNorm epilogue (whole-row tasks).
+// `int8_reduced_range*` lines: weights packed with codes within +-64 (tw_pack_weights_int8_range),
+// which CPUs without VNNI run on the plain vpmaddubsw kernel. `fp32` is the fp32 linear layer
+// (TW_F32 weights), `fp32+gelu` with the GELU epilogue (FFN1), `fp32+layernorm` with the LayerNorm
+// epilogue (attention output and FFN2: whole-row tasks).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
