@@ -72,12 +72,7 @@ public final class BertEncoder extends TransformerEncoder {
                 AttentionOptions.builder().optComputePrecision(attentionPrecision);
         AttentionOptions attention = withRelativeBias(options, ids.getManager()).build();
         NDArray hidden = embeddings.apply(ids, types, ids.getManager().create(positions));
-        for (BertLayer layer : layers) {
-            NDArray next = layer.applyPacked(hidden, offsets, attention);
-            hidden.close();
-            hidden = next;
-        }
-        return hidden;
+        return runLayers(hidden, offsets, attention);
     }
 
     @Override
@@ -98,12 +93,33 @@ public final class BertEncoder extends TransformerEncoder {
                                         .optComputePrecision(attentionPrecision),
                                 ids.getManager()));
         NDArray hidden = embeddings.apply(ids, types, ids.getManager().create(positions, shape));
-        for (BertLayer layer : layers) {
-            NDArray next = layer.apply(hidden, attention);
-            hidden.close();
-            hidden = next;
+        return runLayers(hidden, null, attention);
+    }
+
+    /**
+     * The layers on packed ({@code offsets}) or padded ({@code offsets} null) rows, with activation
+     * buffers borrowed for this forward: every layer but the last writes into them, the last into a
+     * new array.
+     */
+    private NDArray runLayers(NDArray hidden, int[] offsets, AttentionOptions attention) {
+        ActivationBuffers buffers = acquireBuffers(hidden);
+        try {
+            for (int i = 0; i < layers.size(); i++) {
+                NDArray next =
+                        layers.get(i)
+                                .apply(
+                                        hidden,
+                                        offsets,
+                                        attention,
+                                        buffers,
+                                        ActivationBuffers.outputSlot(i, layers.size()));
+                hidden.close();
+                hidden = next;
+            }
+            return hidden;
+        } finally {
+            releaseBuffers(buffers);
         }
-        return hidden;
     }
 
     /** Adds MPNet's relative-position bias table (built from the buckets) to the options. */

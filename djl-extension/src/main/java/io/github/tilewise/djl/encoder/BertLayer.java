@@ -108,13 +108,31 @@ public final class BertLayer extends AbstractBlock {
 
     /** The layer on a padded batch ({@code offsets} null) or on packed sequences. */
     private NDArray apply(NDArray x, int[] offsets, AttentionOptions attention) {
+        return apply(x, offsets, attention, null, -1);
+    }
+
+    /**
+     * The layer, its projections, normalised attention output and feed-forward rows written into a
+     * forward's {@code buffers} (null: new arrays) and its output into slot {@code outSlot} (-1: a
+     * new array, which the last layer must use, since its output leaves the forward).
+     */
+    NDArray apply(
+            NDArray x,
+            int[] offsets,
+            AttentionOptions attention,
+            ActivationBuffers buffers,
+            int outSlot) {
         Shape shape = x.getShape();
         NDManager parent = x.getManager();
         try (NDManager scope = parent.newSubManager()) {
             x.tempAttach(scope);
-            NDArray context = attend(x, offsets, attention).reshape(shape);
-            NDArray a = attentionNorm.applyAfter(attentionOutput, context, x);
-            NDArray y = outputNorm.applyAfter(intermediate, output, a, a);
+            NDArray context = attend(x, offsets, attention, buffers).reshape(shape);
+            NDArray a =
+                    attentionNorm.applyAfter(
+                            attentionOutput, context, x, buffers, ActivationBuffers.NORMED);
+            NDArray y =
+                    outputNorm.applyAfter(
+                            intermediate, output, a, a, buffers, ActivationBuffers.HIDDEN, outSlot);
             return scope.ret(y);
         }
     }
@@ -123,12 +141,21 @@ public final class BertLayer extends AbstractBlock {
      * Self-attention of {@code x}: one packed projection when the query, key and value operators
      * are the parts of one {@link SharedInputLinear} (a converter fused them), else three.
      */
-    private NDArray attend(NDArray x, int[] offsets, AttentionOptions attention) {
+    private NDArray attend(
+            NDArray x, int[] offsets, AttentionOptions attention, ActivationBuffers buffers) {
         int heads = config.getNumHeads();
         SharedInputLinear qkv =
                 SharedInputLinear.of(query.getOperator(), key.getOperator(), value.getOperator());
         if (qkv != null) {
-            NDArray all = qkv.forwardAll(x);
+            NDArray all =
+                    qkv.forwardAll(
+                            x,
+                            ActivationBuffers.lend(
+                                    buffers,
+                                    ActivationBuffers.QUERY,
+                                    qkv.getFused(),
+                                    x,
+                                    qkv.totalWidth()));
             return offsets == null
                     ? FusedAttention.forwardPackedQkv(all, heads, attention)
                     : FusedAttention.forwardPackedQkv(all, heads, offsets, attention);
@@ -138,12 +165,21 @@ public final class BertLayer extends AbstractBlock {
                 offsets == null
                         ? new Shape(shape.get(0), shape.get(1), heads, config.getHeadSize())
                         : new Shape(shape.get(0), heads, config.getHeadSize());
-        NDArray q = query.apply(x, null).reshape(headShape);
-        NDArray k = key.apply(x, null).reshape(headShape);
-        NDArray v = value.apply(x, null).reshape(headShape);
+        NDArray q = project(query, x, buffers, ActivationBuffers.QUERY).reshape(headShape);
+        NDArray k = project(key, x, buffers, ActivationBuffers.KEY).reshape(headShape);
+        NDArray v = project(value, x, buffers, ActivationBuffers.VALUE).reshape(headShape);
         return offsets == null
                 ? FusedAttention.forward(q, k, v, attention)
                 : FusedAttention.forwardPacked(q, k, v, offsets, offsets, attention);
+    }
+
+    private static NDArray project(
+            LinearBlock linear, NDArray x, ActivationBuffers buffers, int slot) {
+        return linear.apply(
+                x,
+                null,
+                ActivationBuffers.lend(
+                        buffers, slot, linear.getOperator(), x, linear.getOutputWidth()));
     }
 
     /**

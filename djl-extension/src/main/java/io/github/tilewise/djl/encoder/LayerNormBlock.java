@@ -88,14 +88,24 @@ public final class LayerNormBlock extends AbstractBlock {
      * @return the normalised output, attached to {@code x}'s manager
      */
     public NDArray applyAfter(LinearBlock linear, NDArray x, NDArray residual) {
+        return applyAfter(linear, x, residual, null, -1);
+    }
+
+    /**
+     * As {@link #applyAfter(LinearBlock, NDArray, NDArray)}, the fused pass writing into slot
+     * {@code slot} of a forward's buffers.
+     */
+    NDArray applyAfter(
+            LinearBlock linear, NDArray x, NDArray residual, ActivationBuffers buffers, int slot) {
         LinearOperator op = linear.getOperator();
         if (op instanceof NormalizingLinearOperator
                 && ((NormalizingLinearOperator) op).fusesLayerNorm()
                 && linear.getOutFeatures() == size
                 && LibUtils.isAvailable()) {
             NativeAffine affine = nativeAffine();
+            NDArray out = ActivationBuffers.lend(buffers, slot, op, x, size);
             return ((NormalizingLinearOperator) op)
-                    .forwardNormalized(x, residual, affine.gamma, affine.beta, eps);
+                    .forwardNormalized(x, residual, affine.gamma, affine.beta, eps, out);
         }
         NDArray y = linear.apply(x, residual);
         NDArray normalized = apply(y);
@@ -116,6 +126,22 @@ public final class LayerNormBlock extends AbstractBlock {
      * @return the normalised output, attached to {@code x}'s manager
      */
     public NDArray applyAfter(LinearBlock first, LinearBlock second, NDArray x, NDArray residual) {
+        return applyAfter(first, second, x, residual, null, -1, -1);
+    }
+
+    /**
+     * As {@link #applyAfter(LinearBlock, LinearBlock, NDArray, NDArray)}, the hidden rows written
+     * into slot {@code hiddenSlot} and the output into slot {@code outSlot} of a forward's buffers
+     * (a chained pass keeps its hidden rows to itself and allocates its output).
+     */
+    NDArray applyAfter(
+            LinearBlock first,
+            LinearBlock second,
+            NDArray x,
+            NDArray residual,
+            ActivationBuffers buffers,
+            int hiddenSlot,
+            int outSlot) {
         LinearOperator op = first.getOperator();
         if (op instanceof NormalizingLinearOperator
                 && first.getOutFeatures() == second.getInFeatures()
@@ -135,8 +161,12 @@ public final class LayerNormBlock extends AbstractBlock {
                 return y;
             }
         }
-        NDArray hidden = first.apply(x, null);
-        NDArray y = applyAfter(second, hidden, residual);
+        NDArray hidden =
+                first.apply(
+                        x,
+                        null,
+                        ActivationBuffers.lend(buffers, hiddenSlot, op, x, first.getOutputWidth()));
+        NDArray y = applyAfter(second, hidden, residual, buffers, outSlot);
         hidden.close();
         return y;
     }

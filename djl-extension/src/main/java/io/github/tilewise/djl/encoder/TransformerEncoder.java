@@ -35,6 +35,9 @@ import java.util.List;
  * intra-op pool limited as {@link PyTorchThreads} explains. {@link #close()} waits for forwards in
  * flight and frees the native memory of the linear layers; later calls throw {@link
  * IllegalStateException}.
+ *
+ * <p>The layers' intermediate activations live in {@code ActivationBuffers} kept from call to call
+ * (one set per concurrent forward, freed by {@link #close()}); only the outputs are new arrays.
  */
 public abstract class TransformerEncoder extends AbstractBlock implements AutoCloseable {
 
@@ -49,6 +52,7 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
 
     private volatile ComputePrecision attentionPrecision = ComputePrecision.DATA;
     private final CallGuard guard;
+    private final ActivationBuffers.Pool buffers = new ActivationBuffers.Pool();
 
     /**
      * Creates the shared part of an encoder.
@@ -159,6 +163,26 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
             long[] positions,
             ComputePrecision attentionPrecision) {
         return null;
+    }
+
+    /**
+     * Lends a forward activation memory of its own, kept from call to call ({@link
+     * ActivationBuffers}); give it back with {@link #releaseBuffers} when the forward returns.
+     *
+     * @param like an input of the forward
+     * @return the buffers, or null where reuse is off
+     */
+    ActivationBuffers acquireBuffers(NDArray like) {
+        return buffers.acquire(like);
+    }
+
+    /**
+     * Takes a forward's buffers back.
+     *
+     * @param lent what {@link #acquireBuffers} returned (null is ignored)
+     */
+    void releaseBuffers(ActivationBuffers lent) {
+        buffers.release(lent);
     }
 
     /**
@@ -673,14 +697,18 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
     }
 
     /**
-     * Frees the native memory of the linear operators after the forwards in flight have returned;
-     * later forwards throw {@link IllegalStateException}. The parameters themselves belong to the
-     * manager they were created on, which the owner (a model, a {@code TextEncoder}) closes after
-     * this.
+     * Frees the native memory of the linear operators and the activation buffers after the forwards
+     * in flight have returned; later forwards throw {@link IllegalStateException}. The parameters
+     * themselves belong to the manager they were created on, which the owner (a model, a {@code
+     * TextEncoder}) closes after this.
      */
     @Override
     public void close() {
-        guard.close(this::resetLinearOperators);
+        guard.close(
+                () -> {
+                    resetLinearOperators();
+                    buffers.close();
+                });
     }
 
     @Override

@@ -255,6 +255,25 @@ public final class LinearBlock extends AbstractBlock {
         return getOperator().forward(x, residual);
     }
 
+    /**
+     * Runs the layer into {@code out} where its operator {@link LinearOperator#writesInto() writes
+     * into} caller-owned arrays.
+     *
+     * @param x {@code [..., in]}
+     * @param residual added after the activation, or null
+     * @param out an open, contiguous FLOAT32 array of the output's shape, or null
+     * @return {@code out}, or a new array attached to {@code x}'s manager
+     * @throws IllegalArgumentException if the input width is not {@code inFeatures}
+     */
+    public NDArray apply(NDArray x, NDArray residual, NDArray out) {
+        long last = x.getShape().get(x.getShape().dimension() - 1);
+        if (last != inFeatures) {
+            throw new IllegalArgumentException(
+                    name + ": input has width " + last + ", the layer expects " + inFeatures);
+        }
+        return getOperator().forward(x, residual, out);
+    }
+
     @Override
     protected NDList forwardInternal(
             ParameterStore parameterStore,

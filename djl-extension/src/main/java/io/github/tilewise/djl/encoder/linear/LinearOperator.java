@@ -26,6 +26,32 @@ public interface LinearOperator extends AutoCloseable {
     NDArray forward(NDArray x, NDArray residual);
 
     /**
+     * Computes {@code act(x·Wᵀ + b) + residual} into {@code out} when the operator {@link
+     * #writesInto() writes into} caller-owned arrays, else as {@link #forward(NDArray, NDArray)}
+     * does (the default): an encoder reuses its activation memory from call to call this way.
+     *
+     * @param x the input {@code [..., in]}
+     * @param residual added to the result, or null
+     * @param out an open, contiguous FLOAT32 array of the result's shape on the CPU (the kernel
+     *     writes all of it), or null for a new array
+     * @return {@code out}, or a new array when {@code out} is null or the operator does not write
+     *     into caller-owned arrays
+     */
+    default NDArray forward(NDArray x, NDArray residual, NDArray out) {
+        return forward(x, residual);
+    }
+
+    /**
+     * Returns whether {@link #forward(NDArray, NDArray, NDArray)} writes into the array it is given
+     * (so a caller need not lend one to an operator that would ignore it).
+     *
+     * @return false by default
+     */
+    default boolean writesInto() {
+        return false;
+    }
+
+    /**
      * Returns a short description for logs, e.g. {@code fp32} or {@code int8-per-channel}.
      *
      * @return the description

@@ -34,6 +34,28 @@ public interface NormalizingLinearOperator extends LinearOperator {
             NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps);
 
     /**
+     * As {@link #forwardNormalized(NDArray, NDArray, ByteBuffer, ByteBuffer, float)}, into {@code
+     * out} when the operator {@link #writesInto() writes into} caller-owned arrays.
+     *
+     * @param x the input {@code [..., in]}
+     * @param residual added before the normalisation, or null
+     * @param gamma {@code out} fp32 scales (direct, little-endian), or null for ones
+     * @param beta {@code out} fp32 shifts (direct, little-endian), or null for zeros
+     * @param eps the epsilon under the square root
+     * @param out an open, contiguous FLOAT32 array of the result's shape on the CPU, or null
+     * @return {@code out}, or a new array (the default ignores {@code out})
+     */
+    default NDArray forwardNormalized(
+            NDArray x,
+            NDArray residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps,
+            NDArray out) {
+        return forwardNormalized(x, residual, gamma, beta, eps);
+    }
+
+    /**
      * Computes {@code LayerNorm(next(x) + residual)} where {@code next} reads this operator's
      * output {@code act(x·Wᵀ + b)}, handing the hidden activations over in the pair's own form
      * (e.g. int8 rows that never exist in fp32 memory); null (the default) when this operator

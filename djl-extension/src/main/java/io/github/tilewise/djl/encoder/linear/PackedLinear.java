@@ -94,7 +94,18 @@ public final class PackedLinear implements NormalizingLinearOperator {
 
     @Override
     public NDArray forward(NDArray x, NDArray residual) {
-        return run(x, residual, false, null, null, 0f);
+        return run(x, residual, false, null, null, 0f, null);
+    }
+
+    @Override
+    public NDArray forward(NDArray x, NDArray residual, NDArray out) {
+        return run(x, residual, false, null, null, 0f, out);
+    }
+
+    /** True: the kernel writes into the array {@link #forward(NDArray, NDArray, NDArray)} gets. */
+    @Override
+    public boolean writesInto() {
+        return true;
     }
 
     /** True when the activation is fused (none or GELU), so the LayerNorm can follow in-kernel. */
@@ -120,6 +131,17 @@ public final class PackedLinear implements NormalizingLinearOperator {
     @Override
     public NDArray forwardNormalized(
             NDArray x, NDArray residual, ByteBuffer gamma, ByteBuffer beta, float eps) {
+        return forwardNormalized(x, residual, gamma, beta, eps, null);
+    }
+
+    @Override
+    public NDArray forwardNormalized(
+            NDArray x,
+            NDArray residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps,
+            NDArray out) {
         if (!fusesLayerNorm()) {
             throw new IllegalStateException(
                     "the " + activation + " activation runs after the kernel: no fused LayerNorm");
@@ -127,7 +149,7 @@ public final class PackedLinear implements NormalizingLinearOperator {
         if (!(eps >= 0) || Float.isInfinite(eps)) {
             throw new IllegalArgumentException("LayerNorm eps must be finite and >= 0, got " + eps);
         }
-        return run(x, residual, true, gamma, beta, eps);
+        return run(x, residual, true, gamma, beta, eps, out);
     }
 
     private NDArray run(
@@ -136,7 +158,8 @@ public final class PackedLinear implements NormalizingLinearOperator {
             boolean layerNorm,
             ByteBuffer gamma,
             ByteBuffer beta,
-            float eps) {
+            float eps,
+            NDArray into) {
         int in = weights.getInFeatures();
         int out = activation.outputWidth(weights.getOutFeatures());
         Shape ys = checkInputs(x, residual, in, out);
@@ -147,7 +170,8 @@ public final class PackedLinear implements NormalizingLinearOperator {
         boolean fuseGelu = activation == LinearActivation.GELU;
         boolean fuseResidual =
                 residual != null && (activation == LinearActivation.NONE || fuseGelu);
-        NDArray y = target.create(ys, DataType.FLOAT32);
+        checkOut(into, ys);
+        NDArray y = into != null ? into : target.create(ys, DataType.FLOAT32);
         // INT8 divides x by the SmoothQuant scales inside its quantization pass; other precisions
         // (which keep x in floating point) do it here.
         boolean nativeScaling = weights.getPrecision() == Precision.INT8;
@@ -193,7 +217,9 @@ public final class PackedLinear implements NormalizingLinearOperator {
                                 null);
             }
         } catch (RuntimeException | Error e) {
-            y.close();
+            if (y != into) {
+                y.close();
+            }
             throw e;
         }
         if (!fuseGelu && !gated && activation != LinearActivation.NONE) {
@@ -231,6 +257,21 @@ public final class PackedLinear implements NormalizingLinearOperator {
                     "x " + xs + " is too large for one call (over 2 GiB): split the batch");
         }
         return ys;
+    }
+
+    /** Checks a caller-owned output: open, FLOAT32, on the CPU and of the output's shape. */
+    private static void checkOut(NDArray out, Shape ys) {
+        if (out != null
+                && (out.isReleased()
+                        || out.getDataType() != DataType.FLOAT32
+                        || !out.getShape().equals(ys))) {
+            throw new IllegalArgumentException(
+                    "out must be an open FLOAT32 "
+                            + ys
+                            + (out.isReleased()
+                                    ? " (it is closed)"
+                                    : ", got " + out.getDataType() + " " + out.getShape()));
+        }
     }
 
     private static void checkResidual(NDArray residual, Shape ys) {

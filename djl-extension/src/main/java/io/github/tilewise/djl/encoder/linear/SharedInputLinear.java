@@ -136,6 +136,27 @@ public final class SharedInputLinear {
         return fused.forward(x, null);
     }
 
+    /**
+     * Computes every layer at once, into {@code out} when the fused operator {@link
+     * LinearOperator#writesInto() writes into} caller-owned arrays.
+     *
+     * @param x the shared input {@code [..., in]}
+     * @param out an open, contiguous FLOAT32 {@code [..., Σ widths]} array, or null
+     * @return {@code out}, or a new array attached to {@code x}'s manager
+     */
+    public NDArray forwardAll(NDArray x, NDArray out) {
+        return fused.forward(x, null, out);
+    }
+
+    /**
+     * Returns whether {@link #forwardAll(NDArray, NDArray)} writes into the array it gets.
+     *
+     * @return the fused operator's {@link LinearOperator#writesInto()}
+     */
+    public boolean writesInto() {
+        return fused.writesInto();
+    }
+
     private synchronized void closePart() {
         openParts--;
         if (openParts == 0) {
