@@ -184,10 +184,10 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
      * 16 MiB. glibc serves blocks above 32 MiB (its largest mmap threshold) with a fresh mmap per
      * allocation, and trims a heap whose free top exceeds twice the threshold, so bigger chunks
      * page-fault on every layer's activations. Measured on Zen 5 with MiniLM (the 32 longest texts
-     * of the mixed corpus, 14,326 tokens, one thread): chunks of 2,048–4,096 tokens ran at 163–180
-     * µs per token (fp32) and 69–74 (INT8) with at most a few thousand page faults per call; chunks
-     * of 8,192 at 261–300 and 103–113, with 42–129 thousand faults; the step comes where the
-     * 1,536-wide intermediate passes 32 MiB, with a smaller one from half of that.
+     * of the mixed corpus, 14,326 tokens, one thread): chunks of 2,048–4,096 tokens ran at 163–228
+     * µs per token (fp32) and 69–74 (INT8) with 0–26 thousand page faults per call; chunks of 8,192
+     * at 261–368 and 103–113, with 42–129 thousand; the step comes where the 1,536-wide
+     * intermediate passes 32 MiB (between budgets of 5,632 and 6,144), a smaller one above 16 MiB.
      */
     private static final long PACKED_ACTIVATION_BYTES = 16L << 20;
 
