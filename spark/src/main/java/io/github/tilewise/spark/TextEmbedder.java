@@ -32,17 +32,17 @@ import org.apache.spark.sql.types.StructField;
  * {@code KMeans} or {@code BucketedRandomProjectionLSH}), {@code modelPath} (required), {@code
  * tokenizerPath}, {@code precision} ({@code fp32}), {@code pooling}, {@code normalize} and {@code
  * maxLength} (the model's sentence-transformers defaults when unset), {@code truncation} ({@code
- * true}), {@code batchSize} (32), {@code sortByLength} (false), {@code handleInvalid} ({@code
- * keep}: a null text gives a null vector; {@code skip}; {@code error}). An empty text is embedded
- * (the special tokens alone).
+ * true}), {@code batchSize} (32), {@code sortByLength} (true), {@code handleInvalid} ({@code keep}:
+ * a null text gives a null vector; {@code skip}; {@code error}). An empty text is embedded (the
+ * special tokens alone).
  *
  * <p><b>How it runs</b>: each executor JVM loads the model once ({@link ModelCache}, keyed by the
- * model path and every option) and shares it between its tasks; each partition runs in packed
- * batches of {@code batchSize} consecutive rows (no padding, so no need to sort them by length; see
- * {@link #sortByLength()}), and the rows keep their order; the native threads per task follow
- * {@code spark.task.cpus}; a task's hold on the model is released by a task completion listener. A
- * row that fails (e.g. too long with truncation off) fails its task with a {@link TextRowException}
- * naming the row; the executor goes on.
+ * model path and every option) and shares it between its tasks; each partition runs in
+ * length-sorted packed batches of {@code batchSize} rows (each window of 32 batches sorted by
+ * length, no padding; see {@link #sortByLength()}), and the rows keep their order; the native
+ * threads per task follow {@code spark.task.cpus}; a task's hold on the model is released by a task
+ * completion listener. A row that fails (e.g. too long with truncation off) fails its task with a
+ * {@link TextRowException} naming the row; the executor goes on.
  *
  * <p>Saved and loaded with {@code DefaultParamsWritable} / {@code DefaultParamsReadable}, alone or
  * inside a {@code Pipeline}: only the parameters are written, the model stays where {@code

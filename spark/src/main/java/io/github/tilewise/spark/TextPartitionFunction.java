@@ -17,10 +17,11 @@ import org.apache.spark.util.TaskCompletionListener;
 
 /**
  * Runs one partition through an encoder: rows are read in windows of {@code 32 × batchSize}, the
- * texts of a window cut into batches of {@code batchSize} (in row order, or sorted by length in
- * characters with {@code sortByLength}, so a batch holds texts of similar length), and the outputs
- * are put back in the rows' order. The encoder comes from the executor's {@link ModelCache}; the
- * lease is released by a task completion listener (whether the task succeeds, fails or is killed).
+ * texts of a window cut into batches of {@code batchSize} (sorted by length in characters with
+ * {@code sortByLength}, the default, so a batch holds texts of similar length; else in row order),
+ * and the outputs are put back in the rows' order. The encoder comes from the executor's {@link
+ * ModelCache}; the lease is released by a task completion listener (whether the task succeeds,
+ * fails or is killed).
  */
 final class TextPartitionFunction implements MapPartitionsFunction<Row, Row> {
 

@@ -97,7 +97,7 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
                         this,
                         "sortByLength",
                         "sort the texts of each window of 32 batches by length before batching"
-                                + " (false: batches in row order, as a single JVM takes them)");
+                                + " (default true; false: batches in row order)");
         handleInvalid =
                 new Param<>(
                         this,
@@ -110,7 +110,7 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
         setDefault(pooling, "");
         setDefault(truncation, true);
         setDefault(batchSize, 32);
-        setDefault(sortByLength, false);
+        setDefault(sortByLength, true);
         setDefault(handleInvalid, "keep");
     }
 
@@ -231,12 +231,15 @@ public abstract class TextTransformer<T extends TextTransformer<T>> extends Tran
 
     /**
      * Param: whether the texts of each window of {@code 32 × batchSize} rows are sorted by length
-     * before they are cut into batches (default false: batches of consecutive rows). Tilewise runs
-     * a batch packed, without padding, so sorting saves no padded work; on the mixed corpus of the
-     * benchmark (see the module's README) sorted batches were 27% slower than batches in row order:
-     * sorting gathers the longest texts into batches of many thousand tokens, and packed chunks of
-     * up to {@code tilewise.packedTokens} (8,192) tokens run slower per token than chunks of a few
-     * thousand. It pays where batches run padded ({@code -Dtilewise.packed=false}).
+     * (in characters) before they are cut into batches of {@code batchSize} (default true; false:
+     * batches of consecutive rows, as a plain loop over the rows would take them). Either way the
+     * rows come out in their order. A batch runs packed, without padding, so sorting saves no
+     * padded work: it groups texts of like length, so a batch of long texts runs in chunks of whole
+     * texts ({@code tilewise.packedTokens}) and a batch of short ones in one. On the mixed corpus
+     * of the module's benchmark sorted and row-order batches ran equally fast (see its README);
+     * before the packed chunks were sized to stay off glibc's per-call mmaps, sorted ones were
+     * 27–30% slower. With padded batches ({@code -Dtilewise.packed=false}) sorting saves the
+     * padding.
      *
      * @return the param
      */

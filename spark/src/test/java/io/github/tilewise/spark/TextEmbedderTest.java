@@ -39,10 +39,10 @@ class TextEmbedderTest {
     }
 
     /**
-     * all-MiniLM-L6-v2 over 120 mixed-length texts in 3 partitions (2 tasks at once): every row's
-     * vector equals TextEncoder.embed of its text, rows keep their order, the model is loaded once
-     * in this JVM, its native pool has spark.task.cpus (1) threads, and a second transform loads
-     * nothing.
+     * all-MiniLM-L6-v2 over 120 mixed-length texts in 3 partitions (2 tasks at once), in
+     * length-sorted batches (the default) and in row-order ones: every row's vector equals
+     * TextEncoder.embed of its text, rows keep their order, the model is loaded once in this JVM,
+     * its native pool has spark.task.cpus (1) threads, and a second transform loads nothing.
      */
     @Test
     void embeddingsEqualSingleJvmTextEncoderRowByRow() throws Exception {
@@ -76,12 +76,13 @@ class TextEmbedderTest {
                 assertClose(encoder.embed(text), floats(row, "vec"), "row " + row.getInt(0));
             }
         }
-        // Batches of length-sorted texts: the same vectors, back in the rows' order.
-        List<Row> sorted = embedder.setSortByLength(true).transform(frame).collectAsList();
-        assertEquals(rows.size(), sorted.size());
+        // Batches of consecutive rows (sortByLength off): the same vectors, in the same order.
+        List<Row> unsorted = embedder.setSortByLength(false).transform(frame).collectAsList();
+        assertEquals(rows.size(), unsorted.size());
         for (int i = 0; i < rows.size(); i++) {
-            assertEquals(rows.get(i).getInt(0), sorted.get(i).getInt(0), "row order, sorted");
-            assertClose(floats(rows.get(i), "vec"), floats(sorted.get(i), "vec"), "sorted " + i);
+            assertEquals(rows.get(i).getInt(0), unsorted.get(i).getInt(0), "row order, unsorted");
+            assertClose(
+                    floats(rows.get(i), "vec"), floats(unsorted.get(i), "vec"), "unsorted " + i);
         }
         embedder.transform(frame.limit(5)).collectAsList();
         assertEquals(loads + 1, ModelCache.loadCount(), "the executor's cached model is reused");

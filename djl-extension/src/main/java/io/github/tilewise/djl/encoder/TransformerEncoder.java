@@ -204,13 +204,38 @@ public abstract class TransformerEncoder extends AbstractBlock implements AutoCl
     }
 
     /**
-     * The most tokens one packed forward holds ({@code -Dtilewise.packedTokens}, default 8192): a
-     * larger batch runs in chunks of whole sequences, so its peak activation memory stays near
-     * {@code packedTokens × (intermediate + 4 × hidden) × 4} bytes (about 70 MB for MiniLM, 200 MB
-     * for BERT-base) however many texts it holds. A sequence longer than this runs alone.
+     * The largest activation of one packed forward, in bytes, that the default token budget allows:
+     * 16 MiB. glibc serves blocks above 32 MiB (its largest mmap threshold) with a fresh mmap per
+     * allocation, and trims a heap whose free top exceeds twice the threshold, so bigger chunks
+     * page-fault on every layer's activations. Measured on Zen 5 with MiniLM (the 32 longest texts
+     * of the mixed corpus, 14,326 tokens, one thread): chunks of 2,048–4,096 tokens ran at 163–228
+     * µs per token (fp32) and 69–74 (INT8) with 0–26 thousand page faults per call; chunks of 8,192
+     * at 261–368 and 103–113, with 42–129 thousand; the step comes where the 1,536-wide
+     * intermediate passes 32 MiB (between budgets of 5,632 and 6,144), a smaller one above 16 MiB.
      */
-    private static int packedTokens() {
-        return Math.max(1, Integer.getInteger("tilewise.packedTokens", 8192));
+    private static final long PACKED_ACTIVATION_BYTES = 16L << 20;
+
+    /**
+     * The most tokens one packed forward holds ({@code -Dtilewise.packedTokens}): a larger batch
+     * runs in chunks of whole sequences. By default as many tokens as keep the widest per-token
+     * activation (the feed-forward's input to its activation, {@code intermediate} wide, twice that
+     * for the gated ModernBERT layers, or the fused QKV, {@code 3 × hidden}) within {@link
+     * #PACKED_ACTIVATION_BYTES}, at most 8,192: 2,730 tokens for MiniLM, 1,365 for BERT-base. So
+     * peak activation memory stays near {@code packedTokens × (intermediate + 4 × hidden) × 4}
+     * bytes (about 25 MB for MiniLM) however many texts a batch holds, and per-token time does not
+     * grow with the batch. A sequence longer than this runs alone.
+     */
+    private int packedTokens() {
+        Integer set = Integer.getInteger("tilewise.packedTokens");
+        if (set != null) {
+            return Math.max(1, set);
+        }
+        int ff = config.getIntermediateSize();
+        long widest =
+                Math.max(
+                        3L * config.getHiddenSize(),
+                        config.getArchitecture().isBertLayout() ? ff : 2L * ff);
+        return (int) Math.max(1, Math.min(8192, PACKED_ACTIVATION_BYTES / (Float.BYTES * widest)));
     }
 
     private NDList encodeLive(NDArray inputIds, NDArray attentionMask, NDArray tokenTypeIds) {

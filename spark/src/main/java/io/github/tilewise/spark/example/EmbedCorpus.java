@@ -38,11 +38,12 @@ import org.apache.spark.sql.functions;
  * LangChain4j jar when it is on the classpath), {@code --out DIR} ({@code
  * target/example/embeddings.parquet}), {@code --query TEXT}, {@code --k N} (5), {@code --partitions
  * N} (4 × the default parallelism: short tasks, so no core idles long at the end), {@code --batch
- * N} (32), {@code --sort} ({@code sortByLength}), {@code --precision P} (fp32), {@code --compare}
- * (also time one {@code TextEncoder} in a plain loop over the same texts, batches of {@code
- * --batch} in file order, in the same JVM, on {@code --single-threads N} native threads (0, the
- * default: every core)), {@code --repeat N} (timed runs of the job: 3 with {@code --compare}, else
- * 1), {@code --master URL} (default: the one {@code spark-submit} gives, else {@code local[*]}).
+ * N} (32), {@code --no-sort} ({@code sortByLength} false), {@code --precision P} (fp32), {@code
+ * --compare} (also time one {@code TextEncoder} in a plain loop over the same texts, batches of
+ * {@code --batch} in file order, in the same JVM, on {@code --single-threads N} native threads (0,
+ * the default: every core)), {@code --repeat N} (timed runs of the job: 3 with {@code --compare},
+ * else 1), {@code --master URL} (default: the one {@code spark-submit} gives, else {@code
+ * local[*]}).
  *
  * <p>It prints, per run, {@code spark texts=... partitions=... s=... texts_per_s=...
  * model_loads=... executors=...} (the timed job reads the corpus, embeds it and writes Parquet;
@@ -120,7 +121,7 @@ public final class EmbedCorpus {
                         .setPrecision(precision)
                         .setNormalize(true)
                         .setBatchSize(batch)
-                        .setSortByLength(a.containsKey("sort"))
+                        .setSortByLength(!a.containsKey("no-sort"))
                         .setInputCol("text")
                         .setOutputCol("embedding");
         Dataset<Row> documents =
@@ -312,7 +313,7 @@ public final class EmbedCorpus {
                 throw new IllegalArgumentException("unexpected argument " + args[i]);
             }
             String key = args[i].substring(2);
-            if ("compare".equals(key) || "sort".equals(key)) {
+            if ("compare".equals(key) || "no-sort".equals(key)) {
                 out.put(key, "true");
             } else if (i + 1 < args.length) {
                 out.put(key, args[++i]);
