@@ -554,6 +554,14 @@ std::vector<Case> cases() {
             }
         }
     }
+    // Long strided K/V (sequence-major, fused QKV): gathered into a contiguous copy per call (fp32
+    // compute only, so no half-precision copies of these).
+    Case gathered{1, 4, 2, 150, 2100, 64};
+    gathered.seq_major = true;
+    list.push_back(gathered);
+    Case gathered_qkv{1, 2, 2, 2050, 2050, 24};
+    gathered_qkv.fused_qkv = true;
+    list.push_back(gathered_qkv);
     // And random shapes.
     for (int i = 0; i < 12; ++i) {
         Case c{twtest::uniform_int(1, 3),   0,
