@@ -853,9 +853,10 @@ struct FlashAttention {
     // Zen 5 (2026-12-07, [B, S, H, D] fp32, 8 heads, interleaved): N = 2,048 +4% (D = 64) and +7%
     // (D = 128), N = 8,192 +18% and +8%; at N = 512 the copy is not repaid (-12%).
     static constexpr int64_t kGatherKeys = 2048;
-    // The largest such copy (K and V together): beyond it the strided reads stay, so the extra
-    // memory of a long call remains bounded (ModernBERT-base at 8,192 tokens copies 48 MiB).
-    static constexpr size_t kGatherMaxBytes = size_t(256) << 20;
+    // The largest such copy (K and V together): beyond it the strided reads stay, so very long
+    // calls keep their small extra memory (8 heads of 64 at N = 8,192 copy 32 MiB, ModernBERT-base
+    // at 8,192 tokens 48 MiB; N = 32,768 is not gathered).
+    static constexpr size_t kGatherMaxBytes = size_t(64) << 20;
 
     static constexpr int64_t kConvertKeys =
         256;  // keys per conversion task (even: pairs stay whole)
