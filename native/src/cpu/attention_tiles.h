@@ -992,11 +992,10 @@ struct FlashAttention {
         // Long fp32 K/V read through row strides (sequence-major layouts, fused QKV buffers):
         // every query tile walks all of a head's key rows, each in its own stretch of memory
         // (D = 128, 8 heads: one 4 KiB page per row), so they are gathered into a contiguous copy
-        // once per call when several tiles share each head. Each tile must see that many keys
-        // itself (span): a sliding window reads a band the copy would not repay.
+        // once per call when several tiles share each head.
         const bool gather_kv =
             p.dtype == TW_F32 && !bf16_dot && !round_bf16 &&
-            (p.k_strides[2] != D || p.v_strides[2] != D) && span >= kGatherKeys &&
+            (p.k_strides[2] != D || p.v_strides[2] != D) && p.kv_len >= kGatherKeys &&
             query_tiles * group > 1 &&
             2 * sizeof(float) * size_t(p.batch * p.kv_heads * p.kv_len * D) <= kGatherMaxBytes;
         const bool convert_f32 = !bf16_dot && (p.dtype != TW_F32 || round_bf16 || gather_kv);
