@@ -3,7 +3,6 @@ package io.github.tilewise.it.bench;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.attention.AttentionLayout;
 import io.github.tilewise.djl.attention.AttentionOptions;
 import io.github.tilewise.djl.attention.FusedAttention;
@@ -66,13 +65,7 @@ public final class EmbeddingBenchmark {
         boolean profile = Arrays.asList(args).contains("--profile");
         boolean pytorchLinear = Arrays.asList(args).contains("--with-pytorch-linear");
         boolean pytorchKeep = Arrays.asList(args).contains("--with-pytorch-threads-kept");
-        // PyTorch reads its thread counts when the engine starts.
-        System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(pytorchThreads));
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        if (Tilewise.isNativeAvailable()) {
-            Tilewise.setNumThreads(threads);
-        }
-        System.out.println("# " + Tilewise.describe());
+        BenchmarkThreads.configure(threads, pytorchThreads);
         Path dir = RealModels.miniLm();
         Path onnx = RealModels.onnxFile(dir);
         List<String> texts = texts(batch, seq);

@@ -3,7 +3,6 @@ package io.github.tilewise.it.bench;
 import ai.djl.inference.Predictor;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ZooModel;
-import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.it.models.RealModels;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -63,12 +62,7 @@ public final class PredictBenchmark {
         int reps = Integer.parseInt(option(args, "--reps", "20"));
         int threads = Integer.parseInt(option(args, "--threads", "2"));
         int pytorchThreads = Integer.parseInt(option(args, "--pytorch-threads", "" + threads));
-        System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(pytorchThreads));
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        if (Tilewise.isNativeAvailable()) {
-            Tilewise.setNumThreads(threads);
-        }
-        System.out.println("# " + Tilewise.describe());
+        BenchmarkThreads.configure(threads, pytorchThreads);
         Path dir = RealModels.miniLm();
         for (String mode : modes) {
             // Single texts keep all their pieces (at most 512); the batch's texts are truncated
