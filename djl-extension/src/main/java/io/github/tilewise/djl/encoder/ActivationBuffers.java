@@ -211,9 +211,9 @@ final class ActivationBuffers implements AutoCloseable {
         }
 
         private static long capBytes() {
-            return Math.max(0, Long.getLong("tilewise.activationBuffers", DEFAULT_CAP_MIB))
-                    * 1024L
-                    * 1024L;
+            long mib = Long.getLong("tilewise.activationBuffers", DEFAULT_CAP_MIB);
+            // Negative turns the reuse off; a huge value means no cap, not an overflowed one.
+            return Math.min(Math.max(0, mib), Long.MAX_VALUE >> 20) << 20;
         }
     }
 }
