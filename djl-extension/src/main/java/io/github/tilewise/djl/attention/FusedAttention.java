@@ -1,5 +1,6 @@
 package io.github.tilewise.djl.attention;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -148,6 +149,24 @@ public final class FusedAttention {
      * @throws IllegalStateException for closed arrays
      */
     public static NDArray forwardPackedQkv(NDArray qkv, int heads, AttentionOptions options) {
+        return forwardPackedQkv(qkv, heads, options, null);
+    }
+
+    /**
+     * As {@link #forwardPackedQkv(NDArray, int, AttentionOptions)}, writing the output into {@code
+     * out} (an array the caller reuses from call to call, so no fresh memory is touched).
+     *
+     * @param qkv {@code [B, S, 3·H·D]} or {@code [B, S, 3, H, D]}
+     * @param heads the number of heads {@code H}
+     * @param options scale, masks and precision; null means the defaults
+     * @param out an open contiguous CPU array {@code [B, S, H, D]} of qkv's data type, or null (a
+     *     new array)
+     * @return {@code out}, or a new array attached to qkv's manager
+     * @throws IllegalArgumentException naming the problem, as {@link #forwardPackedQkv(NDArray,
+     *     int, AttentionOptions)}, or when {@code out} is closed or of another shape or type
+     */
+    public static NDArray forwardPackedQkv(
+            NDArray qkv, int heads, AttentionOptions options, NDArray out) {
         AttentionOptions opts =
                 (options == null ? AttentionOptions.builder().build() : options)
                         .withLayout(AttentionLayout.BATCH_SEQ_HEADS_DIM);
@@ -165,14 +184,17 @@ public final class FusedAttention {
                 NDArray k = packed.get(":, :, 1");
                 NDArray v = packed.get(":, :, 2");
                 AttentionShape shape = AttentionShape.check(q, k, v, opts);
-                return ReferenceAttention.compute(q, k, v, opts, shape, false, target)
-                        .singletonOrThrow();
+                checkOut(out, new Shape(batch, seq, heads, headDim), shape.dataType);
+                return into(
+                        ReferenceAttention.compute(q, k, v, opts, shape, false, target)
+                                .singletonOrThrow(),
+                        out);
             }
             AttentionShape shape =
                     AttentionShape.checkPacked(qkv, new long[] {batch, seq, heads, headDim}, opts);
             requirePyTorch(qkv, "qkv");
             Operands operands = packedOperands(qkv, shape, scope);
-            return runNative(operands, opts, shape, target, scope, false).singletonOrThrow();
+            return runNative(operands, opts, shape, target, scope, false, out).singletonOrThrow();
         }
     }
 
@@ -255,7 +277,7 @@ public final class FusedAttention {
                             rowStrides(ks[0], ks[1], ks[2], ks[1] * ks[2]));
             return launchPacked(
                     operands, type, qs[0], ks[0], qs[1], ks[1], qs[2], offsetsQ, offsetsK, opts,
-                    target);
+                    target, null);
         }
     }
 
@@ -274,6 +296,25 @@ public final class FusedAttention {
      */
     public static NDArray forwardPackedQkv(
             NDArray qkv, int heads, int[] offsets, AttentionOptions options) {
+        return forwardPackedQkv(qkv, heads, offsets, options, null);
+    }
+
+    /**
+     * As {@link #forwardPackedQkv(NDArray, int, int[], AttentionOptions)}, writing the output into
+     * {@code out} (an array the caller reuses from call to call, so no fresh memory is touched).
+     *
+     * @param qkv {@code [T, 3·H·D]}
+     * @param heads the number of heads {@code H}
+     * @param offsets {@code numSequences + 1} row offsets from 0 to {@code T}
+     * @param options as {@link #forwardPacked}
+     * @param out an open contiguous CPU array {@code [T, H, D]} of qkv's data type, or null (a new
+     *     array)
+     * @return {@code out}, or a new array attached to qkv's manager
+     * @throws IllegalArgumentException naming the problem, or when {@code out} is closed or of
+     *     another shape or type
+     */
+    public static NDArray forwardPackedQkv(
+            NDArray qkv, int heads, int[] offsets, AttentionOptions options, NDArray out) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
         PackedSequences.checkOptions(opts);
         if (qkv == null || qkv.getShape().dimension() != 2) {
@@ -295,15 +336,18 @@ public final class FusedAttention {
         AttentionShape.checkRelativeBias(opts, heads);
         PackedSequences.checkOffsets(offsets, rows, "offsets");
         NDManager target = qkv.getManager();
+        checkOut(out, new Shape(rows, heads, headDim), type);
         if (!LibUtils.isAvailable() || rows == 0) {
             NDArray split = qkv.reshape(rows, 3, heads, headDim);
-            return forwardPacked(
-                    split.get(":, 0"),
-                    split.get(":, 1"),
-                    split.get(":, 2"),
-                    offsets,
-                    offsets,
-                    opts);
+            return into(
+                    forwardPacked(
+                            split.get(":, 0"),
+                            split.get(":, 1"),
+                            split.get(":, 2"),
+                            offsets,
+                            offsets,
+                            opts),
+                    out);
         }
         requirePyTorch(qkv, "qkv");
         try (NDManager scope = target.newSubManager()) {
@@ -322,7 +366,7 @@ public final class FusedAttention {
                             strides);
             return launchPacked(
                     operands, type, rows, rows, heads, heads, headDim, offsets, offsets, opts,
-                    target);
+                    target, out);
         }
     }
 
@@ -362,9 +406,10 @@ public final class FusedAttention {
             int[] offsetsQ,
             int[] offsetsK,
             AttentionOptions opts,
-            NDManager target) {
+            NDManager target,
+            NDArray out) {
         requirePyTorch(opts.getRelativeBias(), "relativeBias");
-        NDArray output = target.create(new Shape(rowsQ, heads, headDim), type);
+        NDArray output = out != null ? out : target.create(new Shape(rowsQ, heads, headDim), type);
         try (NDManager scope = target.newSubManager()) {
             NDArray table = opts.getRelativeBias();
             AttentionNative.get()
@@ -390,9 +435,46 @@ public final class FusedAttention {
                             relativeBiasHeadStride(table));
             return output;
         } catch (RuntimeException | Error e) {
-            output.close();
+            if (output != out) {
+                output.close();
+            }
             throw e;
         }
+    }
+
+    /** Checks a caller-owned output: open, on the CPU, of the output's shape and data type. */
+    private static void checkOut(NDArray out, Shape shape, DataType type) {
+        if (out == null) {
+            return;
+        }
+        if (out.isReleased()) {
+            throw new IllegalArgumentException("out is closed");
+        }
+        if (!out.getShape().equals(shape)
+                || out.getDataType() != type
+                || !Device.Type.CPU.equals(out.getDevice().getDeviceType())) {
+            throw new IllegalArgumentException(
+                    "out must be a CPU "
+                            + type
+                            + " "
+                            + shape
+                            + ", got "
+                            + out.getDataType()
+                            + " "
+                            + out.getShape()
+                            + " on "
+                            + out.getDevice());
+        }
+    }
+
+    /** {@code result} copied into {@code out} (then closed), or {@code result} without one. */
+    private static NDArray into(NDArray result, NDArray out) {
+        if (out == null) {
+            return result;
+        }
+        result.copyTo(out);
+        result.close();
+        return out;
     }
 
     private static NDList compute(
@@ -415,7 +497,7 @@ public final class FusedAttention {
                             shape.strides(shape.kvHeads, shape.kvLen),
                             SharedMemory.of(v, "v", scope),
                             shape.strides(shape.kvHeads, shape.kvLen));
-            return runNative(operands, opts, shape, target, scope, withLogSumExp);
+            return runNative(operands, opts, shape, target, scope, withLogSumExp, null);
         }
     }
 
@@ -494,7 +576,8 @@ public final class FusedAttention {
             AttentionShape shape,
             NDManager target,
             NDManager scope,
-            boolean withLogSumExp) {
+            boolean withLogSumExp,
+            NDArray out) {
         requirePyTorch(opts.getKeyPaddingMask(), "keyPaddingMask");
         requirePyTorch(opts.getBias(), "bias");
         requirePyTorch(opts.getRelativeBias(), "relativeBias");
@@ -502,7 +585,8 @@ public final class FusedAttention {
                 shape.layout == AttentionLayout.BATCH_HEADS_SEQ_DIM
                         ? new Shape(shape.batch, shape.heads, shape.qLen, shape.headDim)
                         : new Shape(shape.batch, shape.qLen, shape.heads, shape.headDim);
-        NDArray output = target.create(outShape, shape.dataType);
+        checkOut(out, outShape, shape.dataType);
+        NDArray output = out != null ? out : target.create(outShape, shape.dataType);
         NDArray logSumExp =
                 withLogSumExp
                         ? target.create(
@@ -511,7 +595,9 @@ public final class FusedAttention {
         try {
             launch(operands, opts, shape, output, logSumExp, scope);
         } catch (RuntimeException | Error e) {
-            output.close();
+            if (output != out) {
+                output.close();
+            }
             if (logSumExp != null) {
                 logSumExp.close();
             }

@@ -12,11 +12,11 @@ import java.util.Deque;
 
 /**
  * The activation memory of one forward, kept from call to call: a flat fp32 array per slot (the
- * projections, the normalised attention output, the feed-forward hidden rows, and two layer outputs
- * used in turn), grown to the largest forward seen. A layer borrows a slot as a contiguous view of
- * the shape it needs and the native kernels write into it, so a batch reuses pages it has already
- * touched instead of page-faulting on fresh outputs layer after layer (about 7% of an fp32 32 × 128
- * MiniLM batch, with glibc returning each freed output to the kernel).
+ * projections, the attention output, the normalised attention output, the feed-forward hidden rows,
+ * and two layer outputs used in turn), grown to the largest forward seen. A layer borrows a slot as
+ * a contiguous view of the shape it needs and the native kernels write into it, so a batch reuses
+ * pages it has already touched instead of page-faulting on fresh outputs layer after layer (about
+ * 7% of an fp32 32 × 128 MiniLM batch, with glibc returning each freed output to the kernel).
  *
  * <p>One forward at a time: a {@link Pool} lends each forward its own buffers and takes them back
  * when it returns, so concurrent forwards never share memory. A view never outlives the forward
@@ -51,7 +51,10 @@ final class ActivationBuffers implements AutoCloseable {
     /** The output of odd layers. */
     static final int OUTPUT_ODD = 6;
 
-    private static final int SLOTS = 7;
+    /** The attention output (context) of the fused query-key-value path. */
+    static final int CONTEXT = 7;
+
+    private static final int SLOTS = 8;
 
     /**
      * Default cap of one forward's buffers: 512 MiB holds a BERT-base chunk of 8,192 packed tokens
@@ -91,11 +94,29 @@ final class ActivationBuffers implements AutoCloseable {
      */
     static NDArray lend(
             ActivationBuffers buffers, int slot, LinearOperator op, NDArray x, long width) {
-        if (buffers == null || slot < 0 || !op.writesInto()) {
+        if (op == null || !op.writesInto()) {
             return null;
         }
         Shape xs = x.getShape();
-        return buffers.view(slot, xs.slice(0, xs.dimension() - 1).add(width), x.getManager());
+        return lend(buffers, slot, xs.slice(0, xs.dimension() - 1).add(width), x.getManager());
+    }
+
+    /**
+     * Lends slot {@code slot} as a FLOAT32 array of {@code shape}, attached to {@code target}
+     * (closing it closes only the view).
+     *
+     * @param buffers the forward's buffers, or null
+     * @param slot the slot, or -1 for none
+     * @param shape the array's shape
+     * @param target the manager the view is attached to
+     * @return the view, or null when there are no buffers or slot, or the slot would grow past the
+     *     cap
+     */
+    static NDArray lend(ActivationBuffers buffers, int slot, Shape shape, NDManager target) {
+        if (buffers == null || slot < 0) {
+            return null;
+        }
+        return buffers.view(slot, shape, target);
     }
 
     /** A contiguous FLOAT32 view of the first {@code shape.size()} floats of a slot, or null. */

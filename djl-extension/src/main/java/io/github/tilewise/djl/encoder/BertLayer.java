@@ -156,9 +156,23 @@ public final class BertLayer extends AbstractBlock {
                                     qkv.getFused(),
                                     x,
                                     qkv.totalWidth()));
+            Shape as = all.getShape();
+            long headDim = as.get(as.dimension() - 1) / (3L * heads);
+            Shape contextShape =
+                    offsets == null
+                            ? new Shape(as.get(0), as.get(1), heads, headDim)
+                            : new Shape(as.get(0), heads, headDim);
+            NDArray context =
+                    all.getDataType() == DataType.FLOAT32
+                            ? ActivationBuffers.lend(
+                                    buffers,
+                                    ActivationBuffers.CONTEXT,
+                                    contextShape,
+                                    all.getManager())
+                            : null;
             return offsets == null
-                    ? FusedAttention.forwardPackedQkv(all, heads, attention)
-                    : FusedAttention.forwardPackedQkv(all, heads, offsets, attention);
+                    ? FusedAttention.forwardPackedQkv(all, heads, attention, context)
+                    : FusedAttention.forwardPackedQkv(all, heads, offsets, attention, context);
         }
         Shape shape = x.getShape();
         Shape headShape =

@@ -132,7 +132,7 @@ public final class LayerNormBlock extends AbstractBlock {
     /**
      * As {@link #applyAfter(LinearBlock, LinearBlock, NDArray, NDArray)}, the hidden rows written
      * into slot {@code hiddenSlot} and the output into slot {@code outSlot} of a forward's buffers
-     * (a chained pass keeps its hidden rows to itself and allocates its output).
+     * (a chained pass keeps its hidden rows, in its own form, in the hidden slot).
      */
     NDArray applyAfter(
             LinearBlock first,
@@ -148,17 +148,28 @@ public final class LayerNormBlock extends AbstractBlock {
                 && second.getOutFeatures() == size
                 && LibUtils.isAvailable()) {
             NativeAffine affine = nativeAffine();
+            NormalizingLinearOperator chained = (NormalizingLinearOperator) op;
+            NDArray out = ActivationBuffers.lend(buffers, outSlot, second.getOperator(), x, size);
+            NDArray hidden =
+                    ActivationBuffers.lend(buffers, hiddenSlot, op, x, first.getOutputWidth());
             NDArray y =
-                    ((NormalizingLinearOperator) op)
-                            .forwardChainNormalized(
-                                    x,
-                                    second.getOperator(),
-                                    residual,
-                                    affine.gamma,
-                                    affine.beta,
-                                    eps);
+                    chained.forwardChainNormalized(
+                            x,
+                            second.getOperator(),
+                            residual,
+                            affine.gamma,
+                            affine.beta,
+                            eps,
+                            out,
+                            hidden);
+            if (hidden != null) {
+                hidden.close();
+            }
             if (y != null) {
                 return y;
+            }
+            if (out != null) {
+                out.close();
             }
         }
         NDArray hidden =

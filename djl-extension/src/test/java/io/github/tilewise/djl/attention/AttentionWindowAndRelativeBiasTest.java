@@ -223,6 +223,13 @@ class AttentionWindowAndRelativeBiasTest {
                         FusedAttention.forwardPackedQkv(packed, heads, offsets, options)
                                 .toFloatArray(),
                         isa + " packed qkv " + label);
+                // Into a caller-owned output, NaN first so that every element must be written.
+                NDArray into = manager.full(new Shape(rows, heads, d), Float.NaN, DataType.FLOAT32);
+                assertClose(
+                        expectedQkv,
+                        FusedAttention.forwardPackedQkv(packed, heads, offsets, options, into)
+                                .toFloatArray(),
+                        isa + " packed qkv into out " + label);
             }
         }
     }

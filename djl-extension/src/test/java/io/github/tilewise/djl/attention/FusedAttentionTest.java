@@ -3,6 +3,7 @@ package io.github.tilewise.djl.attention;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
@@ -205,6 +206,43 @@ class FusedAttentionTest {
                 flat,
                 NaiveAttention.compute(data.problem, Precision.FLOAT64),
                 isa + " packed");
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("packedCasesTimesIsas")
+    void packedQkvWritesIntoACallerOwnedOutput(Tilewise.Isa isa, Case c) {
+        Tilewise.setIsa(isa);
+        AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
+        NDArray qkv = packed(data, c.layout() == AttentionLayout.BATCH_SEQ_HEADS_DIM);
+        AttentionOptions options = data.options(manager).build();
+        Shape shape = new Shape(c.batch(), c.qLen(), c.heads(), c.headDim());
+        // NaN everywhere first: every element must be written.
+        NDArray into = manager.full(shape, Float.NaN, DataType.FLOAT32);
+        NDArray out = FusedAttention.forwardPackedQkv(qkv, c.heads(), options, into);
+        assertSame(into, out);
+        float[] flat =
+                AttentionTestData.swapMiddleAxes(
+                        out.toFloatArray(), c.batch(), c.qLen(), c.heads(), c.headDim());
+        assertCloseToFloat64(
+                data,
+                flat,
+                NaiveAttention.compute(data.problem, Precision.FLOAT64),
+                isa + " packed into out");
+        NDArray wrongShape = manager.zeros(new Shape(c.batch(), c.qLen(), c.heads() + 1, 1));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> FusedAttention.forwardPackedQkv(qkv, c.heads(), options, wrongShape));
+        NDArray wrongType = manager.zeros(shape, DataType.FLOAT64);
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> FusedAttention.forwardPackedQkv(qkv, c.heads(), options, wrongType));
+        NDArray closed = manager.zeros(shape);
+        closed.close();
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forwardPackedQkv(qkv, c.heads(), options, closed));
+        assertTrue(e.getMessage().contains("out is closed"), e.getMessage());
     }
 
     static Stream<Arguments> packedCasesTimesIsas() {

@@ -76,6 +76,35 @@ public interface NormalizingLinearOperator extends LinearOperator {
             ByteBuffer gamma,
             ByteBuffer beta,
             float eps) {
+        return forwardChainNormalized(x, next, residual, gamma, beta, eps, null, null);
+    }
+
+    /**
+     * As {@link #forwardChainNormalized(NDArray, LinearOperator, NDArray, ByteBuffer, ByteBuffer,
+     * float)}, writing the output into {@code out} and keeping the hidden activations, in the
+     * pair's own form, in {@code hidden}'s memory (both caller-owned and reused from call to call,
+     * so a forward touches no fresh pages); either may be null (a new array).
+     *
+     * @param x the input {@code [..., in]}
+     * @param next the following layer's operator
+     * @param residual added to {@code next}'s output before the normalisation, or null
+     * @param gamma LayerNorm scales (direct, little-endian), or null for ones
+     * @param beta LayerNorm shifts (direct, little-endian), or null for zeros
+     * @param eps the epsilon under the square root
+     * @param out an open FLOAT32 array of the output's shape {@code [..., next's out]}, or null
+     * @param hidden an open FLOAT32 array of the hidden shape {@code [..., this operator's out]}
+     *     whose memory the pair may use for the hidden rows, or null
+     * @return the normalised output of {@code next} ({@code out} when given), or null
+     */
+    default NDArray forwardChainNormalized(
+            NDArray x,
+            LinearOperator next,
+            NDArray residual,
+            ByteBuffer gamma,
+            ByteBuffer beta,
+            float eps,
+            NDArray out,
+            NDArray hidden) {
         return null;
     }
 }

@@ -10,6 +10,7 @@ import io.github.tilewise.djl.jni.SharedMemory;
 import io.github.tilewise.djl.lowp.ActivationQuantization;
 import io.github.tilewise.djl.lowp.Precision;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * A linear layer {@code y = act(x·Wᵀ + b) + residual} on {@link PackedWeights}: FP32 (the native
@@ -103,14 +104,12 @@ public final class PackedLinear implements NormalizingLinearOperator {
     }
 
     /**
-     * True for FP32 weights: the kernel then writes into the array {@link #forward(NDArray,
-     * NDArray, NDArray)} gets. Other precisions take fresh outputs: with reused activation buffers
-     * the INT8 MiniLM 32 × 128 batch ran 7–27% slower in three interleaved pairs (Zen 5,
-     * 2026-12-07, not explained), while FP32 ran 9% faster; BF16 and FP16 were not measured.
+     * True: the kernel writes into the array {@link #forward(NDArray, NDArray, NDArray)} gets, at
+     * every precision (the output is fp32 either way).
      */
     @Override
     public boolean writesInto() {
-        return weights.getPrecision() == Precision.FP32;
+        return true;
     }
 
     /** True when the activation is fused (none or GELU), so the LayerNorm can follow in-kernel. */
@@ -175,7 +174,7 @@ public final class PackedLinear implements NormalizingLinearOperator {
         boolean fuseGelu = activation == LinearActivation.GELU;
         boolean fuseResidual =
                 residual != null && (activation == LinearActivation.NONE || fuseGelu);
-        checkOut(into, ys);
+        checkOut(into, "out", ys);
         NDArray y = into != null ? into : target.create(ys, DataType.FLOAT32);
         // INT8 divides x by the SmoothQuant scales inside its quantization pass; other precisions
         // (which keep x in floating point) do it here.
@@ -264,18 +263,19 @@ public final class PackedLinear implements NormalizingLinearOperator {
         return ys;
     }
 
-    /** Checks a caller-owned output: open, FLOAT32, on the CPU and of the output's shape. */
-    private static void checkOut(NDArray out, Shape ys) {
-        if (out != null
-                && (out.isReleased()
-                        || out.getDataType() != DataType.FLOAT32
-                        || !out.getShape().equals(ys))) {
+    /** Checks a caller-owned array {@code name}: open, FLOAT32 and of shape {@code shape}. */
+    private static void checkOut(NDArray array, String name, Shape shape) {
+        if (array != null
+                && (array.isReleased()
+                        || array.getDataType() != DataType.FLOAT32
+                        || !array.getShape().equals(shape))) {
             throw new IllegalArgumentException(
-                    "out must be an open FLOAT32 "
-                            + ys
-                            + (out.isReleased()
+                    name
+                            + " must be an open FLOAT32 "
+                            + shape
+                            + (array.isReleased()
                                     ? " (it is closed)"
-                                    : ", got " + out.getDataType() + " " + out.getShape()));
+                                    : ", got " + array.getDataType() + " " + array.getShape()));
         }
     }
 
@@ -301,7 +301,9 @@ public final class PackedLinear implements NormalizingLinearOperator {
      * activations handed over as int8 rows: this layer's kernel quantizes each finished row for
      * {@code next} (with next's SmoothQuant scales) while it is in cache, so the fp32 hidden
      * activations are never written to memory, and {@code next} runs on the codes. Null when the
-     * pair does not qualify (both INT8 with fused activations, matching widths).
+     * pair does not qualify (both INT8 with fused activations, matching widths). The codes, their
+     * scales and zero points take the front of {@code hidden}'s memory when it is given (a quarter
+     * of it: the fp32 hidden rows never exist).
      */
     @Override
     public NDArray forwardChainNormalized(
@@ -310,7 +312,9 @@ public final class PackedLinear implements NormalizingLinearOperator {
             NDArray residual,
             ByteBuffer gamma,
             ByteBuffer beta,
-            float eps) {
+            float eps,
+            NDArray out,
+            NDArray hidden) {
         if (!(next instanceof PackedLinear)) {
             return null;
         }
@@ -326,27 +330,40 @@ public final class PackedLinear implements NormalizingLinearOperator {
             throw new IllegalArgumentException("LayerNorm eps must be finite and >= 0, got " + eps);
         }
         int in = weights.getInFeatures();
-        int hidden = weights.getOutFeatures();
-        int out = second.weights.getOutFeatures();
-        checkInputs(x, null, in, hidden);
+        int width = weights.getOutFeatures();
+        int outWidth = second.weights.getOutFeatures();
+        checkInputs(x, null, in, width);
         Shape xs = x.getShape();
-        Shape ys = xs.slice(0, xs.dimension() - 1).add(out);
+        Shape ys = xs.slice(0, xs.dimension() - 1).add(outWidth);
         checkResidual(residual, ys);
-        if (xs.size() / in * Math.max(hidden, out) * 4L > Integer.MAX_VALUE) {
+        if (xs.size() / in * Math.max(width, outWidth) * 4L > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(
                     "x " + xs + " is too large for one call (over 2 GiB): split the batch");
         }
         long m = xs.size() / in;
+        checkOut(out, "out", ys);
+        checkOut(hidden, "hidden", xs.slice(0, xs.dimension() - 1).add(width));
         NDManager target = x.getManager();
-        NDArray y = target.create(ys, DataType.FLOAT32);
+        NDArray y = out != null ? out : target.create(ys, DataType.FLOAT32);
         try (NDManager scope = target.newSubManager()) {
-            long ldq = LinearNative.quantizedRowStride(hidden);
-            NDArray codes = scope.create(new Shape(m, ldq), DataType.UINT8);
-            NDArray scales = scope.create(new Shape(m), DataType.FLOAT32);
-            NDArray zeros = scope.create(new Shape(m), DataType.INT32);
-            ByteBuffer cb = SharedMemory.of(codes, "codes", null);
-            ByteBuffer sb = SharedMemory.of(scales, "scales", null);
-            ByteBuffer zb = SharedMemory.of(zeros, "zeros", null);
+            long ldq = LinearNative.quantizedRowStride(width);
+            // Codes, then scales and zero points from a 64-byte boundary.
+            long codeBytes = (m * ldq + 63) / 64 * 64;
+            ByteBuffer cb;
+            ByteBuffer sb;
+            ByteBuffer zb;
+            if (hidden != null && codeBytes + 8 * m <= hidden.size() * 4) {
+                ByteBuffer all = SharedMemory.of(hidden, "hidden", null);
+                cb = slice(all, 0, m * ldq);
+                sb = slice(all, codeBytes, 4 * m);
+                zb = slice(all, codeBytes + 4 * m, 4 * m);
+            } else {
+                cb =
+                        SharedMemory.of(
+                                scope.create(new Shape(m, ldq), DataType.UINT8), "codes", null);
+                sb = SharedMemory.of(scope.create(new Shape(m), DataType.FLOAT32), "scales", null);
+                zb = SharedMemory.of(scope.create(new Shape(m), DataType.INT32), "zeros", null);
+            }
             ByteBuffer xb = SharedMemory.of(x, "x", scope);
             ByteBuffer rb = residual == null ? null : SharedMemory.of(residual, "residual", scope);
             ByteBuffer yb = SharedMemory.of(y, "y", null);
@@ -397,10 +414,17 @@ public final class PackedLinear implements NormalizingLinearOperator {
                                 yb);
             }
         } catch (RuntimeException | Error e) {
-            y.close();
+            if (y != out) {
+                y.close();
+            }
             throw e;
         }
         return y;
+    }
+
+    /** Bytes {@code [offset, offset + length)} of a direct little-endian buffer. */
+    private static ByteBuffer slice(ByteBuffer all, long offset, long length) {
+        return all.slice((int) offset, (int) length).order(ByteOrder.LITTLE_ENDIAN);
     }
 
     private static void attach(NDArray array, NDManager scope) {

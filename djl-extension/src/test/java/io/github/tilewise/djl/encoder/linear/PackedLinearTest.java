@@ -4,11 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.tilewise.djl.Tilewise;
 import io.github.tilewise.djl.lowp.Precision;
@@ -549,6 +551,29 @@ class PackedLinearTest {
                                             / (1 + Math.abs(stepwise[i])));
                 }
                 assertTrue(worst < 2e-3, in + "x" + hidden + "x" + out + ": differ by " + worst);
+                // Caller-owned output and hidden memory (NaN first: the output must be written
+                // whole, and the hidden rows' codes must not depend on what was there).
+                NDArray into = manager.full(new Shape(rows, out), Float.NaN, DataType.FLOAT32);
+                NDArray hiddenRows =
+                        manager.full(new Shape(rows, hidden), Float.NaN, DataType.FLOAT32);
+                NDArray written =
+                        first.forwardChainNormalized(
+                                x, second, residual, g, b, 1e-5f, into, hiddenRows);
+                assertSame(into, written);
+                assertArrayEquals(chained, written.toFloatArray());
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                first.forwardChainNormalized(
+                                        x,
+                                        second,
+                                        residual,
+                                        g,
+                                        b,
+                                        1e-5f,
+                                        null,
+                                        manager.zeros(new Shape(rows, hidden - 1))),
+                        "hidden memory of the wrong shape is refused");
                 assertNull(first.forwardChainNormalized(x, bf16, null, g, b, 1e-5f));
                 assertThrows(
                         IllegalArgumentException.class,
