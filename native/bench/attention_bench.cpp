@@ -5,6 +5,8 @@
 // Usage:
 //   attention_bench [N ...]    B=1 H=8 D=64, [B, H, N, D] fp32, causal and not (default: N = 2048
 //                              and 8192)
+//   attention_bench --bshd D [N ...]  as the Java attention-bench's plain case: B=1 H=8, head dim
+//                              D, [B, N, H, D] fp32, non-causal
 //   attention_bench --encoder  the MiniLM encoder's attention: B=32 H=12 N=128 D=32, non-causal,
 //                              q/k/v read in place from one fused projection [B, N, 3, H, D], o
 //                              written as [B, N, H, D]; where per-tile and per-call fixed costs
@@ -72,14 +74,17 @@ void fill(std::vector<float>& x, std::mt19937& rng) {
     for (auto& e : x) e = dist(rng);
 }
 
-/// B=1 H=8 D=64 over the given lengths, [B, H, N, D] layout (the original bench lines).
-int bench_lengths(const std::vector<int64_t>& lengths) {
-    const int64_t B = 1, H = 8, D = 64;
+/// B=1 H=8 over the given lengths: head dim D, [B, H, N, D] layout (the original bench lines) or,
+/// with seq_major, [B, N, H, D] (the Java attention-bench's layout, where each key row of a head
+/// lies H·D floats from the next); causal and not unless plain_only.
+int bench_lengths(const std::vector<int64_t>& lengths, int64_t D = 64, bool seq_major = false,
+                  bool plain_only = false) {
+    const int64_t B = 1, H = 8;
     std::mt19937 rng(1);
     for (int64_t N : lengths) {
         std::vector<float> q(B * H * N * D), k(q.size()), v(q.size()), o(q.size());
         for (auto* x : {&q, &k, &v}) fill(*x, rng);
-        for (int causal = 0; causal <= 1; ++causal) {
+        for (int causal = 0; causal <= (plain_only ? 0 : 1); ++causal) {
             for (tw_dtype compute : {TW_F32, TW_BF16}) {
                 tw_attention_params p{};
                 p.dtype = TW_F32;
@@ -94,18 +99,19 @@ int bench_lengths(const std::vector<int64_t>& lengths) {
                 p.o = o.data();
                 for (int64_t* s : {p.q_strides, p.k_strides, p.v_strides, p.o_strides}) {
                     s[0] = H * N * D;
-                    s[1] = N * D;
-                    s[2] = D;
+                    s[1] = seq_major ? D : N * D;
+                    s[2] = seq_major ? H * D : D;
                 }
-                p.scale = 0.125f;
+                p.scale = 1.0f / std::sqrt(float(D));
                 p.causal = causal;
                 Timing t;
                 if (!time_calls(p, N >= 8192 ? 5 : 20, &t)) return 1;
                 const double flops = 4.0 * B * H * N * N * D / (causal ? 2 : 1);
                 std::printf(
-                    "attention-native isa=%d compute=%s N=%lld causal=%d ms=%.2f gflops=%.1f "
-                    "min_cpu_ms=%.2f gflops_per_core=%.1f\n",
-                    tw_isa_active(), compute == TW_BF16 ? "bf16" : "fp32", (long long)N, causal,
+                    "attention-native isa=%d layout=%s compute=%s D=%lld N=%lld causal=%d ms=%.2f "
+                    "gflops=%.1f min_cpu_ms=%.2f gflops_per_core=%.1f\n",
+                    tw_isa_active(), seq_major ? "bshd" : "bhsd",
+                    compute == TW_BF16 ? "bf16" : "fp32", (long long)D, (long long)N, causal,
                     t.median_ms, flops / t.median_ms / 1e6, t.min_cpu_ms,
                     flops / t.min_cpu_ms / 1e6);
             }
@@ -212,15 +218,24 @@ int main(int argc, char** argv) {
         }
         return bench_window(window, n);
     }
+    // --bshd D N ...: the Java benchmark's plain case, [B, N, H, D] with head dim D.
+    const bool seq_major = argc >= 3 && std::strcmp(argv[1], "--bshd") == 0;
+    const int64_t D = seq_major ? std::atoll(argv[2]) : 64;
+    if (D < 1 || D > TW_ATTENTION_MAX_HEAD_DIM) {
+        std::fprintf(stderr, "attention_bench: head dim %lld is out of range\n", (long long)D);
+        return 2;
+    }
     std::vector<int64_t> lengths;
-    for (int i = 1; i < argc; ++i) {
+    for (int i = seq_major ? 3 : 1; i < argc; ++i) {
         const int64_t n = std::atoll(argv[i]);
         if (n < 1) {
-            std::fprintf(stderr, "usage: attention_bench [--encoder | --window [W [N]] | N ...]\n");
+            std::fprintf(stderr,
+                         "usage: attention_bench [--encoder | --window [W [N]] | --bshd D N ... | "
+                         "N ...]\n");
             return 2;
         }
         lengths.push_back(n);
     }
     if (lengths.empty()) lengths = {2048, 8192};
-    return bench_lengths(lengths);
+    return bench_lengths(lengths, D, seq_major, seq_major);
 }
