@@ -24,6 +24,8 @@ echo "# pinned to CPUs $cpus"
 run() { taskset -c "$cpus" env TILEWISE_THREADS=2 "$@"; }
 run "$build/peak_bench" 2
 for d in 64 128; do run "$build/attention_bench" --bshd "$d" 512 2048 8192; done
+# The AVX2 kernels on the same cores (what an AVX2-only CPU runs).
+for d in 64 128; do TILEWISE_ISA=avx2 run "$build/attention_bench" --bshd "$d" 512 2048 8192; done
 taskset -c "$cpus" python3 "$root/native/bench/peers/ort_attention_bench.py" --threads 2
 run "$build/gemm_bench" 10 4096 2 fp32,int8,int8_prequantized,int8_reduced_range \
   384x384,1152x384,1536x384,384x1536,768x768,2304x768,3072x768,768x3072,1152x768,768x1152

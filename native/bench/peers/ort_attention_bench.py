@@ -34,7 +34,8 @@ def model(n, heads, dim):
     )
     graph = helper.make_graph([node], "multi_head_attention", inputs, [output])
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-    return helper.make_model(graph, opset_imports=opsets).SerializeToString()
+    # IR version 10: what ONNX Runtime 1.17 and later read (newer onnx packages write 11+).
+    return helper.make_model(graph, opset_imports=opsets, ir_version=10).SerializeToString()
 
 
 def main():
