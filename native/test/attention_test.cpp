@@ -15,6 +15,8 @@
 
 #include "../src/cpu/attention_kernels.h"
 #include "../src/cpu/half.h"
+#include "cpu/kernels.h"
+#include "cpu/runtime.h"
 #include "test_util.h"
 #include "tilewise/tilewise.h"
 
@@ -1148,6 +1150,18 @@ int main() {
         varlen_matches_float64();
         varlen_window_and_rel_bias_match_float64();
         window_visits_only_its_tiles();
+    }
+    // AVX-512 bf16 compute has two paths, dot products and rounded fp32 operands, of which the CPU
+    // vendor picks one (bf16_dot_outruns_fma): the other one too.
+    if (tw_isa_detected() == TW_ISA_AVX512 && (tw_cpu_features() & TW_CPU_AVX512_BF16)) {
+        TW_CHECK(tw_set_isa(TW_ISA_AVX512) == TW_OK, "set isa avx512");
+        const bool dot = tw::bf16_dot_outruns_fma();
+        tw::allow_bf16_dot_products(!dot);
+        std::printf("isa 2, bf16 dot products %s: %zu cases\n", dot ? "off" : "on", all.size());
+        for (const Case& c : all) run_case(c);
+        hidden_nan_values_do_not_leak();
+        varlen_matches_float64();
+        tw::allow_bf16_dot_products(dot);
     }
     window_and_rel_bias_arguments_are_checked();
     rope_matches_references();

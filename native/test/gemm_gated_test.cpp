@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/runtime.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -220,7 +221,7 @@ int main() {
             std::printf("isa %d %s: %s, gate %s\n", int(isa), v.label,
                         tw_linear_kernel_name(v.format, v.quant), tw::kernels().gate.name);
         }
-        tw::allow_bf16_dot_products(true);
+        tw::allow_bf16_dot_products(tw::bf16_dot_outruns_fma());
         std::printf("isa %d: %d cases\n", int(isa), cases);
     }
     // The AVX2 int8 kernels this CPU would not pick (maddubs with the sign trick, reduced range).

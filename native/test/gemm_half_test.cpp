@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/runtime.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -184,7 +185,7 @@ int main() {
                 std::printf("%s: %d cases\n", label, cases);
             }
         }
-        tw::allow_bf16_dot_products(true);
+        tw::allow_bf16_dot_products(tw::bf16_dot_outruns_fma());
     }
     return twtest::finish("gemm_half_test");
 }

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "cpu/runtime.h"
 #include "test_util.h"
 #include "tilewise/tilewise_gemm.h"
 
@@ -78,7 +79,7 @@ int main() {
         tw::allow_bf16_dot_products(false);
         TW_CHECK(!tw::bf16_uses_dot_products() && !tw::kernels().linear.bf16.bf16_input,
                  "no dot products when disallowed");
-        tw::allow_bf16_dot_products(true);
+        tw::allow_bf16_dot_products(tw::bf16_dot_outruns_fma());
         TW_CHECK(&tw::kernels() == &t, "the same table after the bf16 override is lifted");
     }
     tw_set_isa(tw_isa_detected());

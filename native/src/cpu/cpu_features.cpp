@@ -1,5 +1,7 @@
 // CPUID feature detection, with the OS's support for the wider register state checked (XGETBV):
 // a CPU with AVX-512 under an OS that does not save zmm registers must not run AVX-512 code.
+#include <cstdlib>
+
 #include "runtime.h"
 
 #if defined(TILEWISE_X86)
@@ -51,11 +53,35 @@ int detect_features() {
 #endif
 }
 
+bool detect_amd() {
+#if defined(TILEWISE_X86)
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    // "AuthenticAMD" as the vendor registers hold it: EBX "Auth", EDX "enti", ECX "cAMD".
+    return ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;
+#else
+    return false;
+#endif
+}
+
 }  // namespace
 
 int cpu_features() {
     static const int features = detect_features();
     return features;
+}
+
+bool bf16_dot_outruns_fma() {
+    // AMD Zen 4 and 5 run vdpbf16ps (two products per fp32 lane) at the FMA's rate: twice the
+    // fp32 flops (Zen 5, peak_bench 2: 825 vs 414 GFLOP/s). Intel's (Sapphire Rapids) issues on one
+    // port against the FMA's two, so it gives no more products than fp32 FMAs and costs the bf16
+    // conversions: attention with bf16 compute ran at 0.55-0.75x of fp32 there (2 cores of a Xeon
+    // with AMX, 2026-12-07, native/bench/cpu_device.sh). TILEWISE_BF16_DOT=1 or 0 overrides.
+    static const bool outruns = [] {
+        if (const char* env = std::getenv("TILEWISE_BF16_DOT")) return env[0] == '1';
+        return detect_amd();
+    }();
+    return outruns;
 }
 
 }  // namespace tw

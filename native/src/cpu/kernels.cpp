@@ -3,12 +3,15 @@
 // CPU feature bits.
 //
 //   level     linear fp32   int8 dynamic                        int8 weight-only  bf16         fp16
-//   avx512    avx512 12x32  avx512-vnni > avx-vnni > avx2-sign  avx512            dot > widen
+//   avx512    avx512 12x32  avx512-vnni > avx-vnni > avx2-sign  avx512            dot* > widen
 //   avx512 avx2      avx2 6x16     avx-vnni > avx2-sign (reduced)      avx2              avx2 widen
 //   avx2 portable  portable      portable                            portable          portable
 //   portable
 // The quantizer, the LayerNorm rows, the gated epilogue and attention follow the level (attention
 // with bf16 dot products where the CPU has AVX512-BF16).
+// *: AVX512-BF16 dot products (linear layers and attention) only where they outrun fp32 FMAs
+// (bf16_dot_outruns_fma: AMD); elsewhere bf16 weights are widened and bf16 attention rounds its
+// operands and multiplies in fp32.
 // "(reduced)": weights packed within TW_INT8_REDUCED_WEIGHT_MAX take the reduced-range kernel
 // where the choice is the sign-trick one.
 #include "kernels.h"
@@ -27,7 +30,8 @@ constexpr int kInt8Choices = static_cast<int>(Int8Kernel::kAvx512Vnni) + 1;
 // Guards the overrides and the filling of tables; readers only load `active`.
 std::mutex table_mutex;
 Int8Kernel forced_int8 = Int8Kernel::kAuto;
-bool bf16_dot_allowed = true;
+// AVX512-BF16 dot products where they outrun fp32 FMAs (AMD); tests switch them either way.
+bool bf16_dot_allowed = bf16_dot_outruns_fma();
 // One table per (level, int8 override, bf16 override), filled on first use and never changed, so
 // switching back and forth (tests) allocates nothing and a running call's table stays valid.
 KernelTable tables[kLevels][kInt8Choices][2];
@@ -115,7 +119,7 @@ void fill(KernelTable& t, tw_isa isa, Int8Kernel forced, bool bf16_dot) {
         t.quantize = {quantize_rows_avx512, "avx512"};
         t.layernorm = {layernorm_rows_avx512, "avx512"};
         t.gate = {gate_rows_avx512, "avx512"};
-        t.attention = cpu_has(TW_CPU_AVX512_BF16)
+        t.attention = bf16_dot && cpu_has(TW_CPU_AVX512_BF16)
                           ? decltype(t.attention){attention_avx512_bf16_dot, "avx512-bf16-dot"}
                           : decltype(t.attention){attention_avx512, "avx512"};
     } else if (isa == TW_ISA_AVX2) {

@@ -84,7 +84,8 @@ enum class Int8Kernel { kAuto, kPortable, kAvx2Maddubs, kAvx2Reduced, kAvxVnni, 
 /// Returns false, changing nothing, if the active level or the CPU lacks it.
 bool force_int8_kernel(Int8Kernel kernel);
 
-/// Tests turn AVX512-BF16 dot products off (false) to reach the widening AVX-512 bf16 kernel.
+/// Turns AVX512-BF16 dot products on or off (linear layers and attention); the default is
+/// bf16_dot_outruns_fma(). Tests switch it to reach both AVX-512 bf16 paths on any CPU with them.
 void allow_bf16_dot_products(bool allowed);
 
 /// Whether the active bf16 kernel takes bf16-rounded activations (AVX512-BF16 dot products).

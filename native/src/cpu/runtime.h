@@ -21,6 +21,11 @@ tw_isa active_isa();
 /// Feature bits (TW_CPU_*) of the running CPU.
 int cpu_features();
 
+/// Whether AVX512-BF16 dot products give more products per cycle than fp32 FMAs on this CPU (AMD
+/// Zen 4 and later), so bf16 compute should use them; elsewhere it rounds operands to bf16 and
+/// multiplies in fp32. TILEWISE_BF16_DOT=1 or 0 overrides.
+bool bf16_dot_outruns_fma();
+
 /// Runs fn(ctx, task, worker) for task in [0, n_tasks) on the worker pool; the caller takes part
 /// and the call returns when every task has finished. `worker` is in [0, num_workers()); it is NOT
 /// unique across concurrent callers (a busy pool runs a second caller's tasks serially as worker
