@@ -103,11 +103,33 @@ public final class FusedAttention {
      *     CUDA library is unavailable (the message carries {@link CudaLibrary#unavailableReason()})
      */
     public static NDArray forward(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+        return forward(q, k, v, options, null);
+    }
+
+    /**
+     * As {@link #forward(NDArray, NDArray, NDArray, AttentionOptions)}, writing the output into
+     * {@code out} (an array the caller reuses from call to call, so no fresh memory is touched).
+     *
+     * @param q queries
+     * @param k keys
+     * @param v values
+     * @param options layout, scale, masks and precision; null means the defaults
+     * @param out an open array shaped like q, of q's data type and device, or null (a new array)
+     * @return {@code out}, or a new array as {@link #forward(NDArray, NDArray, NDArray,
+     *     AttentionOptions)} returns
+     * @throws IllegalArgumentException naming the problem, as {@link #forward(NDArray, NDArray,
+     *     NDArray, AttentionOptions)}, or when {@code out} is closed or of another shape or type
+     */
+    public static NDArray forward(
+            NDArray q, NDArray k, NDArray v, AttentionOptions options, NDArray out) {
         if (q != null && !q.isReleased() && q.getDevice().isGpu()) {
             // GPU arrays: the CUDA kernel (it checks CudaLibrary.isAvailable()); CPU arrays below.
-            return CudaAttention.forward(q, k, v, options);
+            if (out != null && (out.isReleased() || !out.getDevice().equals(q.getDevice()))) {
+                throw new IllegalArgumentException("out must be an open array on " + q.getDevice());
+            }
+            return into(CudaAttention.forward(q, k, v, options), out);
         }
-        return compute(q, k, v, options, false).singletonOrThrow();
+        return compute(q, k, v, options, false, out).singletonOrThrow();
     }
 
     /**
@@ -125,7 +147,7 @@ public final class FusedAttention {
      */
     public static NDList forwardWithLogSumExp(
             NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-        return compute(q, k, v, options, true);
+        return compute(q, k, v, options, true, null);
     }
 
     /**
@@ -225,6 +247,34 @@ public final class FusedAttention {
             int[] offsetsQ,
             int[] offsetsK,
             AttentionOptions options) {
+        return forwardPacked(q, k, v, offsetsQ, offsetsK, options, null);
+    }
+
+    /**
+     * As {@link #forwardPacked(NDArray, NDArray, NDArray, int[], int[], AttentionOptions)}, writing
+     * the output into {@code out} (an array the caller reuses from call to call).
+     *
+     * @param q {@code [Tq, H, D]}
+     * @param k {@code [Tk, Hkv, D]}
+     * @param v {@code [Tk, Hkv, D]}
+     * @param offsetsQ {@code numSequences + 1} offsets from 0 to {@code Tq}
+     * @param offsetsK {@code numSequences + 1} offsets from 0 to {@code Tk}
+     * @param options as {@link #forwardPacked(NDArray, NDArray, NDArray, int[], int[],
+     *     AttentionOptions)}
+     * @param out an open contiguous CPU array {@code [Tq, H, D]} of q's data type, or null (a new
+     *     array)
+     * @return {@code out}, or a new array attached to q's manager
+     * @throws IllegalArgumentException naming the problem, or when {@code out} is closed or of
+     *     another shape or type
+     */
+    public static NDArray forwardPacked(
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            int[] offsetsQ,
+            int[] offsetsK,
+            AttentionOptions options,
+            NDArray out) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
         PackedSequences.checkOptions(opts);
         long[] qs = packedShape(q, "q");
@@ -258,12 +308,13 @@ public final class FusedAttention {
                             + (offsetsK.length - 1));
         }
         NDManager target = q.getManager();
+        checkOut(out, new Shape(qs[0], qs[1], qs[2]), type);
         if (!LibUtils.isAvailable() || qs[0] == 0 || ks[0] == 0) {
             requireEngineOfQ(k, v, q);
             if (qs[0] == 0) {
-                return target.create(new Shape(0, qs[1], qs[2]), type);
+                return out != null ? out : target.create(new Shape(0, qs[1], qs[2]), type);
             }
-            return PackedSequences.reference(q, k, v, offsetsQ, offsetsK, opts, target);
+            return into(PackedSequences.reference(q, k, v, offsetsQ, offsetsK, opts, target), out);
         }
         requirePyTorch(q, k, v);
         try (NDManager scope = target.newSubManager()) {
@@ -277,7 +328,7 @@ public final class FusedAttention {
                             rowStrides(ks[0], ks[1], ks[2], ks[1] * ks[2]));
             return launchPacked(
                     operands, type, qs[0], ks[0], qs[1], ks[1], qs[2], offsetsQ, offsetsK, opts,
-                    target, null);
+                    target, out);
         }
     }
 
@@ -478,14 +529,21 @@ public final class FusedAttention {
     }
 
     private static NDList compute(
-            NDArray q, NDArray k, NDArray v, AttentionOptions options, boolean withLogSumExp) {
+            NDArray q,
+            NDArray k,
+            NDArray v,
+            AttentionOptions options,
+            boolean withLogSumExp,
+            NDArray out) {
         AttentionOptions opts = options == null ? AttentionOptions.builder().build() : options;
         AttentionShape shape = AttentionShape.check(q, k, v, opts);
         NDManager target = q.getManager();
         if (!LibUtils.isAvailable()) {
             // DJL ops would mix engines (and read a foreign array's memory as their own).
             requireEngineOfQ(k, v, q);
-            return ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
+            checkOut(out, q.getShape(), shape.dataType);
+            NDList result = ReferenceAttention.compute(q, k, v, opts, shape, withLogSumExp, target);
+            return out == null ? result : new NDList(into(result.singletonOrThrow(), out));
         }
         requirePyTorch(q, k, v);
         try (NDManager scope = target.newSubManager()) {
@@ -497,7 +555,7 @@ public final class FusedAttention {
                             shape.strides(shape.kvHeads, shape.kvLen),
                             SharedMemory.of(v, "v", scope),
                             shape.strides(shape.kvHeads, shape.kvLen));
-            return runNative(operands, opts, shape, target, scope, withLogSumExp, null);
+            return runNative(operands, opts, shape, target, scope, withLogSumExp, out);
         }
     }
 

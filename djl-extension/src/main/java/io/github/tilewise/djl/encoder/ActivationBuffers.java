@@ -51,7 +51,7 @@ final class ActivationBuffers implements AutoCloseable {
     /** The output of odd layers. */
     static final int OUTPUT_ODD = 6;
 
-    /** The attention output (context) of the fused query-key-value path. */
+    /** The attention output (context). */
     static final int CONTEXT = 7;
 
     private static final int SLOTS = 8;

@@ -162,14 +162,7 @@ public final class BertLayer extends AbstractBlock {
                     offsets == null
                             ? new Shape(as.get(0), as.get(1), heads, headDim)
                             : new Shape(as.get(0), heads, headDim);
-            NDArray context =
-                    all.getDataType() == DataType.FLOAT32
-                            ? ActivationBuffers.lend(
-                                    buffers,
-                                    ActivationBuffers.CONTEXT,
-                                    contextShape,
-                                    all.getManager())
-                            : null;
+            NDArray context = lendContext(buffers, all, contextShape);
             return offsets == null
                     ? FusedAttention.forwardPackedQkv(all, heads, attention, context)
                     : FusedAttention.forwardPackedQkv(all, heads, offsets, attention, context);
@@ -182,9 +175,19 @@ public final class BertLayer extends AbstractBlock {
         NDArray q = project(query, x, buffers, ActivationBuffers.QUERY).reshape(headShape);
         NDArray k = project(key, x, buffers, ActivationBuffers.KEY).reshape(headShape);
         NDArray v = project(value, x, buffers, ActivationBuffers.VALUE).reshape(headShape);
+        NDArray context = lendContext(buffers, q, headShape);
         return offsets == null
-                ? FusedAttention.forward(q, k, v, attention)
-                : FusedAttention.forwardPacked(q, k, v, offsets, offsets, attention);
+                ? FusedAttention.forward(q, k, v, attention, context)
+                : FusedAttention.forwardPacked(q, k, v, offsets, offsets, attention, context);
+    }
+
+    /** The attention output's slot as an array of {@code shape} (FLOAT32 inputs only), or null. */
+    private static NDArray lendContext(ActivationBuffers buffers, NDArray input, Shape shape) {
+        if (input.getDataType() != DataType.FLOAT32) {
+            return null;
+        }
+        return ActivationBuffers.lend(
+                buffers, ActivationBuffers.CONTEXT, shape, input.getManager());
     }
 
     private static NDArray project(

@@ -195,6 +195,12 @@ class AttentionWindowAndRelativeBiasTest {
                         FusedAttention.forwardPacked(qa, ka, va, offsets, offsets, options)
                                 .toFloatArray(),
                         isa + " packed " + label);
+                NDArray into = manager.full(new Shape(rows, heads, d), Float.NaN, DataType.FLOAT32);
+                assertClose(
+                        expected,
+                        FusedAttention.forwardPacked(qa, ka, va, offsets, offsets, options, into)
+                                .toFloatArray(),
+                        isa + " packed into out " + label);
             }
             assertClose(
                     expected,

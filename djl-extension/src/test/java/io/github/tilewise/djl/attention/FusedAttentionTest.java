@@ -141,6 +141,29 @@ class FusedAttentionTest {
         assertLogSumExp(data, result.get(1), expected, isa.toString());
     }
 
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("shapesTimesIsas")
+    void fp32IntoACallerOwnedOutputMatchesFloat64(Tilewise.Isa isa, Case c) {
+        Tilewise.setIsa(isa);
+        AttentionTestData data = new AttentionTestData(c, System.nanoTime(), false);
+        NDArray q = data.q(manager, DataType.FLOAT32);
+        // NaN everywhere first: every element must be written.
+        NDArray into = manager.full(q.getShape(), Float.NaN, DataType.FLOAT32);
+        NDArray out =
+                FusedAttention.forward(
+                        q,
+                        data.k(manager, DataType.FLOAT32),
+                        data.v(manager, DataType.FLOAT32),
+                        data.options(manager).build(),
+                        into);
+        assertSame(into, out);
+        assertCloseToFloat64(
+                data,
+                data.outputOf(out),
+                NaiveAttention.compute(data.problem, Precision.FLOAT64),
+                isa + " into out");
+    }
+
     @ParameterizedTest(name = "{1}")
     @MethodSource("shapes")
     void referenceMatchesFloat64(Case c) {
