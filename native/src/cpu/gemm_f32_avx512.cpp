@@ -35,6 +35,7 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
         x[r] = a.x + (m0 + r) * a.ldx;
         lo[r] = _mm512_setzero_ps();
         hi[r] = _mm512_setzero_ps();
+        prefetch_output_avx512(a, m0 + r, p * kPanel);
     }
     for (int64_t kk = 0; kk < k; ++kk) {
         const __m512 b0 = _mm512_loadu_ps(w + kk * kPanel);

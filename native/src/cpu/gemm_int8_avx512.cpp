@@ -32,6 +32,8 @@ void vnni_tile(const GemmArgs& a, int64_t m, int64_t p) {
     __m512i acc[R][2];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) prefetch_output_avx512(a, m + r, p * kPanel);
     for (int64_t g = 0; g < w.k_groups; ++g) {
         const __m512i w0 = _mm512_load_si512(panel + g * 128);
         const __m512i w1 = _mm512_load_si512(panel + g * 128 + 64);
