@@ -5,8 +5,8 @@
 //
 // Per k: two 16-float loads of the panel row, R broadcasts of X[r][k], 2R FMAs into 2R zmm
 // accumulators (24 at R = 12, plus 2 for W and 1 broadcast: 27 of 32 registers, no spills). The
-// FMA:load ratio 24:14 keeps the two FMA pipes busy. Epilogue: the shared finish_store_avx512
-// (+ bias, GELU, + residual, masked stores for a partial last panel).
+// FMA:load ratio 24:14 keeps the two FMA pipes busy. Epilogue: the shared finish_store_row32_avx512
+// (+ bias, GELU, + residual, line-aligned masked stores; see gemm_epilogue_avx512.h).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -49,10 +49,8 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
     const int64_t n0 = p * kPanel;
     const __mmask16 mask_lo = column_mask_avx512(n0, pw.n);
     const __mmask16 mask_hi = column_mask_avx512(n0 + 16, pw.n);
-    for (int r = 0; r < R; ++r) {
-        finish_store_avx512(a, m0 + r, n0, mask_lo, lo[r]);
-        finish_store_avx512(a, m0 + r, n0 + 16, mask_hi, hi[r]);
-    }
+    for (int r = 0; r < R; ++r)
+        finish_store_row32_avx512(a, m0 + r, n0, mask_lo, mask_hi, lo[r], hi[r]);
 }
 
 }  // namespace

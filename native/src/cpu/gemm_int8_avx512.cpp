@@ -44,20 +44,23 @@ void vnni_tile(const GemmArgs& a, int64_t m, int64_t p) {
             dpbusd_acc(acc[r][1], xb, w1);
         }
     }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = p * kPanel + h * 16;
-        const __mmask16 mask = column_mask_avx512(col, w.n);
-        const __m512i col_sums = _mm512_load_si512(w.col_sums + col);
-        const __m512 w_scale = _mm512_load_ps(w.scales + col);
+    const int64_t col = p * kPanel;
+    const __mmask16 mask_lo = column_mask_avx512(col, w.n);
+    const __mmask16 mask_hi = column_mask_avx512(col + 16, w.n);
+    const __m512i col_sums_lo = _mm512_load_si512(w.col_sums + col);
+    const __m512i col_sums_hi = _mm512_load_si512(w.col_sums + col + 16);
+    const __m512 w_scale_lo = _mm512_load_ps(w.scales + col);
+    const __m512 w_scale_hi = _mm512_load_ps(w.scales + col + 16);
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            const __m512i exact = _mm512_sub_epi32(
-                acc[r][h], _mm512_mullo_epi32(_mm512_set1_epi32(a.x_zero[m + r]), col_sums));
-            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(a.x_scale[m + r]), w_scale);
-            finish_store_avx512(a, m + r, col, mask,
-                                _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scale));
-        }
+    for (int r = 0; r < R; ++r) {
+        const __m512i zero = _mm512_set1_epi32(a.x_zero[m + r]);
+        const __m512 x_scale = _mm512_set1_ps(a.x_scale[m + r]);
+        const __m512i exact_lo = _mm512_sub_epi32(acc[r][0], _mm512_mullo_epi32(zero, col_sums_lo));
+        const __m512i exact_hi = _mm512_sub_epi32(acc[r][1], _mm512_mullo_epi32(zero, col_sums_hi));
+        finish_store_row32_avx512(
+            a, m + r, col, mask_lo, mask_hi,
+            _mm512_mul_ps(_mm512_cvtepi32_ps(exact_lo), _mm512_mul_ps(x_scale, w_scale_lo)),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(exact_hi), _mm512_mul_ps(x_scale, w_scale_hi)));
     }
 }
 
