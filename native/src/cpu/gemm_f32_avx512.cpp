@@ -31,6 +31,11 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
     const float* x[R];
     __m512 lo[R];
     __m512 hi[R];
+    // Every loop over the rows is unrolled: a rolled one indexes lo / hi, which GCC then keeps in
+    // memory (two rep stos to zero them and a store and reload of all 24 accumulators per tile:
+    // 4% of the samples at 1536 x 384). Unrolled, 1152 x 384 / 1536 x 384 ran 1-3% faster
+    // (interleaved gemm_bench runs).
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
         x[r] = a.x + (m0 + r) * a.ldx;
         lo[r] = _mm512_setzero_ps();
@@ -40,6 +45,7 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
     for (int64_t kk = 0; kk < k; ++kk) {
         const __m512 b0 = _mm512_loadu_ps(w + kk * kPanel);
         const __m512 b1 = _mm512_loadu_ps(w + kk * kPanel + 16);
+#pragma GCC unroll 12
         for (int r = 0; r < R; ++r) {
             const __m512 v = _mm512_set1_ps(x[r][kk]);
             lo[r] = _mm512_fmadd_ps(v, b0, lo[r]);
@@ -49,6 +55,7 @@ __attribute__((always_inline)) inline void tile_rows(const GemmArgs& a, int64_t 
     const int64_t n0 = p * kPanel;
     const __mmask16 mask_lo = column_mask_avx512(n0, pw.n);
     const __mmask16 mask_hi = column_mask_avx512(n0 + 16, pw.n);
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r)
         finish_store_row32_avx512(a, m0 + r, n0, mask_lo, mask_hi, lo[r], hi[r]);
 }
