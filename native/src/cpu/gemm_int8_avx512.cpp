@@ -90,7 +90,10 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p) {
     const float* x = a.x + m * a.ldx;
     __m512 acc[R][2];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        prefetch_output_avx512(a, m + r, p * kPanel);
+    }
     const int64_t full = w.k / 4;
     for (int64_t g = 0; g < full; ++g) {
         const __m512i raw0 = _mm512_load_si512(panel + g * 128);
@@ -108,15 +111,16 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p) {
         if (rest > 1) wo_step<R, 1>(acc, raw0, raw1, x, a.ldx, 4 * full + 1);
         if (rest > 2) wo_step<R, 2>(acc, raw0, raw1, x, a.ldx, 4 * full + 2);
     }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = p * kPanel + h * 16;
-        const __mmask16 mask = column_mask_avx512(col, w.n);
-        const __m512 w_scale = _mm512_load_ps(w.scales + col);
+    const int64_t col = p * kPanel;
+    const __mmask16 mask_lo = column_mask_avx512(col, w.n);
+    const __mmask16 mask_hi = column_mask_avx512(col + 16, w.n);
+    const __m512 w_scale_lo = _mm512_load_ps(w.scales + col);
+    const __m512 w_scale_hi = _mm512_load_ps(w.scales + col + 16);
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            finish_store_avx512(a, m + r, col, mask, _mm512_mul_ps(acc[r][h], w_scale));
-        }
+    for (int r = 0; r < R; ++r) {
+        finish_store_row32_avx512(a, m + r, col, mask_lo, mask_hi,
+                                  _mm512_mul_ps(acc[r][0], w_scale_lo),
+                                  _mm512_mul_ps(acc[r][1], w_scale_hi));
     }
 }
 
