@@ -97,11 +97,14 @@ static inline void store_row32_avx512(float* dst, __mmask16 mask_lo, __mmask16 m
     // Column c of the 32 lands in lane (c + s) of the three lines from dst - s.
     const uint64_t columns = (static_cast<uint64_t>(mask_hi) << 16 | mask_lo) << s;
     const __mmask16 head = static_cast<__mmask16>(0xffffu << s);  // lanes of lo in the middle line
-    float* line = dst - s;
-    _mm512_mask_store_ps(line, static_cast<__mmask16>(columns), lo_r);
-    _mm512_mask_store_ps(line + 16, static_cast<__mmask16>(columns >> 16),
+    // The first and last line may start before the row or end past the buffer: their lanes outside
+    // it are masked off (never written, no fault), and the addresses are formed as integers.
+    const uintptr_t line = reinterpret_cast<uintptr_t>(dst) - offset;
+    _mm512_mask_store_ps(reinterpret_cast<void*>(line), static_cast<__mmask16>(columns), lo_r);
+    _mm512_mask_store_ps(reinterpret_cast<void*>(line + 64), static_cast<__mmask16>(columns >> 16),
                          _mm512_mask_blend_ps(head, lo_r, hi_r));
-    _mm512_mask_store_ps(line + 32, static_cast<__mmask16>(columns >> 32), hi_r);
+    _mm512_mask_store_ps(reinterpret_cast<void*>(line + 128), static_cast<__mmask16>(columns >> 32),
+                         hi_r);
 }
 
 /// finish_avx512 on both halves of row `row`, columns [col, col + 32), then store_row32_avx512.
