@@ -15,16 +15,27 @@ namespace {
 /// 8 rows x 2 vectors = 16 accumulator chains (FMA / vdpbf16ps latency x throughput); 21 of 32 zmm.
 constexpr int kRows = 8;
 
+/// Zeroes the accumulators and prefetches the tile's output lines into L2 (see
+/// prefetch_output_avx512).
+template <int R>
+__attribute__((always_inline)) inline void start_tile(const GemmArgs& a, int64_t m, int64_t p,
+                                                      __m512 (&acc)[R][2]) {
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        prefetch_output_avx512(a, m + r, p * kPanel);
+    }
+}
+
 template <int R>
 __attribute__((always_inline)) inline void store_tile(const GemmArgs& a, int64_t m, int64_t p,
                                                       __m512 (&acc)[R][2]) {
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = p * kPanel + h * 16;
-        const __mmask16 mask = column_mask_avx512(col, a.w->n);
+    const int64_t col = p * kPanel;
+    const __mmask16 mask_lo = column_mask_avx512(col, a.w->n);
+    const __mmask16 mask_hi = column_mask_avx512(col + 16, a.w->n);
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) finish_store_avx512(a, m + r, col, mask, acc[r][h]);
-    }
+    for (int r = 0; r < R; ++r)
+        finish_store_row32_avx512(a, m + r, col, mask_lo, mask_hi, acc[r][0], acc[r][1]);
 }
 
 template <int R>
@@ -33,8 +44,7 @@ void bf16_dot_tile(const GemmArgs& a, int64_t m, int64_t p) {
     const uint8_t* panel = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes;
     const uint16_t* x = a.xb + m * a.ldb;
     __m512 acc[R][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    start_tile<R>(a, m, p, acc);
     for (int64_t g = 0; g < w.k_groups; ++g) {
         const __m512i w0 = _mm512_load_si512(panel + g * 128);
         const __m512i w1 = _mm512_load_si512(panel + g * 128 + 64);
@@ -67,8 +77,7 @@ void bf16_widen_tile(const GemmArgs& a, int64_t m, int64_t p) {
     const float* x = a.x + m * a.ldx;
     const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
     __m512 acc[R][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    start_tile<R>(a, m, p, acc);
     const int64_t full = w.k / 2;
     for (int64_t g = 0; g < w.k_groups; ++g) {
         const __m512i raw0 = _mm512_load_si512(panel + g * 128);
@@ -90,8 +99,7 @@ void f16_tile(const GemmArgs& a, int64_t m, int64_t p) {
     const uint8_t* panel = static_cast<const uint8_t*>(w.data) + p * w.panel_bytes;
     const float* x = a.x + m * a.ldx;
     __m512 acc[R][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    start_tile<R>(a, m, p, acc);
     for (int64_t i = 0; i < w.k; ++i) {
         const __m512 w0 =
             _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(panel + i * 64)));

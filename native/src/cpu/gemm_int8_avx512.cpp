@@ -32,6 +32,8 @@ void vnni_tile(const GemmArgs& a, int64_t m, int64_t p) {
     __m512i acc[R][2];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) prefetch_output_avx512(a, m + r, p * kPanel);
     for (int64_t g = 0; g < w.k_groups; ++g) {
         const __m512i w0 = _mm512_load_si512(panel + g * 128);
         const __m512i w1 = _mm512_load_si512(panel + g * 128 + 64);
@@ -42,20 +44,23 @@ void vnni_tile(const GemmArgs& a, int64_t m, int64_t p) {
             dpbusd_acc(acc[r][1], xb, w1);
         }
     }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = p * kPanel + h * 16;
-        const __mmask16 mask = column_mask_avx512(col, w.n);
-        const __m512i col_sums = _mm512_load_si512(w.col_sums + col);
-        const __m512 w_scale = _mm512_load_ps(w.scales + col);
+    const int64_t col = p * kPanel;
+    const __mmask16 mask_lo = column_mask_avx512(col, w.n);
+    const __mmask16 mask_hi = column_mask_avx512(col + 16, w.n);
+    const __m512i col_sums_lo = _mm512_load_si512(w.col_sums + col);
+    const __m512i col_sums_hi = _mm512_load_si512(w.col_sums + col + 16);
+    const __m512 w_scale_lo = _mm512_load_ps(w.scales + col);
+    const __m512 w_scale_hi = _mm512_load_ps(w.scales + col + 16);
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            const __m512i exact = _mm512_sub_epi32(
-                acc[r][h], _mm512_mullo_epi32(_mm512_set1_epi32(a.x_zero[m + r]), col_sums));
-            const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(a.x_scale[m + r]), w_scale);
-            finish_store_avx512(a, m + r, col, mask,
-                                _mm512_mul_ps(_mm512_cvtepi32_ps(exact), scale));
-        }
+    for (int r = 0; r < R; ++r) {
+        const __m512i zero = _mm512_set1_epi32(a.x_zero[m + r]);
+        const __m512 x_scale = _mm512_set1_ps(a.x_scale[m + r]);
+        const __m512i exact_lo = _mm512_sub_epi32(acc[r][0], _mm512_mullo_epi32(zero, col_sums_lo));
+        const __m512i exact_hi = _mm512_sub_epi32(acc[r][1], _mm512_mullo_epi32(zero, col_sums_hi));
+        finish_store_row32_avx512(
+            a, m + r, col, mask_lo, mask_hi,
+            _mm512_mul_ps(_mm512_cvtepi32_ps(exact_lo), _mm512_mul_ps(x_scale, w_scale_lo)),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(exact_hi), _mm512_mul_ps(x_scale, w_scale_hi)));
     }
 }
 
@@ -85,7 +90,10 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p) {
     const float* x = a.x + m * a.ldx;
     __m512 acc[R][2];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        prefetch_output_avx512(a, m + r, p * kPanel);
+    }
     const int64_t full = w.k / 4;
     for (int64_t g = 0; g < full; ++g) {
         const __m512i raw0 = _mm512_load_si512(panel + g * 128);
@@ -103,15 +111,16 @@ void weight_only_tile(const GemmArgs& a, int64_t m, int64_t p) {
         if (rest > 1) wo_step<R, 1>(acc, raw0, raw1, x, a.ldx, 4 * full + 1);
         if (rest > 2) wo_step<R, 2>(acc, raw0, raw1, x, a.ldx, 4 * full + 2);
     }
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-        const int64_t col = p * kPanel + h * 16;
-        const __mmask16 mask = column_mask_avx512(col, w.n);
-        const __m512 w_scale = _mm512_load_ps(w.scales + col);
+    const int64_t col = p * kPanel;
+    const __mmask16 mask_lo = column_mask_avx512(col, w.n);
+    const __mmask16 mask_hi = column_mask_avx512(col + 16, w.n);
+    const __m512 w_scale_lo = _mm512_load_ps(w.scales + col);
+    const __m512 w_scale_hi = _mm512_load_ps(w.scales + col + 16);
 #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            finish_store_avx512(a, m + r, col, mask, _mm512_mul_ps(acc[r][h], w_scale));
-        }
+    for (int r = 0; r < R; ++r) {
+        finish_store_row32_avx512(a, m + r, col, mask_lo, mask_hi,
+                                  _mm512_mul_ps(acc[r][0], w_scale_lo),
+                                  _mm512_mul_ps(acc[r][1], w_scale_hi));
     }
 }
 
