@@ -73,11 +73,10 @@ int cpu_features() {
 
 bool bf16_dot_outruns_fma() {
     // AMD Zen 4 and 5 run vdpbf16ps (two products per fp32 lane) at the FMA's rate: twice the
-    // fp32 flops (Zen 5, peak_bench 2: 825 vs 414 GFLOP/s). Intel's (Sapphire Rapids) issues on one
-    // port against the FMA's two, so it gives no more products than fp32 FMAs and costs the bf16
-    // conversions: attention with bf16 compute ran at 0.62-0.89x (median 0.69x) of fp32 there (2
-    // cores of a Xeon with AMX, 2026-12-07, native/bench/cpu_device.sh). TILEWISE_BF16_DOT=1 or 0
-    // overrides.
+    // fp32 flops (Zen 5, peak_bench 2: 825 vs 414 GFLOP/s). On a Sapphire Rapids Xeon it gave half
+    // the FMA's flops (peak_bench 2: 108-117 vs 217-228), and attention with bf16 compute ran at
+    // 0.62-0.89x (median 0.69x) of fp32 (2 cores of a Xeon with AMX, 2026-12-07,
+    // native/bench/cpu_device.sh). TILEWISE_BF16_DOT=1 or 0 overrides.
     static const bool outruns = [] {
         if (const char* env = std::getenv("TILEWISE_BF16_DOT")) return env[0] == '1';
         return detect_amd();
