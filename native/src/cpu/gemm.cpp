@@ -265,12 +265,6 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 /// six interleaved rounds (noisy): int8 with per-call quantization +5-9% on 1152 x 384 and the
 /// K = 768 shapes, the int8 kernel and fp32 unchanged to +4%; AVX2 unchanged or better.
 constexpr int64_t kGroupWeightBytes = int64_t{2} << 20;
-/// Activations up to this size keep the plain order (row blocks fastest, one group per panel
-/// block): half of Zen 5's 1 MiB L2. The groups are for rows of X that no longer stay in L2 between
-/// the tasks that share them (M = 4096: 1.5-12 MB); at M = 106 (one text, 81 KB of bf16 rows)
-/// grouped bf16 measured 2-7% slower (interleaved gemm_bench runs, about their noise), so small
-/// M keeps the order it was tuned with.
-constexpr int64_t kGroupActivationBytes = int64_t{512} << 10;
 
 tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const KernelTable& t) {
     std::atomic<bool> out_of_memory{false};
@@ -294,12 +288,9 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
                   0,
                   nullptr,
                   nullptr};
-    const int64_t activation_bytes = a.m * a.w->k * (a.xq != nullptr ? 1 : a.xb != nullptr ? 2 : 4);
-    if (activation_bytes > kGroupActivationBytes) {
-        const int64_t block_bytes = kBlockPanels * a.w->panel_bytes;
-        grid.group_panel_blocks =
-            std::min(grid.panel_blocks, std::max<int64_t>(1, kGroupWeightBytes / block_bytes));
-    }
+    const int64_t block_bytes = kBlockPanels * a.w->panel_bytes;
+    grid.group_panel_blocks =
+        std::min(grid.panel_blocks, std::max<int64_t>(1, kGroupWeightBytes / block_bytes));
     tw_packed_weights all_columns;
     if (a.epilogue & TW_EPILOGUE_GATED) {
         all_columns = *a.w;
