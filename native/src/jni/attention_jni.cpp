@@ -122,6 +122,17 @@ bool tensor_address(JNIEnv* env, jobject buffer, jlongArray strides_array, const
     return *address != nullptr;
 }
 
+/// Whether two direct buffers share any byte (null buffers share none).
+bool buffers_overlap(JNIEnv* env, jobject a, jobject b) {
+    if (a == nullptr || b == nullptr) return false;
+    const char* a0 = static_cast<const char*>(env->GetDirectBufferAddress(a));
+    const char* b0 = static_cast<const char*>(env->GetDirectBufferAddress(b));
+    const jlong a_bytes = env->GetDirectBufferCapacity(a);
+    const jlong b_bytes = env->GetDirectBufferCapacity(b);
+    if (a0 == nullptr || b0 == nullptr || a_bytes <= 0 || b_bytes <= 0) return false;
+    return a0 < b0 + b_bytes && b0 < a0 + a_bytes;
+}
+
 }  // namespace
 
 extern "C" {
@@ -203,6 +214,14 @@ JNIEXPORT void JNICALL Java_io_github_tilewise_djl_jni_AttentionNative_forward0(
         return;
     }
     p.o = const_cast<void*>(out);
+    // The kernel reads Q, K and V while it writes O: an output in their memory (a caller-owned
+    // output that is also an input) would read rows it has already overwritten.
+    for (jobject input : {q, k, v}) {
+        if (buffers_overlap(env, o, input)) {
+            throw_illegal_argument(env, "attention: the output shares memory with q, k or v");
+            return;
+        }
+    }
 
     // Valid lengths: copied out of the Java array so the kernel never sees a moving heap.
     std::vector<int32_t> lengths;

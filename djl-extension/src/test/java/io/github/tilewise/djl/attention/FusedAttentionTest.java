@@ -162,6 +162,14 @@ class FusedAttentionTest {
                 data.outputOf(out),
                 NaiveAttention.compute(data.problem, Precision.FLOAT64),
                 isa + " into out");
+        // An output that is also an input would be read while it is written.
+        NDArray k = data.k(manager, DataType.FLOAT32);
+        NDArray v = data.v(manager, DataType.FLOAT32);
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> FusedAttention.forward(q, k, v, data.options(manager).build(), q));
+        assertTrue(e.getMessage().contains("shares memory"), e.getMessage());
     }
 
     @ParameterizedTest(name = "{1}")
