@@ -564,6 +564,16 @@ std::vector<Case> cases() {
     Case gathered_qkv{1, 2, 2, 2050, 2050, 24};
     gathered_qkv.fused_qkv = true;
     list.push_back(gathered_qkv);
+    // Shorter K/V whose rows are 4 KiB apart (8 heads of 128, 4 of 256), gathered once enough query
+    // tiles read each row: AVX2's 24-query tiles in the first, both ISAs' tiles in the second.
+    Case aliased{1, 8, 8, 400, 333, 128};
+    aliased.seq_major = true;
+    aliased.causal = true;
+    list.push_back(aliased);
+    Case aliased_gqa{1, 8, 4, 1000, 130, 256};
+    aliased_gqa.seq_major = true;
+    aliased_gqa.valid_lengths = true;
+    list.push_back(aliased_gqa);
     // And random shapes.
     for (int i = 0; i < 12; ++i) {
         Case c{twtest::uniform_int(1, 3),   0,

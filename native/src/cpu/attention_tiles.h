@@ -853,6 +853,12 @@ struct FlashAttention {
     // Zen 5 (2026-12-07, [B, S, H, D] fp32, 8 heads, interleaved): N = 2,048 +4% (D = 64) and +7%
     // (D = 128), N = 8,192 +18% and +8%; at N = 512 the copy is not repaid (-12%).
     static constexpr int64_t kGatherKeys = 2048;
+    // Shorter K/V are gathered too when their rows are a multiple of 4 KiB apart (D = 128 with 8
+    // heads): such rows all fall into the same few L1 sets, so a key tile cannot stay in L1 between
+    // its micro-kernel calls. It pays once each row is read by at least this many query tiles
+    // (Zen 5, 2026-12-07, [B, S, H, D] fp32, H = 8, D = 128, three interleaved rounds: AVX2,
+    // 24-query tiles, N = 512 +8% and N = 1,024 +14%; AVX-512 at N = 1,024, 8 tiles, -5%).
+    static constexpr int64_t kGatherAliasedReads = 16;
     // The largest such copy (K and V together): beyond it the strided reads stay, so very long
     // calls keep their small extra memory (8 heads of 64 at N = 8,192 copy 32 MiB, ModernBERT-base
     // at 8,192 tokens 48 MiB; N = 32,768 is not gathered).
@@ -993,10 +999,13 @@ struct FlashAttention {
         // every query tile walks all of a head's key rows, each in its own stretch of memory
         // (D = 128, 8 heads: one 4 KiB page per row), so they are gathered into a contiguous copy
         // once per call when several tiles share each head.
+        const int64_t row_readers = query_tiles * group;  // query tiles that read each K/V row
+        const bool aliased_rows =
+            (p.k_strides[2] * 4) % 4096 == 0 || (p.v_strides[2] * 4) % 4096 == 0;
         const bool gather_kv =
             p.dtype == TW_F32 && !bf16_dot && !round_bf16 &&
-            (p.k_strides[2] != D || p.v_strides[2] != D) && p.kv_len >= kGatherKeys &&
-            query_tiles * group > 1 &&
+            (p.k_strides[2] != D || p.v_strides[2] != D) && row_readers > 1 &&
+            (p.kv_len >= kGatherKeys || (aliased_rows && row_readers >= kGatherAliasedReads)) &&
             2 * sizeof(float) * size_t(p.batch * p.kv_heads * p.kv_len * D) <= kGatherMaxBytes;
         const bool convert_f32 = !bf16_dot && (p.dtype != TW_F32 || round_bf16 || gather_kv);
         auto padded = [](size_t bytes) { return (bytes + 63) / 64 * 64; };
