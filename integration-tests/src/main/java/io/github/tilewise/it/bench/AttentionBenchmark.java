@@ -33,7 +33,9 @@ import java.util.Locale;
  * are the padded case (valid lengths N, N/2, N/4, N/8 with a key-padding mask; flops count the
  * valid keys only). A case that would not fit in memory prints {@code ms=skipped} and the reason.
  * {@code extra_mb} is measured by {@link PeakMemory} on the first call of a case; {@code ms} is the
- * median of the calls after it, as many as fit in the time budget.
+ * median of the calls after it, as many as fit in the time budget. The run starts and ends with the
+ * CPU's instruction peaks ({@link InstructionPeaks}: {@code peak instr=... gops=...}), so that
+ * percentages of peak come from the same run.
  *
  * <p>Options (all optional): {@code --n 512,2048,8192,32768}, {@code --cases plain,causal,padded},
  * {@code --impls tilewise,ort,djl-naive}, {@code --dtypes fp32,bf16} (of tilewise; {@code fp16} is
@@ -79,6 +81,7 @@ public final class AttentionBenchmark {
                         + (PeakMemory.isSupported() ? "VmHWM" : "unsupported")
                         + " available_mb="
                         + PeakMemory.availableBytes() / (1 << 20));
+        InstructionPeaks.print(options.threads);
         for (int n : options.lengths) {
             for (String variant : options.cases) {
                 AttentionCase c =
@@ -94,6 +97,7 @@ public final class AttentionBenchmark {
                 }
             }
         }
+        InstructionPeaks.print(options.threads); // again: the machine's speed drifts
     }
 
     private void runCase(AttentionCase c, NDManager manager) throws Exception {
