@@ -13,10 +13,11 @@ import java.util.Deque;
 /**
  * The activation memory of one forward, kept from call to call: a flat fp32 array per slot (the
  * projections, the attention output, the normalised attention output, the feed-forward hidden rows,
- * and two layer outputs used in turn), grown to the largest forward seen. A layer borrows a slot as
- * a contiguous view of the shape it needs and the native kernels write into it, so a batch reuses
- * pages it has already touched instead of page-faulting on fresh outputs layer after layer (about
- * 7% of an fp32 32 × 128 MiniLM batch, with glibc returning each freed output to the kernel).
+ * a pre-norm layer's residual stream, and two layer outputs used in turn), grown to the largest
+ * forward seen. A layer borrows a slot as a contiguous view of the shape it needs and the native
+ * kernels write into it, so a batch reuses pages it has already touched instead of page-faulting on
+ * fresh outputs layer after layer (about 7% of an fp32 32 × 128 MiniLM batch, with glibc returning
+ * each freed output to the kernel).
  *
  * <p>One forward at a time: a {@link Pool} lends each forward its own buffers and takes them back
  * when it returns, so concurrent forwards never share memory. A view never outlives the forward
@@ -54,11 +55,16 @@ final class ActivationBuffers implements AutoCloseable {
     /** The attention output (context). */
     static final int CONTEXT = 7;
 
-    private static final int SLOTS = 8;
+    /** The residual stream between a pre-norm layer's attention and feed-forward blocks. */
+    static final int RESIDUAL = 8;
+
+    private static final int SLOTS = 9;
 
     /**
      * Default cap of one forward's buffers: 512 MiB holds a BERT-base chunk of 8,192 packed tokens
-     * (seven 768-wide slots and one 3,072-wide: about 270 MB); MiniLM's 32 × 128 batch needs 63 MB.
+     * (seven 768-wide slots and one 3,072-wide: about 270 MB) and a ModernBERT-base document of
+     * 8,192 tokens (five 768-wide slots, the 2,304-wide QKV and the 1,152-wide GeGLU rows: about
+     * 260 MB); MiniLM's 32 × 128 batch needs 63 MB.
      */
     static final int DEFAULT_CAP_MIB = 512;
 
@@ -77,6 +83,15 @@ final class ActivationBuffers implements AutoCloseable {
         if (index == layers - 1) {
             return -1;
         }
+        return alternatingSlot(index);
+    }
+
+    /**
+     * The output slot of layer {@code index} where every layer's output stays in the forward (a
+     * final norm writes the new array that leaves it): even and odd layers in turn, so that a layer
+     * never writes the slot it reads.
+     */
+    static int alternatingSlot(int index) {
         return index % 2 == 0 ? OUTPUT_EVEN : OUTPUT_ODD;
     }
 

@@ -66,12 +66,21 @@ public final class LayerNormBlock extends AbstractBlock {
      * @return the normalised array, attached to {@code x}'s manager
      */
     public NDArray apply(NDArray x) {
+        return apply(x, null, -1);
+    }
+
+    /**
+     * As {@link #apply(NDArray)}, written into slot {@code slot} of a forward's buffers where the
+     * native kernel runs (FLOAT32 on the CPU).
+     */
+    NDArray apply(NDArray x, ActivationBuffers buffers, int slot) {
         if (LibUtils.isAvailable()
                 && x.getDataType() == DataType.FLOAT32
                 && ai.djl.Device.Type.CPU.equals(x.getDevice().getDeviceType())
                 && x.getShape().dimension() >= 1
                 && x.getShape().get(x.getShape().dimension() - 1) == size) {
-            return applyNative(x);
+            return applyNative(
+                    x, ActivationBuffers.lend(buffers, slot, x.getShape(), x.getManager()));
         }
         return x.getNDArrayInternal()
                 .layerNorm(x, new Shape(size), gamma.getArray(), beta.getArray(), eps)
@@ -182,11 +191,12 @@ public final class LayerNormBlock extends AbstractBlock {
         return y;
     }
 
-    private NDArray applyNative(NDArray x) {
+    /** The native LayerNorm of {@code x} into {@code out} (x's shape), or a new array if null. */
+    private NDArray applyNative(NDArray x, NDArray out) {
         NativeAffine affine = nativeAffine();
         long rows = x.getShape().size() / size;
         NDManager target = x.getManager();
-        NDArray y = target.create(x.getShape(), DataType.FLOAT32);
+        NDArray y = out != null ? out : target.create(x.getShape(), DataType.FLOAT32);
         try (NDManager scope = target.newSubManager()) {
             ByteBuffer xb = SharedMemory.of(x, "x", scope);
             ByteBuffer yb = SharedMemory.of(y, "y", null);

@@ -66,16 +66,32 @@ public final class ModernBertEncoder extends TransformerEncoder {
         AttentionOptions precision =
                 AttentionOptions.builder().optComputePrecision(attentionPrecision).build();
         NDArray embedded = rows(tokens.getArray(), ids);
-        NDArray hidden = embeddingNorm.apply(embedded);
-        embedded.close();
-        for (ModernBertLayer layer : layers) {
-            NDArray next = layer.applyPacked(hidden, offsets, rotaryPositions, precision);
+        ActivationBuffers buffers = acquireBuffers(embedded);
+        try {
+            // Layer i writes slot alternatingSlot(i) and reads the other: layer 0 reads the odd.
+            NDArray hidden =
+                    embeddingNorm.apply(embedded, buffers, ActivationBuffers.alternatingSlot(1));
+            embedded.close();
+            for (int i = 0; i < layers.size(); i++) {
+                NDArray next =
+                        layers.get(i)
+                                .applyPacked(
+                                        hidden,
+                                        offsets,
+                                        rotaryPositions,
+                                        precision,
+                                        buffers,
+                                        ActivationBuffers.alternatingSlot(i));
+                hidden.close();
+                hidden = next;
+            }
+            // A new array: the only one that leaves the forward.
+            NDArray out = finalNorm.apply(hidden);
             hidden.close();
-            hidden = next;
+            return out;
+        } finally {
+            releaseBuffers(buffers);
         }
-        NDArray out = finalNorm.apply(hidden);
-        hidden.close();
-        return out;
     }
 
     /**

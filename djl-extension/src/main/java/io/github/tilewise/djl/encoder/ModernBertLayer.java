@@ -103,13 +103,32 @@ public final class ModernBertLayer extends AbstractBlock {
      */
     public NDArray applyPacked(
             NDArray x, int[] offsets, int[] positions, AttentionOptions precision) {
+        return applyPacked(x, offsets, positions, precision, null, -1);
+    }
+
+    /**
+     * As {@link #applyPacked(NDArray, int[], int[], AttentionOptions)}, every intermediate written
+     * into a forward's {@code buffers} (null: new arrays) and the output into slot {@code outSlot}
+     * (-1: a new array). At 8,192 tokens the intermediates are 25-75 MB each: new arrays would
+     * page-fault on every layer of every call (glibc returns blocks this large to the kernel).
+     */
+    NDArray applyPacked(
+            NDArray x,
+            int[] offsets,
+            int[] positions,
+            AttentionOptions precision,
+            ActivationBuffers buffers,
+            int outSlot) {
         NDManager parent = x.getManager();
         try (NDManager scope = parent.newSubManager()) {
             x.tempAttach(scope);
             int heads = config.getNumHeads();
-            // Intermediates are closed as soon as they are used: at 8,192 tokens each is 25-75 MB.
-            NDArray normed = attentionNorm == null ? x : attentionNorm.apply(x);
-            NDArray projected = qkv.apply(normed, null);
+            // Intermediates are closed as soon as they are used (a view: only the view).
+            NDArray normed =
+                    attentionNorm == null
+                            ? x
+                            : attentionNorm.apply(x, buffers, ActivationBuffers.NORMED);
+            NDArray projected = project(qkv, normed, null, buffers, ActivationBuffers.QUERY);
             if (normed != x) {
                 normed.close();
             }
@@ -120,21 +139,43 @@ public final class ModernBertLayer extends AbstractBlock {
             if (local) {
                 options.optSlidingWindow(config.getLocalWindow(), config.getLocalWindow());
             }
+            NDArray context =
+                    projected.getDataType() != DataType.FLOAT32
+                            ? null
+                            : ActivationBuffers.lend(
+                                    buffers,
+                                    ActivationBuffers.CONTEXT,
+                                    new Shape(
+                                            projected.getShape().get(0),
+                                            heads,
+                                            config.getHeadSize()),
+                                    projected.getManager());
             NDArray attended =
-                    FusedAttention.forwardPackedQkv(projected, heads, offsets, options.build());
+                    FusedAttention.forwardPackedQkv(
+                            projected, heads, offsets, options.build(), context);
             projected.close();
-            NDArray context = attended.reshape(x.getShape());
-            NDArray a = attentionOutput.apply(context, x);
-            context.close();
+            NDArray flat = attended.reshape(x.getShape());
+            NDArray a = project(attentionOutput, flat, x, buffers, ActivationBuffers.RESIDUAL);
+            flat.close();
             attended.close();
-            NDArray mlpIn = mlpNorm.apply(a);
-            NDArray activated = mlpInput.apply(mlpIn, null);
+            NDArray mlpIn = mlpNorm.apply(a, buffers, ActivationBuffers.NORMED);
+            NDArray activated = project(mlpInput, mlpIn, null, buffers, ActivationBuffers.HIDDEN);
             mlpIn.close();
-            NDArray y = mlpOutput.apply(activated, a);
+            NDArray y = project(mlpOutput, activated, a, buffers, outSlot);
             activated.close();
             a.close();
             return scope.ret(y);
         }
+    }
+
+    /** {@code linear(x) + residual}, written into slot {@code slot} where its operator can. */
+    private static NDArray project(
+            LinearBlock linear, NDArray x, NDArray residual, ActivationBuffers buffers, int slot) {
+        return linear.apply(
+                x,
+                residual,
+                ActivationBuffers.lend(
+                        buffers, slot, linear.getOperator(), x, linear.getOutputWidth()));
     }
 
     /**

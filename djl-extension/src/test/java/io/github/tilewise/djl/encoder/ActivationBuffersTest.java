@@ -97,10 +97,37 @@ class ActivationBuffersTest {
 
     @Test
     void outputsEqualNewArraysAcrossSizesPrecisionsAndThreads() throws Exception {
-        EncoderConfig config = BertEncoderTest.config(48, 4, 3, 96, 64, 2, "gelu", true, 0);
+        outputsEqualNewArrays(
+                BertEncoderTest.config(48, 4, 3, 96, 64, 2, "gelu", true, 0), "true", "false");
+    }
+
+    /** ModernBERT: pre-norm layers (a residual slot), GeGLU rows, local and global attention. */
+    @Test
+    void modernBertOutputsEqualNewArrays() throws Exception {
+        EncoderConfig config =
+                EncoderConfig.builder()
+                        .optArchitecture(EncoderArchitecture.MODERNBERT)
+                        .setHiddenSize(48)
+                        .setNumHeads(4)
+                        .setNumLayers(4)
+                        .setIntermediateSize(40)
+                        .setMaxPositions(128)
+                        .setVocabSize(97)
+                        .optTypeVocabSize(0)
+                        .optLayerNormEps(1e-5f)
+                        .optActivation(HiddenActivation.fromName("gelu"))
+                        .optBiases(false, false)
+                        .optRotary(160000f, 10000f, 8, new boolean[] {false, true, true, false})
+                        .build();
+        // ModernBERT always runs packed.
+        outputsEqualNewArrays(config, "true");
+    }
+
+    private static void outputsEqualNewArrays(EncoderConfig config, String... packedModes)
+            throws Exception {
         int[][] batches = {{40, 40}, {3, 17, 2}, {64, 64, 64}, {1}, {25, 9, 40, 2}};
         for (Precision precision : new Precision[] {Precision.FP32, Precision.INT8}) {
-            for (String packed : new String[] {"true", "false"}) {
+            for (String packed : packedModes) {
                 System.setProperty("tilewise.packed", packed);
                 try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
                     TextEncoderBlock block =

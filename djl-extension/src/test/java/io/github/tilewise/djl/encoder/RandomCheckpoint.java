@@ -7,7 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
-/** Random BERT weights under Hugging Face names, for tests that need no real model. */
+/** Random encoder weights under Hugging Face names, for tests that need no real model. */
 final class RandomCheckpoint {
 
     private RandomCheckpoint() {}
@@ -21,7 +21,9 @@ final class RandomCheckpoint {
             long[] shape = p.getShape().getShape();
             int n = (int) p.getShape().size();
             float[] data = new float[n];
-            boolean gamma = p.getName().endsWith("LayerNorm.weight");
+            // Norm scales (BERT's "LayerNorm.weight", ModernBERT's "attn_norm.weight", ...).
+            boolean gamma =
+                    p.getName().endsWith("LayerNorm.weight") || p.getName().endsWith("norm.weight");
             // Weights scaled like a trained model's (std ~ 1/sqrt(in)) so activations stay O(1).
             double scale = shape.length == 2 ? 1.0 / Math.sqrt(shape[1]) : 0.1;
             if (p.getName().contains("embeddings")) {
