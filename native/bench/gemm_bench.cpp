@@ -1,8 +1,9 @@
 // Linear-layer throughput per precision on the BERT-base-like shapes of issue 4:
 //   gemm precision=<p> M=<m> N=<n> K=<k> ms=<median> gops=<2MNK / time>
-// Usage: gemm_bench [reps] [M] [threads] [precisions] [shapes]: `precisions` a comma-separated list
-// of the names below (default all), e.g. `bf16,fp16,fp32`; `shapes` a comma-separated list of NxK
-// (default 384x384,1536x384,384x1536,1152x384), e.g. the encoder grid of issue 18
+// Usage: gemm_bench [reps] [M] [threads] [precisions] [shapes] [fresh]: `precisions` a
+// comma-separated list of the names below (default all), e.g. `bf16,fp16,fp32`; `shapes` a
+// comma-separated list of NxK (default 384x384,1536x384,384x1536,1152x384), e.g. the encoder grid
+// of issue 18
 // `384x384,1152x384,1536x384,384x1536,768x768,2304x768,3072x768,768x3072,1152x768,768x1152`. Each
 // line is the median of `reps` timed calls after two warm-ups; the time includes the per-call
 // activation quantization (int8) or bf16 rounding, except for the `int8_prequantized*` lines: rows
@@ -12,6 +13,12 @@
 // which CPUs without VNNI run on the plain vpmaddubsw kernel. `fp32` is the fp32 linear layer
 // (TW_F32 weights), `fp32+gelu` with the GELU epilogue (FFN1), `fp32+layernorm` with the LayerNorm
 // epilogue (attention output and FFN2: whole-row tasks).
+// A sixth argument `fresh` gives every timed call a newly allocated Y (malloc, then free after the
+// call), as an encoder forward that allocates its outputs anew: past glibc's largest mmap threshold
+// (32 MiB) these are new pages, and the time includes their first-touch page faults. Zen 5 VM,
+// M = 8192, 3 interleaved rounds, medians: 2304 x 768 (72 MiB of Y) fp32 368 GFLOP/s with Y reused,
+// 121 fresh; int8 prequantized 1,433 and 182 GOP/s; 768 x 768 (24 MiB, recycled by malloc) the same
+// either way.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -109,7 +116,9 @@ int main(int argc, char** argv) {
             item = *end == ',' ? end + 1 : end;
         }
     }
-    std::printf("# isa=%d threads=%d\n", static_cast<int>(tw_isa_active()), tw_num_threads());
+    const bool fresh_y = argc > 6 && std::strcmp(argv[6], "fresh") == 0;
+    std::printf("# isa=%d threads=%d y=%s\n", static_cast<int>(tw_isa_active()), tw_num_threads(),
+                fresh_y ? "fresh" : "reused");
     for (const auto& [N, K] : shapes) {
         std::vector<float> x(M * K), w(N * K), bias(N), y(M * N);
         uint64_t s = 42;
@@ -154,7 +163,15 @@ int main(int argc, char** argv) {
                 }
                 p.xq = &rows;
             }
-            const double ms = time_calls(reps, [&] { return tw_linear(&p); });
+            const double ms = time_calls(reps, [&] {
+                if (!fresh_y) return tw_linear(&p);
+                tw_linear_params q = p;
+                q.y = static_cast<float*>(std::malloc(sizeof(float) * M * N));
+                if (q.y == nullptr) return TW_ERR_OUT_OF_MEMORY;
+                const tw_status status = tw_linear(&q);
+                std::free(q.y);
+                return status;
+            });
             if (ms < 0) return 1;
             print_line(c.name, M, N, K, ms);
             tw_packed_weights_free(packed);
