@@ -38,9 +38,10 @@ import java.util.Locale;
  * percentages of peak come from the same run.
  *
  * <p>Options (all optional): {@code --n 512,2048,8192,32768}, {@code --cases plain,causal,padded},
- * {@code --impls tilewise,ort,djl-naive}, {@code --dtypes fp32,bf16} (of tilewise; {@code fp16} is
- * also accepted), {@code --heads 8}, {@code --dim 64}, {@code --threads 2}, {@code --budget-s 5}
- * (seconds of timed calls per line), {@code --max-reps 15}.
+ * {@code --impls tilewise,tilewise-out,ort,djl-naive} ({@code tilewise-out}: one reused output
+ * array), {@code --dtypes fp32,bf16} (of tilewise; {@code fp16} is also accepted), {@code --heads
+ * 8}, {@code --dim 64}, {@code --threads 2}, {@code --budget-s 5} (seconds of timed calls per
+ * line), {@code --max-reps 15}.
  */
 public final class AttentionBenchmark {
 
@@ -130,8 +131,9 @@ public final class AttentionBenchmark {
         for (String impl : options.impls) {
             switch (impl) {
                 case "tilewise":
+                case "tilewise-out":
                     for (String dtype : options.dtypes) {
-                        runTilewise(c, dtype, q, k, v, builder);
+                        runTilewise(c, impl, dtype, q, k, v, builder);
                     }
                     break;
                 case "djl-naive":
@@ -147,15 +149,22 @@ public final class AttentionBenchmark {
         }
     }
 
+    /**
+     * Times Tilewise: {@code impl} "tilewise" allocates the output on every call (the plain API),
+     * "tilewise-out" writes into one caller-owned array reused from call to call, as the encoder's
+     * layers do (at N = 8,192 a new 32 MiB output page-faults on every call; ONNX Runtime's arena
+     * keeps its outputs' memory).
+     */
     private void runTilewise(
             AttentionCase c,
+            String impl,
             String dtype,
             NDArray q,
             NDArray k,
             NDArray v,
             AttentionOptions.Builder builder) {
         if (!Tilewise.isNativeAvailable()) {
-            skip("tilewise", dtype, c, "native_library_not_loaded");
+            skip(impl, dtype, c, "native_library_not_loaded");
             return;
         }
         NDArray q2 = q;
@@ -181,7 +190,13 @@ public final class AttentionBenchmark {
         NDArray qq = q2;
         NDArray kk = k2;
         NDArray vv = v2;
-        report("tilewise", dtype, c, () -> FusedAttention.forward(qq, kk, vv, opts).close());
+        if (impl.equals("tilewise-out")) {
+            try (NDArray out = qq.getManager().create(qq.getShape(), qq.getDataType())) {
+                report(impl, dtype, c, () -> FusedAttention.forward(qq, kk, vv, opts, out));
+            }
+        } else {
+            report(impl, dtype, c, () -> FusedAttention.forward(qq, kk, vv, opts).close());
+        }
         if (q2 != q) {
             q2.close();
             k2.close();
@@ -299,7 +314,7 @@ public final class AttentionBenchmark {
     private static final class Options {
         List<Integer> lengths = List.of(512, 2048, 8192, 32768);
         List<String> cases = List.of("plain", "causal", "padded");
-        List<String> impls = List.of("tilewise", "ort", "djl-naive");
+        List<String> impls = List.of("tilewise", "tilewise-out", "ort", "djl-naive");
         List<String> dtypes = List.of("fp32", "bf16");
         int heads = 8;
         int headDim = 64;
@@ -323,7 +338,7 @@ public final class AttentionBenchmark {
                         o.cases = checked(value, "plain", "causal", "padded");
                         break;
                     case "--impls":
-                        o.impls = checked(value, "tilewise", "ort", "djl-naive");
+                        o.impls = checked(value, "tilewise", "tilewise-out", "ort", "djl-naive");
                         break;
                     case "--dtypes":
                         o.dtypes = checked(value, "fp32", "bf16", "fp16");
