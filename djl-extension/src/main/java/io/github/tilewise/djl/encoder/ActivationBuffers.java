@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.tilewise.djl.encoder.linear.LinearBlock;
 import io.github.tilewise.djl.encoder.linear.LinearOperator;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -114,6 +115,23 @@ final class ActivationBuffers implements AutoCloseable {
         }
         Shape xs = x.getShape();
         return lend(buffers, slot, xs.slice(0, xs.dimension() - 1).add(width), x.getManager());
+    }
+
+    /**
+     * Runs {@code linear(x) + residual} into slot {@code slot} where the layer's operator writes
+     * into lent arrays, else into a new array.
+     *
+     * @param linear the layer
+     * @param x its input
+     * @param residual added after its activation, or null
+     * @param buffers the forward's buffers, or null
+     * @param slot the slot, or -1 for a new array
+     * @return the output, attached to {@code x}'s manager
+     */
+    static NDArray apply(
+            LinearBlock linear, NDArray x, NDArray residual, ActivationBuffers buffers, int slot) {
+        return linear.apply(
+                x, residual, lend(buffers, slot, linear.getOperator(), x, linear.getOutputWidth()));
     }
 
     /**

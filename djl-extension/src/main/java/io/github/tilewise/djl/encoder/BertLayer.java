@@ -172,9 +172,15 @@ public final class BertLayer extends AbstractBlock {
                 offsets == null
                         ? new Shape(shape.get(0), shape.get(1), heads, config.getHeadSize())
                         : new Shape(shape.get(0), heads, config.getHeadSize());
-        NDArray q = project(query, x, buffers, ActivationBuffers.QUERY).reshape(headShape);
-        NDArray k = project(key, x, buffers, ActivationBuffers.KEY).reshape(headShape);
-        NDArray v = project(value, x, buffers, ActivationBuffers.VALUE).reshape(headShape);
+        NDArray q =
+                ActivationBuffers.apply(query, x, null, buffers, ActivationBuffers.QUERY)
+                        .reshape(headShape);
+        NDArray k =
+                ActivationBuffers.apply(key, x, null, buffers, ActivationBuffers.KEY)
+                        .reshape(headShape);
+        NDArray v =
+                ActivationBuffers.apply(value, x, null, buffers, ActivationBuffers.VALUE)
+                        .reshape(headShape);
         NDArray context = lendContext(buffers, q, headShape);
         return offsets == null
                 ? FusedAttention.forward(q, k, v, attention, context)
@@ -188,15 +194,6 @@ public final class BertLayer extends AbstractBlock {
         }
         return ActivationBuffers.lend(
                 buffers, ActivationBuffers.CONTEXT, shape, input.getManager());
-    }
-
-    private static NDArray project(
-            LinearBlock linear, NDArray x, ActivationBuffers buffers, int slot) {
-        return linear.apply(
-                x,
-                null,
-                ActivationBuffers.lend(
-                        buffers, slot, linear.getOperator(), x, linear.getOutputWidth()));
     }
 
     /**

@@ -128,7 +128,8 @@ public final class ModernBertLayer extends AbstractBlock {
                     attentionNorm == null
                             ? x
                             : attentionNorm.apply(x, buffers, ActivationBuffers.NORMED);
-            NDArray projected = project(qkv, normed, null, buffers, ActivationBuffers.QUERY);
+            NDArray projected =
+                    ActivationBuffers.apply(qkv, normed, null, buffers, ActivationBuffers.QUERY);
             if (normed != x) {
                 normed.close();
             }
@@ -155,27 +156,21 @@ public final class ModernBertLayer extends AbstractBlock {
                             projected, heads, offsets, options.build(), context);
             projected.close();
             NDArray flat = attended.reshape(x.getShape());
-            NDArray a = project(attentionOutput, flat, x, buffers, ActivationBuffers.RESIDUAL);
+            NDArray a =
+                    ActivationBuffers.apply(
+                            attentionOutput, flat, x, buffers, ActivationBuffers.RESIDUAL);
             flat.close();
             attended.close();
             NDArray mlpIn = mlpNorm.apply(a, buffers, ActivationBuffers.NORMED);
-            NDArray activated = project(mlpInput, mlpIn, null, buffers, ActivationBuffers.HIDDEN);
+            NDArray activated =
+                    ActivationBuffers.apply(
+                            mlpInput, mlpIn, null, buffers, ActivationBuffers.HIDDEN);
             mlpIn.close();
-            NDArray y = project(mlpOutput, activated, a, buffers, outSlot);
+            NDArray y = ActivationBuffers.apply(mlpOutput, activated, a, buffers, outSlot);
             activated.close();
             a.close();
             return scope.ret(y);
         }
-    }
-
-    /** {@code linear(x) + residual}, written into slot {@code slot} where its operator can. */
-    private static NDArray project(
-            LinearBlock linear, NDArray x, NDArray residual, ActivationBuffers buffers, int slot) {
-        return linear.apply(
-                x,
-                residual,
-                ActivationBuffers.lend(
-                        buffers, slot, linear.getOperator(), x, linear.getOutputWidth()));
     }
 
     /**
