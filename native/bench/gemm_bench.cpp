@@ -21,6 +21,9 @@
 // either way. `fresh-huge`: the same with madvise(MADV_HUGEPAGE) on each new Y (for kernels whose
 // transparent huge pages are in `madvise` mode, as on this VM): 2304 x 768 int8 187 -> 866 GOP/s,
 // fp32 133 -> 320 GFLOP/s (reused: 1,332 and 378; 3 interleaved rounds).
+// TILEWISE_BENCH_INT8=avx2-maddubs or avx2-reduced forces that int8 kernel (with TILEWISE_ISA=avx2:
+// the kernels of an AVX2 CPU without VNNI, such as Zen 3, on a CPU that has AVX-VNNI, which the
+// automatic choice would take); the line `# int8 kernel=...` says which one ran.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -32,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/kernels.h"
 #include "tilewise/tilewise_gemm.h"
 
 namespace {
@@ -120,6 +124,19 @@ int main(int argc, char** argv) {
             item = *end == ',' ? end + 1 : end;
         }
     }
+    if (const char* forced = std::getenv("TILEWISE_BENCH_INT8")) {
+        const bool reduced = std::strcmp(forced, "avx2-reduced") == 0;
+        if (!reduced && std::strcmp(forced, "avx2-maddubs") != 0) {
+            std::fprintf(stderr, "TILEWISE_BENCH_INT8 must be avx2-maddubs or avx2-reduced\n");
+            return 2;
+        }
+        if (!tw::force_int8_kernel(reduced ? tw::Int8Kernel::kAvx2Reduced
+                                           : tw::Int8Kernel::kAvx2Maddubs)) {
+            std::fprintf(stderr, "%s is not available on this CPU\n", forced);
+            return 2;
+        }
+    }
+    std::printf("# int8 kernel=%s\n", tw::kernels().linear.int8.name);
     const bool huge_y = argc > 6 && std::strcmp(argv[6], "fresh-huge") == 0;
     const bool fresh_y = huge_y || (argc > 6 && std::strcmp(argv[6], "fresh") == 0);
     std::printf("# isa=%d threads=%d y=%s\n", static_cast<int>(tw_isa_active()), tw_num_threads(),
