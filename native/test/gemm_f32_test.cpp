@@ -114,10 +114,12 @@ int main() {
         std::printf("isa %d: %s\n", int(isa), tw_linear_kernel_name(TW_F32, TW_QUANT_NONE));
         // AVX2 splits the panel into 6-row micro-tiles per 16-column half: 11 and 101 rows leave
         // 5-row micro-tiles, n = 57 and 24 a partial second and first half; 130 rows span two
-        // 96-row blocks.
-        const int64_t shapes[][3] = {{1, 1, 1},      {13, 33, 7},      {12, 32, 384},  {97, 70, 50},
-                                     {25, 384, 384}, {130, 1536, 384}, {7, 384, 1536}, {200, 17, 3},
-                                     {11, 57, 9},    {101, 24, 65}};
+        // 96-row blocks. 352 x 1400 x 392 has activations past kGroupActivationBytes: its 11 panel
+        // blocks run in task groups of 10 and 1 (the narrower last group).
+        const int64_t shapes[][3] = {{1, 1, 1},      {13, 33, 7},     {12, 32, 384},
+                                     {97, 70, 50},   {25, 384, 384},  {130, 1536, 384},
+                                     {7, 384, 1536}, {200, 17, 3},    {11, 57, 9},
+                                     {101, 24, 65},  {352, 1400, 392}};
         int cases = 0;
         for (const auto& s : shapes) {
             for (int epilogue : kEpilogues) {

@@ -107,7 +107,8 @@ struct TaskGrid {
     const GemmArgs* a;
     BlockFn fn;
     int64_t rows_per_block, row_blocks, panel_blocks;
-    bool whole_rows;  // LayerNorm epilogue or quantized output: tasks own complete rows
+    int64_t group_panel_blocks;  // panel blocks per task group (see run_gemm_blocks)
+    bool whole_rows;             // LayerNorm epilogue or quantized output: tasks own complete rows
     std::atomic<bool>* out_of_memory;  // set by a task that found no row scratch
     LayerNormRowsFn normalize;         // LayerNorm rows, or null
     QuantizeFn quantize;               // for a.yq
@@ -179,8 +180,14 @@ void gated_task(const TaskGrid& t, int64_t m0, int64_t m1, int64_t p0) {
 void grid_task(void* ctx, int64_t task, int) {
     const auto& t = *static_cast<TaskGrid*>(ctx);
     const GemmArgs& a = *t.a;
-    const int64_t rb = task % t.row_blocks;
-    const int64_t pb = task / t.row_blocks;
+    // Groups of group_panel_blocks panel blocks one after the other; within a group, panel blocks
+    // vary fastest (the last group may be narrower).
+    const int64_t per_group = t.row_blocks * t.group_panel_blocks;
+    const int64_t group = task / per_group;
+    const int64_t width =
+        std::min(t.group_panel_blocks, t.panel_blocks - group * t.group_panel_blocks);
+    const int64_t rb = (task % per_group) / width;
+    const int64_t pb = group * t.group_panel_blocks + (task % per_group) % width;
     const int64_t m0 = rb * t.rows_per_block;
     const int64_t m1 = std::min(a.m, m0 + t.rows_per_block);
     if (t.gate != nullptr) {
@@ -246,16 +253,40 @@ bool overlaps(const void* a, int64_t a_bytes, const void* b, int64_t b_bytes) {
 
 }  // namespace
 
+/// Packed weights per task group (see run_gemm_blocks): 2 MiB, two L2s' worth. Before, row blocks
+/// varied fastest over all of one panel block's tasks: its panels stayed in L2, but every task
+/// fetched its rows of X anew from L3 as 8-12 short row streams (6-12 lines per row at K = 384-768,
+/// little for a prefetcher to lock on to). Panel blocks fastest keeps a task's rows of X in L1/L2
+/// and streams the weights in long sequential runs; the group bounds the weights re-read per row
+/// block. Zen 5, M = 4096, budgets 512 KiB / 2 MiB / 8 MiB / unbounded tried in interleaved runs
+/// of a scratch program (medians of 3, int8 kernel): 2304 x 768 1,211 / 1,317 / 1,269 / 1,281
+/// GOP/s with row blocks fastest at 1,211, 768 x 3072 1,285 -> 1,397 (2 MiB). Unbounded costs fp32
+/// at K = 768 (2304 x 768: 339 -> 316 GFLOP/s, 7 MB of fp32 weights per row block). gemm_bench,
+/// six interleaved rounds (noisy): int8 with per-call quantization +5-9% on 1152 x 384 and the
+/// K = 768 shapes, the int8 kernel and fp32 unchanged to +4%; AVX2 unchanged or better.
+constexpr int64_t kGroupWeightBytes = int64_t{2} << 20;
+/// Activations up to this size keep the plain order (row blocks fastest, one group per panel
+/// block): half of Zen 5's 1 MiB L2. The groups are for rows of X that no longer stay in L2 between
+/// the tasks that share them (M = 4096: 1.5-12 MB); at M = 106 (one text, 81 KB of bf16 rows)
+/// grouped bf16 measured 2-7% slower (interleaved gemm_bench runs, about their noise), so small
+/// M keeps the order it was tuned with.
+constexpr int64_t kGroupActivationBytes = int64_t{512} << 10;
+
 tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const KernelTable& t) {
     std::atomic<bool> out_of_memory{false};
     const BlockFn fn = k.block;
     const int64_t block_rows = balanced_rows(a.m, k.block_rows);
-    // Row blocks vary fastest, so neighbouring tasks (run at the same time) share weight panels.
+    // Task order: the panel blocks are cut into groups whose packed weights take at most
+    // kGroupWeightBytes; group after group, each row block runs the group's panel blocks one after
+    // the other (panel blocks vary fastest). A worker's consecutive tasks then share their rows of
+    // X, which stay in its L1/L2 while the group's panels stream past in long sequential runs;
+    // the group's weights are re-read once per row block, from L2/L3.
     TaskGrid grid{&a,
                   fn,
                   block_rows,
                   (a.m + block_rows - 1) / block_rows,
                   (a.w->panels + kBlockPanels - 1) / kBlockPanels,
+                  1,
                   false,
                   &out_of_memory,
                   nullptr,
@@ -263,6 +294,12 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
                   0,
                   nullptr,
                   nullptr};
+    const int64_t activation_bytes = a.m * a.w->k * (a.xq != nullptr ? 1 : a.xb != nullptr ? 2 : 4);
+    if (activation_bytes > kGroupActivationBytes) {
+        const int64_t block_bytes = kBlockPanels * a.w->panel_bytes;
+        grid.group_panel_blocks =
+            std::min(grid.panel_blocks, std::max<int64_t>(1, kGroupWeightBytes / block_bytes));
+    }
     tw_packed_weights all_columns;
     if (a.epilogue & TW_EPILOGUE_GATED) {
         all_columns = *a.w;
@@ -278,6 +315,7 @@ tw_status run_gemm_blocks(const GemmArgs& a, const LinearKernel& k, const Kernel
         grid.rows_per_block = std::max<int64_t>(8, std::min(block_rows, (wanted + 7) / 8 * 8));
         grid.row_blocks = (a.m + grid.rows_per_block - 1) / grid.rows_per_block;
         grid.panel_blocks = 1;
+        grid.group_panel_blocks = 1;
         grid.whole_rows = true;
         if (a.epilogue & TW_EPILOGUE_LAYERNORM) grid.normalize = t.layernorm.fn;
         if (a.yq != nullptr) {
