@@ -124,9 +124,7 @@ public final class FusedAttention {
             NDArray q, NDArray k, NDArray v, AttentionOptions options, NDArray out) {
         if (q != null && !q.isReleased() && q.getDevice().isGpu()) {
             // GPU arrays: the CUDA kernel (it checks CudaLibrary.isAvailable()); CPU arrays below.
-            if (out != null && (out.isReleased() || !out.getDevice().equals(q.getDevice()))) {
-                throw new IllegalArgumentException("out must be an open array on " + q.getDevice());
-            }
+            checkOut(out, q.getShape(), q.getDataType(), q.getDevice());
             return into(CudaAttention.forward(q, k, v, options), out);
         }
         return compute(q, k, v, options, false, out).singletonOrThrow();
@@ -495,17 +493,26 @@ public final class FusedAttention {
 
     /** Checks a caller-owned output: open, on the CPU, of the output's shape and data type. */
     private static void checkOut(NDArray out, Shape shape, DataType type) {
+        checkOut(out, shape, type, null);
+    }
+
+    /** As {@link #checkOut(NDArray, Shape, DataType)}, on {@code device} (null: any CPU). */
+    private static void checkOut(NDArray out, Shape shape, DataType type, Device device) {
         if (out == null) {
             return;
         }
         if (out.isReleased()) {
             throw new IllegalArgumentException("out is closed");
         }
-        if (!out.getShape().equals(shape)
-                || out.getDataType() != type
-                || !Device.Type.CPU.equals(out.getDevice().getDeviceType())) {
+        boolean placed =
+                device == null
+                        ? Device.Type.CPU.equals(out.getDevice().getDeviceType())
+                        : device.equals(out.getDevice());
+        if (!out.getShape().equals(shape) || out.getDataType() != type || !placed) {
             throw new IllegalArgumentException(
-                    "out must be a CPU "
+                    "out must be a "
+                            + (device == null ? "CPU" : device.toString())
+                            + " "
                             + type
                             + " "
                             + shape
